@@ -1,0 +1,369 @@
+//! Artifact rows: lookups, listings, compare-and-set saves, the planner's
+//! due query and blob reference counts.
+
+use super::{Catalog, CatalogError, WriteTx, opt_millis, opt_time};
+use crate::artifact::{Artifact, State, Tier};
+use crate::clock::{from_millis, to_millis};
+use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{QueryBuilder, Row};
+
+const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
+     created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
+     next_due_at, job_token, generation";
+
+/// Which artifacts to list.
+#[derive(Debug, Clone, Default)]
+pub struct ArtifactFilter {
+    /// Only this tenant's.
+    pub tenant: Option<TenantId>,
+    /// Only this workflow's.
+    pub workflow: Option<WorkflowName>,
+    /// Only this tier's.
+    pub tier: Option<Tier>,
+    /// Include purged and erased tombstones.
+    pub include_deleted: bool,
+}
+
+/// Artifact and byte totals for one (tenant, tier, state).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierTotal {
+    /// The tenant.
+    pub tenant: String,
+    /// The tier.
+    pub tier: Tier,
+    /// The state.
+    pub state: State,
+    /// Number of artifacts.
+    pub artifacts: i64,
+    /// Original bytes.
+    pub bytes: i64,
+    /// Bytes as stored.
+    pub stored_bytes: i64,
+}
+
+fn bad(e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::BadRow(e.to_string())
+}
+
+fn json_map(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, CatalogError> {
+    serde_json::from_str(text).map_err(bad)
+}
+
+fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogError> {
+    let text = |name: &str| -> Result<String, CatalogError> { Ok(row.try_get::<String, _>(name)?) };
+    Ok(Artifact {
+        id: row.try_get("id")?,
+        tenant: TenantId::parse(&text("tenant")?).map_err(bad)?,
+        workflow: WorkflowName::parse(&text("workflow")?).map_err(bad)?,
+        name: ArtifactName::parse(&text("name")?).map_err(bad)?,
+        size: row.try_get::<i64, _>("size")? as u64,
+        stored_size: row.try_get::<i64, _>("stored_size")? as u64,
+        codec: text("codec")?.parse().map_err(bad)?,
+        blake3: text("blake3")?,
+        sha256: text("sha256")?,
+        content_type: text("content_type")?,
+        tags: json_map(&text("tags")?)?,
+        meta: json_map(&text("meta")?)?,
+        created_at: from_millis(row.try_get("created_at")?),
+        last_accessed_at: from_millis(row.try_get("last_accessed_at")?),
+        verified_at: from_millis(row.try_get("verified_at")?),
+        tier: text("tier")?.parse().map_err(bad)?,
+        state: text("state")?.parse().map_err(bad)?,
+        class: row.try_get("class")?,
+        expires_at: opt_time(row.try_get("expires_at")?),
+        eligible_at: opt_time(row.try_get("eligible_at")?),
+        pinned_hot_until: opt_time(row.try_get("pinned_hot_until")?),
+        next_due_at: opt_time(row.try_get("next_due_at")?),
+        job_token: row.try_get("job_token")?,
+        generation: row.try_get("generation")?,
+    })
+}
+
+fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM artifacts {tail}"))
+}
+
+impl Catalog {
+    /// The artifact with catalog id `id`, live or not.
+    pub async fn artifact(&self, id: i64) -> Result<Artifact, CatalogError> {
+        let row = sqlx::query(select("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("artifact #{id}")))?;
+        artifact_from_row(&row)
+    }
+
+    /// The live artifact at `key`.
+    pub async fn find_live(&self, key: &ArtifactKey) -> Result<Artifact, CatalogError> {
+        let row = sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
+            .bind(key.tenant.as_str())
+            .bind(key.workflow.as_str())
+            .bind(key.name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
+        artifact_from_row(&row)
+    }
+
+    /// Lists artifacts, ordered by tenant, workflow, name.
+    pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, CatalogError> {
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT {COLUMNS} FROM artifacts WHERE 1 = 1"));
+        if let Some(t) = &filter.tenant {
+            q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
+        }
+        if let Some(w) = &filter.workflow {
+            q.push(" AND workflow = ").push_bind(w.as_str().to_owned());
+        }
+        if let Some(tier) = filter.tier {
+            q.push(" AND tier = ").push_bind(tier.as_str());
+        }
+        if !filter.include_deleted {
+            q.push(" AND state IN ('active', 'eligible')");
+        }
+        q.push(" ORDER BY tenant, workflow, name, id");
+        let rows = q.build().fetch_all(&self.pool).await?;
+        rows.iter().map(artifact_from_row).collect()
+    }
+
+    /// Records a read.
+    pub async fn touch(&self, id: i64, at: DateTime<Utc>) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE artifacts SET last_accessed_at = MAX(last_accessed_at, ?) WHERE id = ?")
+            .bind(to_millis(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Artifact and byte totals per tenant, tier and state (live and tombstoned).
+    pub async fn tier_totals(&self) -> Result<Vec<TierTotal>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT tenant, tier, state, COUNT(*) AS n, SUM(size) AS bytes, SUM(stored_size) AS stored
+             FROM artifacts GROUP BY tenant, tier, state ORDER BY tenant, tier, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TierTotal {
+                    tenant: r.try_get("tenant")?,
+                    tier: r.try_get::<String, _>("tier")?.parse().map_err(bad)?,
+                    state: r.try_get::<String, _>("state")?.parse().map_err(bad)?,
+                    artifacts: r.try_get("n")?,
+                    bytes: r.try_get("bytes")?,
+                    stored_bytes: r.try_get("stored")?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl WriteTx {
+    /// The artifact with catalog id `id`, read under the write lock.
+    pub async fn artifact(&mut self, id: i64) -> Result<Artifact, CatalogError> {
+        let row = sqlx::query(select("WHERE id = ?"))
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("artifact #{id}")))?;
+        artifact_from_row(&row)
+    }
+
+    /// The live artifact at `key`, if any, read under the write lock.
+    pub async fn find_live(&mut self, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError> {
+        let row = sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
+            .bind(key.tenant.as_str())
+            .bind(key.workflow.as_str())
+            .bind(key.name.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(artifact_from_row).transpose()
+    }
+
+    /// Inserts a new artifact (its `id` is ignored) and returns it with its id.
+    pub async fn insert_artifact(&mut self, a: &Artifact) -> Result<Artifact, CatalogError> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
+                tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
+                pinned_hot_until, next_due_at, generation)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
+        )
+        .bind(a.tenant.as_str())
+        .bind(a.workflow.as_str())
+        .bind(a.name.as_str())
+        .bind(a.size as i64)
+        .bind(a.stored_size as i64)
+        .bind(a.codec.as_str())
+        .bind(&a.blake3)
+        .bind(&a.sha256)
+        .bind(&a.content_type)
+        .bind(serde_json::Value::Object(a.tags.clone()).to_string())
+        .bind(serde_json::Value::Object(a.meta.clone()).to_string())
+        .bind(to_millis(a.created_at))
+        .bind(to_millis(a.last_accessed_at))
+        .bind(to_millis(a.verified_at))
+        .bind(a.tier.as_str())
+        .bind(a.state.as_str())
+        .bind(&a.class)
+        .bind(opt_millis(a.expires_at))
+        .bind(opt_millis(a.eligible_at))
+        .bind(opt_millis(a.pinned_hot_until))
+        .bind(opt_millis(a.next_due_at))
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("id")?;
+        Ok(Artifact { id, generation: 0, job_token: None, ..a.clone() })
+    }
+
+    /// Compare-and-set: writes `a`'s mutable columns if the row still has
+    /// `expected_generation` and, when `token` is given, that job token.
+    /// Bumps the generation. Returns false (and changes nothing) otherwise.
+    pub async fn save(&mut self, a: &Artifact, expected_generation: i64, token: Option<&str>) -> Result<bool, CatalogError> {
+        let deleted_at = (!a.state.is_live()).then(|| to_millis(Utc::now()));
+        let n = sqlx::query(
+            "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
+                state = ?, class = ?, expires_at = ?, eligible_at = ?, pinned_hot_until = ?, next_due_at = ?,
+                deleted_at = COALESCE(deleted_at, ?), generation = generation + 1
+             WHERE id = ? AND generation = ? AND (? IS NULL OR job_token = ?)",
+        )
+        .bind(a.stored_size as i64)
+        .bind(a.codec.as_str())
+        .bind(to_millis(a.last_accessed_at))
+        .bind(to_millis(a.verified_at))
+        .bind(a.tier.as_str())
+        .bind(a.state.as_str())
+        .bind(&a.class)
+        .bind(opt_millis(a.expires_at))
+        .bind(opt_millis(a.eligible_at))
+        .bind(opt_millis(a.pinned_hot_until))
+        .bind(opt_millis(if a.state.is_live() { a.next_due_at } else { None }))
+        .bind(deleted_at)
+        .bind(a.id)
+        .bind(expected_generation)
+        .bind(token)
+        .bind(token)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Clears the job token if it is still `token`, ending that job's claim.
+    pub async fn release(&mut self, id: i64, token: &str) -> Result<bool, CatalogError> {
+        let n = sqlx::query("UPDATE artifacts SET job_token = NULL, lease_until = NULL WHERE id = ? AND job_token = ?")
+            .bind(id)
+            .bind(token)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// How many live artifacts of `tenant` reference the blob `blake3` in `tier`.
+    pub async fn blob_refs(&mut self, tenant: &TenantId, blake3: &str, tier: Tier) -> Result<i64, CatalogError> {
+        Ok(sqlx::query(
+            "SELECT COUNT(*) AS n FROM artifacts WHERE tenant = ? AND blake3 = ? AND tier = ? AND state IN ('active', 'eligible')",
+        )
+        .bind(tenant.as_str())
+        .bind(blake3)
+        .bind(tier.as_str())
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("n")?)
+    }
+
+    /// Artifacts whose next action is due by `as_of` and that no live job
+    /// holds (no token, or its lease ran out before `now`), soonest first.
+    pub async fn due(&mut self, as_of: DateTime<Utc>, now: DateTime<Utc>, limit: i64) -> Result<Vec<Artifact>, CatalogError> {
+        let rows = sqlx::query(select(
+            "WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND (job_token IS NULL OR lease_until < ?)
+             ORDER BY next_due_at, id LIMIT ?",
+        ))
+        .bind(to_millis(as_of))
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(artifact_from_row).collect()
+    }
+
+    /// Stamps an artifact with a job token and lease (the planner's claim).
+    pub async fn stamp(&mut self, id: i64, token: &str, lease_until: DateTime<Utc>) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE artifacts SET job_token = ?, lease_until = ? WHERE id = ?")
+            .bind(token)
+            .bind(to_millis(lease_until))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Corrects the planner index of an artifact with nothing due yet.
+    pub async fn set_next_due(&mut self, id: i64, at: Option<DateTime<Utc>>) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE artifacts SET next_due_at = ? WHERE id = ?")
+            .bind(opt_millis(at))
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a lifecycle run for `lifecycle summary`.
+    pub async fn record_run(
+        &mut self,
+        started_at: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        dry_run: bool,
+        n_planned: i64,
+        summary: &serde_json::Value,
+    ) -> Result<(), CatalogError> {
+        sqlx::query("INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?)")
+            .bind(to_millis(started_at))
+            .bind(to_millis(as_of))
+            .bind(dry_run)
+            .bind(n_planned)
+            .bind(summary.to_string())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A recorded lifecycle run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleRun {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// The instant it planned for.
+    pub as_of: DateTime<Utc>,
+    /// Whether it only planned.
+    pub dry_run: bool,
+    /// Jobs planned.
+    pub n_planned: i64,
+    /// Counts per action.
+    pub summary: serde_json::Value,
+}
+
+impl Catalog {
+    /// The most recent lifecycle run, if any.
+    pub async fn last_run(&self) -> Result<Option<LifecycleRun>, CatalogError> {
+        let row = sqlx::query("SELECT started_at, as_of, dry_run, n_planned, summary FROM lifecycle_runs ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let summary: String = r.try_get("summary")?;
+            Ok(LifecycleRun {
+                started_at: from_millis(r.try_get("started_at")?),
+                as_of: from_millis(r.try_get("as_of")?),
+                dry_run: r.try_get("dry_run")?,
+                n_planned: r.try_get("n_planned")?,
+                summary: serde_json::from_str(&summary).map_err(bad)?,
+            })
+        })
+        .transpose()
+    }
+}

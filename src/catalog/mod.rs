@@ -1,0 +1,122 @@
+//! The catalog: tenants, artifacts, events and lifecycle runs in SQLite
+//! (WAL mode) through `sqlx`. This is the only core module that names sqlx.
+//!
+//! Reads go through [`Catalog`]; every change goes through a [`WriteTx`],
+//! which takes SQLite's write lock up front (`BEGIN IMMEDIATE`) so that a
+//! change and its event commit together, and so that blob reference checks
+//! and blob deletions are serialized against ingests of the same bytes.
+
+mod artifacts;
+mod events;
+mod tenants;
+
+pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
+pub use events::EventFilter;
+pub use tenants::Tenant;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A catalog operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open catalog {path}: {message}")]
+    Open {
+        /// The database file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A query failed.
+    #[error("catalog query failed: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The named thing does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The named thing already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A stored row could not be decoded.
+    #[error("catalog row is invalid: {0}")]
+    BadRow(String),
+}
+
+impl CatalogError {
+    /// True for "does not exist".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, CatalogError::NotFound(_))
+    }
+
+    /// True when retrying later may succeed (a busy or locked database, I/O).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CatalogError::Db(sqlx::Error::Database(e)) => {
+                let m = e.message();
+                m.contains("locked") || m.contains("busy")
+            }
+            CatalogError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
+            _ => false,
+        }
+    }
+}
+
+/// The catalog handle; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+}
+
+/// A write transaction holding SQLite's write lock. Dropping it rolls back.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Self, CatalogError> {
+        let open_err = |message: String| CatalogError::Open { path: path.display().to_string(), message };
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(|e| open_err(e.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| open_err(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, shared with the embedded queue (same database file).
+    pub fn sqlite_pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts a write transaction, taking the write lock immediately.
+    pub async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
+        Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await? })
+    }
+}
+
+impl WriteTx {
+    /// Commits every change made through this transaction.
+    pub async fn commit(self) -> Result<(), CatalogError> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+fn opt_time(ms: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    ms.map(crate::clock::from_millis)
+}
+
+fn opt_millis(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
+    t.map(crate::clock::to_millis)
+}

@@ -1,0 +1,66 @@
+//! Tenants and their plans.
+
+use super::{Catalog, CatalogError, WriteTx};
+use crate::clock::{from_millis, to_millis};
+use crate::event::{EventKind, NewEvent};
+use crate::id::TenantId;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::Row;
+
+/// A tenant row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tenant {
+    /// Its id.
+    pub name: TenantId,
+    /// Its plan name.
+    pub plan: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+fn tenant_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Tenant, CatalogError> {
+    let name: String = row.try_get("name")?;
+    Ok(Tenant {
+        name: TenantId::parse(&name).map_err(|e| CatalogError::BadRow(e.to_string()))?,
+        plan: row.try_get("plan")?,
+        created_at: from_millis(row.try_get("created_at")?),
+    })
+}
+
+impl Catalog {
+    /// The tenant named `name`.
+    pub async fn tenant(&self, name: &TenantId) -> Result<Tenant, CatalogError> {
+        let row = sqlx::query("SELECT name, plan, created_at FROM tenants WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("tenant {name:?}")))?;
+        tenant_from_row(&row)
+    }
+
+    /// Every tenant, by name.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, CatalogError> {
+        let rows = sqlx::query("SELECT name, plan, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(tenant_from_row).collect()
+    }
+}
+
+impl WriteTx {
+    /// Adds a tenant, with its `tenant_created` event.
+    pub async fn add_tenant(&mut self, name: &TenantId, plan: &str, at: DateTime<Utc>, actor: &str) -> Result<(), CatalogError> {
+        let inserted = sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(name.as_str())
+            .bind(plan)
+            .bind(to_millis(at))
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            return Err(CatalogError::Conflict(format!("tenant {name:?}")));
+        }
+        let event = NewEvent::new(EventKind::TenantCreated, actor, serde_json::json!({ "plan": plan }));
+        self.append_event(at, Some(name), None, &event).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,463 @@
+//! Configuration: defaults, then a TOML file, then environment variables.
+//!
+//! Every field has a default, so an empty (or absent) file is a valid
+//! configuration. Unknown keys are errors, and every error names the key and
+//! the file or variable it came from.
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or holds an unknown or mistyped key.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names the key and line.
+        message: String,
+    },
+    /// An environment variable holds a value of the wrong type.
+    #[error("invalid environment variable {var}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        message: String,
+    },
+    /// A value parsed but makes no sense.
+    #[error("invalid config key {key} (from {source_name}): {message}")]
+    Invalid {
+        /// The dotted key.
+        key: String,
+        /// The file or variable it came from, or `defaults`.
+        source_name: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Retention days for a plan or class: a number of days, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum Days {
+    /// Expires this many days after creation.
+    Days(u32),
+    /// `"unlimited"` or `"never"`: never expires.
+    Never(NeverWord),
+}
+
+/// The words accepted for "never expires".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NeverWord {
+    /// Never expires.
+    Unlimited,
+    /// Never expires.
+    Never,
+}
+
+impl Days {
+    /// The number of days, or `None` for never.
+    pub fn days(self) -> Option<u32> {
+        match self {
+            Days::Days(d) => Some(d),
+            Days::Never(_) => None,
+        }
+    }
+
+    fn parse_env(var: &'static str, value: &str) -> Result<Self, ConfigError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "unlimited" | "never" | "-1" => Ok(Days::Never(NeverWord::Unlimited)),
+            v => v.parse().map(Days::Days).map_err(|_| ConfigError::Env {
+                var,
+                value: value.to_owned(),
+                message: "expected a number of days or \"unlimited\"".into(),
+            }),
+        }
+    }
+}
+
+/// What a retention class does to expiry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum ClassRule {
+    /// A fixed number of days, or never.
+    Fixed(Days),
+    /// `"plan"`: the tenant plan's days.
+    Plan(PlanWord),
+}
+
+/// The word `"plan"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlanWord {
+    /// Use the tenant plan's retention.
+    Plan,
+}
+
+/// Where each tier keeps its bytes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Base directory of the local tiers (`STORAGE_BASE_PATH`); default `<data-dir>/tiers`.
+    pub base_path: Option<PathBuf>,
+    /// Hot tier location: a directory or `file://` URL (`STORAGE_HOT_PATH`).
+    pub hot: Option<String>,
+    /// Warm tier location (`STORAGE_WARM_PATH`).
+    pub warm: Option<String>,
+    /// Cold tier location (`STORAGE_COLD_PATH`).
+    pub cold: Option<String>,
+}
+
+/// When artifacts change tier.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TierConfig {
+    /// Age in days at which hot artifacts move to warm (`HOT_RETENTION_DAYS`).
+    pub hot_days: u32,
+    /// Age in days at which artifacts move to cold (`WARM_RETENTION_DAYS`).
+    pub warm_days: u32,
+    /// Whether age counts from creation (`created`) or last access (`last_access`).
+    pub age_from: AgeFrom,
+    /// Whether the cold tier is used at all (`ENABLE_COLD_ARCHIVE`).
+    pub cold_enabled: bool,
+    /// Compress on entering cold (zstd).
+    pub compress: bool,
+    /// zstd level, 1–22 (`STRATA_COMPRESSION_LEVEL`).
+    pub compression_level: i32,
+    /// How long a restored artifact stays hot before the age rules apply again.
+    pub restore_days: u32,
+    /// Days between digest scans of an artifact; 0 disables periodic scans.
+    pub scan_interval_days: u32,
+}
+
+impl Default for TierConfig {
+    fn default() -> Self {
+        Self {
+            hot_days: 7,
+            warm_days: 30,
+            age_from: AgeFrom::Created,
+            cold_enabled: true,
+            compress: true,
+            compression_level: 3,
+            restore_days: 7,
+            scan_interval_days: 30,
+        }
+    }
+}
+
+/// The instant an artifact's age is measured from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgeFrom {
+    /// Creation time.
+    Created,
+    /// Last read.
+    LastAccess,
+}
+
+/// Retention: plans, classes and the grace period before purge.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Retention for a tenant whose plan has no entry (`COLD_RETENTION_DAYS`).
+    pub default_days: Days,
+    /// Days between eligibility and purge.
+    pub grace_days: u32,
+    /// Retention days per plan (`RETENTION_DAYS_FREE`, `_BASIC`, `_PRO`, `_ENTERPRISE`).
+    pub plans: BTreeMap<String, Days>,
+    /// Retention classes by name.
+    pub classes: BTreeMap<String, ClassRule>,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        let plans = [
+            ("free", Days::Days(30)),
+            ("basic", Days::Days(90)),
+            ("pro", Days::Days(365)),
+            ("enterprise", Days::Never(NeverWord::Unlimited)),
+        ];
+        let classes = [
+            ("ephemeral", ClassRule::Fixed(Days::Days(7))),
+            ("standard", ClassRule::Plan(PlanWord::Plan)),
+            ("release-evidence", ClassRule::Fixed(Days::Days(730))),
+            ("permanent-record", ClassRule::Fixed(Days::Never(NeverWord::Never))),
+        ];
+        Self {
+            default_days: Days::Days(365),
+            grace_days: 7,
+            plans: plans.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            classes: classes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+        }
+    }
+}
+
+/// Job execution: attempts, backoff, concurrency.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Attempts before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// Per-kind overrides of `max_attempts` (e.g. `purge = 3`).
+    pub max_attempts_by_kind: BTreeMap<String, u32>,
+    /// First retry delay in milliseconds; doubles per attempt, with full jitter.
+    pub backoff_base_ms: u64,
+    /// Upper bound of a retry delay in milliseconds.
+    pub backoff_max_ms: u64,
+    /// Jobs run at once by one worker process.
+    pub concurrency: usize,
+    /// Jobs fetched per queue round trip.
+    pub batch_size: usize,
+    /// Seconds a fetched job stays leased before another worker may take it.
+    pub visibility_timeout_secs: u64,
+    /// Seconds a handler may run before it is abandoned and retried.
+    pub timeout_secs: u64,
+    /// Seconds an artifact stays stamped by a planned job before it may be planned again.
+    pub artifact_lease_secs: u64,
+    /// Most jobs planned per tenant per tick (fairness); 0 = unlimited.
+    pub per_tenant_cap: usize,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            max_attempts_by_kind: BTreeMap::new(),
+            backoff_base_ms: 500,
+            backoff_max_ms: 60_000,
+            concurrency: 16,
+            batch_size: 128,
+            visibility_timeout_secs: 30,
+            timeout_secs: 300,
+            artifact_lease_secs: 3600,
+            per_tenant_cap: 0,
+        }
+    }
+}
+
+/// The scheduler's timing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Cron expression (seconds optional) for lifecycle ticks (`STRATA_SCHEDULE`).
+    pub cron: String,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { cron: "*/5 * * * *".into() }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Tier locations.
+    pub storage: StorageConfig,
+    /// Tier transitions and compression.
+    pub tiers: TierConfig,
+    /// Retention.
+    pub retention: RetentionConfig,
+    /// Job execution.
+    pub jobs: JobsConfig,
+    /// Scheduler.
+    pub scheduler: SchedulerConfig,
+}
+
+/// The environment variables read, with the setter applied to each.
+type EnvSetter = fn(&mut Config, &'static str, &str) -> Result<(), ConfigError>;
+
+fn parse_env<T: std::str::FromStr>(var: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Env {
+        var,
+        value: value.to_owned(),
+        message: format!("expected a {}", std::any::type_name::<T>()),
+    })
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError::Env { var, value: value.to_owned(), message: "expected true or false".into() }),
+    }
+}
+
+const ENV_VARS: &[(&str, EnvSetter)] = &[
+    ("HOT_RETENTION_DAYS", |c, k, v| Ok(c.tiers.hot_days = parse_env(k, v)?)),
+    ("WARM_RETENTION_DAYS", |c, k, v| Ok(c.tiers.warm_days = parse_env(k, v)?)),
+    ("COLD_RETENTION_DAYS", |c, k, v| Ok(c.retention.default_days = Days::parse_env(k, v)?)),
+    ("RETENTION_GRACE_DAYS", |c, k, v| Ok(c.retention.grace_days = parse_env(k, v)?)),
+    ("ENABLE_COLD_ARCHIVE", |c, k, v| Ok(c.tiers.cold_enabled = parse_bool(k, v)?)),
+    ("STRATA_COMPRESSION_LEVEL", |c, k, v| Ok(c.tiers.compression_level = parse_env(k, v)?)),
+    ("STORAGE_BASE_PATH", |c, _, v| Ok(c.storage.base_path = Some(PathBuf::from(v)))),
+    ("STORAGE_HOT_PATH", |c, _, v| Ok(c.storage.hot = Some(v.to_owned()))),
+    ("STORAGE_WARM_PATH", |c, _, v| Ok(c.storage.warm = Some(v.to_owned()))),
+    ("STORAGE_COLD_PATH", |c, _, v| Ok(c.storage.cold = Some(v.to_owned()))),
+    ("STRATA_SCHEDULE", |c, _, v| Ok(c.scheduler.cron = v.to_owned())),
+    ("STRATA_MAX_ATTEMPTS", |c, k, v| Ok(c.jobs.max_attempts = parse_env(k, v)?)),
+    ("STRATA_WORKER_CONCURRENCY", |c, k, v| Ok(c.jobs.concurrency = parse_env(k, v)?)),
+    ("STRATA_VISIBILITY_TIMEOUT_SECS", |c, k, v| Ok(c.jobs.visibility_timeout_secs = parse_env(k, v)?)),
+    ("RETENTION_DAYS_FREE", |c, k, v| plan_env(c, "free", k, v)),
+    ("RETENTION_DAYS_BASIC", |c, k, v| plan_env(c, "basic", k, v)),
+    ("RETENTION_DAYS_PRO", |c, k, v| plan_env(c, "pro", k, v)),
+    ("RETENTION_DAYS_ENTERPRISE", |c, k, v| plan_env(c, "enterprise", k, v)),
+];
+
+fn plan_env(c: &mut Config, plan: &str, var: &'static str, value: &str) -> Result<(), ConfigError> {
+    c.retention.plans.insert(plan.to_owned(), Days::parse_env(var, value)?);
+    Ok(())
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, |var| std::env::var(var).ok())
+    }
+
+    /// Like [`Config::load`] with an explicit environment lookup (for tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })?
+            }
+            None => Config::default(),
+        };
+        for (var, set) in ENV_VARS {
+            if let Some(value) = env(var) {
+                set(&mut config, var, &value)?;
+            }
+        }
+        let source_name = file.map_or_else(|| "defaults and environment".to_owned(), |p| p.display().to_string());
+        config.validate(&source_name)?;
+        Ok(config)
+    }
+
+    /// Parses TOML text; the error message names the offending key and line.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    }
+
+    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            source_name: source_name.to_owned(),
+            message,
+        };
+        if self.tiers.warm_days <= self.tiers.hot_days {
+            return Err(invalid(
+                "tiers.warm_days",
+                format!("must be greater than tiers.hot_days ({} <= {})", self.tiers.warm_days, self.tiers.hot_days),
+            ));
+        }
+        if !(1..=22).contains(&self.tiers.compression_level) {
+            return Err(invalid("tiers.compression_level", format!("{} is not in 1..=22", self.tiers.compression_level)));
+        }
+        if self.jobs.max_attempts == 0 {
+            return Err(invalid("jobs.max_attempts", "must be at least 1".into()));
+        }
+        if let Some((kind, _)) = self.jobs.max_attempts_by_kind.iter().find(|(_, n)| **n == 0) {
+            return Err(invalid(&format!("jobs.max_attempts_by_kind.{kind}"), "must be at least 1".into()));
+        }
+        if self.jobs.concurrency == 0 || self.jobs.batch_size == 0 {
+            return Err(invalid("jobs.concurrency", "concurrency and batch_size must be at least 1".into()));
+        }
+        if self.jobs.backoff_max_ms < self.jobs.backoff_base_ms {
+            return Err(invalid("jobs.backoff_max_ms", "must be at least jobs.backoff_base_ms".into()));
+        }
+        for part in self.scheduler.cron.split_whitespace().chain(["x"]).take(1) {
+            if part.is_empty() {
+                return Err(invalid("scheduler.cron", "must not be empty".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The retention days of a plan, falling back to `retention.default_days`.
+    pub fn plan_days(&self, plan: &str) -> Days {
+        self.retention.plans.get(plan).copied().unwrap_or(self.retention.default_days)
+    }
+
+    /// Whether `plan` names a configured plan.
+    pub fn has_plan(&self, plan: &str) -> bool {
+        self.retention.plans.contains_key(plan)
+    }
+
+    /// The attempts allowed for a job kind.
+    pub fn max_attempts(&self, kind: &str) -> u32 {
+        self.jobs.max_attempts_by_kind.get(kind).copied().unwrap_or(self.jobs.max_attempts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
+    }
+
+    #[test]
+    fn defaults_follow_the_seeds() {
+        let c = Config::load_with_env(None, env_of(&[])).unwrap();
+        assert_eq!((c.tiers.hot_days, c.tiers.warm_days), (7, 30));
+        assert_eq!(c.plan_days("free").days(), Some(30));
+        assert_eq!(c.plan_days("enterprise").days(), None);
+        assert_eq!(c.plan_days("unknown-plan").days(), Some(365));
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("strata.toml");
+        std::fs::write(&path, "[tiers]\nhot_days = 3\nwarm_days = 10\n[retention.plans]\nfree = 5\n").unwrap();
+        let c = Config::load_with_env(
+            Some(&path),
+            env_of(&[("HOT_RETENTION_DAYS", "2"), ("RETENTION_DAYS_PRO", "unlimited")]),
+        )
+        .unwrap();
+        assert_eq!(c.tiers.hot_days, 2);
+        assert_eq!(c.tiers.warm_days, 10);
+        assert_eq!(c.plan_days("free").days(), Some(5));
+        assert_eq!(c.plan_days("pro").days(), None);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[tiers]\nhot_dayz = 3\n").unwrap();
+        let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err().to_string();
+        assert!(err.contains("hot_dayz") && err.contains("bad.toml"), "{err}");
+
+        std::fs::write(&path, "[tiers]\nhot_days = \"seven\"\n").unwrap();
+        let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err().to_string();
+        assert!(err.contains("hot_days") && err.contains("bad.toml"), "{err}");
+
+        let err = Config::load_with_env(None, env_of(&[("WARM_RETENTION_DAYS", "abc")])).unwrap_err().to_string();
+        assert!(err.contains("WARM_RETENTION_DAYS"), "{err}");
+
+        let err = Config::load_with_env(None, env_of(&[("WARM_RETENTION_DAYS", "3")])).unwrap_err().to_string();
+        assert!(err.contains("tiers.warm_days"), "{err}");
+    }
+}

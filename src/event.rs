@@ -1,0 +1,104 @@
+//! The append-only event log's vocabulary.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// What happened. The string forms are stable: they are stored, exported and
+/// filtered on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A tenant was created.
+    TenantCreated,
+    /// An artifact was written into the hot tier.
+    Ingested,
+    /// An artifact was replaced by a new upload under the same name.
+    Overwritten,
+    /// An artifact was deleted by `rm`.
+    Deleted,
+    /// An artifact moved to a colder tier without compression.
+    Promoted,
+    /// An artifact moved to the cold tier, compressed.
+    Compressed,
+    /// An artifact was brought back to the hot tier.
+    Restored,
+    /// A scan verified an artifact's blob.
+    Verified,
+    /// A scan found a missing or corrupt blob.
+    ScanFailed,
+    /// An artifact became eligible for deletion.
+    DeletionEligible,
+    /// An artifact's bytes were deleted by the lifecycle.
+    Purged,
+    /// A job was dead-lettered after exhausting its attempts.
+    JobDeadLettered,
+}
+
+impl EventKind {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::TenantCreated => "tenant_created",
+            EventKind::Ingested => "ingested",
+            EventKind::Overwritten => "overwritten",
+            EventKind::Deleted => "deleted",
+            EventKind::Promoted => "promoted",
+            EventKind::Compressed => "compressed",
+            EventKind::Restored => "restored",
+            EventKind::Verified => "verified",
+            EventKind::ScanFailed => "scan_failed",
+            EventKind::DeletionEligible => "deletion_eligible",
+            EventKind::Purged => "purged",
+            EventKind::JobDeadLettered => "job_dead_lettered",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An event about to be appended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// What happened.
+    pub kind: EventKind,
+    /// Who did it (`cli`, `worker`, `scheduler`, a user name).
+    pub actor: String,
+    /// Why, when a person gave a reason.
+    pub reason: Option<String>,
+    /// Kind-specific details.
+    pub data: serde_json::Value,
+}
+
+impl NewEvent {
+    /// An event with no reason.
+    pub fn new(kind: EventKind, actor: &str, data: serde_json::Value) -> Self {
+        Self { kind, actor: actor.to_owned(), reason: None, data }
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    /// Monotonic sequence number.
+    pub seq: i64,
+    /// When it was recorded.
+    pub timestamp: DateTime<Utc>,
+    /// The event kind's stable name.
+    pub event_type: String,
+    /// Tenant concerned.
+    pub tenant_id: Option<String>,
+    /// Workflow concerned.
+    pub workflow_id: Option<String>,
+    /// Artifact name concerned.
+    pub artifact_id: Option<String>,
+    /// Who did it.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// Details.
+    pub data: serde_json::Value,
+}

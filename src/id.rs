@@ -1,0 +1,247 @@
+//! Identifiers that can only be built by parsing: tenant, workflow and artifact
+//! names, and the `TENANT/WORKFLOW/NAME` key that joins them.
+//!
+//! Every part is checked at the boundary so that nothing downstream ever has to
+//! think about path traversal, control characters or unbounded lengths.
+
+use std::fmt;
+
+/// The longest accepted identifier part, in bytes.
+pub const MAX_PART_LEN: usize = 128;
+
+/// Why an identifier was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    /// The part is empty.
+    #[error("{what} must not be empty")]
+    Empty {
+        /// Which identifier was being parsed.
+        what: &'static str,
+    },
+    /// The part is longer than [`MAX_PART_LEN`].
+    #[error("{what} {value:?} is longer than {MAX_PART_LEN} bytes")]
+    TooLong {
+        /// Which identifier was being parsed.
+        what: &'static str,
+        /// The offending value (truncated for display).
+        value: String,
+    },
+    /// The part is `.` or `..`, or starts with a dot-dot sequence.
+    #[error("{what} {value:?} is a relative path component")]
+    Relative {
+        /// Which identifier was being parsed.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+    },
+    /// The part holds a forbidden character.
+    #[error("{what} {value:?} contains the forbidden character {ch:?}")]
+    BadChar {
+        /// Which identifier was being parsed.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+        /// The first forbidden character found.
+        ch: char,
+    },
+    /// A key did not have exactly the expected number of parts.
+    #[error("{value:?} is not of the form {expected}")]
+    Shape {
+        /// The offending value.
+        value: String,
+        /// The expected form.
+        expected: &'static str,
+    },
+}
+
+fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { what });
+    }
+    if value.len() > MAX_PART_LEN {
+        let shown: String = value.chars().take(32).collect();
+        return Err(IdError::TooLong { what, value: format!("{shown}…") });
+    }
+    if value == "." || value == ".." || value.starts_with("..") {
+        return Err(IdError::Relative { what, value: value.to_owned() });
+    }
+    let forbidden = |c: char| {
+        c.is_control()
+            || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%')
+            || c.is_whitespace() && c != ' '
+    };
+    if let Some(ch) = value.chars().find(|&c| forbidden(c)) {
+        return Err(IdError::BadChar { what, value: value.escape_debug().to_string(), ch });
+    }
+    if value.starts_with(' ') || value.ends_with(' ') || value.starts_with('.') {
+        let ch = value.chars().next().unwrap_or(' ');
+        return Err(IdError::BadChar { what, value: value.to_owned(), ch });
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parses and validates the identifier.
+            pub fn parse(value: &str) -> Result<Self, IdError> {
+                check_part($what, value)?;
+                Ok(Self(value.to_owned()))
+            }
+
+            /// The identifier as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = IdError;
+            fn from_str(s: &str) -> Result<Self, IdError> {
+                Self::parse(s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::parse(&s).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A tenant: the unit of isolation and of plan-based retention.
+    TenantId,
+    "tenant"
+);
+id_type!(
+    /// A workflow: a namespace of artifacts inside a tenant.
+    WorkflowName,
+    "workflow"
+);
+id_type!(
+    /// An artifact's name inside its workflow.
+    ArtifactName,
+    "artifact name"
+);
+
+/// The full address of an artifact: `TENANT/WORKFLOW/NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct ArtifactKey {
+    /// The owning tenant.
+    pub tenant: TenantId,
+    /// The workflow namespace.
+    pub workflow: WorkflowName,
+    /// The artifact's name.
+    pub name: ArtifactName,
+}
+
+impl ArtifactKey {
+    /// Parses `TENANT/WORKFLOW/NAME`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        let parts: Vec<&str> = value.split('/').collect();
+        let [tenant, workflow, name] = parts.as_slice() else {
+            return Err(IdError::Shape {
+                value: value.escape_debug().to_string(),
+                expected: "TENANT/WORKFLOW/NAME",
+            });
+        };
+        Ok(Self {
+            tenant: TenantId::parse(tenant)?,
+            workflow: WorkflowName::parse(workflow)?,
+            name: ArtifactName::parse(name)?,
+        })
+    }
+}
+
+impl fmt::Display for ArtifactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}/{}", self.tenant, self.workflow, self.name)
+    }
+}
+
+impl std::str::FromStr for ArtifactKey {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, IdError> {
+        Self::parse(s)
+    }
+}
+
+/// A scope for listings: a whole catalog, one tenant, or one workflow.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    /// Restrict to one tenant.
+    pub tenant: Option<TenantId>,
+    /// Restrict to one workflow (requires a tenant).
+    pub workflow: Option<WorkflowName>,
+}
+
+impl Scope {
+    /// Parses `""`, `TENANT` or `TENANT/WORKFLOW`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        if value.is_empty() {
+            return Ok(Self::default());
+        }
+        let mut parts = value.splitn(2, '/');
+        let tenant = TenantId::parse(parts.next().unwrap_or_default())?;
+        let workflow = parts.next().map(WorkflowName::parse).transpose()?;
+        Ok(Self { tenant: Some(tenant), workflow })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_keys() {
+        let key = ArtifactKey::parse("acme/nightly/report-2025.json").unwrap();
+        assert_eq!(key.tenant.as_str(), "acme");
+        assert_eq!(key.to_string(), "acme/nightly/report-2025.json");
+    }
+
+    #[test]
+    fn rejects_bad_parts() {
+        let bad = [
+            "",
+            "acme",
+            "acme/wf",
+            "acme/wf/a/b",
+            "../wf/x",
+            "acme/../x",
+            "acme/wf/..",
+            "acme/wf/.hidden",
+            "acme/wf/a\u{0}b",
+            "acme/wf/a\nb",
+            "acme/wf/a\\b",
+            "acme/wf/%2e%2e",
+            "acme//x",
+        ];
+        for value in bad {
+            assert!(ArtifactKey::parse(value).is_err(), "{value:?} should be rejected");
+        }
+        let long = format!("acme/wf/{}", "x".repeat(MAX_PART_LEN + 1));
+        assert!(matches!(ArtifactKey::parse(&long), Err(IdError::TooLong { .. })));
+    }
+
+    #[test]
+    fn scopes() {
+        assert_eq!(Scope::parse("").unwrap(), Scope::default());
+        let s = Scope::parse("acme/wf").unwrap();
+        assert_eq!(s.workflow.unwrap().as_str(), "wf");
+        assert!(Scope::parse("acme/../x").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+//! strata core: everything about artifacts that knows nothing of queues or HTTP.
+//!
+//! - [`id`]: identifiers that can only be built by parsing.
+//! - [`artifact`], [`event`]: the data model.
+//! - [`config`]: defaults, TOML and environment.
+//! - [`clock`]: injectable time and `--as-of` parsing.
+//! - [`tiers`]: the hot/warm/cold object stores (the only module naming `object_store`).
+//! - [`catalog`]: SQLite through sqlx (the only module naming sqlx).
+//! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
+//! - [`store`]: put/get/list/remove over catalog and tiers.
+
+pub mod artifact;
+pub mod catalog;
+pub mod clock;
+pub mod config;
+pub mod digest;
+pub mod event;
+pub mod id;
+pub mod lifecycle;
+pub mod store;
+pub mod tiers;

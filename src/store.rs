@@ -1,0 +1,345 @@
+//! The artifact store: the catalog and the tiers together, with the
+//! operations a user asks for directly (put, get, list, remove, tenants).
+
+use crate::artifact::{Artifact, Codec, State, Tier};
+use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Tenant};
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::event::{EventKind, NewEvent};
+use crate::id::{ArtifactKey, TenantId};
+use crate::lifecycle::{self, UnknownClass};
+use crate::tiers::{BlobRef, TierError, Tiers};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::AsyncRead;
+
+/// A store operation that failed. Each variant is something a user can act on.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The tenant does not exist.
+    #[error("unknown tenant {0:?}: add it first with `strata tenant add {0}`")]
+    UnknownTenant(String),
+    /// The tenant already exists.
+    #[error("tenant {0:?} already exists")]
+    TenantExists(String),
+    /// The plan is not configured.
+    #[error("unknown plan {plan:?} (configured: {known})")]
+    UnknownPlan {
+        /// The plan asked for.
+        plan: String,
+        /// The configured plans.
+        known: String,
+    },
+    /// No live artifact at this key.
+    #[error("artifact {0} not found")]
+    NotFound(ArtifactKey),
+    /// A live artifact already has this key.
+    #[error("artifact {0} already exists (use --overwrite to replace it)")]
+    AlreadyExists(ArtifactKey),
+    /// The retention class is not configured.
+    #[error(transparent)]
+    UnknownClass(#[from] UnknownClass),
+    /// The stored bytes do not match the recorded digest; nothing was returned.
+    #[error("artifact {key} is corrupt in the {tier} tier: {detail}")]
+    Corrupt {
+        /// The artifact.
+        key: ArtifactKey,
+        /// Where.
+        tier: Tier,
+        /// What the check found.
+        detail: String,
+    },
+    /// The artifact's blob is missing from its tier.
+    #[error("artifact {key} has no blob in the {tier} tier")]
+    BlobMissing {
+        /// The artifact.
+        key: ArtifactKey,
+        /// Where it should be.
+        tier: Tier,
+    },
+    /// A tier operation failed.
+    #[error(transparent)]
+    Tier(#[from] TierError),
+    /// A catalog operation failed.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The data directory could not be prepared.
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl StoreError {
+    /// True when retrying later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Tier(e) => e.is_transient(),
+            StoreError::Catalog(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Options of a put.
+#[derive(Debug, Clone, Default)]
+pub struct PutOptions {
+    /// Retention class; `None` = the plan's retention.
+    pub class: Option<String>,
+    /// Tags.
+    pub tags: serde_json::Map<String, serde_json::Value>,
+    /// User metadata.
+    pub meta: serde_json::Map<String, serde_json::Value>,
+    /// MIME type; guessed from the name when `None`.
+    pub content_type: Option<String>,
+    /// Replace a live artifact with the same key.
+    pub overwrite: bool,
+    /// Who is writing (for the event).
+    pub actor: String,
+}
+
+/// The artifact store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The catalog.
+    pub catalog: Catalog,
+    /// The tier stores.
+    pub tiers: Tiers,
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// The clock.
+    pub clock: SharedClock,
+    data_dir: PathBuf,
+}
+
+impl Store {
+    /// Opens the store in `data_dir` (catalog `catalog.db`, tiers under `tiers/`).
+    pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
+        let tiers = Tiers::open(&config, data_dir)?;
+        Ok(Self { catalog, tiers, config: Arc::new(config), clock, data_dir: data_dir.to_owned() })
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Adds a tenant on a configured plan.
+    pub async fn add_tenant(&self, name: &TenantId, plan: &str, actor: &str) -> Result<Tenant, StoreError> {
+        if !self.config.has_plan(plan) {
+            let known = self.config.retention.plans.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(StoreError::UnknownPlan { plan: plan.to_owned(), known });
+        }
+        let mut tx = self.catalog.begin_write().await?;
+        match tx.add_tenant(name, plan, self.clock.now(), actor).await {
+            Err(CatalogError::Conflict(_)) => return Err(StoreError::TenantExists(name.to_string())),
+            other => other?,
+        }
+        tx.commit().await?;
+        Ok(self.catalog.tenant(name).await?)
+    }
+
+    /// The tenant, or [`StoreError::UnknownTenant`].
+    pub async fn tenant(&self, name: &TenantId) -> Result<Tenant, StoreError> {
+        self.catalog.tenant(name).await.map_err(|e| match e {
+            CatalogError::NotFound(_) => StoreError::UnknownTenant(name.to_string()),
+            e => e.into(),
+        })
+    }
+
+    /// Streams `reader` into the hot tier and records the artifact, with its
+    /// `ingested` event, in one transaction. Nothing is written on bad input.
+    pub async fn put<R: AsyncRead + Unpin>(&self, key: &ArtifactKey, reader: R, opts: PutOptions) -> Result<Artifact, StoreError> {
+        let tenant = self.tenant(&key.tenant).await?;
+        let now = self.clock.now();
+        let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
+        if !opts.overwrite && self.catalog.find_live(key).await.is_ok() {
+            return Err(StoreError::AlreadyExists(key.clone()));
+        }
+        let staged = self.tiers.stage(&key.tenant, reader).await?;
+        let mut artifact = Artifact {
+            id: 0,
+            tenant: key.tenant.clone(),
+            workflow: key.workflow.clone(),
+            name: key.name.clone(),
+            size: staged.digests.size,
+            stored_size: staged.digests.size,
+            codec: Codec::None,
+            blake3: staged.digests.blake3.clone(),
+            sha256: staged.digests.sha256.clone(),
+            content_type: opts.content_type.clone().unwrap_or_else(|| guess_content_type(key.name.as_str()).to_owned()),
+            tags: opts.tags,
+            meta: opts.meta,
+            created_at: now,
+            last_accessed_at: now,
+            verified_at: now,
+            tier: Tier::Hot,
+            state: State::Active,
+            class: opts.class,
+            expires_at,
+            eligible_at: None,
+            pinned_hot_until: None,
+            next_due_at: None,
+            job_token: None,
+            generation: 0,
+        };
+        artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
+        let result = self.record_ingest(&artifact, &staged, opts.overwrite, &opts.actor).await;
+        match result {
+            Ok((inserted, replaced)) => {
+                if let Some(old) = replaced {
+                    self.release_blob(&old.tenant, &old.blake3, old.tier, old.codec).await?;
+                }
+                Ok(inserted)
+            }
+            Err(e) => {
+                // The staged file is ours alone; removing it cannot lose live bytes.
+                let _ = self.tiers.discard_staged(staged).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn record_ingest(
+        &self,
+        artifact: &Artifact,
+        staged: &crate::tiers::Staged,
+        overwrite: bool,
+        actor: &str,
+    ) -> Result<(Artifact, Option<Artifact>), StoreError> {
+        let key = artifact.key();
+        let now = artifact.created_at;
+        let mut tx = self.catalog.begin_write().await?;
+        let replaced = match tx.find_live(&key).await? {
+            Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
+            Some(old) => {
+                let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
+                tx.save(&tomb, old.generation, None).await?;
+                let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
+                tx.append_event(now, None, Some(&old), &event).await?;
+                Some(old)
+            }
+            None => None,
+        };
+        let inserted = tx.insert_artifact(artifact).await?;
+        let event = NewEvent::new(
+            EventKind::Ingested,
+            actor,
+            json!({
+                "size": inserted.size,
+                "blake3": inserted.blake3,
+                "sha256": inserted.sha256,
+                "tier": inserted.tier,
+                "class": inserted.class,
+                "expires_at": inserted.expires_at,
+            }),
+        );
+        tx.append_event(now, None, Some(&inserted), &event).await?;
+        // The rename happens under the write lock, so no concurrent blob
+        // release can delete the address between this and the commit.
+        self.tiers.commit_staged(staged, &key.tenant).await?;
+        tx.commit().await?;
+        Ok((inserted, replaced))
+    }
+
+    /// Writes the artifact's bytes to `dest` (atomically, verified) and
+    /// records the access. Retries when a concurrent tier move relocated it.
+    pub async fn get_to_file(&self, key: &ArtifactKey, dest: &Path) -> Result<Artifact, StoreError> {
+        let mut attempts = 0;
+        loop {
+            let a = self.catalog.find_live(key).await.map_err(|e| not_found(e, key))?;
+            let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
+            match self.tiers.read_to_file(a.tier, &blob, dest).await {
+                Ok(_) => {
+                    self.catalog.touch(a.id, self.clock.now()).await?;
+                    return Ok(a);
+                }
+                Err(TierError::Missing { .. }) if attempts < 3 => {
+                    let now = self.catalog.find_live(key).await.map_err(|e| not_found(e, key))?;
+                    if now.generation == a.generation {
+                        return Err(StoreError::BlobMissing { key: key.clone(), tier: a.tier });
+                    }
+                    attempts += 1;
+                }
+                Err(TierError::Missing { tier, .. }) => return Err(StoreError::BlobMissing { key: key.clone(), tier }),
+                Err(TierError::Corrupt { tier, expected, found, .. }) => {
+                    return Err(StoreError::Corrupt {
+                        key: key.clone(),
+                        tier,
+                        detail: format!("expected blake3 {expected}, read {found}"),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The live artifact at `key`.
+    pub async fn find(&self, key: &ArtifactKey) -> Result<Artifact, StoreError> {
+        self.catalog.find_live(key).await.map_err(|e| not_found(e, key))
+    }
+
+    /// Lists artifacts.
+    pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, StoreError> {
+        Ok(self.catalog.list(filter).await?)
+    }
+
+    /// Deletes a live artifact: tombstone first, bytes second.
+    pub async fn remove(&self, key: &ArtifactKey, actor: &str) -> Result<Artifact, StoreError> {
+        let mut tx = self.catalog.begin_write().await?;
+        let a = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        let tomb = Artifact { state: State::Purged, next_due_at: None, ..a.clone() };
+        tx.save(&tomb, a.generation, None).await?;
+        let event = NewEvent::new(EventKind::Deleted, actor, json!({ "bytes_freed": a.stored_size, "tier": a.tier }));
+        tx.append_event(self.clock.now(), None, Some(&a), &event).await?;
+        tx.commit().await?;
+        self.release_blob(&a.tenant, &a.blake3, a.tier, a.codec).await?;
+        Ok(a)
+    }
+
+    /// Deletes a blob from `tier` unless a live artifact still references it.
+    /// The check and the delete run under the catalog's write lock, so an
+    /// ingest of the same bytes cannot slip between them.
+    pub async fn release_blob(&self, tenant: &TenantId, blake3: &str, tier: Tier, codec: Codec) -> Result<bool, StoreError> {
+        let mut tx = self.catalog.begin_write().await?;
+        if tx.blob_refs(tenant, blake3, tier).await? > 0 {
+            return Ok(false);
+        }
+        self.tiers.delete(tier, &BlobRef { tenant, blake3, codec }).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+fn not_found(e: CatalogError, key: &ArtifactKey) -> StoreError {
+    match e {
+        CatalogError::NotFound(_) => StoreError::NotFound(key.clone()),
+        e => e.into(),
+    }
+}
+
+/// A MIME type from a file name's extension.
+pub fn guess_content_type(name: &str) -> &'static str {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    match ext.as_str() {
+        "json" => "application/json",
+        "txt" | "log" => "text/plain",
+        "md" => "text/markdown",
+        "csv" => "text/csv",
+        "html" | "htm" => "text/html",
+        "xml" => "application/xml",
+        "gz" | "tgz" => "application/gzip",
+        "zip" => "application/zip",
+        "tar" => "application/x-tar",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "pdf" => "application/pdf",
+        _ => "application/octet-stream",
+    }
+}

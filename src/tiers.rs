@@ -1,0 +1,410 @@
+//! The tier stores: one `object_store` per tier, holding content-addressed
+//! blobs at `{tenant}/{blake3}` (plus `.zst` when compressed).
+//!
+//! Writes are atomic: the local store writes a staging file and renames it, so
+//! no reader ever sees a partial blob.
+
+use crate::artifact::{Codec, Tier};
+use crate::config::Config;
+use crate::digest::{Digests, Hasher};
+use crate::id::TenantId;
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+/// Streaming chunk size for uploads and downloads.
+const CHUNK: usize = 256 * 1024;
+
+/// A tier operation that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TierError {
+    /// A tier location could not be opened.
+    #[error("cannot open {tier} tier at {location}: {message}")]
+    Open {
+        /// Which tier.
+        tier: Tier,
+        /// The configured location.
+        location: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The blob does not exist.
+    #[error("blob {path} is missing from the {tier} tier")]
+    Missing {
+        /// Which tier.
+        tier: Tier,
+        /// The blob's key.
+        path: String,
+    },
+    /// The blob's bytes do not match the recorded digest.
+    #[error("blob {path} in the {tier} tier is corrupt: expected blake3 {expected}, found {found}")]
+    Corrupt {
+        /// Which tier.
+        tier: Tier,
+        /// The blob's key.
+        path: String,
+        /// The recorded digest.
+        expected: String,
+        /// The digest of what was read.
+        found: String,
+    },
+    /// The store refused or failed an operation (disk full, permission denied, …).
+    #[error("{op} {path} in the {tier} tier failed: {message}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// Which tier.
+        tier: Tier,
+        /// The blob's key or local path.
+        path: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// Compression or decompression failed.
+    #[error("codec error on {path}: {message}")]
+    Codec {
+        /// The blob's key.
+        path: String,
+        /// The underlying error.
+        message: String,
+    },
+}
+
+impl TierError {
+    /// True when retrying later may succeed (I/O trouble, not bad data).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, TierError::Io { .. })
+    }
+
+    fn io(op: &'static str, tier: Tier, path: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
+        TierError::Io { op, tier, path: path.to_string(), message: e.to_string() }
+    }
+}
+
+/// Where a blob lives in a tier: its content address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobRef<'a> {
+    /// Owning tenant.
+    pub tenant: &'a TenantId,
+    /// blake3 of the original bytes, hex.
+    pub blake3: &'a str,
+    /// How the blob is encoded.
+    pub codec: Codec,
+}
+
+impl BlobRef<'_> {
+    fn path(&self) -> ObjectPath {
+        let suffix = match self.codec {
+            Codec::None => "",
+            Codec::Zstd => ".zst",
+        };
+        ObjectPath::from(format!("{}/{}{}", self.tenant, self.blake3, suffix))
+    }
+}
+
+/// Bytes streamed into the hot tier's staging area, not yet addressable.
+#[derive(Debug)]
+pub struct Staged {
+    path: ObjectPath,
+    /// Digests and size of what was streamed.
+    pub digests: Digests,
+}
+
+/// The three tier stores.
+#[derive(Debug, Clone)]
+pub struct Tiers {
+    stores: [Arc<dyn ObjectStore>; 3],
+    roots: [PathBuf; 3],
+    compression_level: i32,
+}
+
+fn index(tier: Tier) -> usize {
+    match tier {
+        Tier::Hot => 0,
+        Tier::Warm => 1,
+        Tier::Cold => 2,
+    }
+}
+
+impl Tiers {
+    /// Opens (creating if needed) the tier stores configured in `config`,
+    /// defaulting to `<data_dir>/tiers/{hot,warm,cold}`.
+    pub fn open(config: &Config, data_dir: &Path) -> Result<Self, TierError> {
+        let base = config.storage.base_path.clone().unwrap_or_else(|| data_dir.join("tiers"));
+        let open_one = |tier: Tier| -> Result<(Arc<dyn ObjectStore>, PathBuf), TierError> {
+            let configured = match tier {
+                Tier::Hot => &config.storage.hot,
+                Tier::Warm => &config.storage.warm,
+                Tier::Cold => &config.storage.cold,
+            };
+            let root = match configured {
+                Some(location) => local_root(tier, location)?,
+                None => base.join(tier.as_str()),
+            };
+            let open_err = |e: &dyn std::fmt::Display| TierError::Open {
+                tier,
+                location: root.display().to_string(),
+                message: e.to_string(),
+            };
+            std::fs::create_dir_all(&root).map_err(|e| open_err(&e))?;
+            let store = LocalFileSystem::new_with_prefix(&root)
+                .map_err(|e| open_err(&e))?
+                .with_automatic_cleanup(true);
+            Ok((Arc::new(store), root))
+        };
+        let (hot, hot_root) = open_one(Tier::Hot)?;
+        let (warm, warm_root) = open_one(Tier::Warm)?;
+        let (cold, cold_root) = open_one(Tier::Cold)?;
+        Ok(Self {
+            stores: [hot, warm, cold],
+            roots: [hot_root, warm_root, cold_root],
+            compression_level: config.tiers.compression_level,
+        })
+    }
+
+    fn store(&self, tier: Tier) -> &dyn ObjectStore {
+        self.stores[index(tier)].as_ref()
+    }
+
+    /// The local directory backing `tier`.
+    pub fn root(&self, tier: Tier) -> &Path {
+        &self.roots[index(tier)]
+    }
+
+    /// Streams `reader` into the hot tier's staging area, computing digests.
+    pub async fn stage<R: AsyncRead + Unpin>(&self, tenant: &TenantId, mut reader: R) -> Result<Staged, TierError> {
+        let path = ObjectPath::from(format!("{}/.staging/{}", tenant, uuid::Uuid::new_v4()));
+        let store = self.store(Tier::Hot);
+        let upload = store
+            .put_multipart(&path)
+            .await
+            .map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut hasher = Hasher::default();
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(TierError::io("read input for", Tier::Hot, &path, e));
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            writer.write(&buf[..n]);
+            if let Err(e) = writer.wait_for_capacity(2).await {
+                return Err(TierError::io("stage", Tier::Hot, &path, e));
+            }
+        }
+        writer.finish().await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
+        Ok(Staged { path, digests: hasher.finish() })
+    }
+
+    /// Moves a staged upload to its content address in the hot tier. If the
+    /// address already holds the same bytes, they are replaced atomically.
+    pub async fn commit_staged(&self, staged: &Staged, tenant: &TenantId) -> Result<(), TierError> {
+        let blob = BlobRef { tenant, blake3: &staged.digests.blake3, codec: Codec::None };
+        self.store(Tier::Hot)
+            .rename(&staged.path, &blob.path())
+            .await
+            .map_err(|e| TierError::io("commit", Tier::Hot, blob.path(), e))
+    }
+
+    /// Deletes a staged upload that will not be committed.
+    pub async fn discard_staged(&self, staged: Staged) -> Result<(), TierError> {
+        self.store(Tier::Hot)
+            .delete(&staged.path)
+            .await
+            .or_else(ignore_not_found)
+            .map_err(|e| TierError::io("discard", Tier::Hot, &staged.path, e))
+    }
+
+    /// Reads a whole blob, decodes it and checks it against `expected_blake3`.
+    pub async fn read_verified(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<Bytes, TierError> {
+        let path = blob.path();
+        let raw = match self.store(tier).get(&path).await {
+            Ok(r) => r.bytes().await,
+            Err(e) => Err(e),
+        }
+        .map_err(|e| self.read_error(tier, &path, e))?;
+        let plain = match blob.codec {
+            Codec::None => raw,
+            Codec::Zstd => {
+                let p = path.to_string();
+                tokio::task::spawn_blocking(move || zstd::decode_all(raw.as_ref()))
+                    .await
+                    .map_err(|e| TierError::Codec { path: p.clone(), message: e.to_string() })?
+                    .map(Bytes::from)
+                    .map_err(|e| TierError::Codec { path: p, message: e.to_string() })?
+            }
+        };
+        check(tier, &path, blob.blake3, &crate::digest::blake3_hex(&plain))?;
+        Ok(plain)
+    }
+
+    /// Streams a blob, decoded and verified, into `dest` atomically: `dest`
+    /// appears only once every byte has been checked against the digest.
+    pub async fn read_to_file(&self, tier: Tier, blob: &BlobRef<'_>, dest: &Path) -> Result<Digests, TierError> {
+        let path = blob.path();
+        let local = |e: std::io::Error| TierError::io("write", tier, dest.display(), e);
+        let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let tmp = tempfile::Builder::new().prefix(".strata-get-").tempfile_in(dir).map_err(local)?;
+        let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(local)?);
+        let mut stream = self.store(tier).get(&path).await.map_err(|e| self.read_error(tier, &path, e))?.into_stream();
+        let mut hasher = Hasher::default();
+        let mut decoder = match blob.codec {
+            Codec::None => None,
+            Codec::Zstd => Some(
+                zstd::stream::write::Decoder::new(Vec::new())
+                    .map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?,
+            ),
+        };
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.read_error(tier, &path, e))?;
+            let plain: Vec<u8> = match decoder.as_mut() {
+                None => chunk.to_vec(),
+                Some(d) => {
+                    use std::io::Write;
+                    d.write_all(&chunk).map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
+                    std::mem::take(d.get_mut())
+                }
+            };
+            hasher.update(&plain);
+            file.write_all(&plain).await.map_err(local)?;
+        }
+        if let Some(mut d) = decoder {
+            use std::io::Write;
+            d.flush().map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
+            let rest = std::mem::take(d.get_mut());
+            hasher.update(&rest);
+            file.write_all(&rest).await.map_err(local)?;
+        }
+        file.flush().await.map_err(local)?;
+        let digests = hasher.finish();
+        check(tier, &path, blob.blake3, &digests.blake3)?;
+        tmp.persist(dest).map_err(|e| local(e.error))?;
+        Ok(digests)
+    }
+
+    /// Writes `plain` (the original bytes) to `tier` in `blob.codec`, returning
+    /// the stored size. Compression runs off the async threads.
+    pub async fn write(&self, tier: Tier, blob: &BlobRef<'_>, plain: Bytes) -> Result<u64, TierError> {
+        let path = blob.path();
+        let encoded = match blob.codec {
+            Codec::None => plain,
+            Codec::Zstd => {
+                let level = self.compression_level;
+                let p = path.to_string();
+                tokio::task::spawn_blocking(move || zstd::encode_all(plain.as_ref(), level))
+                    .await
+                    .map_err(|e| TierError::Codec { path: p.clone(), message: e.to_string() })?
+                    .map(Bytes::from)
+                    .map_err(|e| TierError::Codec { path: p, message: e.to_string() })?
+            }
+        };
+        let stored = encoded.len() as u64;
+        self.store(tier)
+            .put(&path, PutPayload::from_bytes(encoded))
+            .await
+            .map_err(|e| TierError::io("write", tier, &path, e))?;
+        Ok(stored)
+    }
+
+    /// Deletes a blob; a blob that is already gone counts as deleted.
+    pub async fn delete(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<(), TierError> {
+        let path = blob.path();
+        self.store(tier)
+            .delete(&path)
+            .await
+            .or_else(ignore_not_found)
+            .map_err(|e| TierError::io("delete", tier, &path, e))
+    }
+
+    fn read_error(&self, tier: Tier, path: &ObjectPath, e: object_store::Error) -> TierError {
+        match e {
+            object_store::Error::NotFound { .. } => TierError::Missing { tier, path: path.to_string() },
+            e => TierError::io("read", tier, path, e),
+        }
+    }
+}
+
+fn check(tier: Tier, path: &ObjectPath, expected: &str, found: &str) -> Result<(), TierError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(TierError::Corrupt { tier, path: path.to_string(), expected: expected.to_owned(), found: found.to_owned() })
+    }
+}
+
+fn ignore_not_found(e: object_store::Error) -> Result<(), object_store::Error> {
+    match e {
+        object_store::Error::NotFound { .. } => Ok(()),
+        e => Err(e),
+    }
+}
+
+fn local_root(tier: Tier, location: &str) -> Result<PathBuf, TierError> {
+    if let Some(path) = location.strip_prefix("file://") {
+        return Ok(PathBuf::from(path));
+    }
+    if location.contains("://") {
+        return Err(TierError::Open {
+            tier,
+            location: location.to_owned(),
+            message: "only local directories and file:// URLs are supported in this build".into(),
+        });
+    }
+    Ok(PathBuf::from(location))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stage_commit_read_compress_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiers = Tiers::open(&Config::default(), dir.path()).unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let data = b"hello strata ".repeat(10_000);
+        let staged = tiers.stage(&tenant, &data[..]).await.unwrap();
+        assert_eq!(staged.digests.size, data.len() as u64);
+        tiers.commit_staged(&staged, &tenant).await.unwrap();
+        let hot = BlobRef { tenant: &tenant, blake3: &staged.digests.blake3, codec: Codec::None };
+        assert_eq!(tiers.read_verified(Tier::Hot, &hot).await.unwrap().as_ref(), &data[..]);
+
+        let cold = BlobRef { codec: Codec::Zstd, ..hot.clone() };
+        let stored = tiers.write(Tier::Cold, &cold, Bytes::from(data.clone())).await.unwrap();
+        assert!(stored < data.len() as u64 / 10, "compressed to {stored}");
+        let out = dir.path().join("out.bin");
+        tiers.read_to_file(Tier::Cold, &cold, &out).await.unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), data);
+
+        tiers.delete(Tier::Hot, &hot).await.unwrap();
+        tiers.delete(Tier::Hot, &hot).await.unwrap();
+        assert!(matches!(tiers.read_verified(Tier::Hot, &hot).await, Err(TierError::Missing { .. })));
+    }
+
+    #[tokio::test]
+    async fn corruption_is_detected_and_never_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiers = Tiers::open(&Config::default(), dir.path()).unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let staged = tiers.stage(&tenant, &b"original"[..]).await.unwrap();
+        tiers.commit_staged(&staged, &tenant).await.unwrap();
+        let blob = BlobRef { tenant: &tenant, blake3: &staged.digests.blake3, codec: Codec::None };
+        std::fs::write(tiers.root(Tier::Hot).join("acme").join(&staged.digests.blake3), b"tampered").unwrap();
+        assert!(matches!(tiers.read_verified(Tier::Hot, &blob).await, Err(TierError::Corrupt { .. })));
+        let out = dir.path().join("out.bin");
+        assert!(matches!(tiers.read_to_file(Tier::Hot, &blob, &out).await, Err(TierError::Corrupt { .. })));
+        assert!(!out.exists(), "no partial or wrong output may appear");
+    }
+}
