@@ -1,1 +1,11 @@
-//! jobs
+//! strata's lifecycle jobs: what a job carries ([`payload`]), how the planner
+//! decides what is due ([`planner`]), and one handler per job kind
+//! ([`handlers`]). Nothing here knows how jobs are queued.
+
+pub mod handlers;
+pub mod payload;
+pub mod planner;
+
+pub use handlers::{Context, JobError, Outcome};
+pub use payload::{Job, JobKind};
+pub use planner::{Plan, PlannedItem};

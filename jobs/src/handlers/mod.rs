@@ -1,0 +1,166 @@
+//! One handler per job kind. Every handler follows the same shape: check the
+//! claim (token), re-check the decision against the job's planned time, do
+//! the side effect, compare-and-set the catalog row with its event, clean up,
+//! release the claim. Each step is safe to repeat, so a crash between any two
+//! steps is repaired by running the job again.
+
+mod eligibility;
+mod purge;
+mod scan;
+mod tier_move;
+
+use crate::payload::{Job, JobKind};
+use std::sync::Arc;
+use strata_core::artifact::Artifact;
+use strata_core::catalog::CatalogError;
+use strata_core::store::{Store, StoreError};
+use strata_core::tiers::TierError;
+
+/// How a job ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The action was carried out.
+    Done,
+    /// The artifact no longer carries this job's token: a duplicate or
+    /// superseded delivery, acknowledged as a no-op.
+    Stale,
+    /// The claim was valid but the action is no longer due (state changed).
+    Skipped,
+}
+
+impl Outcome {
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::Stale => "stale",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// A job that failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    /// Worth retrying with backoff.
+    #[error("{0}")]
+    Retry(String),
+    /// Retrying cannot help: dead-letter at once.
+    #[error("{0}")]
+    Abort(String),
+}
+
+impl JobError {
+    /// True for [`JobError::Abort`].
+    pub fn is_abort(&self) -> bool {
+        matches!(self, JobError::Abort(_))
+    }
+}
+
+impl From<StoreError> for JobError {
+    fn from(e: StoreError) -> Self {
+        match &e {
+            StoreError::Corrupt { .. } | StoreError::BlobMissing { .. } | StoreError::Tier(TierError::Corrupt { .. } | TierError::Missing { .. }) => {
+                JobError::Abort(e.to_string())
+            }
+            _ => JobError::Retry(e.to_string()),
+        }
+    }
+}
+
+impl From<CatalogError> for JobError {
+    fn from(e: CatalogError) -> Self {
+        JobError::from(StoreError::from(e))
+    }
+}
+
+impl From<TierError> for JobError {
+    fn from(e: TierError) -> Self {
+        JobError::from(StoreError::from(e))
+    }
+}
+
+/// A fault-injection hook: called with a step name between the steps of a
+/// handler; an `Err` stops the handler there as a crash would.
+pub type FailPoint = Arc<dyn Fn(&'static str) -> Result<(), String> + Send + Sync>;
+
+/// What handlers run against.
+#[derive(Clone)]
+pub struct Context {
+    /// The store.
+    pub store: Store,
+    /// Who the worker acts as in events.
+    pub actor: String,
+    failpoint: Option<FailPoint>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("actor", &self.actor).finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context acting as `actor`.
+    pub fn new(store: Store, actor: &str) -> Self {
+        Self { store, actor: actor.to_owned(), failpoint: None }
+    }
+
+    /// Installs a fault-injection hook (tests and drills).
+    pub fn with_failpoint(mut self, failpoint: FailPoint) -> Self {
+        self.failpoint = Some(failpoint);
+        self
+    }
+
+    fn step(&self, name: &'static str) -> Result<(), JobError> {
+        match &self.failpoint {
+            Some(f) => f(name).map_err(|e| JobError::Retry(format!("stopped at {name}: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads the artifact and checks this job's claim on it.
+    async fn claimed(&self, job: &Job) -> Result<Option<Artifact>, JobError> {
+        let a = match self.store.catalog.artifact(job.artifact_id).await {
+            Ok(a) => a,
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok((a.job_token.as_deref() == Some(job.token.as_str())).then_some(a))
+    }
+
+    async fn release(&self, job: &Job) -> Result<(), JobError> {
+        let mut tx = self.store.catalog.begin_write().await?;
+        tx.release(job.artifact_id, &job.token).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Runs one job to completion.
+pub async fn run(ctx: &Context, job: &Job) -> Result<Outcome, JobError> {
+    let Some(artifact) = ctx.claimed(job).await? else {
+        return Ok(Outcome::Stale);
+    };
+    match job.kind {
+        JobKind::Promote | JobKind::Compress | JobKind::Restore => tier_move::run(ctx, job, artifact).await,
+        JobKind::Eligibility => eligibility::run(ctx, job, artifact).await,
+        JobKind::Purge => purge::run(ctx, job, artifact).await,
+        JobKind::Scan => scan::run(ctx, job, artifact).await,
+    }
+}
+
+/// The common data of a lifecycle event.
+fn event_data(job: &Job, mut extra: serde_json::Value) -> serde_json::Value {
+    if let Some(map) = extra.as_object_mut() {
+        map.insert("job".into(), job.kind.as_str().into());
+        map.insert("planned_for".into(), job.planned_for.to_rfc3339().into());
+        map.insert("forced".into(), job.forced.into());
+        map.insert("requested_by".into(), job.actor.clone().into());
+    }
+    extra
+}
+
+#[cfg(test)]
+mod tests;

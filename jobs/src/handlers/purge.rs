@@ -1,0 +1,32 @@
+//! Purge: tombstone first (with the `purged` event), bytes second. A crash
+//! between the two leaves a tombstone and a blob that the rerun deletes.
+
+use super::{Context, JobError, Outcome, event_data};
+use crate::payload::Job;
+use serde_json::json;
+use strata_core::artifact::{Artifact, State};
+use strata_core::event::{EventKind, NewEvent};
+use strata_core::lifecycle::{Action, decide};
+
+pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
+    let store = &ctx.store;
+    if a.generation == job.generation {
+        if !matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::Purge, _))) {
+            ctx.release(job).await?;
+            return Ok(Outcome::Skipped);
+        }
+        let mut tx = store.catalog.begin_write().await?;
+        let tomb = Artifact { state: State::Purged, next_due_at: None, ..a.clone() };
+        if !tx.save(&tomb, a.generation, Some(&job.token)).await? {
+            return Err(JobError::Retry("artifact changed before purge".into()));
+        }
+        let data = event_data(job, json!({ "tier": a.tier, "bytes_freed": a.stored_size, "size": a.size }));
+        tx.append_event(store.clock.now(), None, Some(&a), &NewEvent::new(EventKind::Purged, &ctx.actor, data)).await?;
+        tx.commit().await?;
+    }
+    ctx.step("after_tombstone")?;
+    store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
+    ctx.step("after_delete")?;
+    ctx.release(job).await?;
+    Ok(Outcome::Done)
+}

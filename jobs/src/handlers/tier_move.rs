@@ -1,0 +1,88 @@
+//! Promote, compress and restore: copy to the target tier, verify, then
+//! compare-and-set the row, then delete the source if nothing else uses it.
+
+use super::{Context, JobError, Outcome, event_data};
+use crate::payload::{Job, JobKind};
+use chrono::Duration;
+use serde_json::json;
+use strata_core::artifact::{Artifact, Codec, Tier};
+use strata_core::event::{EventKind, NewEvent};
+use strata_core::lifecycle::{Action, decide};
+use strata_core::tiers::BlobRef;
+
+fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
+    if job.kind == JobKind::Restore {
+        return a.state.is_live();
+    }
+    match decide(a, &ctx.store.config, job.planned_for).due {
+        Some((Action::Compress { from }, _)) => job.kind == JobKind::Compress && from == a.tier,
+        Some((Action::Promote { from, to }, _)) => job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier,
+        _ => false,
+    }
+}
+
+pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
+    let target = job.to_tier.ok_or_else(|| JobError::Abort(format!("{} job without a target tier", job.kind)))?;
+    if a.generation == job.generation {
+        if !still_due(ctx, job, &a) {
+            ctx.release(job).await?;
+            return Ok(Outcome::Skipped);
+        }
+        copy_and_switch(ctx, job, &a, target).await?;
+    }
+    ctx.step("after_switch")?;
+    // Only the source copy is deleted, and only when no live artifact of the
+    // tenant still references it in that tier.
+    if job.from_tier != target {
+        ctx.store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
+    }
+    ctx.step("after_cleanup")?;
+    ctx.release(job).await?;
+    Ok(Outcome::Done)
+}
+
+async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -> Result<(), JobError> {
+    let store = &ctx.store;
+    let codec = if target == Tier::Cold && job.kind == JobKind::Compress { Codec::Zstd } else { Codec::None };
+    let source = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
+    let plain = store.tiers.read_verified(a.tier, &source).await?;
+    ctx.step("after_read")?;
+    let dest = BlobRef { codec, ..source.clone() };
+    let now = store.clock.now();
+    let mut updated = Artifact { tier: target, codec, verified_at: job.planned_for.max(a.verified_at), ..a.clone() };
+    let kind = match job.kind {
+        JobKind::Restore => {
+            let days = job.restore_days.unwrap_or(store.config.tiers.restore_days);
+            updated.pinned_hot_until = Some(now.max(job.planned_for) + Duration::days(i64::from(days)));
+            EventKind::Restored
+        }
+        JobKind::Compress => EventKind::Compressed,
+        _ => EventKind::Promoted,
+    };
+    let mut tx = store.catalog.begin_write().await?;
+    // Written under the catalog's write lock so that a concurrent release of
+    // the same address in the target tier cannot remove it before the switch.
+    updated.stored_size = store.tiers.write(target, &dest, plain).await?;
+    ctx.step("after_write")?;
+    updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
+    if !tx.save(&updated, a.generation, Some(&job.token)).await? {
+        return Err(JobError::Retry("artifact changed during the move".into()));
+    }
+    let age_days = (job.planned_for - a.created_at).num_seconds() as f64 / 86_400.0;
+    let data = event_data(
+        job,
+        json!({
+            "from_tier": a.tier,
+            "to_tier": target,
+            "codec": codec,
+            "size": a.size,
+            "stored_size": updated.stored_size,
+            "saved_bytes": a.size.saturating_sub(updated.stored_size),
+            "age_days": (age_days * 10.0).round() / 10.0,
+            "pinned_hot_until": updated.pinned_hot_until,
+        }),
+    );
+    tx.append_event(now, None, Some(a), &NewEvent::new(kind, &ctx.actor, data)).await?;
+    tx.commit().await?;
+    Ok(())
+}

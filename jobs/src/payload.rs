@@ -1,0 +1,111 @@
+//! Job payloads. They carry ids and the claim (token, generation), never
+//! bytes, and evolve additively: every new field has a serde default.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use strata_core::artifact::{Codec, Tier};
+
+/// The kinds of job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Verify a blob's existence and digest.
+    Scan,
+    /// Move to a colder tier, uncompressed.
+    Promote,
+    /// Move to the cold tier, compressing with zstd.
+    Compress,
+    /// Mark an expired, unprotected artifact eligible for deletion.
+    Eligibility,
+    /// Delete an eligible artifact's bytes after the grace period.
+    Purge,
+    /// Bring an artifact back to the hot tier.
+    Restore,
+}
+
+impl JobKind {
+    /// Every kind.
+    pub const ALL: &'static [JobKind] =
+        &[JobKind::Scan, JobKind::Promote, JobKind::Compress, JobKind::Eligibility, JobKind::Purge, JobKind::Restore];
+
+    /// The stable name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Scan => "scan",
+            JobKind::Promote => "promote",
+            JobKind::Compress => "compress",
+            JobKind::Eligibility => "eligibility",
+            JobKind::Purge => "purge",
+            JobKind::Restore => "restore",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for JobKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The lane restores go to; workers poll it before any other.
+pub const PRIORITY_LANE: &str = "priority";
+/// The shared lane.
+pub const DEFAULT_LANE: &str = "default";
+
+/// One job: an action on one artifact, claimed by a token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    /// What to do.
+    pub kind: JobKind,
+    /// The artifact's catalog id.
+    pub artifact_id: i64,
+    /// The artifact's tenant (for lanes and logs).
+    pub tenant: String,
+    /// The claim stamped on the artifact when the job was planned.
+    pub token: String,
+    /// The artifact's generation when planned.
+    pub generation: i64,
+    /// The tier the artifact was in when planned.
+    pub from_tier: Tier,
+    /// The codec of its blob when planned.
+    pub from_codec: Codec,
+    /// The tier a move goes to.
+    #[serde(default)]
+    pub to_tier: Option<Tier>,
+    /// The instant the job was planned for: time conditions are re-checked against it.
+    pub planned_for: DateTime<Utc>,
+    /// True when planned ahead of the real clock (`--as-of` in the future).
+    #[serde(default)]
+    pub forced: bool,
+    /// Who asked (`scheduler`, `cli`, a user).
+    #[serde(default)]
+    pub actor: String,
+    /// For restores: days to keep the artifact hot.
+    #[serde(default)]
+    pub restore_days: Option<u32>,
+}
+
+impl Job {
+    /// The lane this job belongs in.
+    pub fn lane(&self) -> &'static str {
+        match self.kind {
+            JobKind::Restore => PRIORITY_LANE,
+            _ => DEFAULT_LANE,
+        }
+    }
+
+    /// The JSON wire form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses the JSON wire form.
+    pub fn from_json(s: &str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}

@@ -1,0 +1,194 @@
+//! The planner: asks the catalog what is due as of an instant, decides each
+//! artifact's action with [`strata_core::lifecycle::decide`], and (unless it is
+//! a dry run) stamps each chosen artifact with a fresh job token in the same
+//! transaction.
+
+use crate::payload::{Job, JobKind};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use strata_core::artifact::Tier;
+use strata_core::catalog::CatalogError;
+use strata_core::lifecycle::{Action, decide};
+use strata_core::store::Store;
+
+/// One planned action, for display.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedItem {
+    /// `TENANT/WORKFLOW/NAME`.
+    pub key: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Current tier.
+    pub tier: Tier,
+    /// The job kind.
+    pub kind: JobKind,
+    /// The action with its parameters.
+    pub action: Action,
+    /// The rule that made it due.
+    pub rule: &'static str,
+    /// Bytes involved (as stored).
+    pub bytes: u64,
+    /// When it became due.
+    pub due_at: Option<DateTime<Utc>>,
+}
+
+/// Count and bytes for one group of planned actions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tally {
+    /// Actions.
+    pub count: u64,
+    /// Bytes involved.
+    pub bytes: u64,
+}
+
+/// A lifecycle plan.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// The instant planned for.
+    pub as_of: DateTime<Utc>,
+    /// Whether this plan only reports.
+    pub dry_run: bool,
+    /// True when `as_of` is ahead of the real clock.
+    pub forced: bool,
+    /// Every planned action.
+    pub items: Vec<PlannedItem>,
+    /// The jobs to enqueue (empty for a dry run).
+    #[serde(skip)]
+    pub jobs: Vec<Job>,
+}
+
+impl Plan {
+    /// Tallies by job kind.
+    pub fn by_kind(&self) -> BTreeMap<JobKind, Tally> {
+        let mut out: BTreeMap<JobKind, Tally> = BTreeMap::new();
+        for item in &self.items {
+            let t = out.entry(item.kind).or_default();
+            t.count += 1;
+            t.bytes += item.bytes;
+        }
+        out
+    }
+
+    /// Tallies by (tenant, tier, kind).
+    pub fn by_tenant_tier_kind(&self) -> BTreeMap<(String, Tier, JobKind), Tally> {
+        let mut out: BTreeMap<(String, Tier, JobKind), Tally> = BTreeMap::new();
+        for item in &self.items {
+            let t = out.entry((item.tenant.clone(), item.tier, item.kind)).or_default();
+            t.count += 1;
+            t.bytes += item.bytes;
+        }
+        out
+    }
+}
+
+fn job_kind(action: Action) -> JobKind {
+    match action {
+        Action::MarkEligible => JobKind::Eligibility,
+        Action::Purge => JobKind::Purge,
+        Action::Compress { .. } => JobKind::Compress,
+        Action::Promote { .. } => JobKind::Promote,
+        Action::Scan => JobKind::Scan,
+    }
+}
+
+fn target_tier(action: Action) -> Option<Tier> {
+    match action {
+        Action::Compress { .. } => Some(Tier::Cold),
+        Action::Promote { to, .. } => Some(to),
+        _ => None,
+    }
+}
+
+/// Plans what is due as of `as_of`. A live plan stamps each artifact with a
+/// job token (valid for the configured artifact lease) and returns the jobs;
+/// a dry run changes nothing. At most `limit` artifacts are planned.
+pub async fn plan(store: &Store, as_of: DateTime<Utc>, dry_run: bool, limit: i64, actor: &str) -> Result<Plan, CatalogError> {
+    let now = store.clock.now();
+    let forced = as_of > now + Duration::seconds(1);
+    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let mut tx = store.catalog.begin_write().await?;
+    let due = tx.due(as_of, now, limit).await?;
+    let mut plan = Plan { as_of, dry_run, forced, ..Plan::default() };
+    let cap = store.config.jobs.per_tenant_cap;
+    let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
+    for a in due {
+        let decision = decide(&a, &store.config, as_of);
+        let Some((action, rule)) = decision.due else {
+            if !dry_run {
+                tx.set_next_due(a.id, decision.next_due_at).await?;
+            }
+            continue;
+        };
+        let n = per_tenant.entry(a.tenant.to_string()).or_default();
+        if cap > 0 && *n >= cap {
+            continue;
+        }
+        *n += 1;
+        let kind = job_kind(action);
+        plan.items.push(PlannedItem {
+            key: a.key().to_string(),
+            tenant: a.tenant.to_string(),
+            tier: a.tier,
+            kind,
+            action,
+            rule,
+            bytes: a.stored_size,
+            due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+        });
+        if dry_run {
+            continue;
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        tx.stamp(a.id, &token, lease_until).await?;
+        plan.jobs.push(Job {
+            kind,
+            artifact_id: a.id,
+            tenant: a.tenant.to_string(),
+            token,
+            generation: a.generation,
+            from_tier: a.tier,
+            from_codec: a.codec,
+            to_tier: target_tier(action),
+            planned_for: as_of,
+            forced,
+            actor: actor.to_owned(),
+            restore_days: None,
+        });
+    }
+    if !dry_run {
+        let summary = serde_json::to_value(
+            plan.by_kind().into_iter().map(|(k, t)| (k.as_str().to_owned(), t)).collect::<BTreeMap<_, _>>(),
+        )
+        .unwrap_or_default();
+        tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
+        tx.commit().await?;
+    }
+    Ok(plan)
+}
+
+/// Claims an artifact for a restore job, taking the claim over from any
+/// lifecycle job (whose compare-and-set will then fail harmlessly).
+pub async fn plan_restore(store: &Store, key: &strata_core::id::ArtifactKey, days: Option<u32>, actor: &str) -> Result<Job, strata_core::store::StoreError> {
+    let now = store.clock.now();
+    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let mut tx = store.catalog.begin_write().await?;
+    let a = tx.find_live(key).await?.ok_or_else(|| strata_core::store::StoreError::NotFound(key.clone()))?;
+    let token = uuid::Uuid::new_v4().to_string();
+    tx.stamp(a.id, &token, lease_until).await?;
+    tx.commit().await?;
+    Ok(Job {
+        kind: JobKind::Restore,
+        artifact_id: a.id,
+        tenant: a.tenant.to_string(),
+        token,
+        generation: a.generation,
+        from_tier: a.tier,
+        from_codec: a.codec,
+        to_tier: Some(Tier::Hot),
+        planned_for: now,
+        forced: false,
+        actor: actor.to_owned(),
+        restore_days: days,
+    })
+}

@@ -1,0 +1,214 @@
+//! The worker pool: fetches jobs in batches, runs their handlers with a
+//! concurrency limit, a per-job timeout and lease extension, acknowledges
+//! successes in batches, retries failures with exponential backoff and full
+//! jitter, and dead-letters a job once its kind's attempts are spent.
+
+use crate::backoff::full_jitter;
+use crate::queue::{Delivery, Failure, Queue, QueueError};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strata_core::event::{EventKind, NewEvent};
+use strata_core::id::TenantId;
+use strata_jobs::handlers::{self, Context, JobError, Outcome};
+use strata_jobs::payload::{DEFAULT_LANE, Job, PRIORITY_LANE};
+use tokio::sync::watch;
+
+/// When [`WorkerPool::run`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Once the pool's lanes hold no waiting, in-flight or delayed job.
+    UntilDrained,
+    /// Only when shutdown is signalled.
+    UntilShutdown,
+}
+
+/// What a run did, by job kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RunReport {
+    /// Finished jobs by kind, then outcome (`done`, `stale`, `skipped`).
+    pub outcomes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Failures scheduled for a retry.
+    pub retried: u64,
+    /// Jobs moved to the dead letters.
+    pub dead_lettered: u64,
+}
+
+impl RunReport {
+    /// Jobs finished (acknowledged) in all.
+    pub fn finished(&self) -> u64 {
+        self.outcomes.values().flat_map(|m| m.values()).sum()
+    }
+
+    /// Jobs of `kind` with `outcome`.
+    pub fn count(&self, kind: &str, outcome: Outcome) -> u64 {
+        self.outcomes.get(kind).and_then(|m| m.get(outcome.as_str())).copied().unwrap_or(0)
+    }
+}
+
+/// The lanes a default worker consumes: the priority lane first, then the shared lane.
+pub fn default_lanes() -> Vec<String> {
+    vec![PRIORITY_LANE.to_owned(), DEFAULT_LANE.to_owned()]
+}
+
+/// A pool of concurrent job runners in one process.
+#[derive(Debug, Clone)]
+pub struct WorkerPool {
+    queue: Arc<dyn Queue>,
+    ctx: Context,
+    lanes: Vec<String>,
+    report: Arc<Mutex<RunReport>>,
+}
+
+impl WorkerPool {
+    /// A pool consuming `lanes` (in priority order) of `queue`.
+    pub fn new(queue: Arc<dyn Queue>, ctx: Context, lanes: Vec<String>) -> Self {
+        Self { queue, ctx, lanes, report: Arc::default() }
+    }
+
+    /// A snapshot of what this pool has done so far.
+    pub fn report(&self) -> RunReport {
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn settings(&self) -> &strata_core::config::JobsConfig {
+        &self.ctx.store.config.jobs
+    }
+
+    /// Runs until `mode` says stop. On shutdown it stops fetching and
+    /// finishes what it holds; whatever it cannot finish is left to lease
+    /// expiry and redelivered.
+    pub async fn run(&self, mode: Mode, shutdown: watch::Receiver<bool>) -> Result<RunReport, QueueError> {
+        let settings = self.settings().clone();
+        let visibility = Duration::from_secs(settings.visibility_timeout_secs.max(1));
+        let deliveries = futures::stream::unfold((shutdown, Duration::from_millis(2)), move |(mut shutdown, idle)| async move {
+            let mut idle = idle;
+            loop {
+                if *shutdown.borrow() {
+                    return None;
+                }
+                match self.queue.fetch(&self.lanes, settings.batch_size, visibility).await {
+                    Ok(batch) if !batch.is_empty() => {
+                        return Some((futures::stream::iter(batch), (shutdown, Duration::from_millis(2))));
+                    }
+                    Ok(_) if mode == Mode::UntilDrained && self.drained().await => return None,
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "Fetching jobs failed; retrying");
+                        idle = idle.max(Duration::from_millis(200));
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(idle) => {}
+                    _ = shutdown.changed() => {}
+                }
+                idle = (idle * 2).min(Duration::from_secs(if mode == Mode::UntilDrained { 1 } else { 5 }));
+            }
+        })
+        .flatten();
+        let acks = deliveries
+            .map(|d| self.handle(d, visibility))
+            .buffer_unordered(settings.concurrency)
+            .filter_map(|d| async move { d })
+            .ready_chunks(settings.batch_size);
+        tokio::pin!(acks);
+        while let Some(batch) = acks.next().await {
+            self.queue.ack(&batch).await?;
+        }
+        Ok(self.report())
+    }
+
+    async fn drained(&self) -> bool {
+        match self.queue.stats().await {
+            Ok(stats) => stats.iter().filter(|s| self.lanes.contains(&s.lane)).all(|s| s.pending() == 0),
+            Err(_) => false,
+        }
+    }
+
+    /// Runs one delivery; returns it when it should be acknowledged.
+    async fn handle(&self, d: Delivery, visibility: Duration) -> Option<Delivery> {
+        let job = match Job::from_json(&d.payload) {
+            Ok(job) => job,
+            Err(e) => {
+                self.dead_letter(&d, None, &format!("payload does not decode: {e}")).await;
+                return None;
+            }
+        };
+        let max_attempts = self.ctx.store.config.max_attempts(job.kind.as_str());
+        if d.attempts > max_attempts {
+            let error = format!("lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed", d.attempts - 1);
+            self.dead_letter(&d, Some(&job), &error).await;
+            return None;
+        }
+        let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
+        let result = match tokio::time::timeout(timeout, self.run_with_lease(&d, &job, visibility)).await {
+            Ok(r) => r,
+            Err(_) => Err(JobError::Retry(format!("timed out after {}s", timeout.as_secs()))),
+        };
+        match result {
+            Ok(outcome) => {
+                let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+                *report.outcomes.entry(job.kind.as_str().to_owned()).or_default().entry(outcome.as_str().to_owned()).or_default() += 1;
+                Some(d)
+            }
+            Err(e) if e.is_abort() || d.attempts >= max_attempts => {
+                self.dead_letter(&d, Some(&job), &e.to_string()).await;
+                None
+            }
+            Err(e) => {
+                let s = self.settings();
+                let delay = full_jitter(d.attempts, Duration::from_millis(s.backoff_base_ms), Duration::from_millis(s.backoff_max_ms));
+                tracing::info!(kind = %job.kind, artifact_id = job.artifact_id, attempt = d.attempts, error = %e, delay_ms = delay.as_millis() as u64, "Job failed; retrying");
+                if let Err(qe) = self.queue.fail(&d, &e.to_string(), Failure::Retry(delay)).await {
+                    tracing::warn!(error = %qe, "Could not schedule a retry; the lease will expire instead");
+                }
+                self.report.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
+                None
+            }
+        }
+    }
+
+    async fn run_with_lease(&self, d: &Delivery, job: &Job, visibility: Duration) -> Result<Outcome, JobError> {
+        let work = handlers::run(&self.ctx, job);
+        tokio::pin!(work);
+        let mut tick = tokio::time::interval(visibility / 2);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = tick.tick() => {
+                    if let Err(e) = self.queue.extend(d, visibility).await {
+                        tracing::warn!(error = %e, "Could not extend a job's lease");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn dead_letter(&self, d: &Delivery, job: Option<&Job>, error: &str) {
+        tracing::warn!(kind = %d.kind, id = %d.id, attempts = d.attempts, error, "Job dead-lettered");
+        if let Err(e) = self.queue.fail(d, error, Failure::Dead).await {
+            tracing::warn!(error = %e, "Could not dead-letter a job; the lease will expire instead");
+            return;
+        }
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).dead_lettered += 1;
+        let store = &self.ctx.store;
+        let artifact = match job {
+            Some(j) => store.catalog.artifact(j.artifact_id).await.ok(),
+            None => None,
+        };
+        let tenant = job.and_then(|j| TenantId::parse(&j.tenant).ok());
+        let data = serde_json::json!({ "job_id": d.id, "kind": d.kind, "lane": d.lane, "attempts": d.attempts, "error": error });
+        let event = NewEvent::new(EventKind::JobDeadLettered, &self.ctx.actor, data);
+        let recorded = async {
+            let mut tx = store.catalog.begin_write().await?;
+            tx.append_event(store.clock.now(), tenant.as_ref(), artifact.as_ref(), &event).await?;
+            tx.commit().await
+        };
+        if let Err(e) = recorded.await {
+            tracing::warn!(error = %e, "Could not record a dead letter event");
+        }
+    }
+}
