@@ -157,11 +157,7 @@ pub struct Artifact {
 impl Artifact {
     /// The artifact's `TENANT/WORKFLOW/NAME` key.
     pub fn key(&self) -> ArtifactKey {
-        ArtifactKey {
-            tenant: self.tenant.clone(),
-            workflow: self.workflow.clone(),
-            name: self.name.clone(),
-        }
+        ArtifactKey { tenant: self.tenant.clone(), workflow: self.workflow.clone(), name: self.name.clone() }
     }
 }
 

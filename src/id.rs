@@ -154,10 +154,7 @@ impl ArtifactKey {
     pub fn parse(value: &str) -> Result<Self, IdError> {
         let parts: Vec<&str> = value.split('/').collect();
         let [tenant, workflow, name] = parts.as_slice() else {
-            return Err(IdError::Shape {
-                value: value.escape_debug().to_string(),
-                expected: "TENANT/WORKFLOW/NAME",
-            });
+            return Err(IdError::Shape { value: value.escape_debug().to_string(), expected: "TENANT/WORKFLOW/NAME" });
         };
         Ok(Self {
             tenant: TenantId::parse(tenant)?,

@@ -80,7 +80,11 @@ fn tier_transitions(a: &Artifact, config: &Config) -> Vec<(Action, DateTime<Utc>
         out.push((action, at, "tiers.warm_days"));
     }
     if a.tier == Tier::Hot {
-        out.push((Action::Promote { from: Tier::Hot, to: Tier::Warm }, pin(base + days(tiers.hot_days)), "tiers.hot_days"));
+        out.push((
+            Action::Promote { from: Tier::Hot, to: Tier::Warm },
+            pin(base + days(tiers.hot_days)),
+            "tiers.hot_days",
+        ));
     }
     out
 }
@@ -105,7 +109,11 @@ pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
         State::Purged | State::Erased => {}
     }
     if a.state.is_live() && config.tiers.scan_interval_days > 0 {
-        schedule.push((Action::Scan, a.verified_at + days(config.tiers.scan_interval_days), "tiers.scan_interval_days"));
+        schedule.push((
+            Action::Scan,
+            a.verified_at + days(config.tiers.scan_interval_days),
+            "tiers.scan_interval_days",
+        ));
     }
     let next_due_at = schedule.iter().map(|(_, at, _)| *at).min();
     // Declaration order is priority order: the first due entry wins.
@@ -206,7 +214,14 @@ mod tests {
             ("pin ran out", &pinned, 51, Some(Action::Compress { from: Tier::Hot })),
         ];
         for (label, a, day, want) in cases {
-            let config = if label.contains("scan") { config.clone() } else { Config { tiers: crate::config::TierConfig { scan_interval_days: 0, ..config.tiers.clone() }, ..config.clone() } };
+            let config = if label.contains("scan") {
+                config.clone()
+            } else {
+                Config {
+                    tiers: crate::config::TierConfig { scan_interval_days: 0, ..config.tiers.clone() },
+                    ..config.clone()
+                }
+            };
             let got = decide(a, &config, t0 + Duration::days(day)).due.map(|(a, _)| a);
             assert_eq!(got, want, "{label}");
         }

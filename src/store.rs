@@ -119,7 +119,8 @@ pub struct Store {
 impl Store {
     /// Opens the store in `data_dir` (catalog `catalog.db`, tiers under `tiers/`).
     pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
+        std::fs::create_dir_all(data_dir)
+            .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
         let tiers = Tiers::open(&config, data_dir)?;
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, data_dir: data_dir.to_owned() })
@@ -155,7 +156,12 @@ impl Store {
 
     /// Streams `reader` into the hot tier and records the artifact, with its
     /// `ingested` event, in one transaction. Nothing is written on bad input.
-    pub async fn put<R: AsyncRead + Unpin>(&self, key: &ArtifactKey, reader: R, opts: PutOptions) -> Result<Artifact, StoreError> {
+    pub async fn put<R: AsyncRead + Unpin>(
+        &self,
+        key: &ArtifactKey,
+        reader: R,
+        opts: PutOptions,
+    ) -> Result<Artifact, StoreError> {
         let tenant = self.tenant(&key.tenant).await?;
         let now = self.clock.now();
         let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
@@ -221,7 +227,8 @@ impl Store {
             Some(old) => {
                 let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
                 tx.save(&tomb, old.generation, None).await?;
-                let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
+                let event =
+                    NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
                 tx.append_event(now, None, Some(&old), &event).await?;
                 Some(old)
             }
@@ -306,7 +313,13 @@ impl Store {
     /// Deletes a blob from `tier` unless a live artifact still references it.
     /// The check and the delete run under the catalog's write lock, so an
     /// ingest of the same bytes cannot slip between them.
-    pub async fn release_blob(&self, tenant: &TenantId, blake3: &str, tier: Tier, codec: Codec) -> Result<bool, StoreError> {
+    pub async fn release_blob(
+        &self,
+        tenant: &TenantId,
+        blake3: &str,
+        tier: Tier,
+        codec: Codec,
+    ) -> Result<bool, StoreError> {
         let mut tx = self.catalog.begin_write().await?;
         if tx.blob_refs(tenant, blake3, tier).await? > 0 {
             return Ok(false);

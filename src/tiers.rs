@@ -152,9 +152,7 @@ impl Tiers {
                 message: e.to_string(),
             };
             std::fs::create_dir_all(&root).map_err(|e| open_err(&e))?;
-            let store = LocalFileSystem::new_with_prefix(&root)
-                .map_err(|e| open_err(&e))?
-                .with_automatic_cleanup(true);
+            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| open_err(&e))?.with_automatic_cleanup(true);
             Ok((Arc::new(store), root))
         };
         let (hot, hot_root) = open_one(Tier::Hot)?;
@@ -180,10 +178,7 @@ impl Tiers {
     pub async fn stage<R: AsyncRead + Unpin>(&self, tenant: &TenantId, mut reader: R) -> Result<Staged, TierError> {
         let path = ObjectPath::from(format!("{}/.staging/{}", tenant, uuid::Uuid::new_v4()));
         let store = self.store(Tier::Hot);
-        let upload = store
-            .put_multipart(&path)
-            .await
-            .map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
+        let upload = store.put_multipart(&path).await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut hasher = Hasher::default();
         let mut buf = vec![0u8; CHUNK];
@@ -273,7 +268,8 @@ impl Tiers {
                 None => chunk.to_vec(),
                 Some(d) => {
                     use std::io::Write;
-                    d.write_all(&chunk).map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
+                    d.write_all(&chunk)
+                        .map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
                     std::mem::take(d.get_mut())
                 }
             };

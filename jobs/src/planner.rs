@@ -103,7 +103,13 @@ fn target_tier(action: Action) -> Option<Tier> {
 /// Plans what is due as of `as_of`. A live plan stamps each artifact with a
 /// job token (valid for the configured artifact lease) and returns the jobs;
 /// a dry run changes nothing. At most `limit` artifacts are planned.
-pub async fn plan(store: &Store, as_of: DateTime<Utc>, dry_run: bool, limit: i64, actor: &str) -> Result<Plan, CatalogError> {
+pub async fn plan(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    dry_run: bool,
+    limit: i64,
+    actor: &str,
+) -> Result<Plan, CatalogError> {
     let now = store.clock.now();
     let forced = as_of > now + Duration::seconds(1);
     let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
@@ -167,9 +173,16 @@ pub async fn plan(store: &Store, as_of: DateTime<Utc>, dry_run: bool, limit: i64
     Ok(plan)
 }
 
-/// Claims an artifact for a restore job, taking the claim over from any
-/// lifecycle job (whose compare-and-set will then fail harmlessly).
-pub async fn plan_restore(store: &Store, key: &strata_core::id::ArtifactKey, days: Option<u32>, actor: &str) -> Result<Job, strata_core::store::StoreError> {
+/// Claims an artifact for a restore job planned for `at`, taking the claim
+/// over from any lifecycle job (whose compare-and-set then fails harmlessly).
+/// The artifact stays hot for `days` after `at`.
+pub async fn plan_restore(
+    store: &Store,
+    key: &strata_core::id::ArtifactKey,
+    days: Option<u32>,
+    at: DateTime<Utc>,
+    actor: &str,
+) -> Result<Job, strata_core::store::StoreError> {
     let now = store.clock.now();
     let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
     let mut tx = store.catalog.begin_write().await?;
@@ -186,8 +199,8 @@ pub async fn plan_restore(store: &Store, key: &strata_core::id::ArtifactKey, day
         from_tier: a.tier,
         from_codec: a.codec,
         to_tier: Some(Tier::Hot),
-        planned_for: now,
-        forced: false,
+        planned_for: at,
+        forced: at > now + Duration::seconds(1),
         actor: actor.to_owned(),
         restore_days: days,
     })

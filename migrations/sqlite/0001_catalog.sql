@@ -59,6 +59,7 @@ CREATE TABLE events (
 
 CREATE INDEX events_artifact ON events(artifact_id, seq);
 CREATE INDEX events_tenant ON events(tenant, seq);
+CREATE INDEX events_key ON events(tenant, workflow, name, seq);
 
 CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
 BEGIN

@@ -99,13 +99,14 @@ impl Catalog {
 
     /// The live artifact at `key`.
     pub async fn find_live(&self, key: &ArtifactKey) -> Result<Artifact, CatalogError> {
-        let row = sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
-            .bind(key.tenant.as_str())
-            .bind(key.workflow.as_str())
-            .bind(key.name.as_str())
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
+        let row =
+            sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
+                .bind(key.tenant.as_str())
+                .bind(key.workflow.as_str())
+                .bind(key.name.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
         artifact_from_row(&row)
     }
 
@@ -175,12 +176,13 @@ impl WriteTx {
 
     /// The live artifact at `key`, if any, read under the write lock.
     pub async fn find_live(&mut self, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError> {
-        let row = sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
-            .bind(key.tenant.as_str())
-            .bind(key.workflow.as_str())
-            .bind(key.name.as_str())
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
+                .bind(key.tenant.as_str())
+                .bind(key.workflow.as_str())
+                .bind(key.name.as_str())
+                .fetch_optional(&mut *self.tx)
+                .await?;
         row.as_ref().map(artifact_from_row).transpose()
     }
 
@@ -222,7 +224,12 @@ impl WriteTx {
     /// Compare-and-set: writes `a`'s mutable columns if the row still has
     /// `expected_generation` and, when `token` is given, that job token.
     /// Bumps the generation. Returns false (and changes nothing) otherwise.
-    pub async fn save(&mut self, a: &Artifact, expected_generation: i64, token: Option<&str>) -> Result<bool, CatalogError> {
+    pub async fn save(
+        &mut self,
+        a: &Artifact,
+        expected_generation: i64,
+        token: Option<&str>,
+    ) -> Result<bool, CatalogError> {
         let deleted_at = (!a.state.is_live()).then(|| to_millis(Utc::now()));
         let n = sqlx::query(
             "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
@@ -278,7 +285,12 @@ impl WriteTx {
 
     /// Artifacts whose next action is due by `as_of` and that no live job
     /// holds (no token, or its lease ran out before `now`), soonest first.
-    pub async fn due(&mut self, as_of: DateTime<Utc>, now: DateTime<Utc>, limit: i64) -> Result<Vec<Artifact>, CatalogError> {
+    pub async fn due(
+        &mut self,
+        as_of: DateTime<Utc>,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Artifact>, CatalogError> {
         let rows = sqlx::query(select(
             "WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND (job_token IS NULL OR lease_until < ?)
              ORDER BY next_due_at, id LIMIT ?",
@@ -321,14 +333,16 @@ impl WriteTx {
         n_planned: i64,
         summary: &serde_json::Value,
     ) -> Result<(), CatalogError> {
-        sqlx::query("INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?)")
-            .bind(to_millis(started_at))
-            .bind(to_millis(as_of))
-            .bind(dry_run)
-            .bind(n_planned)
-            .bind(summary.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(to_millis(started_at))
+        .bind(to_millis(as_of))
+        .bind(dry_run)
+        .bind(n_planned)
+        .bind(summary.to_string())
+        .execute(&mut *self.tx)
+        .await?;
         Ok(())
     }
 }
@@ -351,9 +365,11 @@ pub struct LifecycleRun {
 impl Catalog {
     /// The most recent lifecycle run, if any.
     pub async fn last_run(&self) -> Result<Option<LifecycleRun>, CatalogError> {
-        let row = sqlx::query("SELECT started_at, as_of, dry_run, n_planned, summary FROM lifecycle_runs ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT started_at, as_of, dry_run, n_planned, summary FROM lifecycle_runs ORDER BY id DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| {
             let summary: String = r.try_get("summary")?;
             Ok(LifecycleRun {

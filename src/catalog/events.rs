@@ -5,7 +5,7 @@ use super::{Catalog, CatalogError, WriteTx};
 use crate::artifact::Artifact;
 use crate::clock::{from_millis, to_millis};
 use crate::event::{Event, NewEvent};
-use crate::id::TenantId;
+use crate::id::{ArtifactKey, TenantId};
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Row};
 
@@ -14,8 +14,8 @@ use sqlx::{QueryBuilder, Row};
 pub struct EventFilter {
     /// Only this tenant's.
     pub tenant: Option<TenantId>,
-    /// Only this artifact's (catalog row id).
-    pub artifact_id: Option<i64>,
+    /// Only events about artifacts at this key (every version, live or deleted).
+    pub key: Option<ArtifactKey>,
     /// Only events with a sequence number above this.
     pub after: Option<i64>,
     /// Only this kind (stable name).
@@ -35,8 +35,10 @@ impl Catalog {
         if let Some(t) = &filter.tenant {
             q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
-        if let Some(id) = filter.artifact_id {
-            q.push(" AND artifact_id = ").push_bind(id);
+        if let Some(key) = &filter.key {
+            q.push(" AND tenant = ").push_bind(key.tenant.as_str().to_owned());
+            q.push(" AND workflow = ").push_bind(key.workflow.as_str().to_owned());
+            q.push(" AND name = ").push_bind(key.name.as_str().to_owned());
         }
         if let Some(after) = filter.after {
             q.push(" AND seq > ").push_bind(after);
@@ -74,7 +76,9 @@ impl Catalog {
 
     /// Counts events of each kind.
     pub async fn event_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {
-        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
     }
 }

@@ -41,21 +41,29 @@ impl Catalog {
 
     /// Every tenant, by name.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, CatalogError> {
-        let rows = sqlx::query("SELECT name, plan, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT name, plan, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
         rows.iter().map(tenant_from_row).collect()
     }
 }
 
 impl WriteTx {
     /// Adds a tenant, with its `tenant_created` event.
-    pub async fn add_tenant(&mut self, name: &TenantId, plan: &str, at: DateTime<Utc>, actor: &str) -> Result<(), CatalogError> {
-        let inserted = sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-            .bind(name.as_str())
-            .bind(plan)
-            .bind(to_millis(at))
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
+    pub async fn add_tenant(
+        &mut self,
+        name: &TenantId,
+        plan: &str,
+        at: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<(), CatalogError> {
+        let inserted =
+            sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+                .bind(name.as_str())
+                .bind(plan)
+                .bind(to_millis(at))
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
         if inserted == 0 {
             return Err(CatalogError::Conflict(format!("tenant {name:?}")));
         }

@@ -108,14 +108,41 @@ impl WorkerPool {
             }
         })
         .flatten();
-        let acks = deliveries
-            .map(|d| self.handle(d, visibility))
+        // Handlers and acks run in their own tasks: a handler may hold the
+        // catalog's write lock across an await, so nothing that waits for
+        // that lock may be polled by the same future as the handler.
+        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+        let queue = self.queue.clone();
+        let batch_size = settings.batch_size;
+        let acker = tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(batch_size);
+            while ack_rx.recv_many(&mut batch, batch_size).await > 0 {
+                if let Err(e) = queue.ack(&batch).await {
+                    tracing::warn!(error = %e, n = batch.len(), "Acknowledging jobs failed; they will be redelivered as no-ops");
+                }
+                batch.clear();
+            }
+        });
+        deliveries
+            .map(|d| {
+                let this = self.clone();
+                tokio::spawn(async move { this.handle(d, visibility).await })
+            })
             .buffer_unordered(settings.concurrency)
-            .filter_map(|d| async move { d })
-            .ready_chunks(settings.batch_size);
-        tokio::pin!(acks);
-        while let Some(batch) = acks.next().await {
-            self.queue.ack(&batch).await?;
+            .for_each(|finished| {
+                match finished {
+                    Ok(Some(d)) => {
+                        let _ = ack_tx.send(d);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "A job task panicked; its lease will expire and it will be redelivered"),
+                }
+                futures::future::ready(())
+            })
+            .await;
+        drop(ack_tx);
+        if let Err(e) = acker.await {
+            tracing::error!(error = %e, "The acknowledging task failed");
         }
         Ok(self.report())
     }
@@ -138,7 +165,10 @@ impl WorkerPool {
         };
         let max_attempts = self.ctx.store.config.max_attempts(job.kind.as_str());
         if d.attempts > max_attempts {
-            let error = format!("lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed", d.attempts - 1);
+            let error = format!(
+                "lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed",
+                d.attempts - 1
+            );
             self.dead_letter(&d, Some(&job), &error).await;
             return None;
         }
@@ -150,7 +180,12 @@ impl WorkerPool {
         match result {
             Ok(outcome) => {
                 let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
-                *report.outcomes.entry(job.kind.as_str().to_owned()).or_default().entry(outcome.as_str().to_owned()).or_default() += 1;
+                *report
+                    .outcomes
+                    .entry(job.kind.as_str().to_owned())
+                    .or_default()
+                    .entry(outcome.as_str().to_owned())
+                    .or_default() += 1;
                 Some(d)
             }
             Err(e) if e.is_abort() || d.attempts >= max_attempts => {
@@ -159,7 +194,11 @@ impl WorkerPool {
             }
             Err(e) => {
                 let s = self.settings();
-                let delay = full_jitter(d.attempts, Duration::from_millis(s.backoff_base_ms), Duration::from_millis(s.backoff_max_ms));
+                let delay = full_jitter(
+                    d.attempts,
+                    Duration::from_millis(s.backoff_base_ms),
+                    Duration::from_millis(s.backoff_max_ms),
+                );
                 tracing::info!(kind = %job.kind, artifact_id = job.artifact_id, attempt = d.attempts, error = %e, delay_ms = delay.as_millis() as u64, "Job failed; retrying");
                 if let Err(qe) = self.queue.fail(&d, &e.to_string(), Failure::Retry(delay)).await {
                     tracing::warn!(error = %qe, "Could not schedule a retry; the lease will expire instead");

@@ -39,7 +39,9 @@ pub fn parse_cron(expr: &str) -> Result<Cron, SchedulerError> {
 
 /// The queue form of planned jobs.
 pub fn to_new_jobs(jobs: &[Job]) -> Vec<NewJob> {
-    jobs.iter().map(|j| NewJob { lane: j.lane().to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() }).collect()
+    jobs.iter()
+        .map(|j| NewJob { lane: j.lane().to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
+        .collect()
 }
 
 /// Plans everything due as of `as_of` and enqueues it. If enqueueing fails,
@@ -58,7 +60,12 @@ pub async fn plan_and_enqueue(
 }
 
 /// Ticks on `cron` until shutdown, planning as of each tick's real time.
-pub async fn run(store: &Store, queue: &dyn Queue, cron: &Cron, mut shutdown: watch::Receiver<bool>) -> Result<(), SchedulerError> {
+pub async fn run(
+    store: &Store,
+    queue: &dyn Queue,
+    cron: &Cron,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SchedulerError> {
     loop {
         let now = store.clock.now();
         let next = cron

@@ -17,8 +17,13 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
         if tx.save(&updated, a.generation, Some(&job.token)).await? {
             let data = event_data(job, json!({ "expires_at": a.expires_at, "tier": a.tier, "size": a.size }));
-            tx.append_event(store.clock.now(), None, Some(&a), &NewEvent::new(EventKind::DeletionEligible, &ctx.actor, data))
-                .await?;
+            tx.append_event(
+                store.clock.now(),
+                None,
+                Some(&a),
+                &NewEvent::new(EventKind::DeletionEligible, &ctx.actor, data),
+            )
+            .await?;
         }
     }
     ctx.step("before_release")?;

@@ -61,9 +61,9 @@ impl JobError {
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::Corrupt { .. } | StoreError::BlobMissing { .. } | StoreError::Tier(TierError::Corrupt { .. } | TierError::Missing { .. }) => {
-                JobError::Abort(e.to_string())
-            }
+            StoreError::Corrupt { .. }
+            | StoreError::BlobMissing { .. }
+            | StoreError::Tier(TierError::Corrupt { .. } | TierError::Missing { .. }) => JobError::Abort(e.to_string()),
             _ => JobError::Retry(e.to_string()),
         }
     }

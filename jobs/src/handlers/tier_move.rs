@@ -16,7 +16,9 @@ fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
     }
     match decide(a, &ctx.store.config, job.planned_for).due {
         Some((Action::Compress { from }, _)) => job.kind == JobKind::Compress && from == a.tier,
-        Some((Action::Promote { from, to }, _)) => job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier,
+        Some((Action::Promote { from, to }, _)) => {
+            job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier
+        }
         _ => false,
     }
 }
@@ -53,7 +55,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
     let kind = match job.kind {
         JobKind::Restore => {
             let days = job.restore_days.unwrap_or(store.config.tiers.restore_days);
-            updated.pinned_hot_until = Some(now.max(job.planned_for) + Duration::days(i64::from(days)));
+            updated.pinned_hot_until = Some(job.planned_for + Duration::days(i64::from(days)));
             EventKind::Restored
         }
         JobKind::Compress => EventKind::Compressed,

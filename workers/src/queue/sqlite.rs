@@ -75,7 +75,9 @@ impl Queue for SqliteQueue {
         let now = to_millis(self.now());
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         for chunk in jobs.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) ");
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) ",
+            );
             q.push_values(chunk, |mut b, job| {
                 b.push_bind(&job.lane)
                     .push_bind(&job.kind)
@@ -239,7 +241,9 @@ impl Queue for SqliteQueue {
                     in_flight: n("in_flight")?,
                     delayed: n("delayed")?,
                     dead: n("dead")?,
-                    oldest_waiting_secs: r.try_get::<Option<i64>, _>("oldest")?.map(|t| (now - t).max(0) as f64 / 1000.0),
+                    oldest_waiting_secs: r
+                        .try_get::<Option<i64>, _>("oldest")?
+                        .map(|t| (now - t).max(0) as f64 / 1000.0),
                 })
             })
             .collect::<Result<_, sqlx::Error>>()
@@ -299,7 +303,8 @@ mod tests {
             async move {
                 let catalog = Catalog::open(&path).await.unwrap();
                 let clock = ManualClock::new(Utc::now());
-                let q: Box<dyn Queue> = Box::new(SqliteQueue::new(catalog.sqlite_pool().clone(), Arc::new(clock.clone())));
+                let q: Box<dyn Queue> =
+                    Box::new(SqliteQueue::new(catalog.sqlite_pool().clone(), Arc::new(clock.clone())));
                 (q, clock)
             }
         })

@@ -1,0 +1,58 @@
+//! Opening the store and queue a command needs, and mapping errors to exit codes.
+
+use crate::args::Global;
+use std::sync::Arc;
+use strata_core::clock::SystemClock;
+use strata_core::config::{Config, ConfigError};
+use strata_core::id::IdError;
+use strata_core::store::{Store, StoreError};
+use strata_workers::queue::sqlite::SqliteQueue;
+use strata_workers::queue::{Queue, QueueError};
+
+/// A user error: bad input that changed nothing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Everything a command works with.
+pub struct App {
+    /// The artifact store.
+    pub store: Store,
+    /// The job queue.
+    pub queue: Arc<dyn Queue>,
+}
+
+impl App {
+    /// Loads the configuration and opens the store and the embedded queue.
+    pub async fn open(global: &Global) -> anyhow::Result<Self> {
+        let config = Config::load(global.config.as_deref())?;
+        let store = Store::open(&global.data_dir, config, Arc::new(SystemClock)).await?;
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::new(store.catalog.sqlite_pool().clone(), store.clock.clone()));
+        Ok(Self { store, queue })
+    }
+}
+
+/// 2 for bad input (nothing changed), 1 for anything else.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.is::<UsageError>() || cause.is::<ConfigError>() || cause.is::<IdError>() {
+            return 2;
+        }
+        if let Some(QueueError::NotFound(_)) = cause.downcast_ref::<QueueError>() {
+            return 2;
+        }
+        if let Some(se) = cause.downcast_ref::<StoreError>() {
+            return match se {
+                StoreError::UnknownTenant(_)
+                | StoreError::TenantExists(_)
+                | StoreError::UnknownPlan { .. }
+                | StoreError::NotFound(_)
+                | StoreError::AlreadyExists(_)
+                | StoreError::UnknownClass(_) => 2,
+                _ => 1,
+            };
+        }
+    }
+    1
+}

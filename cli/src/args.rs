@@ -1,0 +1,345 @@
+//! The command line, as clap types.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use strata_core::artifact::Tier;
+use strata_core::id::{ArtifactKey, Scope, TenantId};
+
+/// strata: a durable, job-queue-driven lifecycle engine for stored artifacts.
+///
+/// Artifacts live in hot, warm and cold tiers by age; expired ones become
+/// eligible and are purged after a grace period; every change is an event.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// Global options.
+    #[command(flatten)]
+    pub global: Global,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Data directory (catalog, embedded queue, local tiers).
+    #[arg(long, global = true, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    pub data_dir: PathBuf,
+    /// Configuration file (TOML); see docs/strata.example.toml.
+    #[arg(long, global = true, env = "STRATA_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// A `key=value` pair.
+#[derive(Debug, Clone)]
+pub struct KeyValue(pub String, pub String);
+
+fn key_value(s: &str) -> Result<KeyValue, String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.chars().any(char::is_control) && !v.chars().any(char::is_control) => {
+            Ok(KeyValue(k.to_owned(), v.to_owned()))
+        }
+        _ => Err(format!("{s:?} is not of the form key=value")),
+    }
+}
+
+fn artifact_key(s: &str) -> Result<ArtifactKey, String> {
+    ArtifactKey::parse(s).map_err(|e| e.to_string())
+}
+
+fn tenant_id(s: &str) -> Result<TenantId, String> {
+    TenantId::parse(s).map_err(|e| e.to_string())
+}
+
+fn scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).map_err(|e| e.to_string())
+}
+
+fn tier(s: &str) -> Result<Tier, String> {
+    s.parse().map_err(|e: strata_core::artifact::UnknownValue| e.to_string())
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Store a file as an artifact in the hot tier.
+    Put(PutArgs),
+    /// Write an artifact's exact bytes to a file or standard output.
+    Get(GetArgs),
+    /// List artifacts.
+    Ls(LsArgs),
+    /// Delete an artifact (tombstone first, bytes second).
+    Rm(RmArgs),
+    /// Manage tenants.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Plan and run the lifecycle, or summarize it.
+    #[command(subcommand)]
+    Lifecycle(LifecycleCommand),
+    /// Bring a warm or cold artifact back to the hot tier (a priority job).
+    Restore(RestoreArgs),
+    /// Run workers until interrupted (SIGINT/SIGTERM).
+    Worker(WorkerArgs),
+    /// Plan due work on a cron schedule until interrupted.
+    Scheduler,
+    /// Queue depth per lane.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// List, retry or discard dead-lettered jobs.
+    #[command(subcommand)]
+    Dlq(DlqCommand),
+    /// Read the event log.
+    Events(EventsArgs),
+    /// Seed a fresh data dir and step simulated time through the lifecycle.
+    Demo(DemoArgs),
+    /// Create or upgrade the catalog schema, then exit.
+    Migrate,
+}
+
+/// `strata put`.
+#[derive(Debug, Args)]
+pub struct PutArgs {
+    /// Where to store it: TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = artifact_key)]
+    pub key: ArtifactKey,
+    /// The file to read (`-` for standard input).
+    pub file: PathBuf,
+    /// Retention class (see `[retention.classes]`); default: the tenant's plan.
+    #[arg(long)]
+    pub class: Option<String>,
+    /// A tag, repeatable.
+    #[arg(long = "tag", value_name = "K=V", value_parser = key_value)]
+    pub tags: Vec<KeyValue>,
+    /// A metadata entry, repeatable.
+    #[arg(long = "meta", value_name = "K=V", value_parser = key_value)]
+    pub meta: Vec<KeyValue>,
+    /// MIME type (guessed from the name otherwise).
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Replace an existing artifact of the same name.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the stored artifact as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `strata get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = artifact_key)]
+    pub key: ArtifactKey,
+    /// Output file (default: standard output).
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `strata ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// TENANT or TENANT/WORKFLOW (default: everything).
+    #[arg(value_parser = scope, default_value = "")]
+    pub scope: Scope,
+    /// Only this tier.
+    #[arg(long, value_parser = tier)]
+    pub tier: Option<Tier>,
+    /// Include purged and deleted tombstones.
+    #[arg(long)]
+    pub all: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `strata rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = artifact_key)]
+    pub key: ArtifactKey,
+}
+
+/// `strata tenant …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Add a tenant.
+    Add {
+        /// Tenant id.
+        #[arg(value_parser = tenant_id)]
+        name: TenantId,
+        /// Plan (see `[retention.plans]`).
+        #[arg(long, default_value = "free")]
+        plan: String,
+    },
+    /// List tenants.
+    Ls {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `strata lifecycle …`.
+#[derive(Debug, Subcommand)]
+pub enum LifecycleCommand {
+    /// Plan what is due as of a time and enqueue it (or only print it).
+    Run(RunArgs),
+    /// Artifacts and bytes per tier and tenant, the last run, recent events.
+    Summary {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `strata lifecycle run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Only print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Plan as of this time: RFC 3339, a date, or relative (+30d, +12h). Default: now.
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Run workers in this process until the queue is drained, then report.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `strata restore`.
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = artifact_key)]
+    pub key: ArtifactKey,
+    /// Days to keep it hot (default: `tiers.restore_days`).
+    #[arg(long)]
+    pub days: Option<u32>,
+    /// Run the restore in this process and wait for it.
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// `strata worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Lane to consume, repeatable (default: priority, then default).
+    #[arg(long = "lane")]
+    pub lanes: Vec<String>,
+}
+
+/// `strata queue …`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Waiting, in-flight, delayed and dead jobs per lane.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Which dead letters.
+#[derive(Debug, Args)]
+pub struct DlqSelect {
+    /// One dead letter by id.
+    pub id: Option<String>,
+    /// Only this job kind.
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// Only this lane.
+    #[arg(long)]
+    pub lane: Option<String>,
+    /// Every dead letter.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `strata dlq …`.
+#[derive(Debug, Subcommand)]
+pub enum DlqCommand {
+    /// List dead letters with their last error.
+    List {
+        /// Only this job kind.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only this lane.
+        #[arg(long)]
+        lane: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put dead letters back on their lanes with fresh attempts.
+    Retry(DlqSelect),
+    /// Delete dead letters.
+    Discard(DlqSelect),
+}
+
+/// `strata events`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct EventsArgs {
+    /// Export instead of listing.
+    #[command(subcommand)]
+    pub export: Option<EventsCommand>,
+    /// Filters.
+    #[command(flatten)]
+    pub filter: EventFilterArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Event filters.
+#[derive(Debug, Args)]
+pub struct EventFilterArgs {
+    /// Only this tenant's events.
+    #[arg(long, value_parser = tenant_id)]
+    pub tenant: Option<TenantId>,
+    /// Only this artifact's events (TENANT/WORKFLOW/NAME, live or deleted).
+    #[arg(long, value_parser = artifact_key)]
+    pub artifact: Option<ArtifactKey>,
+    /// Only this event kind (e.g. promoted, purged).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The newest N events (default 50 when listing; all when exporting).
+    #[arg(long)]
+    pub limit: Option<i64>,
+}
+
+/// `strata events export`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Write events as JSON Lines (one event per line), oldest first.
+    Export {
+        /// Filters.
+        #[command(flatten)]
+        filter: EventFilterArgs,
+        /// Output file (default: standard output).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `strata demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Artifacts to seed.
+    #[arg(long, default_value_t = 300)]
+    pub count: usize,
+    /// Seed only this tenant (on the pro plan) instead of the four demo tenants.
+    #[arg(long, value_parser = tenant_id)]
+    pub tenant: Option<TenantId>,
+    /// Random seed for reproducible content.
+    #[arg(long, default_value_t = 26)]
+    pub seed: u64,
+}

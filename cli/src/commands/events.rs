@@ -1,0 +1,65 @@
+//! `strata events` and `strata events export`.
+
+use crate::app::App;
+use crate::args::{EventFilterArgs, EventsArgs, EventsCommand};
+use crate::output;
+use std::io::Write;
+use strata_core::catalog::EventFilter;
+
+fn filter_of(args: EventFilterArgs, default_limit: Option<i64>) -> EventFilter {
+    EventFilter {
+        tenant: args.tenant,
+        key: args.artifact,
+        kind: args.kind,
+        limit: args.limit.or(default_limit),
+        newest: true,
+        ..EventFilter::default()
+    }
+}
+
+pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
+    if let Some(EventsCommand::Export { filter, output }) = args.export {
+        let events = app.store.catalog.events(&filter_of(filter, None)).await?;
+        let mut out: Box<dyn Write> = match &output {
+            Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        };
+        for e in &events {
+            serde_json::to_writer(&mut out, e)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        if let Some(path) = output {
+            eprintln!("Exported {} events to {}.", events.len(), path.display());
+        }
+        return Ok(());
+    }
+    let events = app.store.catalog.events(&filter_of(args.filter, Some(50))).await?;
+    if args.json {
+        return output::json(&events);
+    }
+    let mut t = output::table(&["seq", "time", "event", "artifact", "actor", "details"]);
+    for e in &events {
+        let key = [e.tenant_id.clone(), e.workflow_id.clone(), e.artifact_id.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut details = e.data.to_string();
+        if details.len() > 80 {
+            let cut = (0..=77).rev().find(|i| details.is_char_boundary(*i)).unwrap_or(0);
+            details.truncate(cut);
+            details.push('…');
+        }
+        t.add_row(vec![
+            e.seq.to_string(),
+            output::time(e.timestamp),
+            e.event_type.clone(),
+            key,
+            e.actor.clone(),
+            details,
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! `strata lifecycle run|summary` and `strata restore`, plus [`drain`], the
+//! in-process worker run shared with the demo.
+
+use crate::app::{App, UsageError};
+use crate::args::{RestoreArgs, RunArgs};
+use crate::output;
+use chrono::{DateTime, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::time::Duration;
+use strata_core::catalog::EventFilter;
+use strata_core::clock::parse_instant;
+use strata_jobs::handlers::Context;
+use strata_jobs::planner::{self, Plan};
+use strata_workers::pool::{Mode, RunReport, WorkerPool, default_lanes};
+use strata_workers::scheduler::{PLAN_LIMIT, plan_and_enqueue, to_new_jobs};
+
+/// Planning passes per `--wait` run: each pass picks up actions that the
+/// previous pass's jobs made due at the same instant.
+const MAX_PASSES: usize = 5;
+
+/// Parses `--as-of` (default now).
+pub fn as_of(value: Option<&str>) -> anyhow::Result<DateTime<Utc>> {
+    let now = Utc::now();
+    match value {
+        None => Ok(now),
+        Some(v) => parse_instant(v, now).map_err(|e| UsageError(format!("--as-of: {e}")).into()),
+    }
+}
+
+/// Runs workers in this process on `lanes` until they are drained.
+pub async fn drain(app: &App, lanes: Vec<String>, show_progress: bool) -> anyhow::Result<RunReport> {
+    let ctx = Context::new(app.store.clone(), "worker");
+    let pool = WorkerPool::new(app.queue.clone(), ctx, lanes.clone());
+    let pending: u64 = app.queue.stats().await?.iter().filter(|s| lanes.contains(&s.lane)).map(|s| s.pending()).sum();
+    let bar = if show_progress { ProgressBar::new(pending) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} jobs {per_sec} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let (_stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = {
+        let pool = pool.clone();
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            loop {
+                let r = pool.report();
+                bar.set_position(r.finished() + r.dead_lettered);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let result = pool.run(Mode::UntilDrained, stop_rx).await;
+    watcher.abort();
+    bar.finish_and_clear();
+    Ok(result?)
+}
+
+fn print_plan(plan: &Plan, list: bool) {
+    if list && !plan.items.is_empty() {
+        let mut t = output::table(&["artifact", "tier", "action", "bytes", "rule", "due"]);
+        for item in &plan.items {
+            t.add_row(vec![
+                item.key.clone(),
+                item.tier.to_string(),
+                item.kind.to_string(),
+                output::bytes(item.bytes),
+                item.rule.to_owned(),
+                output::time_or(item.due_at, "-"),
+            ]);
+        }
+        println!("{t}");
+    }
+    let mut t = output::table(&["tenant", "tier", "action", "count", "bytes"]);
+    for ((tenant, tier, kind), tally) in plan.by_tenant_tier_kind() {
+        t.add_row(vec![
+            tenant,
+            tier.to_string(),
+            kind.to_string(),
+            tally.count.to_string(),
+            output::bytes(tally.bytes),
+        ]);
+    }
+    if !plan.items.is_empty() {
+        println!("{t}");
+    }
+    let totals: Vec<String> =
+        plan.by_kind().iter().map(|(k, t)| format!("{k} {} ({})", t.count, output::bytes(t.bytes))).collect();
+    let verb = if plan.dry_run { "Would run" } else { "Planned" };
+    let ahead = if plan.forced { " (ahead of the real clock)" } else { "" };
+    println!(
+        "{verb} {} actions as of {}{ahead}{}{}",
+        plan.items.len(),
+        plan.as_of.to_rfc3339(),
+        if totals.is_empty() { "." } else { ": " },
+        totals.join(", ")
+    );
+}
+
+/// Prints a worker run's outcome table.
+pub fn print_report(report: &RunReport) {
+    let mut t = output::table(&["job", "done", "stale", "skipped"]);
+    for (kind, outcomes) in &report.outcomes {
+        let n = |o: &str| outcomes.get(o).copied().unwrap_or(0).to_string();
+        t.add_row(vec![kind.clone(), n("done"), n("stale"), n("skipped")]);
+    }
+    if !report.outcomes.is_empty() {
+        println!("{t}");
+    }
+    println!(
+        "Finished {} jobs; {} retried; {} dead-lettered{}.",
+        report.finished(),
+        report.retried,
+        report.dead_lettered,
+        if report.dead_lettered > 0 { " (see `strata dlq list`)" } else { "" }
+    );
+}
+
+/// Plans and enqueues as of `as_of`, then (with `wait`) drains and replans
+/// until nothing more is due at that instant.
+pub async fn run_lifecycle(
+    app: &App,
+    as_of: DateTime<Utc>,
+    wait: bool,
+    progress: bool,
+) -> anyhow::Result<(Plan, Option<RunReport>)> {
+    let mut plan = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
+    if !wait {
+        return Ok((plan, None));
+    }
+    let mut report = drain(app, default_lanes(), progress).await?;
+    for _ in 1..MAX_PASSES {
+        let next = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
+        if next.items.is_empty() {
+            break;
+        }
+        plan.items.extend(next.items);
+        let more = drain(app, default_lanes(), progress).await?;
+        for (kind, outcomes) in more.outcomes {
+            for (outcome, n) in outcomes {
+                *report.outcomes.entry(kind.clone()).or_default().entry(outcome).or_default() += n;
+            }
+        }
+        report.retried += more.retried;
+        report.dead_lettered += more.dead_lettered;
+    }
+    Ok((plan, Some(report)))
+}
+
+pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
+    let as_of = as_of(args.as_of.as_deref())?;
+    if args.dry_run {
+        let plan = planner::plan(&app.store, as_of, true, PLAN_LIMIT, "cli").await?;
+        if args.json {
+            return output::json(&plan);
+        }
+        print_plan(&plan, true);
+        return Ok(());
+    }
+    let (plan, report) = run_lifecycle(app, as_of, args.wait, !args.json).await?;
+    if args.json {
+        return output::json(&serde_json::json!({ "plan": plan, "report": report }));
+    }
+    print_plan(&plan, false);
+    match report {
+        Some(r) => print_report(&r),
+        None if !plan.items.is_empty() => {
+            println!("Jobs are queued: run `strata worker`, or pass --wait to run them here.")
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
+    let job = planner::plan_restore(&app.store, &args.key, args.days, Utc::now(), "cli").await?;
+    app.queue.enqueue(&to_new_jobs(std::slice::from_ref(&job))).await?;
+    if !args.wait {
+        println!("Restore of {} from the {} tier is queued on the {} lane.", args.key, job.from_tier, job.lane());
+        return Ok(());
+    }
+    let report = drain(app, vec![job.lane().to_owned()], false).await?;
+    let a = app.store.find(&args.key).await?;
+    if report.dead_lettered > 0 {
+        anyhow::bail!("restore of {} failed; see `strata dlq list`", args.key);
+    }
+    println!(
+        "Restored {} to the {} tier; it stays hot until {}.",
+        a.key(),
+        a.tier,
+        output::time_or(a.pinned_hot_until, "-")
+    );
+    Ok(())
+}
+
+pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
+    let totals = app.store.catalog.tier_totals().await?;
+    let last_run = app.store.catalog.last_run().await?;
+    let recent =
+        app.store.catalog.events(&EventFilter { limit: Some(10), newest: true, ..EventFilter::default() }).await?;
+    if json {
+        return output::json(&serde_json::json!({ "totals": totals, "last_run": last_run, "recent_events": recent }));
+    }
+    let mut t = output::table(&["tenant", "tier", "state", "artifacts", "bytes", "stored"]);
+    for row in &totals {
+        t.add_row(vec![
+            row.tenant.clone(),
+            row.tier.to_string(),
+            row.state.to_string(),
+            row.artifacts.to_string(),
+            output::bytes(row.bytes as u64),
+            output::bytes(row.stored_bytes as u64),
+        ]);
+    }
+    println!("{t}");
+    match last_run {
+        Some(r) => println!(
+            "Last run: {} as of {}{}, {} jobs planned: {}",
+            output::time(r.started_at),
+            output::time(r.as_of),
+            if r.dry_run { " (dry run)" } else { "" },
+            r.n_planned,
+            r.summary
+        ),
+        None => println!("No lifecycle run yet."),
+    }
+    println!("Recent events:");
+    for e in recent {
+        println!(
+            "  #{} {} {:<18} {}",
+            e.seq,
+            output::time(e.timestamp),
+            e.event_type,
+            [e.tenant_id, e.workflow_id, e.artifact_id].into_iter().flatten().collect::<Vec<_>>().join("/")
+        );
+    }
+    Ok(())
+}

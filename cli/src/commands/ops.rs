@@ -1,0 +1,119 @@
+//! Long-running processes and operator commands: `strata worker`,
+//! `strata scheduler`, `strata queue stats`, `strata dlq …`.
+
+use crate::app::{App, UsageError};
+use crate::args::{DlqCommand, DlqSelect, WorkerArgs};
+use crate::commands::lifecycle::print_report;
+use crate::output;
+use strata_jobs::handlers::Context;
+use strata_workers::pool::{Mode, WorkerPool, default_lanes};
+use strata_workers::queue::DeadFilter;
+use strata_workers::scheduler;
+use tokio::sync::watch;
+
+/// A channel that turns true on SIGINT or SIGTERM.
+fn shutdown_signal() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Cannot listen for SIGTERM");
+                    let _ = ctrl_c.await;
+                    let _ = tx.send(true);
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        tracing::info!("Shutdown requested; finishing in-flight jobs");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+pub async fn worker(app: &App, args: WorkerArgs) -> anyhow::Result<()> {
+    let lanes = if args.lanes.is_empty() { default_lanes() } else { args.lanes };
+    let actor = format!("worker:{}", std::process::id());
+    let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone());
+    eprintln!("Worker {} consuming lanes {} (Ctrl-C to stop).", actor, lanes.join(", "));
+    let report = pool.run(Mode::UntilShutdown, shutdown_signal()).await?;
+    print_report(&report);
+    Ok(())
+}
+
+pub async fn scheduler(app: &App) -> anyhow::Result<()> {
+    let expr = app.store.config.scheduler.cron.clone();
+    let cron = scheduler::parse_cron(&expr).map_err(|e| UsageError(e.to_string()))?;
+    eprintln!("Scheduler planning on {expr:?} (Ctrl-C to stop).");
+    scheduler::run(&app.store, app.queue.as_ref(), &cron, shutdown_signal()).await?;
+    Ok(())
+}
+
+pub async fn queue_stats(app: &App, json: bool) -> anyhow::Result<()> {
+    let stats = app.queue.stats().await?;
+    if json {
+        return output::json(&stats);
+    }
+    let mut t = output::table(&["lane", "waiting", "in flight", "delayed", "dead", "oldest waiting"]);
+    for s in &stats {
+        t.add_row(vec![
+            s.lane.clone(),
+            s.waiting.to_string(),
+            s.in_flight.to_string(),
+            s.delayed.to_string(),
+            s.dead.to_string(),
+            s.oldest_waiting_secs.map_or_else(|| "-".to_owned(), |a| format!("{a:.1}s")),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+fn filter_of(select: DlqSelect) -> anyhow::Result<DeadFilter> {
+    if select.id.is_none() && select.kind.is_none() && select.lane.is_none() && !select.all {
+        return Err(UsageError("name a dead letter by ID, or select with --kind, --lane or --all".into()).into());
+    }
+    Ok(DeadFilter { id: select.id, lane: select.lane, kind: select.kind })
+}
+
+pub async fn dlq(app: &App, cmd: DlqCommand) -> anyhow::Result<()> {
+    match cmd {
+        DlqCommand::List { kind, lane, limit, json } => {
+            let dead = app.queue.dead_letters(&DeadFilter { id: None, lane, kind }, limit).await?;
+            if json {
+                return output::json(&dead);
+            }
+            let mut t = output::table(&["id", "lane", "kind", "attempts", "last failed", "error"]);
+            for d in &dead {
+                t.add_row(vec![
+                    d.id.clone(),
+                    d.lane.clone(),
+                    d.kind.clone(),
+                    d.attempts.to_string(),
+                    output::time_or(d.last_failed_at, "-"),
+                    d.last_error.clone(),
+                ]);
+            }
+            println!("{t}");
+            println!("{} dead letters.", dead.len());
+        }
+        DlqCommand::Retry(select) => {
+            let n = app.queue.retry_dead(&filter_of(select)?).await?;
+            println!("Re-queued {n} dead letters.");
+        }
+        DlqCommand::Discard(select) => {
+            let n = app.queue.discard_dead(&filter_of(select)?).await?;
+            println!("Discarded {n} dead letters.");
+        }
+    }
+    Ok(())
+}
