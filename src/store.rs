@@ -200,7 +200,7 @@ impl Store {
         match result {
             Ok((inserted, replaced)) => {
                 if let Some(old) = replaced {
-                    self.release_blob(&old.tenant, &old.blake3, old.tier, old.codec).await?;
+                    self.release_blob(&old.tenant, &old.blake3, old.tier, old.codec, None).await?;
                 }
                 Ok(inserted)
             }
@@ -306,27 +306,33 @@ impl Store {
         let event = NewEvent::new(EventKind::Deleted, actor, json!({ "bytes_freed": a.stored_size, "tier": a.tier }));
         tx.append_event(self.clock.now(), None, Some(&a), &event).await?;
         tx.commit().await?;
-        self.release_blob(&a.tenant, &a.blake3, a.tier, a.codec).await?;
+        self.release_blob(&a.tenant, &a.blake3, a.tier, a.codec, None).await?;
         Ok(a)
     }
 
-    /// Deletes a blob from `tier` unless a live artifact still references it.
-    /// The check and the delete run under the catalog's write lock, so an
-    /// ingest of the same bytes cannot slip between them.
+    /// Deletes a blob from `tier` unless a live artifact still references it,
+    /// and, in the same transaction, releases a job's claim (`(artifact id,
+    /// token)`) when one is given. The reference check and the delete run
+    /// under the catalog's write lock, so an ingest of the same bytes cannot
+    /// slip between them.
     pub async fn release_blob(
         &self,
         tenant: &TenantId,
         blake3: &str,
         tier: Tier,
         codec: Codec,
+        claim: Option<(i64, &str)>,
     ) -> Result<bool, StoreError> {
         let mut tx = self.catalog.begin_write().await?;
-        if tx.blob_refs(tenant, blake3, tier).await? > 0 {
-            return Ok(false);
+        let unreferenced = tx.blob_refs(tenant, blake3, tier).await? == 0;
+        if unreferenced {
+            self.tiers.delete(tier, &BlobRef { tenant, blake3, codec }).await?;
         }
-        self.tiers.delete(tier, &BlobRef { tenant, blake3, codec }).await?;
+        if let Some((id, token)) = claim {
+            tx.release(id, token).await?;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(unreferenced)
     }
 }
 

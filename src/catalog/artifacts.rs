@@ -135,7 +135,7 @@ impl Catalog {
         sqlx::query("UPDATE artifacts SET last_accessed_at = MAX(last_accessed_at, ?) WHERE id = ?")
             .bind(to_millis(at))
             .bind(id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

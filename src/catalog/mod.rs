@@ -67,6 +67,7 @@ impl CatalogError {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 /// A write transaction holding SQLite's write lock. Dropping it rolls back.
@@ -86,23 +87,36 @@ impl Catalog {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
+        // One connection writes: writers in this process queue on the pool
+        // (an async wait) instead of on SQLite's busy handler (a sleep loop).
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(120))
+            .connect_with(options.clone())
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(|e| open_err(e.to_string()))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await.map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
-    /// The connection pool, shared with the embedded queue (same database file).
+    /// The read pool, shared with the embedded queue (same database file).
     pub fn sqlite_pool(&self) -> &SqlitePool {
         &self.pool
     }
 
+    /// The single-connection write pool, shared with the embedded queue.
+    pub fn sqlite_writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
     /// Starts a write transaction, taking the write lock immediately.
     pub async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
-        Ok(WriteTx { tx: self.pool.begin_with("BEGIN IMMEDIATE").await? })
+        Ok(WriteTx { tx: self.writer.begin_with("BEGIN IMMEDIATE").await? })
     }
 }
 

@@ -25,8 +25,7 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         tx.commit().await?;
     }
     ctx.step("after_tombstone")?;
-    store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
-    ctx.step("after_delete")?;
-    ctx.release(job).await?;
+    let claim = Some((job.artifact_id, job.token.as_str()));
+    store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec, claim).await?;
     Ok(Outcome::Done)
 }

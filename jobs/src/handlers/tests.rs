@@ -73,7 +73,7 @@ async fn crash_then_rerun(f: &Fixture, job: &Job, step: &'static str) {
 
 #[tokio::test]
 async fn promote_survives_a_crash_at_every_step() {
-    for step in ["after_read", "after_write", "after_switch", "after_cleanup"] {
+    for step in ["after_read", "after_write", "after_switch"] {
         let f = fixture("pro").await;
         let job = plan_one(&f, 8, JobKind::Promote).await;
         crash_then_rerun(&f, &job, step).await;
@@ -88,7 +88,7 @@ async fn promote_survives_a_crash_at_every_step() {
 
 #[tokio::test]
 async fn compress_survives_a_crash_at_every_step() {
-    for step in ["after_read", "after_write", "after_switch", "after_cleanup"] {
+    for step in ["after_read", "after_write", "after_switch"] {
         let f = fixture("pro").await;
         let job = plan_one(&f, 31, JobKind::Compress).await;
         crash_then_rerun(&f, &job, step).await;
@@ -103,7 +103,7 @@ async fn compress_survives_a_crash_at_every_step() {
 
 #[tokio::test]
 async fn restore_survives_a_crash_at_every_step() {
-    for step in ["after_read", "after_write", "after_switch", "after_cleanup"] {
+    for step in ["after_read", "after_write", "after_switch"] {
         let f = fixture("pro").await;
         let compress = plan_one(&f, 31, JobKind::Compress).await;
         run(&Context::new(f.store.clone(), "test"), &compress).await.unwrap();
@@ -125,28 +125,29 @@ async fn restore_survives_a_crash_at_every_step() {
 
 #[tokio::test]
 async fn eligibility_and_purge_survive_crashes() {
-    for step in ["after_tombstone", "after_delete"] {
-        let f = fixture("free").await;
-        let eligibility = plan_one(&f, 30, JobKind::Eligibility).await;
-        let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("before_release"));
-        assert!(run(&crashing, &eligibility).await.is_err());
-        assert_eq!(f.store.find(&f.key).await.unwrap().state, State::Active, "rolled back as a whole");
-        let clean = Context::new(f.store.clone(), "test");
-        assert_eq!(run(&clean, &eligibility).await.unwrap(), Outcome::Done);
-        assert_eq!(f.store.find(&f.key).await.unwrap().state, State::Eligible);
-        assert_eq!(events_of(&f, "deletion_eligible").await, 1);
+    let f = fixture("free").await;
+    let eligibility = plan_one(&f, 30, JobKind::Eligibility).await;
+    let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("before_release"));
+    assert!(run(&crashing, &eligibility).await.is_err());
+    assert_eq!(f.store.find(&f.key).await.unwrap().state, State::Active, "rolled back as a whole");
+    let clean = Context::new(f.store.clone(), "test");
+    assert_eq!(run(&clean, &eligibility).await.unwrap(), Outcome::Done);
+    assert_eq!(f.store.find(&f.key).await.unwrap().state, State::Eligible);
+    assert_eq!(events_of(&f, "deletion_eligible").await, 1);
+    assert_eq!(run(&clean, &eligibility).await.unwrap(), Outcome::Stale, "a duplicate delivery is a no-op");
 
-        // Inside the grace period nothing is due; after it, purge.
-        let early = planner::plan(&f.store, f.store.clock.now() + Duration::days(36), true, 100, "test").await.unwrap();
-        assert!(early.items.iter().all(|i| i.kind != JobKind::Purge));
-        let purge = plan_one(&f, 37, JobKind::Purge).await;
-        let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at(step));
-        assert!(run(&crashing, &purge).await.is_err());
-        assert!(f.store.find(&f.key).await.is_err(), "tombstoned before the bytes go");
-        assert_eq!(run(&clean, &purge).await.unwrap(), Outcome::Done, "rerun after {step}");
-        assert_eq!(events_of(&f, "purged").await, 1);
-        assert_eq!(blob_files(&f, Tier::Hot), 0, "bytes deleted after {step}");
-    }
+    // Inside the grace period nothing is due; after it, purge.
+    let early = planner::plan(&f.store, f.store.clock.now() + Duration::days(36), true, 100, "test").await.unwrap();
+    assert!(early.items.iter().all(|i| i.kind != JobKind::Purge));
+    let purge = plan_one(&f, 37, JobKind::Purge).await;
+    let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("after_tombstone"));
+    assert!(run(&crashing, &purge).await.is_err());
+    assert!(f.store.find(&f.key).await.is_err(), "tombstoned before the bytes go");
+    assert_eq!(blob_files(&f, Tier::Hot), 1, "the crash left the bytes behind");
+    assert_eq!(run(&clean, &purge).await.unwrap(), Outcome::Done, "rerun after the tombstone");
+    assert_eq!(events_of(&f, "purged").await, 1);
+    assert_eq!(blob_files(&f, Tier::Hot), 0, "bytes deleted by the rerun");
+    assert_eq!(run(&clean, &purge).await.unwrap(), Outcome::Stale);
 }
 
 #[tokio::test]

@@ -34,12 +34,13 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
     }
     ctx.step("after_switch")?;
     // Only the source copy is deleted, and only when no live artifact of the
-    // tenant still references it in that tier.
-    if job.from_tier != target {
-        ctx.store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
+    // tenant still references it in that tier; the claim ends with it.
+    if job.from_tier == target {
+        ctx.release(job).await?;
+    } else {
+        let claim = Some((job.artifact_id, job.token.as_str()));
+        ctx.store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec, claim).await?;
     }
-    ctx.step("after_cleanup")?;
-    ctx.release(job).await?;
     Ok(Outcome::Done)
 }
 

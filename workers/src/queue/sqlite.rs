@@ -20,6 +20,7 @@ const INSERT_CHUNK: usize = 500;
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
     pool: SqlitePool,
+    writer: SqlitePool,
     clock: SharedClock,
 }
 
@@ -59,9 +60,10 @@ fn push_dead_filter(q: &mut QueryBuilder<Sqlite>, filter: &DeadFilter) -> Result
 }
 
 impl SqliteQueue {
-    /// A queue on `pool` (whose migrations created the `jobs` table).
-    pub fn new(pool: SqlitePool, clock: SharedClock) -> Self {
-        Self { pool, clock }
+    /// A queue reading through `pool` and writing through `writer` (the
+    /// catalog's pools: its migrations created the `jobs` table).
+    pub fn new(pool: SqlitePool, writer: SqlitePool, clock: SharedClock) -> Self {
+        Self { pool, writer, clock }
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -73,7 +75,7 @@ impl SqliteQueue {
 impl Queue for SqliteQueue {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<usize, QueueError> {
         let now = to_millis(self.now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         for chunk in jobs.chunks(INSERT_CHUNK) {
             let mut q = QueryBuilder::<Sqlite>::new(
                 "INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) ",
@@ -96,7 +98,7 @@ impl Queue for SqliteQueue {
         let now = to_millis(self.now());
         let lease = uuid::Uuid::new_v4().to_string();
         let lease_until = now.saturating_add(millis(visibility));
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         // Crash recovery: a lease that ran out makes its job fetchable again.
         sqlx::query("UPDATE jobs SET state = 'ready', lease_token = NULL, lease_until = NULL WHERE state = 'leased' AND lease_until < ?")
             .bind(now)
@@ -148,7 +150,7 @@ impl Queue for SqliteQueue {
         for d in deliveries {
             by_lease.entry(&d.lease).or_default().push(d.id.parse().unwrap_or(-1));
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         for (lease, ids) in by_lease {
             let ids = serde_json::to_string(&ids).unwrap_or_default();
             sqlx::query("DELETE FROM jobs WHERE lease_token = ? AND state = 'leased' AND id IN (SELECT value FROM json_each(?))")
@@ -179,7 +181,7 @@ impl Queue for SqliteQueue {
         .bind(now)
         .bind(delivery.id.parse::<i64>().unwrap_or(-1))
         .bind(&delivery.lease)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(backend)?;
         Ok(())
@@ -191,7 +193,7 @@ impl Queue for SqliteQueue {
             .bind(until)
             .bind(delivery.id.parse::<i64>().unwrap_or(-1))
             .bind(&delivery.lease)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(backend)?
             .rows_affected();
@@ -200,7 +202,7 @@ impl Queue for SqliteQueue {
 
     async fn release(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
         let now = to_millis(self.now());
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         for d in deliveries {
             sqlx::query(
                 "UPDATE jobs SET state = 'ready', available_at = ?, lease_token = NULL, lease_until = NULL,
@@ -267,7 +269,7 @@ impl Queue for SqliteQueue {
         q.push(", enqueued_at = ").push_bind(now);
         q.push(" WHERE state = 'dead'");
         push_dead_filter(&mut q, filter)?;
-        let n = q.build().execute(&self.pool).await.map_err(backend)?.rows_affected();
+        let n = q.build().execute(&self.writer).await.map_err(backend)?.rows_affected();
         if n == 0 && filter.id.is_some() {
             return Err(QueueError::NotFound(format!("id {}", filter.id.as_deref().unwrap_or_default())));
         }
@@ -277,7 +279,7 @@ impl Queue for SqliteQueue {
     async fn discard_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
         let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM jobs WHERE state = 'dead'");
         push_dead_filter(&mut q, filter)?;
-        let n = q.build().execute(&self.pool).await.map_err(backend)?.rows_affected();
+        let n = q.build().execute(&self.writer).await.map_err(backend)?.rows_affected();
         if n == 0 && filter.id.is_some() {
             return Err(QueueError::NotFound(format!("id {}", filter.id.as_deref().unwrap_or_default())));
         }
@@ -304,7 +306,7 @@ mod tests {
                 let catalog = Catalog::open(&path).await.unwrap();
                 let clock = ManualClock::new(Utc::now());
                 let q: Box<dyn Queue> =
-                    Box::new(SqliteQueue::new(catalog.sqlite_pool().clone(), Arc::new(clock.clone())));
+                    Box::new(SqliteQueue::new(catalog.sqlite_pool().clone(), catalog.sqlite_writer().clone(), Arc::new(clock.clone())));
                 (q, clock)
             }
         })
