@@ -263,6 +263,14 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Lifecycle run defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LifecycleConfig {
+    /// Make `lifecycle run` a dry run unless `--live` is given (`LIFECYCLE_DRY_RUN`).
+    pub dry_run: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -277,6 +285,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     /// Scheduler.
     pub scheduler: SchedulerConfig,
+    /// Lifecycle run defaults.
+    pub lifecycle: LifecycleConfig,
 }
 
 /// The environment variables read, with the setter applied to each.
@@ -337,6 +347,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("STORAGE_COLD_PATH", |c, _, v| {
         c.storage.cold = Some(v.to_owned());
+        Ok(())
+    }),
+    ("LIFECYCLE_DRY_RUN", |c, k, v| {
+        c.lifecycle.dry_run = parse_bool(k, v)?;
         Ok(())
     }),
     ("STRATA_SCHEDULE", |c, _, v| {

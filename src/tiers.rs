@@ -98,12 +98,20 @@ pub struct BlobRef<'a> {
 }
 
 impl BlobRef<'_> {
-    fn path(&self) -> ObjectPath {
+    /// The blob's key: `{tenant}/{first two hex digits}/{blake3}[.zst]`. The
+    /// fan-out keeps directories small, so creates and renames in one tier
+    /// do not all queue on one directory lock.
+    fn key(&self) -> String {
         let suffix = match self.codec {
             Codec::None => "",
             Codec::Zstd => ".zst",
         };
-        ObjectPath::from(format!("{}/{}{}", self.tenant, self.blake3, suffix))
+        let fan = self.blake3.get(..2).unwrap_or("00");
+        format!("{}/{}/{}{}", self.tenant, fan, self.blake3, suffix)
+    }
+
+    fn path(&self) -> ObjectPath {
+        ObjectPath::from(self.key())
     }
 }
 
@@ -172,6 +180,11 @@ impl Tiers {
     /// The local directory backing `tier`.
     pub fn root(&self, tier: Tier) -> &Path {
         &self.roots[index(tier)]
+    }
+
+    /// The local file holding `blob` in `tier` (for operators and drills).
+    pub fn local_path(&self, tier: Tier, blob: &BlobRef<'_>) -> PathBuf {
+        self.root(tier).join(blob.key())
     }
 
     /// Streams `reader` into the hot tier's staging area, computing digests.
@@ -314,6 +327,16 @@ impl Tiers {
         Ok(stored)
     }
 
+    /// Whether `blob` exists in `tier`.
+    pub async fn exists(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<bool, TierError> {
+        let path = blob.path();
+        match self.store(tier).head(&path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(TierError::io("stat", tier, &path, e)),
+        }
+    }
+
     /// Deletes a blob; a blob that is already gone counts as deleted.
     pub async fn delete(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<(), TierError> {
         let path = blob.path();
@@ -397,7 +420,8 @@ mod tests {
         let staged = tiers.stage(&tenant, &b"original"[..]).await.unwrap();
         tiers.commit_staged(&staged, &tenant).await.unwrap();
         let blob = BlobRef { tenant: &tenant, blake3: &staged.digests.blake3, codec: Codec::None };
-        std::fs::write(tiers.root(Tier::Hot).join("acme").join(&staged.digests.blake3), b"tampered").unwrap();
+        assert!(tiers.local_path(Tier::Hot, &blob).starts_with(tiers.root(Tier::Hot).join("acme")));
+        std::fs::write(tiers.local_path(Tier::Hot, &blob), b"tampered").unwrap();
         assert!(matches!(tiers.read_verified(Tier::Hot, &blob).await, Err(TierError::Corrupt { .. })));
         let out = dir.path().join("out.bin");
         assert!(matches!(tiers.read_to_file(Tier::Hot, &blob, &out).await, Err(TierError::Corrupt { .. })));

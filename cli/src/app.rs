@@ -27,8 +27,11 @@ impl App {
     pub async fn open(global: &Global) -> anyhow::Result<Self> {
         let config = Config::load(global.config.as_deref())?;
         let store = Store::open(&global.data_dir, config, Arc::new(SystemClock)).await?;
-        let queue: Arc<dyn Queue> =
-            Arc::new(SqliteQueue::new(store.catalog.sqlite_pool().clone(), store.catalog.sqlite_writer().clone(), store.clock.clone()));
+        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        ));
         Ok(Self { store, queue })
     }
 }

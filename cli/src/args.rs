@@ -197,9 +197,15 @@ pub enum LifecycleCommand {
 /// `strata lifecycle run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Only print the plan; change nothing.
-    #[arg(long)]
+    /// Only print the plan; change nothing (the default when `lifecycle.dry_run` / LIFECYCLE_DRY_RUN is set).
+    #[arg(long, conflicts_with = "live")]
     pub dry_run: bool,
+    /// Run for real even when `lifecycle.dry_run` / LIFECYCLE_DRY_RUN makes dry runs the default.
+    #[arg(long)]
+    pub live: bool,
+    /// List every planned action, not only the totals.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Plan as of this time: RFC 3339, a date, or relative (+30d, +12h). Default: now.
     #[arg(long, value_name = "TIME")]
     pub as_of: Option<String>,
@@ -214,12 +220,20 @@ pub struct RunArgs {
 /// `strata restore`.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// TENANT/WORKFLOW/NAME.
-    #[arg(value_parser = artifact_key)]
-    pub key: ArtifactKey,
+    /// TENANT/WORKFLOW/NAME, or with --bulk, TENANT or TENANT/WORKFLOW.
+    pub target: String,
+    /// Restore every warm or cold artifact under TENANT[/WORKFLOW].
+    #[arg(long)]
+    pub bulk: bool,
+    /// Only restore from this tier (warm or cold).
+    #[arg(long, value_parser = tier)]
+    pub from_tier: Option<Tier>,
     /// Days to keep it hot (default: `tiers.restore_days`).
     #[arg(long)]
     pub days: Option<u32>,
+    /// Only print what would be restored.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Run the restore in this process and wait for it.
     #[arg(long)]
     pub wait: bool,

@@ -14,6 +14,7 @@ use strata_core::artifact::{State, Tier};
 use strata_core::catalog::ArtifactFilter;
 use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use strata_core::store::PutOptions;
+use strata_core::tiers::BlobRef;
 use strata_jobs::planner;
 use strata_workers::queue::DeadFilter;
 use strata_workers::scheduler::to_new_jobs;
@@ -229,7 +230,8 @@ async fn corrupt_one_warm_blob(app: &App) -> anyhow::Result<()> {
     }) else {
         return Ok(());
     };
-    let path = app.store.tiers.root(Tier::Warm).join(victim.tenant.as_str()).join(&victim.blake3);
+    let blob = BlobRef { tenant: &victim.tenant, blake3: &victim.blake3, codec: victim.codec };
+    let path = app.store.tiers.local_path(Tier::Warm, &blob);
     std::fs::write(&path, b"bit rot")?;
     println!("\n(Demo: corrupted the warm blob of {} to show corruption handling.)", victim.key());
     Ok(())

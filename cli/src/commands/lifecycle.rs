@@ -7,9 +7,12 @@ use crate::output;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
-use strata_core::catalog::EventFilter;
+use strata_core::artifact::{Artifact, Tier};
+use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::clock::parse_instant;
+use strata_core::id::{ArtifactKey, Scope};
 use strata_jobs::handlers::Context;
+use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner::{self, Plan};
 use strata_workers::pool::{Mode, RunReport, WorkerPool, default_lanes};
 use strata_workers::scheduler::{PLAN_LIMIT, plan_and_enqueue, to_new_jobs};
@@ -148,7 +151,7 @@ pub async fn run_lifecycle(
 
 pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
     let as_of = as_of(args.as_of.as_deref())?;
-    if args.dry_run {
+    if args.dry_run || (app.store.config.lifecycle.dry_run && !args.live) {
         let plan = planner::plan(&app.store, as_of, true, PLAN_LIMIT, "cli").await?;
         if args.json {
             return output::json(&plan);
@@ -160,7 +163,7 @@ pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
     if args.json {
         return output::json(&serde_json::json!({ "plan": plan, "report": report }));
     }
-    print_plan(&plan, false);
+    print_plan(&plan, args.verbose);
     match report {
         Some(r) => print_report(&r),
         None if !plan.items.is_empty() => {
@@ -171,24 +174,59 @@ pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The artifacts a restore command names: one key, or with `--bulk` every
+/// warm or cold artifact in a scope.
+async fn restore_targets(app: &App, args: &RestoreArgs) -> anyhow::Result<Vec<Artifact>> {
+    let wanted = |a: &Artifact| a.tier != Tier::Hot && args.from_tier.is_none_or(|t| t == a.tier);
+    if !args.bulk {
+        let key = ArtifactKey::parse(&args.target).map_err(|e| UsageError(e.to_string()))?;
+        let a = app.store.find(&key).await?;
+        return Ok(if wanted(&a) { vec![a] } else { Vec::new() });
+    }
+    let scope = Scope::parse(&args.target).map_err(|e| UsageError(e.to_string()))?;
+    if scope.tenant.is_none() {
+        return Err(UsageError("--bulk needs TENANT or TENANT/WORKFLOW".into()).into());
+    }
+    let filter = ArtifactFilter { tenant: scope.tenant, workflow: scope.workflow, ..ArtifactFilter::default() };
+    Ok(app.store.list(&filter).await?.into_iter().filter(|a| wanted(a)).collect())
+}
+
 pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
-    let job = planner::plan_restore(&app.store, &args.key, args.days, Utc::now(), "cli").await?;
-    app.queue.enqueue(&to_new_jobs(std::slice::from_ref(&job))).await?;
-    if !args.wait {
-        println!("Restore of {} from the {} tier is queued on the {} lane.", args.key, job.from_tier, job.lane());
+    let targets = restore_targets(app, &args).await?;
+    if targets.is_empty() {
+        println!("Nothing to restore: no matching warm or cold artifact.");
         return Ok(());
     }
-    let report = drain(app, vec![job.lane().to_owned()], false).await?;
-    let a = app.store.find(&args.key).await?;
-    if report.dead_lettered > 0 {
-        anyhow::bail!("restore of {} failed; see `strata dlq list`", args.key);
+    if args.dry_run {
+        for a in &targets {
+            println!("Would restore {} from the {} tier ({}).", a.key(), a.tier, output::bytes(a.size));
+        }
+        return Ok(());
     }
-    println!(
-        "Restored {} to the {} tier; it stays hot until {}.",
-        a.key(),
-        a.tier,
-        output::time_or(a.pinned_hot_until, "-")
-    );
+    let mut jobs = Vec::with_capacity(targets.len());
+    for a in &targets {
+        jobs.push(planner::plan_restore(&app.store, &a.key(), args.days, Utc::now(), "cli").await?);
+    }
+    app.queue.enqueue(&to_new_jobs(&jobs)).await?;
+    if !args.wait {
+        for a in &targets {
+            println!("Restore of {} from the {} tier is queued on the {} lane.", a.key(), a.tier, PRIORITY_LANE);
+        }
+        return Ok(());
+    }
+    let report = drain(app, vec![PRIORITY_LANE.to_owned()], targets.len() > 1).await?;
+    for a in &targets {
+        let now = app.store.find(&a.key()).await?;
+        println!(
+            "Restored {} to the {} tier; it stays hot until {}.",
+            now.key(),
+            now.tier,
+            output::time_or(now.pinned_hot_until, "-")
+        );
+    }
+    if report.dead_lettered > 0 {
+        anyhow::bail!("{} restores failed; see `strata dlq list`", report.dead_lettered);
+    }
     Ok(())
 }
 

@@ -13,6 +13,7 @@ use strata_core::clock::{ManualClock, from_millis, to_millis};
 use strata_core::config::Config;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::{PutOptions, Store};
+use strata_core::tiers::BlobRef;
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -56,9 +57,20 @@ async fn events_of(f: &Fixture, kind: &str) -> usize {
     f.store.catalog.events(&filter).await.unwrap().len()
 }
 
+/// Blob files of tenant `acme` in `tier` (staging excluded).
 fn blob_files(f: &Fixture, tier: Tier) -> usize {
-    let dir = f.store.tiers.root(tier).join("acme");
-    std::fs::read_dir(dir).map(|d| d.filter_map(Result::ok).filter(|e| e.file_type().unwrap().is_file()).count()).unwrap_or(0)
+    fn count(dir: &std::path::Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+        entries
+            .filter_map(Result::ok)
+            .map(|e| match e.file_type().unwrap().is_dir() {
+                true if e.file_name() != ".staging" => count(&e.path()),
+                true => 0,
+                false => 1,
+            })
+            .sum()
+    }
+    count(&f.store.tiers.root(tier).join("acme"))
 }
 
 async fn crash_then_rerun(f: &Fixture, job: &Job, step: &'static str) {
@@ -198,7 +210,8 @@ async fn a_job_planned_before_a_change_is_skipped_or_stale() {
 async fn a_corrupt_source_aborts_and_keeps_the_data() {
     let f = fixture("pro").await;
     let a = f.store.find(&f.key).await.unwrap();
-    std::fs::write(f.store.tiers.root(Tier::Hot).join("acme").join(&a.blake3), b"rot").unwrap();
+    let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
+    std::fs::write(f.store.tiers.local_path(Tier::Hot, &blob), b"rot").unwrap();
     let job = plan_one(&f, 8, JobKind::Promote).await;
     let err = run(&Context::new(f.store.clone(), "test"), &job).await.unwrap_err();
     assert!(err.is_abort(), "{err:?}");

@@ -62,11 +62,16 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         JobKind::Compress => EventKind::Compressed,
         _ => EventKind::Promoted,
     };
-    let mut tx = store.catalog.begin_write().await?;
-    // Written under the catalog's write lock so that a concurrent release of
-    // the same address in the target tier cannot remove it before the switch.
-    updated.stored_size = store.tiers.write(target, &dest, plain).await?;
+    updated.stored_size = store.tiers.write(target, &dest, plain.clone()).await?;
     ctx.step("after_write")?;
+    let mut tx = store.catalog.begin_write().await?;
+    // Blobs are only released under the catalog's write lock, which this
+    // transaction now holds: if the copy is still there, it stays there until
+    // the switch below makes it referenced. If a release of the same address
+    // in the target tier removed it meanwhile, write it again.
+    if !store.tiers.exists(target, &dest).await? {
+        updated.stored_size = store.tiers.write(target, &dest, plain).await?;
+    }
     updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
     if !tx.save(&updated, a.generation, Some(&job.token)).await? {
         return Err(JobError::Retry("artifact changed during the move".into()));

@@ -305,8 +305,11 @@ mod tests {
             async move {
                 let catalog = Catalog::open(&path).await.unwrap();
                 let clock = ManualClock::new(Utc::now());
-                let q: Box<dyn Queue> =
-                    Box::new(SqliteQueue::new(catalog.sqlite_pool().clone(), catalog.sqlite_writer().clone(), Arc::new(clock.clone())));
+                let q: Box<dyn Queue> = Box::new(SqliteQueue::new(
+                    catalog.sqlite_pool().clone(),
+                    catalog.sqlite_writer().clone(),
+                    Arc::new(clock.clone()),
+                ));
                 (q, clock)
             }
         })
