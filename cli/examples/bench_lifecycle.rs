@@ -6,6 +6,8 @@
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_lifecycle [-- N]`
 
+#![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
+
 use chrono::Duration;
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
