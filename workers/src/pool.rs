@@ -251,3 +251,96 @@ impl WorkerPool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::DeadFilter;
+    use crate::queue::sqlite::SqliteQueue;
+    use crate::scheduler::plan_and_enqueue;
+    use chrono::Duration as Days;
+    use strata_core::artifact::Tier;
+    use strata_core::catalog::{ArtifactFilter, EventFilter};
+    use strata_core::clock::SystemClock;
+    use strata_core::config::Config;
+    use strata_core::id::{ArtifactKey, TenantId};
+    use strata_core::store::{PutOptions, Store};
+
+    async fn setup(n: usize) -> (tempfile::TempDir, Store, Arc<dyn Queue>) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.jobs.max_attempts_by_kind.insert("promote".into(), 3);
+        config.jobs.backoff_base_ms = 1;
+        config.jobs.backoff_max_ms = 5;
+        let store = Store::open(dir.path(), config, Arc::new(SystemClock)).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for i in 0..n {
+            let key = ArtifactKey::parse(&format!("acme/wf/a{i}.txt")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        ));
+        (dir, store, queue)
+    }
+
+    async fn drain(queue: &Arc<dyn Queue>, ctx: Context) -> RunReport {
+        let pool = WorkerPool::new(queue.clone(), ctx, default_lanes());
+        let (_tx, rx) = watch::channel(false);
+        pool.run(Mode::UntilDrained, rx).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_job_runs_exactly_once_in_effect() {
+        let (_dir, store, queue) = setup(300).await;
+        let plan = plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        assert_eq!(plan.jobs.len(), 300);
+        // Deliver every job twice: the duplicates must be harmless no-ops.
+        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs)).await.unwrap();
+        let report = drain(&queue, Context::new(store.clone(), "test")).await;
+        assert_eq!(report.count("promote", Outcome::Done), 300);
+        assert_eq!(report.count("promote", Outcome::Stale), 300);
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 300);
+        let promoted = EventFilter { kind: Some("promoted".into()), ..EventFilter::default() };
+        assert_eq!(store.catalog.events(&promoted).await.unwrap().len(), 300, "one event per state change");
+        assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0 && s.dead == 0));
+    }
+
+    #[tokio::test]
+    async fn a_poison_job_is_dead_lettered_after_exactly_max_attempts() {
+        let (_dir, store, queue) = setup(1).await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let always_fail: handlers::FailPoint =
+            Arc::new(|step| if step == "after_read" { Err("disk on fire".into()) } else { Ok(()) });
+        let report = drain(&queue, Context::new(store.clone(), "test").with_failpoint(always_fail)).await;
+        assert_eq!((report.retried, report.dead_lettered, report.finished()), (2, 1, 0));
+        let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].attempts, 3, "max_attempts_by_kind.promote = 3");
+        assert!(dead[0].last_error.contains("disk on fire"), "{}", dead[0].last_error);
+        let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
+        assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
+        assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap()[0].tier, Tier::Hot, "nothing half-done");
+
+        // Once the cause is gone, a retried dead letter completes.
+        assert_eq!(queue.retry_dead(&DeadFilter::default()).await.unwrap(), 1);
+        let report = drain(&queue, Context::new(store.clone(), "test")).await;
+        assert_eq!(report.count("promote", Outcome::Done), 1);
+        assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap()[0].tier, Tier::Warm);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_payload_is_dead_lettered_at_once() {
+        let (_dir, store, queue) = setup(0).await;
+        let bad =
+            crate::queue::NewJob { lane: DEFAULT_LANE.into(), kind: "promote".into(), payload: "{not json".into() };
+        queue.enqueue(&[bad]).await.unwrap();
+        let report = drain(&queue, Context::new(store.clone(), "test")).await;
+        assert_eq!((report.dead_lettered, report.retried), (1, 0));
+        let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
+        assert!(dead[0].last_error.contains("does not decode"), "{}", dead[0].last_error);
+    }
+}
