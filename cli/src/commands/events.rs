@@ -5,6 +5,7 @@ use crate::args::{EventFilterArgs, EventsArgs, EventsCommand};
 use crate::output;
 use std::io::Write;
 use strata_core::catalog::EventFilter;
+use strata_core::event::Event;
 
 fn filter_of(args: EventFilterArgs, default_limit: Option<i64>) -> EventFilter {
     EventFilter {
@@ -17,6 +18,22 @@ fn filter_of(args: EventFilterArgs, default_limit: Option<i64>) -> EventFilter {
     }
 }
 
+/// One export line: the event's fields with its details lifted to the top
+/// level (`from_tier`, `to_tier`, `age_days`, …), as audit tools expect.
+fn audit_line(e: &Event) -> serde_json::Value {
+    let mut line = match serde_json::to_value(e) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    line.remove("data");
+    if let serde_json::Value::Object(data) = &e.data {
+        for (k, v) in data {
+            line.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    serde_json::Value::Object(line)
+}
+
 pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     if let Some(EventsCommand::Export { filter, output }) = args.export {
         let events = app.store.catalog.events(&filter_of(filter, None)).await?;
@@ -25,7 +42,7 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
         };
         for e in &events {
-            serde_json::to_writer(&mut out, e)?;
+            serde_json::to_writer(&mut out, &audit_line(e))?;
             out.write_all(b"\n")?;
         }
         out.flush()?;
