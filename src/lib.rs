@@ -8,10 +8,12 @@
 //! - [`catalog`]: SQLite through sqlx (the only module naming sqlx).
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
+//! - [`committer`]: group commit of the lifecycle's catalog changes.
 
 pub mod artifact;
 pub mod catalog;
 pub mod clock;
+pub mod committer;
 pub mod config;
 pub mod digest;
 pub mod event;

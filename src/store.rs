@@ -4,6 +4,7 @@
 use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Tenant};
 use crate::clock::SharedClock;
+use crate::committer::{BlobRelease, Committer};
 use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
@@ -64,6 +65,9 @@ pub enum StoreError {
     /// A catalog operation failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The committer task failed or stopped.
+    #[error("catalog commit failed: {0}")]
+    Committer(String),
     /// The data directory could not be prepared.
     #[error("cannot use data directory {path}: {source}")]
     DataDir {
@@ -80,6 +84,7 @@ impl StoreError {
         match self {
             StoreError::Tier(e) => e.is_transient(),
             StoreError::Catalog(e) => e.is_transient(),
+            StoreError::Committer(_) => true,
             _ => false,
         }
     }
@@ -113,6 +118,8 @@ pub struct Store {
     pub config: Arc<Config>,
     /// The clock.
     pub clock: SharedClock,
+    /// Group commit of lifecycle changes.
+    pub committer: Committer,
     data_dir: PathBuf,
 }
 
@@ -123,7 +130,8 @@ impl Store {
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
         let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
         let tiers = Tiers::open(&config, data_dir)?;
-        Ok(Self { catalog, tiers, config: Arc::new(config), clock, data_dir: data_dir.to_owned() })
+        let committer = Committer::start(catalog.clone(), tiers.clone(), clock.clone());
+        Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
     }
 
     /// The data directory.
@@ -311,7 +319,7 @@ impl Store {
     }
 
     /// Deletes a blob from `tier` unless a live artifact still references it,
-    /// and, in the same transaction, releases a job's claim (`(artifact id,
+    /// and, in the same transaction, ends a job's claim (`(artifact id,
     /// token)`) when one is given. The reference check and the delete run
     /// under the catalog's write lock, so an ingest of the same bytes cannot
     /// slip between them.
@@ -323,16 +331,14 @@ impl Store {
         codec: Codec,
         claim: Option<(i64, &str)>,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.catalog.begin_write().await?;
-        let unreferenced = tx.blob_refs(tenant, blake3, tier).await? == 0;
-        if unreferenced {
-            self.tiers.delete(tier, &BlobRef { tenant, blake3, codec }).await?;
-        }
-        if let Some((id, token)) = claim {
-            tx.release(id, token).await?;
-        }
-        tx.commit().await?;
-        Ok(unreferenced)
+        let release = BlobRelease {
+            tenant: tenant.clone(),
+            blake3: blake3.to_owned(),
+            tier,
+            codec,
+            claim: claim.map(|(id, token)| (id, token.to_owned())),
+        };
+        self.committer.release_blob(release).await
     }
 }
 

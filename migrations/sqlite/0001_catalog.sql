@@ -57,8 +57,7 @@ CREATE TABLE events (
     data         TEXT NOT NULL DEFAULT '{}'
 ) STRICT;
 
-CREATE INDEX events_artifact ON events(artifact_id, seq);
-CREATE INDEX events_tenant ON events(tenant, seq);
+-- Serves filters by tenant and by artifact key (every version of a name).
 CREATE INDEX events_key ON events(tenant, workflow, name, seq);
 
 CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events

@@ -131,9 +131,7 @@ impl Context {
     }
 
     async fn release(&self, job: &Job) -> Result<(), JobError> {
-        let mut tx = self.store.catalog.begin_write().await?;
-        tx.release(job.artifact_id, &job.token).await?;
-        tx.commit().await?;
+        self.store.committer.release_claim(job.artifact_id, &job.token).await?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@ use super::{Context, JobError, Outcome, event_data};
 use crate::payload::Job;
 use serde_json::json;
 use strata_core::artifact::{Artifact, State};
+use strata_core::committer::Change;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::lifecycle::{Action, decide};
 
@@ -15,14 +16,19 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
             ctx.release(job).await?;
             return Ok(Outcome::Skipped);
         }
-        let mut tx = store.catalog.begin_write().await?;
         let tomb = Artifact { state: State::Purged, next_due_at: None, ..a.clone() };
-        if !tx.save(&tomb, a.generation, Some(&job.token)).await? {
+        let data = event_data(job, json!({ "tier": a.tier, "bytes_freed": a.stored_size, "size": a.size }));
+        let change = Change {
+            artifact: tomb,
+            expected_generation: a.generation,
+            token: job.token.clone(),
+            event: NewEvent::new(EventKind::Purged, &ctx.actor, data),
+            release_claim: false,
+            ensure_blob: None,
+        };
+        if !store.committer.apply(change).await? {
             return Err(JobError::Retry("artifact changed before purge".into()));
         }
-        let data = event_data(job, json!({ "tier": a.tier, "bytes_freed": a.stored_size, "size": a.size }));
-        tx.append_event(store.clock.now(), None, Some(&a), &NewEvent::new(EventKind::Purged, &ctx.actor, data)).await?;
-        tx.commit().await?;
     }
     ctx.step("after_tombstone")?;
     let claim = Some((job.artifact_id, job.token.as_str()));

@@ -5,6 +5,7 @@ use super::{Context, JobError, Outcome, event_data};
 use crate::payload::Job;
 use serde_json::json;
 use strata_core::artifact::Artifact;
+use strata_core::committer::Change;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::lifecycle::{Action, decide};
 use strata_core::tiers::{BlobRef, TierError};
@@ -28,12 +29,14 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
     };
     let mut updated = Artifact { verified_at: job.planned_for, ..a.clone() };
     updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
-    let mut tx = store.catalog.begin_write().await?;
-    if tx.save(&updated, a.generation, Some(&job.token)).await? {
-        let event = NewEvent::new(kind, &ctx.actor, event_data(job, data));
-        tx.append_event(store.clock.now(), None, Some(&a), &event).await?;
-    }
-    tx.release(job.artifact_id, &job.token).await?;
-    tx.commit().await?;
+    let change = Change {
+        artifact: updated,
+        expected_generation: a.generation,
+        token: job.token.clone(),
+        event: NewEvent::new(kind, &ctx.actor, event_data(job, data)),
+        release_claim: true,
+        ensure_blob: None,
+    };
+    store.committer.apply(change).await?;
     Ok(Outcome::Done)
 }

@@ -6,6 +6,7 @@ use crate::payload::{Job, JobKind};
 use chrono::Duration;
 use serde_json::json;
 use strata_core::artifact::{Artifact, Codec, Tier};
+use strata_core::committer::{Change, EnsureBlob};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::lifecycle::{Action, decide};
 use strata_core::tiers::BlobRef;
@@ -51,7 +52,6 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
     let plain = store.tiers.read_verified(a.tier, &source).await?;
     ctx.step("after_read")?;
     let dest = BlobRef { codec, ..source.clone() };
-    let now = store.clock.now();
     let mut updated = Artifact { tier: target, codec, verified_at: job.planned_for.max(a.verified_at), ..a.clone() };
     let kind = match job.kind {
         JobKind::Restore => {
@@ -64,18 +64,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
     };
     updated.stored_size = store.tiers.write(target, &dest, plain.clone()).await?;
     ctx.step("after_write")?;
-    let mut tx = store.catalog.begin_write().await?;
-    // Blobs are only released under the catalog's write lock, which this
-    // transaction now holds: if the copy is still there, it stays there until
-    // the switch below makes it referenced. If a release of the same address
-    // in the target tier removed it meanwhile, write it again.
-    if !store.tiers.exists(target, &dest).await? {
-        updated.stored_size = store.tiers.write(target, &dest, plain).await?;
-    }
     updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
-    if !tx.save(&updated, a.generation, Some(&job.token)).await? {
-        return Err(JobError::Retry("artifact changed during the move".into()));
-    }
     let age_days = (job.planned_for - a.created_at).num_seconds() as f64 / 86_400.0;
     let data = event_data(
         job,
@@ -90,7 +79,16 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
             "pinned_hot_until": updated.pinned_hot_until,
         }),
     );
-    tx.append_event(now, None, Some(a), &NewEvent::new(kind, &ctx.actor, data)).await?;
-    tx.commit().await?;
+    let change = Change {
+        artifact: updated,
+        expected_generation: a.generation,
+        token: job.token.clone(),
+        event: NewEvent::new(kind, &ctx.actor, data),
+        release_claim: false,
+        ensure_blob: Some(EnsureBlob { tier: target, codec, plain }),
+    };
+    if !store.committer.apply(change).await? {
+        return Err(JobError::Retry("artifact changed during the move".into()));
+    }
     Ok(())
 }
