@@ -160,7 +160,9 @@ impl Tiers {
                 message: e.to_string(),
             };
             std::fs::create_dir_all(&root).map_err(|e| open_err(&e))?;
-            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| open_err(&e))?.with_automatic_cleanup(true);
+            // Fan-out directories are kept when they empty: removing and
+            // recreating them costs more than the empty directory entries.
+            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| open_err(&e))?;
             Ok((Arc::new(store), root))
         };
         let (hot, hot_root) = open_one(Tier::Hot)?;
@@ -189,7 +191,8 @@ impl Tiers {
 
     /// Streams `reader` into the hot tier's staging area, computing digests.
     pub async fn stage<R: AsyncRead + Unpin>(&self, tenant: &TenantId, mut reader: R) -> Result<Staged, TierError> {
-        let path = ObjectPath::from(format!("{}/.staging/{}", tenant, uuid::Uuid::new_v4()));
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let path = ObjectPath::from(format!("{}/.staging/{}/{}", tenant, &id[..2], id));
         let store = self.store(Tier::Hot);
         let upload = store.put_multipart(&path).await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
