@@ -128,7 +128,12 @@ async fn run(catalog: Catalog, tiers: Tiers, clock: SharedClock, mut rx: mpsc::R
     }
 }
 
-async fn apply_all(catalog: &Catalog, tiers: &Tiers, clock: &SharedClock, ops: &[&Op]) -> Result<Vec<bool>, StoreError> {
+async fn apply_all(
+    catalog: &Catalog,
+    tiers: &Tiers,
+    clock: &SharedClock,
+    ops: &[&Op],
+) -> Result<Vec<bool>, StoreError> {
     let mut tx = catalog.begin_write().await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {

@@ -24,10 +24,6 @@ pub enum JobKind {
 }
 
 impl JobKind {
-    /// Every kind.
-    pub const ALL: &'static [JobKind] =
-        &[JobKind::Scan, JobKind::Promote, JobKind::Compress, JobKind::Eligibility, JobKind::Purge, JobKind::Restore];
-
     /// The stable name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,11 +34,6 @@ impl JobKind {
             JobKind::Purge => "purge",
             JobKind::Restore => "restore",
         }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().copied().find(|k| k.as_str() == s)
     }
 }
 

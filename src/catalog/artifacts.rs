@@ -164,16 +164,6 @@ impl Catalog {
 }
 
 impl WriteTx {
-    /// The artifact with catalog id `id`, read under the write lock.
-    pub async fn artifact(&mut self, id: i64) -> Result<Artifact, CatalogError> {
-        let row = sqlx::query(select("WHERE id = ?"))
-            .bind(id)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            .ok_or_else(|| CatalogError::NotFound(format!("artifact #{id}")))?;
-        artifact_from_row(&row)
-    }
-
     /// The live artifact at `key`, if any, read under the write lock.
     pub async fn find_live(&mut self, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError> {
         let row =
