@@ -5,6 +5,7 @@
 //! concurrency.
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_lifecycle [-- N]`
+//! (`-- N strata` skips the baseline, for profiling.)
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
 
@@ -106,8 +107,9 @@ async fn transition(store: &Store, queue: &Arc<dyn Queue>, days: i64) -> (usize,
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+    let with_baseline = std::env::args().nth(2).is_none_or(|s| s != "strata");
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::default();
+    let config = Config::load(None).expect("configuration from the environment");
     let concurrency = config.jobs.concurrency;
     let level = config.tiers.compression_level;
     let data = payloads(n);
@@ -137,10 +139,13 @@ async fn main() {
 
     // The baseline runs second: deleting many files slows later inode
     // allocation on some filesystems, and the baseline should not gain from it.
-    let raw: PathBuf = dir.path().join("raw");
-    let raw_ingest = raw_write(&raw.join("hot"), &data, concurrency).await;
-    let raw_warm = raw_move(&raw.join("hot"), &raw.join("warm"), n, concurrency, None).await;
-    let raw_cold = raw_move(&raw.join("warm"), &raw.join("cold"), n, concurrency, Some(level)).await;
+    let (mut raw_ingest, mut raw_warm, mut raw_cold) = (f64::NAN, f64::NAN, f64::NAN);
+    if with_baseline {
+        let raw: PathBuf = dir.path().join("raw");
+        raw_ingest = raw_write(&raw.join("hot"), &data, concurrency).await;
+        raw_warm = raw_move(&raw.join("hot"), &raw.join("warm"), n, concurrency, None).await;
+        raw_cold = raw_move(&raw.join("warm"), &raw.join("cold"), n, concurrency, Some(level)).await;
+    }
 
     println!("strata lifecycle benchmark: {n} artifacts of {SIZE} B, concurrency {concurrency}, zstd level {level}");
     println!("{:<22} {:>14} {:>14} {:>7}", "step", "strata /s", "raw files /s", "ratio");
