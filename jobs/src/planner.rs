@@ -205,3 +205,55 @@ pub async fn plan_restore(
         restore_days: days,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handlers::{Context, run};
+    use std::sync::Arc;
+    use strata_core::clock::ManualClock;
+    use strata_core::config::Config;
+    use strata_core::id::{ArtifactKey, TenantId};
+    use strata_core::store::PutOptions;
+
+    fn keyed(plan: &Plan) -> Vec<(String, JobKind)> {
+        let mut v: Vec<_> = plan.items.iter().map(|i| (i.key.clone(), i.kind)).collect();
+        v.sort();
+        v
+    }
+
+    #[tokio::test]
+    async fn the_live_run_does_exactly_what_the_dry_run_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Config::default(), Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
+        let classes = [None, Some("ephemeral"), Some("permanent-record"), Some("release-evidence")];
+        for (t, plan) in [("free-co", "free"), ("pro-co", "pro"), ("big-co", "enterprise")] {
+            store.add_tenant(&TenantId::parse(t).unwrap(), plan, "test").await.unwrap();
+            for i in 0..12 {
+                let key = ArtifactKey::parse(&format!("{t}/wf/a{i}")).unwrap();
+                let opts = PutOptions { class: classes[i % 4].map(str::to_owned), ..PutOptions::default() };
+                store.put(&key, format!("{t} {i}").as_bytes(), opts).await.unwrap();
+            }
+        }
+        let ctx = Context::new(store.clone(), "test");
+        let mut total = 0;
+        for days in [3, 8, 31, 40, 100, 400, 800] {
+            let as_of = store.clock.now() + Duration::days(days);
+            let dry = plan(&store, as_of, true, 10_000, "test").await.unwrap();
+            let live = plan(&store, as_of, false, 10_000, "test").await.unwrap();
+            assert_eq!(keyed(&dry), keyed(&live), "day {days}");
+            assert_eq!(live.jobs.len(), live.items.len());
+            for job in &live.jobs {
+                assert_eq!(run(&ctx, job).await.unwrap(), crate::handlers::Outcome::Done, "day {days}: {job:?}");
+            }
+            total += live.jobs.len();
+            let again = plan(&store, as_of, true, 10_000, "test").await.unwrap();
+            assert!(
+                again.items.iter().all(|i| i.kind == JobKind::Scan),
+                "day {days}: only follow-up scans may be due: {:?}",
+                keyed(&again)
+            );
+        }
+        assert!(total > 36, "the catalog went through several actions ({total})");
+    }
+}
