@@ -514,4 +514,20 @@ mod tests {
         let err = Config::load_with_env(None, env_of(&[("WARM_RETENTION_DAYS", "3")])).unwrap_err().to_string();
         assert!(err.contains("tiers.warm_days"), "{err}");
     }
+
+    #[test]
+    fn the_documented_example_is_valid_and_matches_the_defaults() {
+        let example = Config::from_toml(include_str!("../docs/strata.example.toml")).unwrap();
+        let defaults = Config::default();
+        assert_eq!(example.tiers.hot_days, defaults.tiers.hot_days);
+        assert_eq!(example.tiers.warm_days, defaults.tiers.warm_days);
+        assert_eq!(example.tiers.compression_level, defaults.tiers.compression_level);
+        assert_eq!(example.retention.plans, defaults.retention.plans);
+        assert_eq!(example.retention.classes, defaults.retention.classes);
+        assert_eq!(example.retention.grace_days, defaults.retention.grace_days);
+        assert_eq!(example.jobs.max_attempts, defaults.jobs.max_attempts);
+        assert_eq!(example.jobs.concurrency, defaults.jobs.concurrency);
+        assert_eq!(example.scheduler.cron, defaults.scheduler.cron);
+        assert_eq!(example.lifecycle.dry_run, defaults.lifecycle.dry_run);
+    }
 }
