@@ -1,0 +1,176 @@
+//! Artifacts through the real binary: put, get, ls, rm, and bad input that
+//! must change nothing.
+
+mod common;
+
+use common::{Strata, log_text, noise};
+
+fn with_tenant(plan: &str) -> Strata {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", plan]);
+    s
+}
+
+#[test]
+fn put_get_round_trip_is_exact_and_listed() {
+    let s = with_tenant("pro");
+    let bytes = noise(300_000, 1);
+    let input = s.file("in.bin", &bytes);
+    s.ok(&["put", "acme/nightly/bundle.bin", &input, "--tag", "branch=main", "--meta", "commit=9f3a"]);
+
+    let out = s.path("out.bin");
+    s.ok(&["get", "acme/nightly/bundle.bin", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    let stdout = s.command(&["get", "acme/nightly/bundle.bin"]).output().unwrap();
+    assert!(stdout.status.success());
+    assert_eq!(stdout.stdout, bytes, "get to standard output is exact too");
+
+    let a = s.artifact("acme/nightly/bundle.bin");
+    for field in [
+        "tenant",
+        "workflow",
+        "name",
+        "tier",
+        "state",
+        "size",
+        "stored_size",
+        "codec",
+        "blake3",
+        "sha256",
+        "created_at",
+        "last_accessed_at",
+        "expires_at",
+    ] {
+        assert!(a.get(field).is_some(), "ls --json lacks {field}: {a}");
+    }
+    assert_eq!(a["tier"], "hot");
+    assert_eq!(a["state"], "active");
+    assert_eq!(a["size"], 300_000);
+    assert_eq!(a["codec"], "none");
+    assert_eq!(a["tags"]["branch"], "main");
+    assert_eq!(a["meta"]["commit"], "9f3a");
+    assert_eq!(a["blake3"].as_str().unwrap().len(), 64);
+    assert_eq!(s.count_events("ingested"), 1);
+}
+
+#[test]
+fn identical_bytes_are_stored_once_per_tenant() {
+    let s = with_tenant("pro");
+    let input = s.file("in.txt", &log_text(100));
+    s.ok(&["put", "acme/a/one.txt", &input]);
+    s.ok(&["put", "acme/b/two.txt", &input]);
+    assert_eq!(s.blob_files("hot").len(), 1);
+    s.ok(&["tenant", "add", "globex"]);
+    s.ok(&["put", "globex/a/one.txt", &input]);
+    assert_eq!(s.blob_files("hot").len(), 2, "tenants never share blobs");
+    // Removing one name keeps the blob the other still uses.
+    s.ok(&["rm", "acme/a/one.txt"]);
+    assert_eq!(s.blob_files("hot").len(), 2);
+    let out = s.path("two.txt");
+    s.ok(&["get", "acme/b/two.txt", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(out).unwrap(), log_text(100));
+}
+
+#[test]
+fn existing_names_need_overwrite_and_rm_deletes() {
+    let s = with_tenant("pro");
+    let first = s.file("1.txt", b"first");
+    let second = s.file("2.txt", b"second");
+    s.ok(&["put", "acme/wf/x.txt", &first]);
+    let err = s.fails(&["put", "acme/wf/x.txt", &second], 2);
+    assert!(err.contains("already exists") && err.contains("--overwrite"), "{err}");
+    s.ok(&["put", "acme/wf/x.txt", &second, "--overwrite"]);
+    assert_eq!(s.ok(&["get", "acme/wf/x.txt"]), "second");
+    assert_eq!(s.count_events("overwritten"), 1);
+    assert_eq!(s.blob_files("hot").len(), 1, "the replaced bytes are released");
+
+    s.ok(&["rm", "acme/wf/x.txt"]);
+    let err = s.fails(&["get", "acme/wf/x.txt"], 2);
+    assert!(err.contains("not found"), "{err}");
+    assert!(s.blob_files("hot").is_empty());
+    assert_eq!(s.count_events("deleted"), 1);
+    let tombstones = s.catalog();
+    assert_eq!(tombstones.as_array().unwrap().len(), 2, "tombstones stay for the audit trail");
+}
+
+#[test]
+fn bad_input_is_refused_with_exit_2_and_changes_nothing() {
+    let s = with_tenant("free");
+    let good = s.file("good.txt", b"hello");
+    s.ok(&["put", "acme/wf/keep.txt", &good]);
+    let before = (s.catalog(), s.blob_files("hot"), s.events().len());
+    let long = format!("acme/wf/{}", "n".repeat(200));
+    let dir = s.dir.path().display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["put", "acme/../x", &good], "relative"),
+        (vec!["put", "acme/wf/a\\b", &good], "forbidden"),
+        (vec!["put", "acme/wf", &good], "TENANT/WORKFLOW/NAME"),
+        (vec!["put", &long, &good], "longer than"),
+        (vec!["put", "acme/wf/%2e%2e", &good], "forbidden"),
+        (vec!["put", "acme/wf/new.txt", "/no/such/file"], "cannot read input file"),
+        (vec!["put", "acme/wf/new.txt", &dir], "directory"),
+        (vec!["put", "nobody/wf/new.txt", &good], "unknown tenant"),
+        (vec!["put", "acme/wf/new.txt", &good, "--class", "forever-ish"], "unknown retention class"),
+        (vec!["put", "acme/wf/new.txt", &good, "--tag", "novalue"], "key=value"),
+        (vec!["get", "acme/wf/missing.txt"], "not found"),
+        (vec!["rm", "acme/wf/missing.txt"], "not found"),
+        (vec!["tenant", "add", "globex", "--plan", "platinum"], "unknown plan"),
+        (vec!["tenant", "add", "acme"], "already exists"),
+        (vec!["lifecycle", "run", "--as-of", "next tuesday"], "not a time"),
+        (vec!["dlq", "retry"], "name a dead letter"),
+    ];
+    for (args, message) in cases {
+        let err = s.fails(&args, 2);
+        assert!(err.contains(message), "{args:?}: expected {message:?} in {err}");
+    }
+    assert_eq!((s.catalog(), s.blob_files("hot"), s.events().len()), before, "bad input changed something");
+    assert!(s.json(&["tenant", "ls"]).as_array().unwrap().len() == 1);
+}
+
+#[test]
+fn invalid_config_names_the_key_and_file() {
+    let s = Strata::new();
+    let cfg = s.file("strata.toml", b"[tiers]\nhot_dayz = 3\n");
+    let err = s.fails(&["--config", &cfg, "tenant", "ls"], 2);
+    assert!(err.contains("hot_dayz") && err.contains("strata.toml"), "{err}");
+    let s = Strata::new().env("WARM_RETENTION_DAYS", "soon");
+    let err = s.fails(&["tenant", "ls"], 2);
+    assert!(err.contains("WARM_RETENTION_DAYS"), "{err}");
+}
+
+#[test]
+fn a_corrupt_blob_is_an_error_never_wrong_bytes() {
+    let s = with_tenant("pro");
+    let input = s.file("in.txt", &log_text(50));
+    s.ok(&["put", "acme/wf/log.txt", &input]);
+    std::fs::write(s.blob_of("acme/wf/log.txt"), b"bit rot").unwrap();
+    let out = s.path("out.txt");
+    let err = s.fails(&["get", "acme/wf/log.txt", "-o", out.to_str().unwrap()], 1);
+    assert!(err.contains("acme/wf/log.txt") && err.contains("corrupt"), "{err}");
+    assert!(!out.exists(), "no output file may appear");
+    let stdout = s.command(&["get", "acme/wf/log.txt"]).output().unwrap();
+    assert_eq!(stdout.status.code(), Some(1));
+    assert!(stdout.stdout.is_empty(), "not a byte on standard output");
+}
+
+#[test]
+fn an_unwritable_tier_fails_cleanly_and_changes_nothing() {
+    let s = with_tenant("pro");
+    let input = s.file("in.txt", b"first");
+    s.ok(&["put", "acme/wf/one.txt", &input]);
+    let before = (s.catalog(), s.events().len());
+    // A regular file where the tenant's staging directory must go: every
+    // write into it fails (ENOTDIR), even for root.
+    let staging = s.data().join("tiers/hot/acme/.staging");
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(&staging, b"not a directory").unwrap();
+    let other = s.file("other.txt", b"second");
+    let err = s.fails(&["put", "acme/wf/two.txt", &other], 1);
+    assert!(err.contains("hot tier"), "{err}");
+    assert_eq!((s.catalog(), s.events().len()), before);
+
+    // A tier location that cannot be a directory at all fails at start-up.
+    let s2 = Strata::new().env("STORAGE_COLD_PATH", &input);
+    let err = s2.fails(&["tenant", "ls"], 1);
+    assert!(err.contains("cold tier"), "{err}");
+}

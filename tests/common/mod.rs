@@ -1,0 +1,206 @@
+//! Drives the real `strata` binary against a fresh data directory.
+
+#![allow(dead_code, reason = "each test file uses a different subset")]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+/// The variables the configuration reads; cleared so the host cannot leak in.
+const CONFIG_ENV: &[&str] = &[
+    "STRATA_DATA_DIR",
+    "STRATA_CONFIG",
+    "HOT_RETENTION_DAYS",
+    "WARM_RETENTION_DAYS",
+    "COLD_RETENTION_DAYS",
+    "RETENTION_GRACE_DAYS",
+    "ENABLE_COLD_ARCHIVE",
+    "STRATA_COMPRESSION_LEVEL",
+    "STORAGE_BASE_PATH",
+    "STORAGE_HOT_PATH",
+    "STORAGE_WARM_PATH",
+    "STORAGE_COLD_PATH",
+    "LIFECYCLE_DRY_RUN",
+    "STRATA_SCHEDULE",
+    "STRATA_MAX_ATTEMPTS",
+    "STRATA_WORKER_CONCURRENCY",
+    "STRATA_VISIBILITY_TIMEOUT_SECS",
+    "RETENTION_DAYS_FREE",
+    "RETENTION_DAYS_BASIC",
+    "RETENTION_DAYS_PRO",
+    "RETENTION_DAYS_ENTERPRISE",
+];
+
+/// The `strata` binary, built once per test process.
+pub fn binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-q", "-p", "strata-cli", "--bin", "strata"])
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the strata binary failed");
+        let exe = std::env::current_exe().expect("test binary path");
+        let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+        let bin = dir.join("strata");
+        assert!(bin.exists(), "{} missing", bin.display());
+        bin
+    })
+}
+
+/// A fresh data directory and the commands to run against it.
+pub struct Strata {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Strata {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new() }
+    }
+
+    /// Sets an environment variable for every later command.
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        for var in CONFIG_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.arg("--data-dir").arg(self.data()).args(args);
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("strata runs")
+    }
+
+    /// Runs and asserts success; returns standard output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "strata {args:?} failed with {:?}:\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 output")
+    }
+
+    /// Runs and asserts the exit code; returns standard error.
+    pub fn fails(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "strata {args:?}: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        serde_json::from_str(&self.ok(&with_json)).expect("JSON output")
+    }
+
+    /// Writes `bytes` to a file in the test directory and returns its path.
+    pub fn file(&self, name: &str, bytes: &[u8]) -> String {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).expect("write input");
+        p.display().to_string()
+    }
+
+    /// `ls --all --json`: the whole catalog, tombstones included.
+    pub fn catalog(&self) -> serde_json::Value {
+        self.json(&["ls", "--all"])
+    }
+
+    /// One artifact's `ls --json` object.
+    pub fn artifact(&self, key: &str) -> serde_json::Value {
+        let (tenant, rest) = key.split_once('/').expect("key");
+        let (workflow, name) = rest.split_once('/').expect("key");
+        let all = self.json(&["ls", &format!("{tenant}/{workflow}")]);
+        all.as_array()
+            .and_then(|a| a.iter().find(|x| x["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{key} not listed"))
+    }
+
+    /// Every event, oldest first.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.json(&["events", "--limit", "100000"]).as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn count_events(&self, kind: &str) -> usize {
+        self.events().iter().filter(|e| e["event_type"] == kind).count()
+    }
+
+    /// Files under a tier (staging excluded).
+    pub fn blob_files(&self, tier: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else { return };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    if e.file_name() != ".staging" {
+                        walk(&p, out);
+                    }
+                } else {
+                    out.push(p);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.data().join("tiers").join(tier), &mut out);
+        out.sort();
+        out
+    }
+
+    /// The blob file of an artifact in its tier.
+    pub fn blob_of(&self, key: &str) -> PathBuf {
+        let a = self.artifact(key);
+        let tier = a["tier"].as_str().expect("tier");
+        let blake3 = a["blake3"].as_str().expect("blake3");
+        self.blob_files(tier)
+            .into_iter()
+            .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(blake3)))
+            .unwrap_or_else(|| panic!("no blob for {key}"))
+    }
+}
+
+/// Text that compresses well.
+pub fn log_text(lines: usize) -> Vec<u8> {
+    (0..lines)
+        .map(|i| format!("2026-11-24T10:00:{:02}Z INFO step {i} finished\n", i % 60))
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Bytes that do not compress, varied by `seed`.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
