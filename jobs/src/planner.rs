@@ -163,11 +163,15 @@ pub async fn plan(
         });
     }
     if !dry_run {
+        // Runs that planned work are recorded for `lifecycle summary`; empty
+        // ticks and follow-up passes are not.
         let summary = serde_json::to_value(
             plan.by_kind().into_iter().map(|(k, t)| (k.as_str().to_owned(), t)).collect::<BTreeMap<_, _>>(),
         )
         .unwrap_or_default();
-        tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
+        if !plan.jobs.is_empty() {
+            tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
+        }
         tx.commit().await?;
     }
     Ok(plan)

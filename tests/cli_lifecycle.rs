@@ -1,0 +1,193 @@
+//! The lifecycle through the real binary, with time injected by `--as-of`.
+
+mod common;
+
+use common::{Strata, log_text, noise};
+
+fn tenant_with(plan: &str, key: &str, bytes: &[u8]) -> Strata {
+    let s = Strata::new();
+    let tenant = key.split('/').next().unwrap();
+    s.ok(&["tenant", "add", tenant, "--plan", plan]);
+    let input = s.file("input", bytes);
+    s.ok(&["put", key, &input]);
+    s
+}
+
+#[test]
+fn dry_run_lists_exactly_and_changes_nothing() {
+    let s = tenant_with("pro", "acme/wf/a.txt", &log_text(200));
+    let input = s.file("b", &noise(5000, 2));
+    s.ok(&["put", "acme/wf/b.bin", &input]);
+    let before = (s.catalog(), s.events().len());
+    let out = s.ok(&["lifecycle", "run", "--dry-run", "--as-of", "+8d"]);
+    assert!(out.contains("acme/wf/a.txt") && out.contains("acme/wf/b.bin"), "{out}");
+    assert!(out.contains("Would run 2 actions") && out.contains("promote 2"), "{out}");
+    let plan = s.json(&["lifecycle", "run", "--dry-run", "--as-of", "+40d"]);
+    let items = plan["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert!(items.iter().all(|i| i["kind"] == "compress"), "{plan}");
+    assert_eq!((s.catalog(), s.events().len()), before, "a dry run changed something");
+}
+
+#[test]
+fn free_plan_artifact_moves_expires_and_is_purged() {
+    let s = tenant_with("free", "acme/wf/log.txt", &log_text(100));
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/log.txt")["tier"], "warm");
+    assert_eq!(s.count_events("promoted"), 1);
+
+    let n = s.events().len();
+    s.ok(&["lifecycle", "run", "--as-of", "+20d", "--wait"]);
+    assert_eq!(s.events().len(), n, "nothing is due at day 20");
+
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    let a = s.artifact("acme/wf/log.txt");
+    assert_eq!(a["state"], "eligible", "{a}");
+    assert_eq!(s.count_events("deletion_eligible"), 1);
+    let n = s.events().len();
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert_eq!(s.events().len(), n, "re-running the same instant emits nothing new");
+
+    s.ok(&["lifecycle", "run", "--as-of", "+38d", "--wait"]);
+    s.fails(&["get", "acme/wf/log.txt"], 2);
+    let purged: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "purged").collect();
+    assert_eq!(purged.len(), 1);
+    assert!(purged[0]["data"]["bytes_freed"].as_u64().unwrap() > 0);
+    assert_eq!(purged[0]["data"]["forced"], true, "planned ahead of the real clock, and the event says so");
+    assert!(s.blob_files("hot").is_empty() && s.blob_files("warm").is_empty() && s.blob_files("cold").is_empty());
+}
+
+#[test]
+fn cold_artifacts_are_compressed_exact_and_restorable() {
+    let text = log_text(2000);
+    let s = tenant_with("pro", "acme/wf/log.txt", &text);
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    let a = s.artifact("acme/wf/log.txt");
+    assert_eq!((a["tier"].as_str(), a["codec"].as_str()), (Some("cold"), Some("zstd")));
+    assert!(a["stored_size"].as_u64().unwrap() * 5 < a["size"].as_u64().unwrap(), "{a}");
+    assert_eq!(s.ok(&["get", "acme/wf/log.txt"]).as_bytes(), &text[..]);
+    assert!(s.blob_files("hot").is_empty(), "the source copy is gone");
+
+    let out = s.ok(&["restore", "acme/wf/log.txt", "--wait"]);
+    assert!(out.contains("Restored acme/wf/log.txt to the hot tier"), "{out}");
+    let a = s.artifact("acme/wf/log.txt");
+    assert_eq!((a["tier"].as_str(), a["codec"].as_str()), (Some("hot"), Some("none")));
+    assert_eq!(s.ok(&["get", "acme/wf/log.txt"]).as_bytes(), &text[..]);
+    assert!(s.blob_files("cold").is_empty());
+    assert_eq!(s.count_events("restored"), 1);
+}
+
+#[test]
+fn a_corrupt_source_is_dead_lettered_and_operable() {
+    let s = tenant_with("pro", "acme/wf/b.bin", &noise(4000, 3));
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    std::fs::write(s.blob_of("acme/wf/b.bin"), b"bit rot").unwrap();
+    let out = s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert!(out.contains("1 dead-lettered"), "{out}");
+    let dead = s.json(&["dlq", "list"]);
+    let dead = dead.as_array().unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["kind"], "compress");
+    assert!(dead[0]["last_error"].as_str().unwrap().contains("corrupt"), "{}", dead[0]);
+    let stats = s.json(&["queue", "stats"]);
+    assert_eq!(stats[0]["dead"], 1, "{stats}");
+    assert_eq!(s.artifact("acme/wf/b.bin")["tier"], "warm", "nothing moved on");
+    assert_eq!(s.count_events("job_dead_lettered"), 1);
+
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+    s.ok(&["dlq", "retry", &id]);
+    let stats = s.json(&["queue", "stats"]);
+    assert_eq!((stats[0]["dead"].as_u64(), stats[0]["waiting"].as_u64()), (Some(0), Some(1)), "{stats}");
+    s.fails(&["dlq", "retry", "999999"], 2);
+    s.ok(&["worker", "--help"]);
+    s.ok(&["dlq", "discard", "--all"]);
+    assert_eq!(s.json(&["dlq", "list"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn events_export_and_summary() {
+    let s = tenant_with("pro", "acme/wf/a.txt", b"alpha");
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    let out = s.path("audit.jsonl");
+    s.ok(&["events", "export", "-o", out.to_str().unwrap()]);
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let kinds: Vec<&str> = lines.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["tenant_created", "ingested", "promoted"]);
+    assert_eq!(lines[2]["from_tier"], "hot");
+    assert_eq!(lines[2]["to_tier"], "warm");
+    assert!(lines.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
+
+    let history = s.json(&["events", "--artifact", "acme/wf/a.txt"]);
+    assert_eq!(history.as_array().unwrap().len(), 2);
+    let summary = s.json(&["lifecycle", "summary"]);
+    assert_eq!(summary["totals"][0]["tier"], "warm");
+    assert_eq!(summary["last_run"]["n_planned"], 1);
+    assert!(s.ok(&["lifecycle", "summary"]).contains("Last run"));
+}
+
+#[test]
+fn lifecycle_dry_run_default_needs_live() {
+    let s = tenant_with("pro", "acme/wf/a.txt", b"alpha").env("LIFECYCLE_DRY_RUN", "true");
+    let out = s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert!(out.contains("Would run 1 actions"), "{out}");
+    assert_eq!(s.artifact("acme/wf/a.txt")["tier"], "hot");
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait", "--live"]);
+    assert_eq!(s.artifact("acme/wf/a.txt")["tier"], "warm");
+}
+
+#[test]
+fn the_demo_runs_and_leaves_an_inspectable_data_dir() {
+    let s = Strata::new();
+    let out = s.ok(&["demo", "--count", "40"]);
+    assert!(out.contains("Summary") && out.contains("Day 366"), "{out}");
+    let cold = s.json(&["ls", "--tier", "cold"]);
+    assert!(!cold.as_array().unwrap().is_empty());
+    assert!(s.count_events("purged") > 0);
+    s.ok(&["lifecycle", "summary"]);
+    let err = s.fails(&["demo", "--count", "5"], 2);
+    assert!(err.contains("fresh data directory"), "{err}");
+}
+
+#[test]
+fn a_worker_process_drains_the_queue_and_stops_on_sigterm() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    for i in 0..20 {
+        let input = s.file(&format!("f{i}"), format!("artifact {i}").as_bytes());
+        s.ok(&["put", &format!("acme/wf/a{i}.txt"), &input]);
+    }
+    s.ok(&["lifecycle", "run", "--as-of", "+8d"]);
+    let mut worker = s.command(&["worker"]).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pending: u64 = s
+            .json(&["queue", "stats"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["waiting"].as_u64().unwrap() + l["in_flight"].as_u64().unwrap() + l["delayed"].as_u64().unwrap())
+            .sum();
+        if pending == 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker did not drain the queue in time");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let warm = s.json(&["ls", "--tier", "warm"]);
+    assert_eq!(warm.as_array().unwrap().len(), 20);
+    let term = std::process::Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
+    assert!(term.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the worker did not stop on SIGTERM");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success(), "worker exit: {status:?}");
+    let mut report = String::new();
+    std::io::Read::read_to_string(worker.stdout.as_mut().unwrap(), &mut report).unwrap();
+    assert!(report.contains("Finished 20 jobs"), "{report}");
+}
