@@ -6,7 +6,7 @@ use common::{Strata, log_text, noise};
 
 fn tenant_with(plan: &str, key: &str, bytes: &[u8]) -> Strata {
     let s = Strata::new();
-    let tenant = key.split('/').next().unwrap();
+    let tenant = key.split('/').next().expect("a key");
     s.ok(&["tenant", "add", tenant, "--plan", plan]);
     let input = s.file("input", bytes);
     s.ok(&["put", key, &input]);
