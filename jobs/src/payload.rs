@@ -82,6 +82,32 @@ pub struct Job {
 }
 
 impl Job {
+    /// A job of `kind` on artifact `a`, claimed by `token`, planned for `planned_for`.
+    pub fn for_artifact(
+        kind: JobKind,
+        a: &strata_core::artifact::Artifact,
+        token: String,
+        to_tier: Option<Tier>,
+        planned_for: DateTime<Utc>,
+        forced: bool,
+        actor: &str,
+    ) -> Self {
+        Self {
+            kind,
+            artifact_id: a.id,
+            tenant: a.tenant.to_string(),
+            token,
+            generation: a.generation,
+            from_tier: a.tier,
+            from_codec: a.codec,
+            to_tier,
+            planned_for,
+            forced,
+            actor: actor.to_owned(),
+            restore_days: None,
+        }
+    }
+
     /// The lane this job belongs in.
     pub fn lane(&self) -> &'static str {
         match self.kind {

@@ -147,20 +147,7 @@ pub async fn plan(
         }
         let token = uuid::Uuid::new_v4().to_string();
         tx.stamp(a.id, &token, lease_until).await?;
-        plan.jobs.push(Job {
-            kind,
-            artifact_id: a.id,
-            tenant: a.tenant.to_string(),
-            token,
-            generation: a.generation,
-            from_tier: a.tier,
-            from_codec: a.codec,
-            to_tier: target_tier(action),
-            planned_for: as_of,
-            forced,
-            actor: actor.to_owned(),
-            restore_days: None,
-        });
+        plan.jobs.push(Job::for_artifact(kind, &a, token, target_tier(action), as_of, forced, actor));
     }
     if !dry_run {
         // Runs that planned work are recorded for `lifecycle summary`; empty
@@ -194,20 +181,9 @@ pub async fn plan_restore(
     let token = uuid::Uuid::new_v4().to_string();
     tx.stamp(a.id, &token, lease_until).await?;
     tx.commit().await?;
-    Ok(Job {
-        kind: JobKind::Restore,
-        artifact_id: a.id,
-        tenant: a.tenant.to_string(),
-        token,
-        generation: a.generation,
-        from_tier: a.tier,
-        from_codec: a.codec,
-        to_tier: Some(Tier::Hot),
-        planned_for: at,
-        forced: at > now + Duration::seconds(1),
-        actor: actor.to_owned(),
-        restore_days: days,
-    })
+    let forced = at > now + Duration::seconds(1);
+    let job = Job::for_artifact(JobKind::Restore, &a, token, Some(Tier::Hot), at, forced, actor);
+    Ok(Job { restore_days: days, ..job })
 }
 
 #[cfg(test)]

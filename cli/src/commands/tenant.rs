@@ -4,16 +4,16 @@ use crate::app::App;
 use crate::args::TenantCommand;
 use crate::output;
 
+/// A plan's retention for display.
+fn retention(app: &App, plan: &str) -> String {
+    app.store.config.plan_days(plan).days().map_or_else(|| "unlimited".to_owned(), |d| format!("{d} days"))
+}
+
 pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
     match cmd {
         TenantCommand::Add { name, plan } => {
             let t = app.store.add_tenant(&name, &plan, "cli").await?;
-            let days = app
-                .store
-                .config
-                .plan_days(&t.plan)
-                .days()
-                .map_or_else(|| "unlimited".to_owned(), |d| format!("{d} days"));
+            let days = retention(app, &t.plan);
             println!("Added tenant {} on plan {} (retention {days}).", t.name, t.plan);
         }
         TenantCommand::Ls { json } => {
@@ -23,12 +23,7 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
             }
             let mut t = output::table(&["tenant", "plan", "retention", "created"]);
             for tenant in &tenants {
-                let days = app
-                    .store
-                    .config
-                    .plan_days(&tenant.plan)
-                    .days()
-                    .map_or_else(|| "unlimited".to_owned(), |d| format!("{d} days"));
+                let days = retention(app, &tenant.plan);
                 t.add_row(vec![tenant.name.to_string(), tenant.plan.clone(), days, output::time(tenant.created_at)]);
             }
             println!("{t}");
