@@ -174,3 +174,53 @@ fn an_unwritable_tier_fails_cleanly_and_changes_nothing() {
     let err = s2.fails(&["tenant", "ls"], 1);
     assert!(err.contains("cold tier"), "{err}");
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(path: std::path::PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a small tmpfs failed");
+        Self(path)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+#[test]
+fn a_full_tier_fails_cleanly_and_changes_nothing() {
+    // Mounting needs root, which CI has; elsewhere this test has nothing to mount.
+    if !is_root() {
+        eprintln!("not root: cannot mount a small tmpfs for the disk-full test");
+        return;
+    }
+    let s = Strata::new();
+    let disk = SmallDisk::mount(s.path("hot"), "256k");
+    let s = s.env("STORAGE_HOT_PATH", disk.0.to_str().unwrap());
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let small = s.file("small.txt", b"fits");
+    s.ok(&["put", "acme/wf/small.txt", &small]);
+    let before = (s.catalog(), s.events().len());
+    let big = s.file("big.bin", &noise(1024 * 1024, 9));
+    let err = s.fails(&["put", "acme/wf/big.bin", &big], 1);
+    assert!(err.contains("hot tier") && err.to_lowercase().contains("space"), "{err}");
+    assert_eq!((s.catalog(), s.events().len()), before, "the catalog is unchanged");
+    assert_eq!(s.ok(&["get", "acme/wf/small.txt"]), "fits", "existing data is intact");
+    // The partial upload was cleaned up: the space is free again.
+    let again = s.file("again.bin", &noise(100 * 1024, 10));
+    s.ok(&["put", "acme/wf/again.bin", &again]);
+}
