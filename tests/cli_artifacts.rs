@@ -180,12 +180,12 @@ struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
     fn mount(path: std::path::PathBuf, size: &str) -> Self {
-        std::fs::create_dir_all(&path).unwrap();
+        std::fs::create_dir_all(&path).expect("mount point");
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(&path)
             .status()
-            .unwrap();
+            .expect("mount runs");
         assert!(status.success(), "mounting a small tmpfs failed");
         Self(path)
     }
