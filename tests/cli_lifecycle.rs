@@ -191,3 +191,30 @@ fn a_worker_process_drains_the_queue_and_stops_on_sigterm() {
     std::io::Read::read_to_string(worker.stdout.as_mut().unwrap(), &mut report).unwrap();
     assert!(report.contains("Finished 20 jobs"), "{report}");
 }
+
+#[test]
+fn the_scheduler_plans_on_its_cron_and_stops_on_sigterm() {
+    // hot_days = 0 makes a fresh artifact due at once; the cron ticks every second.
+    let s = Strata::new().env("HOT_RETENTION_DAYS", "0").env("STRATA_SCHEDULE", "* * * * * *");
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let input = s.file("a", b"alpha");
+    s.ok(&["put", "acme/wf/a.txt", &input]);
+    let mut scheduler = s.command(&["scheduler"]).spawn().expect("scheduler starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let waiting = loop {
+        let stats = s.json(&["queue", "stats"]);
+        let waiting: u64 = stats.as_array().unwrap().iter().map(|l| l["waiting"].as_u64().unwrap()).sum();
+        if waiting > 0 || std::time::Instant::now() > deadline {
+            break waiting;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    std::process::Command::new("kill").args(["-TERM", &scheduler.id().to_string()]).status().unwrap();
+    let status = scheduler.wait().unwrap();
+    assert_eq!(waiting, 1, "the scheduler planned the due promote");
+    assert!(status.success(), "scheduler exit: {status:?}");
+    assert_eq!(s.json(&["lifecycle", "summary"])["last_run"]["n_planned"], 1);
+    let bad = Strata::new().env("STRATA_SCHEDULE", "every tuesday");
+    let err = bad.fails(&["scheduler"], 2);
+    assert!(err.contains("cron"), "{err}");
+}
