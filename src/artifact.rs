@@ -152,6 +152,8 @@ pub struct Artifact {
     pub job_token: Option<String>,
     /// Compare-and-set counter, bumped by every change.
     pub generation: i64,
+    /// Whether an unreleased hold covers it (on it, its workflow or its tenant).
+    pub held: bool,
 }
 
 impl Artifact {

@@ -32,6 +32,12 @@ pub enum EventKind {
     Purged,
     /// A job was dead-lettered after exhausting its attempts.
     JobDeadLettered,
+    /// A hold was placed.
+    HoldApplied,
+    /// A hold was released.
+    HoldReleased,
+    /// An eligible artifact became protected again and left eligibility.
+    EligibilityRevoked,
 }
 
 impl EventKind {
@@ -50,6 +56,9 @@ impl EventKind {
             EventKind::DeletionEligible => "deletion_eligible",
             EventKind::Purged => "purged",
             EventKind::JobDeadLettered => "job_dead_lettered",
+            EventKind::HoldApplied => "hold_applied",
+            EventKind::HoldReleased => "hold_released",
+            EventKind::EligibilityRevoked => "eligibility_revoked",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
 //! - [`committer`]: group commit of the lifecycle's catalog changes.
+//! - [`retention`]: holds on artifacts, workflows and tenants.
 
 pub mod artifact;
 pub mod catalog;
@@ -19,5 +20,6 @@ pub mod digest;
 pub mod event;
 pub mod id;
 pub mod lifecycle;
+pub mod retention;
 pub mod store;
 pub mod tiers;

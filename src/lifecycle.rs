@@ -96,12 +96,14 @@ fn tier_transitions(a: &Artifact, config: &Config) -> Vec<(Action, DateTime<Utc>
 pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
     let mut schedule: Vec<(Action, DateTime<Utc>, &'static str)> = Vec::new();
     match a.state {
+        // A hold outranks every retention rule: no eligibility, no purge.
         State::Active => {
-            if let Some(expires_at) = a.expires_at {
+            if let Some(expires_at) = a.expires_at.filter(|_| !a.held) {
                 schedule.push((Action::MarkEligible, expires_at, "retention.expires_at"));
             }
             schedule.extend(tier_transitions(a, config));
         }
+        State::Eligible if a.held => {}
         State::Eligible => {
             let since = a.eligible_at.or(a.expires_at).unwrap_or(a.created_at);
             schedule.push((Action::Purge, since + days(config.retention.grace_days), "retention.grace_days"));
@@ -186,6 +188,7 @@ mod tests {
             next_due_at: None,
             job_token: None,
             generation: 0,
+            held: false,
         }
     }
 
@@ -198,6 +201,8 @@ mod tests {
         let cold = Artifact { tier: Tier::Cold, codec: Codec::Zstd, ..hot.clone() };
         let eligible = Artifact { state: State::Eligible, eligible_at: Some(t0 + Duration::days(90)), ..cold.clone() };
         let pinned = Artifact { pinned_hot_until: Some(t0 + Duration::days(50)), ..hot.clone() };
+        let held = Artifact { held: true, ..cold.clone() };
+        let held_eligible = Artifact { held: true, ..eligible.clone() };
         let cases: Vec<(&str, &Artifact, i64, Option<Action>)> = vec![
             ("fresh hot", &hot, 0, None),
             ("hot at 6d", &hot, 6, None),
@@ -212,6 +217,8 @@ mod tests {
             ("eligible after grace", &eligible, 97, Some(Action::Purge)),
             ("pinned hot stays", &pinned, 40, None),
             ("pin ran out", &pinned, 51, Some(Action::Compress { from: Tier::Hot })),
+            ("held never expires", &held, 400, None),
+            ("held is never purged", &held_eligible, 400, None),
         ];
         for (label, a, day, want) in cases {
             let config = if label.contains("scan") {

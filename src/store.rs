@@ -65,6 +65,20 @@ pub enum StoreError {
     /// A catalog operation failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// The artifact is held and cannot be deleted or replaced.
+    #[error("artifact {0} is held; release its holds first (strata retention holds {0})")]
+    Held(ArtifactKey),
+    /// No active hold with this id covers the target.
+    #[error("no active hold {id} on {target}")]
+    HoldNotFound {
+        /// The hold id given.
+        id: i64,
+        /// The target given.
+        target: String,
+    },
+    /// A reason is mandatory.
+    #[error("a non-empty --reason is required")]
+    MissingReason,
     /// The committer task failed or stopped.
     #[error("catalog commit failed: {0}")]
     Committer(String),
@@ -202,6 +216,7 @@ impl Store {
             next_due_at: None,
             job_token: None,
             generation: 0,
+            held: false,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
         let result = self.record_ingest(&artifact, &staged, opts.overwrite, &opts.actor).await;
@@ -232,6 +247,7 @@ impl Store {
         let mut tx = self.catalog.begin_write().await?;
         let replaced = match tx.find_live(&key).await? {
             Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
+            Some(old) if old.held => return Err(StoreError::Held(key)),
             Some(old) => {
                 let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
                 tx.save(&tomb, old.generation, None).await?;
@@ -309,6 +325,9 @@ impl Store {
     pub async fn remove(&self, key: &ArtifactKey, actor: &str) -> Result<Artifact, StoreError> {
         let mut tx = self.catalog.begin_write().await?;
         let a = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        if a.held {
+            return Err(StoreError::Held(key.clone()));
+        }
         let tomb = Artifact { state: State::Purged, next_due_at: None, ..a.clone() };
         tx.save(&tomb, a.generation, None).await?;
         let event = NewEvent::new(EventKind::Deleted, actor, json!({ "bytes_freed": a.stored_size, "tier": a.tier }));

@@ -52,7 +52,10 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 | StoreError::UnknownPlan { .. }
                 | StoreError::NotFound(_)
                 | StoreError::AlreadyExists(_)
-                | StoreError::UnknownClass(_) => 2,
+                | StoreError::UnknownClass(_)
+                | StoreError::Held(_)
+                | StoreError::HoldNotFound { .. }
+                | StoreError::MissingReason => 2,
                 _ => 1,
             };
         }

@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use strata_core::artifact::Tier;
 use strata_core::id::{ArtifactKey, Scope, TenantId};
+use strata_core::retention::HoldTarget;
 
 /// strata: a durable, job-queue-driven lifecycle engine for stored artifacts.
 ///
@@ -79,6 +80,9 @@ pub enum Command {
     Lifecycle(LifecycleCommand),
     /// Bring a warm or cold artifact back to the hot tier (a priority job).
     Restore(RestoreArgs),
+    /// Holds and retention history.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
@@ -237,6 +241,66 @@ pub struct RestoreArgs {
     /// Run the restore in this process and wait for it.
     #[arg(long)]
     pub wait: bool,
+}
+
+/// `strata retention …`.
+#[derive(Debug, Subcommand)]
+pub enum RetentionCommand {
+    /// Place a hold on an artifact, a workflow or a whole tenant: nothing it
+    /// covers becomes eligible, is purged or deleted until it is released.
+    Hold {
+        /// TENANT/WORKFLOW/NAME, TENANT/WORKFLOW or TENANT.
+        #[arg(value_parser = hold_target)]
+        target: HoldTarget,
+        /// Why (mandatory).
+        #[arg(long)]
+        reason: String,
+        /// Who places it.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+        /// Print the hold as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Release a hold.
+    Release {
+        /// The target the hold was placed on.
+        #[arg(value_parser = hold_target)]
+        target: HoldTarget,
+        /// The hold's id (from `retention hold` or `retention holds`).
+        hold_id: i64,
+        /// Why (mandatory).
+        #[arg(long)]
+        reason: String,
+        /// Who releases it.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+    },
+    /// List holds.
+    Holds {
+        /// Only this tenant's.
+        #[arg(value_parser = tenant_id)]
+        tenant: Option<TenantId>,
+        /// Include released holds.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An artifact's retention events, in order (every version of the name).
+    History {
+        /// TENANT/WORKFLOW/NAME.
+        #[arg(value_parser = artifact_key)]
+        key: ArtifactKey,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn hold_target(s: &str) -> Result<HoldTarget, String> {
+    HoldTarget::parse(s).map_err(|e| e.to_string())
 }
 
 /// `strata worker`.

@@ -12,7 +12,10 @@ use sqlx::{QueryBuilder, Row};
 
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
-     next_due_at, job_token, generation";
+     next_due_at, job_token, generation, \
+     EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
+             AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
+             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held";
 
 /// Which artifacts to list.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +55,7 @@ fn json_map(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, Ca
     serde_json::from_str(text).map_err(bad)
 }
 
-fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogError> {
+pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogError> {
     let text = |name: &str| -> Result<String, CatalogError> { Ok(row.try_get::<String, _>(name)?) };
     Ok(Artifact {
         id: row.try_get("id")?,
@@ -79,10 +82,11 @@ fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogError> {
         next_due_at: opt_time(row.try_get("next_due_at")?),
         job_token: row.try_get("job_token")?,
         generation: row.try_get("generation")?,
+        held: row.try_get("held")?,
     })
 }
 
-fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
+pub(super) fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM artifacts {tail}"))
 }
 

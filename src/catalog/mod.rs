@@ -8,10 +8,12 @@
 
 mod artifacts;
 mod events;
+mod holds;
 mod tenants;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
 pub use events::EventFilter;
+pub use holds::Hold;
 pub use tenants::Tenant;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

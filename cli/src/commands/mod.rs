@@ -5,6 +5,7 @@ mod demo;
 mod events;
 mod lifecycle;
 mod ops;
+mod retention;
 mod tenant;
 
 use crate::app::App;
@@ -26,6 +27,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Lifecycle(LifecycleCommand::Run(args)) => lifecycle::run(&app, args).await,
         Command::Lifecycle(LifecycleCommand::Summary { json }) => lifecycle::summary(&app, json).await,
         Command::Restore(args) => lifecycle::restore(&app, args).await,
+        Command::Retention(cmd) => retention::run(&app, cmd).await,
         Command::Worker(args) => ops::worker(&app, args).await,
         Command::Scheduler => ops::scheduler(&app).await,
         Command::Queue(QueueCommand::Stats { json }) => ops::queue_stats(&app, json).await,

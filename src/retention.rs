@@ -1,0 +1,159 @@
+//! Retention operations on the store: holds on an artifact, a workflow or a
+//! whole tenant. A held artifact is never eligible, purged or deleted; an
+//! eligible artifact that gets held leaves eligibility, with an event.
+
+use crate::artifact::{Artifact, State};
+use crate::catalog::{CatalogError, Hold, WriteTx};
+use crate::event::{EventKind, NewEvent};
+use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
+use crate::lifecycle::decide;
+use crate::store::{Store, StoreError};
+use serde_json::json;
+use std::fmt;
+
+/// What a hold covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldTarget {
+    /// One artifact.
+    Artifact(ArtifactKey),
+    /// Every artifact of a workflow, present and future.
+    Workflow(TenantId, WorkflowName),
+    /// Every artifact of a tenant, present and future (a legal hold).
+    Tenant(TenantId),
+}
+
+impl HoldTarget {
+    /// Parses `TENANT`, `TENANT/WORKFLOW` or `TENANT/WORKFLOW/NAME`.
+    pub fn parse(value: &str) -> Result<Self, IdError> {
+        match value.split('/').count() {
+            1 => Ok(HoldTarget::Tenant(TenantId::parse(value)?)),
+            2 => {
+                let (t, w) = value.split_once('/').unwrap_or_default();
+                Ok(HoldTarget::Workflow(TenantId::parse(t)?, WorkflowName::parse(w)?))
+            }
+            _ => Ok(HoldTarget::Artifact(ArtifactKey::parse(value)?)),
+        }
+    }
+
+    /// The tenant it belongs to.
+    pub fn tenant(&self) -> &TenantId {
+        match self {
+            HoldTarget::Artifact(k) => &k.tenant,
+            HoldTarget::Workflow(t, _) | HoldTarget::Tenant(t) => t,
+        }
+    }
+
+    fn workflow(&self) -> Option<&WorkflowName> {
+        match self {
+            HoldTarget::Artifact(k) => Some(&k.workflow),
+            HoldTarget::Workflow(_, w) => Some(w),
+            HoldTarget::Tenant(_) => None,
+        }
+    }
+
+    fn matches(&self, hold: &Hold, artifact_id: Option<i64>) -> bool {
+        hold.tenant == self.tenant().as_str()
+            && hold.workflow.as_deref() == self.workflow().map(WorkflowName::as_str)
+            && hold.artifact_id == artifact_id
+    }
+}
+
+impl fmt::Display for HoldTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HoldTarget::Artifact(k) => write!(f, "{k}"),
+            HoldTarget::Workflow(t, w) => write!(f, "{t}/{w}"),
+            HoldTarget::Tenant(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+fn require_reason(reason: &str) -> Result<(), StoreError> {
+    if reason.trim().is_empty() { Err(StoreError::MissingReason) } else { Ok(()) }
+}
+
+impl Store {
+    /// The artifact id a target names (for an artifact target), checking it exists.
+    async fn target_artifact(&self, target: &HoldTarget) -> Result<Option<Artifact>, StoreError> {
+        self.tenant(target.tenant()).await?;
+        match target {
+            HoldTarget::Artifact(key) => Ok(Some(self.find(key).await?)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Places a hold and takes every eligible artifact it covers out of
+    /// eligibility (one `eligibility_revoked` event each).
+    pub async fn place_hold(&self, target: &HoldTarget, reason: &str, actor: &str) -> Result<Hold, StoreError> {
+        require_reason(reason)?;
+        let artifact = self.target_artifact(target).await?;
+        let artifact_id = artifact.as_ref().map(|a| a.id);
+        let now = self.clock.now();
+        let mut tx = self.catalog.begin_write().await?;
+        let id = tx.add_hold(target.tenant(), target.workflow(), artifact_id, reason, actor, now).await?;
+        let data = json!({ "hold_id": id, "target": target.to_string() });
+        let mut event = NewEvent::new(EventKind::HoldApplied, actor, data);
+        event.reason = Some(reason.to_owned());
+        tx.append_event(now, Some(target.tenant()), artifact.as_ref(), &event).await?;
+        for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
+            if a.state == State::Eligible {
+                let mut active = Artifact { state: State::Active, eligible_at: None, ..a.clone() };
+                active.next_due_at = decide(&active, &self.config, now).next_due_at;
+                tx.save(&active, a.generation, None).await?;
+                let mut revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "hold_id": id }));
+                revoked.reason = Some(reason.to_owned());
+                tx.append_event(now, None, Some(&a), &revoked).await?;
+            }
+        }
+        let hold = tx.hold(id).await?;
+        tx.commit().await?;
+        Ok(hold)
+    }
+
+    /// Releases hold `id`, which must be an active hold on exactly `target`;
+    /// the artifacts it covered are rescheduled under the normal rules.
+    pub async fn release_hold(
+        &self,
+        target: &HoldTarget,
+        id: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Hold, StoreError> {
+        require_reason(reason)?;
+        let artifact = self.target_artifact(target).await?;
+        let artifact_id = artifact.as_ref().map(|a| a.id);
+        let now = self.clock.now();
+        let mut tx = self.catalog.begin_write().await?;
+        let not_found = || StoreError::HoldNotFound { id, target: target.to_string() };
+        let hold = match tx.hold(id).await {
+            Err(CatalogError::NotFound(_)) => return Err(not_found()),
+            other => other?,
+        };
+        if !target.matches(&hold, artifact_id) || !tx.release_hold(id, reason, actor, now).await? {
+            return Err(not_found());
+        }
+        let mut event =
+            NewEvent::new(EventKind::HoldReleased, actor, json!({ "hold_id": id, "target": target.to_string() }));
+        event.reason = Some(reason.to_owned());
+        tx.append_event(now, Some(target.tenant()), artifact.as_ref(), &event).await?;
+        reschedule(&mut tx, self, target, artifact_id, now).await?;
+        let hold = tx.hold(id).await?;
+        tx.commit().await?;
+        Ok(hold)
+    }
+}
+
+/// Recomputes the planner index of the artifacts a released hold covered, so
+/// that expiries the hold postponed are planned again.
+async fn reschedule(
+    tx: &mut WriteTx,
+    store: &Store,
+    target: &HoldTarget,
+    artifact_id: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), StoreError> {
+    for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
+        tx.set_next_due(a.id, decide(&a, &store.config, now).next_due_at).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! Holds through the real binary: a held artifact is never eligible, purged
+//! or deleted, whatever its age; releasing the hold lets the rules apply.
+
+mod common;
+
+use common::Strata;
+
+fn free_tenant_with(names: &[&str]) -> Strata {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "free"]);
+    for name in names {
+        let input = s.file(name, name.as_bytes());
+        s.ok(&["put", &format!("acme/wf/{name}"), &input]);
+    }
+    s
+}
+
+#[test]
+fn a_held_artifact_outlives_its_retention_until_released() {
+    let s = free_tenant_with(&["kept", "other"]);
+    let hold = s.json(&["retention", "hold", "acme/wf/kept", "--reason", "litigation 42", "--actor", "legal"]);
+    let id = hold["id"].as_i64().unwrap().to_string();
+    assert_eq!(s.artifact("acme/wf/kept")["held"], true);
+
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/kept")["state"], "active", "held: never eligible");
+    assert_eq!(s.artifact("acme/wf/other")["state"], "eligible");
+    s.ok(&["lifecycle", "run", "--as-of", "+400d", "--wait"]);
+    assert_eq!(s.ok(&["get", "acme/wf/kept"]), "kept", "held: never purged");
+    s.fails(&["get", "acme/wf/other"], 2);
+
+    let err = s.fails(&["rm", "acme/wf/kept"], 2);
+    assert!(err.contains("held"), "{err}");
+    let err = s.fails(&["put", "acme/wf/kept", &s.file("x", b"x"), "--overwrite"], 2);
+    assert!(err.contains("held"), "{err}");
+    s.fails(&["retention", "release", "acme/wf/kept", "999", "--reason", "done"], 2);
+    s.fails(&["retention", "release", "acme/wf/other", &id, "--reason", "done"], 2);
+    s.fails(&["retention", "release", "acme/wf/kept", &id, "--reason", ""], 2);
+
+    s.ok(&["retention", "release", "acme/wf/kept", &id, "--reason", "case closed"]);
+    s.fails(&["retention", "release", "acme/wf/kept", &id, "--reason", "again"], 2);
+    s.ok(&["lifecycle", "run", "--as-of", "+400d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/kept")["state"], "eligible", "the rules apply again");
+    s.ok(&["lifecycle", "run", "--as-of", "+408d", "--wait"]);
+    s.fails(&["get", "acme/wf/kept"], 2);
+
+    let history = s.json(&["retention", "history", "acme/wf/kept"]);
+    let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ingested", "hold_applied", "hold_released", "deletion_eligible", "purged"]);
+    assert_eq!(history[1]["reason"], "litigation 42");
+    assert_eq!(history[1]["actor"], "legal");
+}
+
+#[test]
+fn a_tenant_hold_revokes_eligibility_and_blocks_every_purge() {
+    let s = free_tenant_with(&["a", "b", "c"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "eligible");
+    let out = s.ok(&["retention", "hold", "acme", "--reason", "legal hold"]);
+    assert!(out.contains("Placed hold 1 on acme"), "{out}");
+    for name in ["a", "b", "c"] {
+        assert_eq!(s.artifact(&format!("acme/wf/{name}"))["state"], "active", "{name} left eligibility");
+    }
+    assert_eq!(s.count_events("eligibility_revoked"), 3);
+    s.ok(&["lifecycle", "run", "--as-of", "+500d", "--wait"]);
+    assert_eq!(s.json(&["ls", "acme"]).as_array().unwrap().len(), 3, "nothing purged under a legal hold");
+    let holds = s.json(&["retention", "holds"]);
+    assert_eq!(holds.as_array().unwrap().len(), 1);
+    assert_eq!(holds[0]["workflow"], serde_json::Value::Null);
+
+    // A workflow hold only covers its workflow.
+    let input = s.file("d", b"d");
+    s.ok(&["put", "acme/other/d", &input]);
+    s.ok(&["retention", "hold", "acme/wf", "--reason", "audit"]);
+    s.ok(&["retention", "release", "acme", "1", "--reason", "lifted"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+600d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "active", "still under the workflow hold");
+    assert_eq!(s.artifact("acme/other/d")["state"], "eligible");
+    assert_eq!(s.json(&["retention", "holds", "--all"]).as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn holds_need_a_known_target_and_a_reason() {
+    let s = free_tenant_with(&["a"]);
+    s.fails(&["retention", "hold", "acme/wf/missing", "--reason", "x"], 2);
+    s.fails(&["retention", "hold", "nobody", "--reason", "x"], 2);
+    s.fails(&["retention", "hold", "acme/wf/a"], 2);
+    s.fails(&["retention", "hold", "acme/wf/a", "--reason", "  "], 2);
+    s.fails(&["retention", "hold", "acme/../a", "--reason", "x"], 2);
+    assert!(s.json(&["retention", "holds", "--all"]).as_array().unwrap().is_empty());
+}
