@@ -13,6 +13,7 @@ use rand::{Rng, SeedableRng};
 use strata_core::artifact::{State, Tier};
 use strata_core::catalog::ArtifactFilter;
 use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use strata_core::retention::HoldTarget;
 use strata_core::store::PutOptions;
 use strata_core::tiers::BlobRef;
 use strata_jobs::planner;
@@ -161,7 +162,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         };
         let key = ArtifactKey {
             tenant: tenant.clone(),
-            workflow: WorkflowName::parse(WORKFLOWS[i % WORKFLOWS.len()])?,
+            workflow: WorkflowName::parse(WORKFLOWS[(i / tenants.len()) % WORKFLOWS.len()])?,
             name: ArtifactName::parse(&name)?,
         };
         let opts = PutOptions { class, actor: "demo".into(), ..PutOptions::default() };
@@ -176,6 +177,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         let as_of = t0 + Duration::days(day);
         if day == 31 {
             corrupt_one_warm_blob(&app).await?;
+            hold_one_workflow(&app, &tenants).await?;
         }
         if day == 91 {
             restore_two_cold(&app, as_of).await?;
@@ -234,6 +236,18 @@ async fn corrupt_one_warm_blob(app: &App) -> anyhow::Result<()> {
     let path = app.store.tiers.local_path(Tier::Warm, &blob);
     std::fs::write(&path, b"bit rot")?;
     println!("\n(Demo: corrupted the warm blob of {} to show corruption handling.)", victim.key());
+    Ok(())
+}
+
+/// Places a legal hold on the first free-plan tenant's audit workflow: its
+/// artifacts outlive their retention.
+async fn hold_one_workflow(app: &App, tenants: &[(TenantId, &str)]) -> anyhow::Result<()> {
+    let Some((tenant, _)) = tenants.iter().find(|(_, plan)| *plan == "free") else {
+        return Ok(());
+    };
+    let target = HoldTarget::Workflow(tenant.clone(), WorkflowName::parse("audit")?);
+    let hold = app.store.place_hold(&target, "demo: legal hold on the audit trail", "demo").await?;
+    println!("\n(Demo: hold {} on {target}: its artifacts will not expire.)", hold.id);
     Ok(())
 }
 
