@@ -12,7 +12,7 @@ use strata_core::lifecycle::{Action, decide};
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
     let due = matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::MarkEligible, _)));
-    if a.generation != job.generation || !due {
+    if !due {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
     }

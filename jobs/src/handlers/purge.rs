@@ -11,7 +11,8 @@ use strata_core::lifecycle::{Action, decide};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    if a.generation == job.generation {
+    // A tombstone means this job got that far before (a rerun after a crash).
+    if a.state.is_live() {
         if !matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::Purge, _))) {
             ctx.release(job).await?;
             return Ok(Outcome::Skipped);

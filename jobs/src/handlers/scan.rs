@@ -12,9 +12,7 @@ use strata_core::tiers::{BlobRef, TierError};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    if a.generation != job.generation
-        || !matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::Scan, _)))
-    {
+    if !matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::Scan, _))) {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
     }

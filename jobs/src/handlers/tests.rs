@@ -216,3 +216,26 @@ async fn a_corrupt_source_aborts_and_keeps_the_data() {
     assert_eq!(f.store.find(&f.key).await.unwrap().tier, Tier::Hot);
     assert_eq!(blob_files(&f, Tier::Warm), 0, "corrupt bytes are not copied onward");
 }
+
+#[tokio::test]
+async fn a_hold_placed_after_planning_stops_the_purge_but_not_a_move() {
+    use strata_core::retention::HoldTarget;
+    let f = fixture("free").await;
+    let eligibility = plan_one(&f, 30, JobKind::Eligibility).await;
+    run(&Context::new(f.store.clone(), "test"), &eligibility).await.unwrap();
+    let purge = plan_one(&f, 37, JobKind::Purge).await;
+    f.store.place_hold(&HoldTarget::Artifact(f.key.clone()), "late hold", "test").await.unwrap();
+    assert_eq!(run(&Context::new(f.store.clone(), "test"), &purge).await.unwrap(), Outcome::Skipped);
+    assert_eq!(read_back(&f).await, f.bytes, "held bytes survive a purge planned before the hold");
+    assert_eq!(events_of(&f, "purged").await, 0);
+
+    // A move planned before a hold still completes: holds do not pin tiers.
+    let f = fixture("pro").await;
+    let promote = plan_one(&f, 8, JobKind::Promote).await;
+    f.store.place_hold(&HoldTarget::Artifact(f.key.clone()), "hold mid-flight", "test").await.unwrap();
+    assert_eq!(run(&Context::new(f.store.clone(), "test"), &promote).await.unwrap(), Outcome::Done);
+    let a = f.store.find(&f.key).await.unwrap();
+    assert_eq!((a.tier, a.held), (Tier::Warm, true));
+    assert_eq!(blob_files(&f, Tier::Hot), 0);
+    assert_eq!(read_back(&f).await, f.bytes);
+}

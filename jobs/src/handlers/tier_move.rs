@@ -26,8 +26,11 @@ fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let target = job.to_tier.ok_or_else(|| JobError::Abort(format!("{} job without a target tier", job.kind)))?;
-    if a.generation == job.generation {
-        if !still_due(ctx, job, &a) {
+    // The row shows the target tier and has changed since planning: this job
+    // switched it before (a rerun after a crash), only the cleanup is left.
+    let switched = a.tier == target && a.generation != job.generation;
+    if !switched {
+        if a.tier != job.from_tier || !still_due(ctx, job, &a) {
             ctx.release(job).await?;
             return Ok(Outcome::Skipped);
         }
