@@ -38,6 +38,8 @@ pub enum EventKind {
     HoldReleased,
     /// An eligible artifact became protected again and left eligibility.
     EligibilityRevoked,
+    /// An artifact's expiry was moved later.
+    RetentionExtended,
 }
 
 impl EventKind {
@@ -59,6 +61,7 @@ impl EventKind {
             EventKind::HoldApplied => "hold_applied",
             EventKind::HoldReleased => "hold_released",
             EventKind::EligibilityRevoked => "eligibility_revoked",
+            EventKind::RetentionExtended => "retention_extended",
         }
     }
 }

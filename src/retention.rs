@@ -6,8 +6,10 @@ use crate::artifact::{Artifact, State};
 use crate::catalog::{CatalogError, Hold, WriteTx};
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
-use crate::lifecycle::decide;
+use crate::lifecycle::{Action, decide};
 use crate::store::{Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::json;
 use std::fmt;
 
@@ -143,6 +145,104 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Moves an artifact's expiry to `until`, strictly later than the current
+    /// one, with a mandatory reason (one `retention_extended` event). An
+    /// eligible artifact whose new expiry is in the future leaves eligibility.
+    pub async fn extend(
+        &self,
+        key: &ArtifactKey,
+        until: DateTime<Utc>,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Artifact, StoreError> {
+        require_reason(reason)?;
+        let now = self.clock.now();
+        let mut tx = self.catalog.begin_write().await?;
+        let a = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        let current = a.expires_at.ok_or_else(|| StoreError::NeverExpires(key.clone()))?;
+        if until <= current {
+            return Err(StoreError::NotLater {
+                key: key.clone(),
+                current: current.to_rfc3339(),
+                requested: until.to_rfc3339(),
+            });
+        }
+        let revoke = a.state == State::Eligible && until > now;
+        let mut updated = Artifact { expires_at: Some(until), ..a.clone() };
+        if revoke {
+            updated.state = State::Active;
+            updated.eligible_at = None;
+        }
+        updated.next_due_at = decide(&updated, &self.config, now).next_due_at;
+        tx.save(&updated, a.generation, None).await?;
+        let mut event = NewEvent::new(EventKind::RetentionExtended, actor, json!({ "from": current, "to": until }));
+        event.reason = Some(reason.to_owned());
+        tx.append_event(now, None, Some(&a), &event).await?;
+        if revoke {
+            let mut revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "extended_to": until }));
+            revoked.reason = Some(reason.to_owned());
+            tx.append_event(now, None, Some(&a), &revoked).await?;
+        }
+        tx.commit().await?;
+        Ok(updated)
+    }
+}
+
+/// Why an artifact is where it is, and what happens to it next.
+#[derive(Debug, Clone, Serialize)]
+pub struct Explanation {
+    /// The artifact as the catalog has it.
+    pub artifact: Artifact,
+    /// The instant explained.
+    pub as_of: DateTime<Utc>,
+    /// The tenant's plan.
+    pub plan: String,
+    /// The rule that set the expiry.
+    pub expiry_rule: String,
+    /// Active holds covering it.
+    pub holds: Vec<Hold>,
+    /// The action due at `as_of`, if any, and its rule.
+    pub due: Option<(Action, &'static str)>,
+    /// Every pending action with its time and rule, earliest first.
+    pub schedule: Vec<(Action, DateTime<Utc>, &'static str)>,
+}
+
+impl Store {
+    /// Explains an artifact's retention as of `as_of`, with the same
+    /// decision function the planner and the handlers use.
+    pub async fn explain(&self, key: &ArtifactKey, as_of: DateTime<Utc>) -> Result<Explanation, StoreError> {
+        let a = self.find(key).await?;
+        let plan = self.tenant(&a.tenant).await?.plan;
+        let computed =
+            crate::lifecycle::expires_at(&self.config, &plan, a.class.as_deref(), a.created_at).ok().flatten();
+        let base = match &a.class {
+            Some(class) => format!("class {class}"),
+            None => format!("plan {plan}"),
+        };
+        let expiry_rule = match (a.expires_at, computed) {
+            (None, _) => format!("{base}: never expires"),
+            (Some(at), Some(c)) if at.timestamp_millis() == c.timestamp_millis() => {
+                let days = (at - a.created_at).num_days();
+                format!("{base}: {days} days after creation")
+            }
+            (Some(_), _) => format!("{base}, extended (see `strata retention history {key}`)"),
+        };
+        let holds = self
+            .catalog
+            .holds(Some(&a.tenant), false)
+            .await?
+            .into_iter()
+            .filter(|h| {
+                h.workflow.as_deref().is_none_or(|w| w == a.workflow.as_str())
+                    && h.artifact_id.is_none_or(|id| id == a.id)
+            })
+            .collect();
+        let decision = decide(&a, &self.config, as_of);
+        Ok(Explanation { artifact: a, as_of, plan, expiry_rule, holds, due: decision.due, schedule: decision.schedule })
+    }
+}
+
 /// Recomputes the planner index of the artifacts a released hold covered, so
 /// that expiries the hold postponed are planned again.
 async fn reschedule(
@@ -150,7 +250,7 @@ async fn reschedule(
     store: &Store,
     target: &HoldTarget,
     artifact_id: Option<i64>,
-    now: chrono::DateTime<chrono::Utc>,
+    now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
         tx.set_next_due(a.id, decide(&a, &store.config, now).next_due_at).await?;

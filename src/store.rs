@@ -76,6 +76,19 @@ pub enum StoreError {
         /// The target given.
         target: String,
     },
+    /// An extension must be strictly later than the current expiry.
+    #[error("artifact {key} expires {current}; an extension must be later than that (asked for {requested})")]
+    NotLater {
+        /// The artifact.
+        key: ArtifactKey,
+        /// Its current expiry (RFC 3339).
+        current: String,
+        /// The requested expiry (RFC 3339).
+        requested: String,
+    },
+    /// The artifact never expires, so there is nothing to extend.
+    #[error("artifact {0} never expires; there is nothing to extend")]
+    NeverExpires(ArtifactKey),
     /// A reason is mandatory.
     #[error("a non-empty --reason is required")]
     MissingReason,

@@ -89,3 +89,49 @@ fn holds_need_a_known_target_and_a_reason() {
     s.fails(&["retention", "hold", "acme/../a", "--reason", "x"], 2);
     assert!(s.json(&["retention", "holds", "--all"]).as_array().unwrap().is_empty());
 }
+
+#[test]
+fn extensions_are_strictly_later_reasoned_and_revoke_eligibility() {
+    let s = free_tenant_with(&["a"]);
+    let input = s.file("p", b"p");
+    s.ok(&["put", "acme/wf/forever", &input, "--class", "permanent-record"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "eligible");
+
+    s.fails(&["retention", "extend", "acme/wf/a", "--until", "+10d", "--reason", "too early"], 2);
+    s.fails(&["retention", "extend", "acme/wf/a", "--until", "+60d", "--reason", ""], 2);
+    s.fails(&["retention", "extend", "acme/wf/a", "--until", "someday", "--reason", "x"], 2);
+    let err = s.fails(&["retention", "extend", "acme/wf/forever", "--until", "+60d", "--reason", "x"], 2);
+    assert!(err.contains("never expires"), "{err}");
+
+    s.ok(&["retention", "extend", "acme/wf/a", "--until", "+60d", "--reason", "customer request 7"]);
+    let a = s.artifact("acme/wf/a");
+    assert_eq!(a["state"], "active", "a future expiry takes it out of eligibility");
+    assert_eq!(s.count_events("eligibility_revoked"), 1);
+    s.ok(&["lifecycle", "run", "--as-of", "+59d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "active");
+    s.ok(&["lifecycle", "run", "--as-of", "+61d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "eligible");
+
+    let history = s.json(&["retention", "history", "acme/wf/a"]);
+    let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        ["ingested", "deletion_eligible", "retention_extended", "eligibility_revoked", "deletion_eligible"]
+    );
+    assert_eq!(history[2]["reason"], "customer request 7");
+}
+
+#[test]
+fn explain_says_why_and_what_next() {
+    let s = free_tenant_with(&["a"]);
+    s.ok(&["retention", "hold", "acme/wf", "--reason", "audit"]);
+    let e = s.json(&["explain", "acme/wf/a", "--as-of", "+31d"]);
+    assert_eq!(e["plan"], "free");
+    assert!(e["expiry_rule"].as_str().unwrap().contains("plan free: 30 days"), "{e}");
+    assert_eq!(e["holds"].as_array().unwrap().len(), 1);
+    assert_eq!(e["due"][0]["action"], "compress", "held: the move is due, eligibility is not");
+    let text = s.ok(&["explain", "acme/wf/a"]);
+    assert!(text.contains("hold 1") && text.contains("workflow wf") && text.contains("next:      promote"), "{text}");
+    s.fails(&["explain", "acme/wf/missing"], 2);
+}

@@ -55,7 +55,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 | StoreError::UnknownClass(_)
                 | StoreError::Held(_)
                 | StoreError::HoldNotFound { .. }
-                | StoreError::MissingReason => 2,
+                | StoreError::MissingReason
+                | StoreError::NotLater { .. }
+                | StoreError::NeverExpires(_) => 2,
                 _ => 1,
             };
         }

@@ -80,9 +80,11 @@ pub enum Command {
     Lifecycle(LifecycleCommand),
     /// Bring a warm or cold artifact back to the hot tier (a priority job).
     Restore(RestoreArgs),
-    /// Holds and retention history.
+    /// Holds, extensions and retention history.
     #[command(subcommand)]
     Retention(RetentionCommand),
+    /// Why an artifact is where it is, what protects it, and what happens next.
+    Explain(ExplainArgs),
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
@@ -243,6 +245,20 @@ pub struct RestoreArgs {
     pub wait: bool,
 }
 
+/// `strata explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = artifact_key)]
+    pub key: ArtifactKey,
+    /// Explain as of this time (default now).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `strata retention …`.
 #[derive(Debug, Subcommand)]
 pub enum RetentionCommand {
@@ -261,6 +277,21 @@ pub enum RetentionCommand {
         /// Print the hold as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Move an artifact's expiry later (strictly), with a reason.
+    Extend {
+        /// TENANT/WORKFLOW/NAME.
+        #[arg(value_parser = artifact_key)]
+        key: ArtifactKey,
+        /// The new expiry: RFC 3339, a date, or relative (+90d).
+        #[arg(long, value_name = "TIME")]
+        until: String,
+        /// Why (mandatory).
+        #[arg(long)]
+        reason: String,
+        /// Who extends it.
+        #[arg(long, default_value = "cli")]
+        actor: String,
     },
     /// Release a hold.
     Release {

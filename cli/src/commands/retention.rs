@@ -1,9 +1,11 @@
 //! `strata retention hold|release|holds|history`.
 
-use crate::app::App;
-use crate::args::RetentionCommand;
+use crate::app::{App, UsageError};
+use crate::args::{ExplainArgs, RetentionCommand};
 use crate::output;
+use chrono::Utc;
 use strata_core::catalog::EventFilter;
+use strata_core::clock::parse_instant;
 
 /// The event kinds that make up an artifact's retention history.
 const RETENTION_EVENTS: &[&str] = &[
@@ -14,6 +16,7 @@ const RETENTION_EVENTS: &[&str] = &[
     "hold_released",
     "deletion_eligible",
     "eligibility_revoked",
+    "retention_extended",
     "purged",
 ];
 
@@ -25,6 +28,11 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 return output::json(&hold);
             }
             println!("Placed hold {} on {target} ({reason}).", hold.id);
+        }
+        RetentionCommand::Extend { key, until, reason, actor } => {
+            let until = parse_instant(&until, Utc::now()).map_err(|e| UsageError(format!("--until: {e}")))?;
+            let a = app.store.extend(&key, until, &reason, &actor).await?;
+            println!("Extended {key}: it now expires {} ({reason}).", output::time_or(a.expires_at, "never"));
         }
         RetentionCommand::Release { target, hold_id, reason, actor } => {
             app.store.release_hold(&target, hold_id, &reason, &actor).await?;
@@ -74,6 +82,49 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             }
             println!("{t}");
         }
+    }
+    Ok(())
+}
+
+pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
+    let as_of = crate::commands::lifecycle::as_of(args.as_of.as_deref())?;
+    let e = app.store.explain(&args.key, as_of).await?;
+    if args.json {
+        return output::json(&e);
+    }
+    let a = &e.artifact;
+    println!("{}", a.key());
+    println!(
+        "  tier:      {} ({}, {} stored of {})",
+        a.tier,
+        a.codec,
+        output::bytes(a.stored_size),
+        output::bytes(a.size)
+    );
+    println!("  state:     {}", a.state);
+    println!("  created:   {}", output::time(a.created_at));
+    println!("  expires:   {} — {}", output::time_or(a.expires_at, "never"), e.expiry_rule);
+    if e.holds.is_empty() {
+        println!("  holds:     none");
+    }
+    for h in &e.holds {
+        let scope = match (&h.workflow, &h.artifact) {
+            (_, Some(_)) => "this artifact".to_owned(),
+            (Some(w), None) => format!("workflow {w}"),
+            (None, None) => format!("tenant {}", h.tenant),
+        };
+        println!("  hold {}:    on {scope} since {} by {}: {}", h.id, output::time(h.applied_at), h.actor, h.reason);
+    }
+    match e.due {
+        Some((action, rule)) => {
+            println!("  due now:   {} (by {rule}) as of {}", action.job_kind(), output::time(e.as_of))
+        }
+        None => println!("  due now:   nothing as of {}", output::time(e.as_of)),
+    }
+    match e.schedule.iter().find(|(_, at, _)| *at > e.as_of) {
+        Some((action, at, rule)) => println!("  next:      {} at {} (by {rule})", action.job_kind(), output::time(*at)),
+        None if e.due.is_none() => println!("  next:      nothing scheduled"),
+        None => {}
     }
     Ok(())
 }
