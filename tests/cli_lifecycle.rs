@@ -118,6 +118,8 @@ fn events_export_and_summary() {
     assert_eq!(lines[2]["to_tier"], "warm");
     assert!(lines.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
 
+    assert!(s.ok(&["events", "verify"]).contains("intact: 3 events verified"));
+    assert_eq!(s.json(&["events", "verify"])["checked"], 3);
     let history = s.json(&["events", "--artifact", "acme/wf/a.txt"]);
     assert_eq!(history.as_array().unwrap().len(), 2);
     let summary = s.json(&["lifecycle", "summary"]);

@@ -397,9 +397,9 @@ pub enum DlqCommand {
 #[derive(Debug, Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct EventsArgs {
-    /// Export instead of listing.
+    /// Export or verify instead of listing.
     #[command(subcommand)]
-    pub export: Option<EventsCommand>,
+    pub command: Option<EventsCommand>,
     /// Filters.
     #[command(flatten)]
     pub filter: EventFilterArgs,
@@ -436,6 +436,12 @@ pub enum EventsCommand {
         /// Output file (default: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Check the event log's hash chain; names the first modified or deleted event.
+    Verify {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

@@ -83,8 +83,133 @@ impl Catalog {
     }
 }
 
+/// The hash that starts the chain.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The chained hash of one event: blake3 over the previous hash and the
+/// event's stored fields, in a fixed order.
+#[allow(clippy::too_many_arguments)]
+fn chain_hash(
+    prev: &str,
+    seq: i64,
+    at: i64,
+    tenant: Option<&str>,
+    workflow: Option<&str>,
+    name: Option<&str>,
+    artifact_id: Option<i64>,
+    kind: &str,
+    actor: &str,
+    reason: Option<&str>,
+    data: &str,
+) -> String {
+    let fields = serde_json::json!([seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data]);
+    let mut h = blake3::Hasher::new();
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(fields.to_string().as_bytes());
+    h.finalize().to_hex().to_string()
+}
+
+/// What verifying the chain found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ChainReport {
+    /// Events checked.
+    pub checked: u64,
+    /// The first problem, if any.
+    pub problem: Option<ChainProblem>,
+}
+
+/// A break in the event chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum ChainProblem {
+    /// The event's content no longer matches its hash.
+    Modified {
+        /// The event.
+        seq: i64,
+    },
+    /// Events are missing before this one.
+    Missing {
+        /// The last intact event before the gap (0: the start).
+        after: i64,
+        /// The first event after the gap.
+        seq: i64,
+    },
+    /// The event does not chain to its predecessor (replaced or reordered).
+    Broken {
+        /// The event.
+        seq: i64,
+    },
+}
+
+impl std::fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChainProblem::Modified { seq } => write!(f, "event #{seq} was modified"),
+            ChainProblem::Missing { after, seq } => write!(f, "events between #{after} and #{seq} were deleted"),
+            ChainProblem::Broken { seq } => write!(f, "event #{seq} does not chain to the event before it"),
+        }
+    }
+}
+
+impl Catalog {
+    /// Walks the whole log in order and checks every link of the chain.
+    pub async fn verify_events(&self) -> Result<ChainReport, CatalogError> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash
+             FROM events ORDER BY seq",
+        )
+        .fetch(&self.pool);
+        let (mut prev_seq, mut prev_hash) = (0i64, GENESIS.to_owned());
+        let mut checked = 0;
+        while let Some(row) = rows.try_next().await? {
+            let seq: i64 = row.try_get("seq")?;
+            let stored_prev: Option<String> = row.try_get("prev_hash")?;
+            let stored: Option<String> = row.try_get("hash")?;
+            let tenant: Option<String> = row.try_get("tenant")?;
+            let workflow: Option<String> = row.try_get("workflow")?;
+            let name: Option<String> = row.try_get("name")?;
+            let reason: Option<String> = row.try_get("reason")?;
+            let kind: String = row.try_get("kind")?;
+            let actor: String = row.try_get("actor")?;
+            let data: String = row.try_get("data")?;
+            let recomputed = chain_hash(
+                stored_prev.as_deref().unwrap_or_default(),
+                seq,
+                row.try_get("at")?,
+                tenant.as_deref(),
+                workflow.as_deref(),
+                name.as_deref(),
+                row.try_get("artifact_id")?,
+                &kind,
+                &actor,
+                reason.as_deref(),
+                &data,
+            );
+            let problem = if stored.as_deref() != Some(recomputed.as_str()) {
+                Some(ChainProblem::Modified { seq })
+            } else if seq != prev_seq + 1 {
+                Some(ChainProblem::Missing { after: prev_seq, seq })
+            } else if stored_prev.as_deref() != Some(prev_hash.as_str()) {
+                Some(ChainProblem::Broken { seq })
+            } else {
+                None
+            };
+            if problem.is_some() {
+                return Ok(ChainReport { checked, problem });
+            }
+            checked += 1;
+            prev_seq = seq;
+            prev_hash = recomputed;
+        }
+        Ok(ChainReport { checked, problem: None })
+    }
+}
+
 impl WriteTx {
-    /// Appends one event, about a tenant or an artifact.
+    /// Appends one event, about a tenant or an artifact, chained to the
+    /// previous event.
     pub async fn append_event(
         &mut self,
         at: DateTime<Utc>,
@@ -92,23 +217,148 @@ impl WriteTx {
         artifact: Option<&Artifact>,
         event: &NewEvent,
     ) -> Result<i64, CatalogError> {
-        let tenant = artifact.map(|a| &a.tenant).or(tenant);
-        let seq = sqlx::query(
-            "INSERT INTO events (at, tenant, workflow, name, artifact_id, kind, actor, reason, data)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+        let (last_seq, last_hash) = match self.chain_head.take() {
+            Some(head) => head,
+            None => {
+                let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                match row {
+                    Some(r) => (r.try_get("seq")?, r.try_get::<Option<String>, _>("hash")?.unwrap_or_default()),
+                    None => (0, GENESIS.to_owned()),
+                }
+            }
+        };
+        let seq = last_seq + 1;
+        let tenant = artifact.map(|a| &a.tenant).or(tenant).map(|t| t.as_str().to_owned());
+        let workflow = artifact.map(|a| a.workflow.as_str().to_owned());
+        let name = artifact.map(|a| a.name.as_str().to_owned());
+        let artifact_id = artifact.map(|a| a.id);
+        let data = event.data.to_string();
+        let at = to_millis(at);
+        let hash = chain_hash(
+            &last_hash,
+            seq,
+            at,
+            tenant.as_deref(),
+            workflow.as_deref(),
+            name.as_deref(),
+            artifact_id,
+            event.kind.as_str(),
+            &event.actor,
+            event.reason.as_deref(),
+            &data,
+        );
+        sqlx::query(
+            "INSERT INTO events (seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(to_millis(at))
-        .bind(tenant.map(|t| t.as_str().to_owned()))
-        .bind(artifact.map(|a| a.workflow.as_str().to_owned()))
-        .bind(artifact.map(|a| a.name.as_str().to_owned()))
-        .bind(artifact.map(|a| a.id))
+        .bind(seq)
+        .bind(at)
+        .bind(tenant)
+        .bind(workflow)
+        .bind(name)
+        .bind(artifact_id)
         .bind(event.kind.as_str())
         .bind(&event.actor)
         .bind(&event.reason)
-        .bind(event.data.to_string())
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("seq")?;
+        .bind(data)
+        .bind(&last_hash)
+        .bind(&hash)
+        .execute(&mut *self.tx)
+        .await?;
+        self.chain_head = Some((seq, hash));
         Ok(seq)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::EventKind;
+
+    async fn catalog_with_events(n: usize) -> (tempfile::TempDir, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        let mut tx = catalog.begin_write().await.unwrap();
+        tx.add_tenant(&tenant, "pro", Utc::now(), "test").await.unwrap();
+        tx.commit().await.unwrap();
+        for i in 1..n {
+            let mut tx = catalog.begin_write().await.unwrap();
+            let e = NewEvent::new(EventKind::Verified, "test", serde_json::json!({ "i": i }));
+            tx.append_event(Utc::now(), Some(&tenant), None, &e).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        (dir, catalog)
+    }
+
+    async fn tamper(catalog: &Catalog, sql: &'static str) {
+        for stmt in ["DROP TRIGGER events_append_only_update", "DROP TRIGGER events_append_only_delete", sql] {
+            sqlx::query(stmt).execute(&catalog.writer).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn an_intact_log_verifies() {
+        let (_dir, catalog) = catalog_with_events(20).await;
+        assert_eq!(catalog.verify_events().await.unwrap(), ChainReport { checked: 20, problem: None });
+    }
+
+    #[tokio::test]
+    async fn the_log_refuses_updates_and_deletes() {
+        let (_dir, catalog) = catalog_with_events(3).await;
+        assert!(sqlx::query("UPDATE events SET actor = 'x'").execute(&catalog.writer).await.is_err());
+        assert!(sqlx::query("DELETE FROM events").execute(&catalog.writer).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_modified_event_is_named() {
+        let (_dir, catalog) = catalog_with_events(10).await;
+        tamper(&catalog, "UPDATE events SET data = '{\"i\":99}' WHERE seq = 6").await;
+        let report = catalog.verify_events().await.unwrap();
+        assert_eq!(report.problem, Some(ChainProblem::Modified { seq: 6 }));
+        assert_eq!(report.checked, 5);
+    }
+
+    #[tokio::test]
+    async fn a_deleted_event_is_named() {
+        let (_dir, catalog) = catalog_with_events(10).await;
+        tamper(&catalog, "DELETE FROM events WHERE seq = 4").await;
+        let report = catalog.verify_events().await.unwrap();
+        assert_eq!(report.problem, Some(ChainProblem::Missing { after: 3, seq: 5 }));
+        assert_eq!(report.problem.unwrap().to_string(), "events between #3 and #5 were deleted");
+    }
+
+    #[tokio::test]
+    async fn a_rehashed_forgery_still_breaks_the_chain() {
+        let (_dir, catalog) = catalog_with_events(10).await;
+        // A forger who recomputes the modified event's own hash still breaks
+        // the link to the next event.
+        tamper(&catalog, "UPDATE events SET actor = 'mallory' WHERE seq = 7").await;
+        let row = sqlx::query("SELECT prev_hash, at, tenant, kind, data FROM events WHERE seq = 7")
+            .fetch_one(&catalog.pool)
+            .await
+            .unwrap();
+        let prev: String = row.try_get("prev_hash").unwrap();
+        let tenant: Option<String> = row.try_get("tenant").unwrap();
+        let data: String = row.try_get("data").unwrap();
+        let kind: String = row.try_get("kind").unwrap();
+        let forged = chain_hash(
+            &prev,
+            7,
+            row.try_get("at").unwrap(),
+            tenant.as_deref(),
+            None,
+            None,
+            None,
+            &kind,
+            "mallory",
+            None,
+            &data,
+        );
+        sqlx::query("UPDATE events SET hash = ? WHERE seq = 7").bind(forged).execute(&catalog.writer).await.unwrap();
+        let report = catalog.verify_events().await.unwrap();
+        assert_eq!(report.problem, Some(ChainProblem::Broken { seq: 8 }));
     }
 }

@@ -12,7 +12,7 @@ mod holds;
 mod tenants;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
-pub use events::EventFilter;
+pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::Hold;
 pub use tenants::Tenant;
 
@@ -75,6 +75,8 @@ pub struct Catalog {
 /// A write transaction holding SQLite's write lock. Dropping it rolls back.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    /// The last event's sequence number and hash, once known in this transaction.
+    chain_head: Option<(i64, String)>,
 }
 
 impl Catalog {
@@ -118,7 +120,7 @@ impl Catalog {
 
     /// Starts a write transaction, taking the write lock immediately.
     pub async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
-        Ok(WriteTx { tx: self.writer.begin_with("BEGIN IMMEDIATE").await? })
+        Ok(WriteTx { tx: self.writer.begin_with("BEGIN IMMEDIATE").await?, chain_head: None })
     }
 }
 

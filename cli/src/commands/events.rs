@@ -35,7 +35,22 @@ fn audit_line(e: &Event) -> serde_json::Value {
 }
 
 pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
-    if let Some(EventsCommand::Export { filter, output }) = args.export {
+    if let Some(EventsCommand::Verify { json }) = args.command {
+        let report = app.store.catalog.verify_events().await?;
+        if json {
+            output::json(&report)?;
+        }
+        return match report.problem {
+            None => {
+                if !json {
+                    println!("The event log is intact: {} events verified.", report.checked);
+                }
+                Ok(())
+            }
+            Some(problem) => Err(anyhow::anyhow!("the event log was tampered with: {problem}")),
+        };
+    }
+    if let Some(EventsCommand::Export { filter, output }) = args.command {
         let events = app.store.catalog.events(&filter_of(filter, None)).await?;
         let mut out: Box<dyn Write> = match &output {
             Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
