@@ -154,6 +154,8 @@ pub struct Artifact {
     pub generation: i64,
     /// Whether an unreleased hold covers it (on it, its workflow or its tenant).
     pub held: bool,
+    /// Whether its expiry was set by an extension.
+    pub extended: bool,
 }
 
 impl Artifact {

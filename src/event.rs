@@ -40,6 +40,10 @@ pub enum EventKind {
     EligibilityRevoked,
     /// An artifact's expiry was moved later.
     RetentionExtended,
+    /// A tenant changed plan.
+    PlanChanged,
+    /// An artifact's expiry was recomputed after its tenant's plan changed.
+    RetentionRecomputed,
 }
 
 impl EventKind {
@@ -62,6 +66,8 @@ impl EventKind {
             EventKind::HoldReleased => "hold_released",
             EventKind::EligibilityRevoked => "eligibility_revoked",
             EventKind::RetentionExtended => "retention_extended",
+            EventKind::PlanChanged => "plan_changed",
+            EventKind::RetentionRecomputed => "retention_recomputed",
         }
     }
 }

@@ -189,6 +189,7 @@ mod tests {
             job_token: None,
             generation: 0,
             held: false,
+            extended: false,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use crate::artifact::{Artifact, State};
 use crate::catalog::{CatalogError, Hold, WriteTx};
+use crate::config::ClassRule;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
 use crate::lifecycle::{Action, decide};
@@ -169,7 +170,7 @@ impl Store {
             });
         }
         let revoke = a.state == State::Eligible && until > now;
-        let mut updated = Artifact { expires_at: Some(until), ..a.clone() };
+        let mut updated = Artifact { expires_at: Some(until), extended: true, ..a.clone() };
         if revoke {
             updated.state = State::Active;
             updated.eligible_at = None;
@@ -186,6 +187,53 @@ impl Store {
         }
         tx.commit().await?;
         Ok(updated)
+    }
+}
+
+impl Store {
+    /// Moves a tenant to another plan and recomputes the expiry of every live
+    /// artifact whose expiry comes from the plan (no class of its own, no
+    /// extension): one `retention_recomputed` event each. Returns how many
+    /// artifacts changed.
+    pub async fn set_plan(&self, tenant: &TenantId, plan: &str, actor: &str) -> Result<usize, StoreError> {
+        self.check_plan(plan)?;
+        self.tenant(tenant).await?;
+        let now = self.clock.now();
+        let mut tx = self.catalog.begin_write().await?;
+        let previous = tx.set_plan(tenant, plan).await?;
+        let event = NewEvent::new(EventKind::PlanChanged, actor, json!({ "from": previous, "to": plan }));
+        tx.append_event(now, Some(tenant), None, &event).await?;
+        let mut changed = 0;
+        for a in tx.live_in_scope(tenant, None, None).await? {
+            let follows_plan = match &a.class {
+                None => true,
+                Some(class) => matches!(self.config.retention.classes.get(class), Some(ClassRule::Plan(_))),
+            };
+            if a.extended || !follows_plan {
+                continue;
+            }
+            let expires_at = crate::lifecycle::expires_at(&self.config, plan, a.class.as_deref(), a.created_at)?;
+            if expires_at == a.expires_at {
+                continue;
+            }
+            let revoke = a.state == State::Eligible && expires_at.is_none_or(|at| at > now);
+            let mut updated = Artifact { expires_at, ..a.clone() };
+            if revoke {
+                updated.state = State::Active;
+                updated.eligible_at = None;
+            }
+            updated.next_due_at = decide(&updated, &self.config, now).next_due_at;
+            tx.save(&updated, a.generation, None).await?;
+            let data = json!({ "from": a.expires_at, "to": expires_at, "plan": plan });
+            tx.append_event(now, None, Some(&a), &NewEvent::new(EventKind::RetentionRecomputed, actor, data)).await?;
+            if revoke {
+                let revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "plan": plan }));
+                tx.append_event(now, None, Some(&a), &revoked).await?;
+            }
+            changed += 1;
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 }
 

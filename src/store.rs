@@ -168,10 +168,7 @@ impl Store {
 
     /// Adds a tenant on a configured plan.
     pub async fn add_tenant(&self, name: &TenantId, plan: &str, actor: &str) -> Result<Tenant, StoreError> {
-        if !self.config.has_plan(plan) {
-            let known = self.config.retention.plans.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(StoreError::UnknownPlan { plan: plan.to_owned(), known });
-        }
+        self.check_plan(plan)?;
         let mut tx = self.catalog.begin_write().await?;
         match tx.add_tenant(name, plan, self.clock.now(), actor).await {
             Err(CatalogError::Conflict(_)) => return Err(StoreError::TenantExists(name.to_string())),
@@ -179,6 +176,15 @@ impl Store {
         }
         tx.commit().await?;
         Ok(self.catalog.tenant(name).await?)
+    }
+
+    /// [`StoreError::UnknownPlan`] unless `plan` is configured.
+    pub fn check_plan(&self, plan: &str) -> Result<(), StoreError> {
+        if self.config.has_plan(plan) {
+            return Ok(());
+        }
+        let known = self.config.retention.plans.keys().cloned().collect::<Vec<_>>().join(", ");
+        Err(StoreError::UnknownPlan { plan: plan.to_owned(), known })
     }
 
     /// The tenant, or [`StoreError::UnknownTenant`].
@@ -230,6 +236,7 @@ impl Store {
             job_token: None,
             generation: 0,
             held: false,
+            extended: false,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
         let result = self.record_ingest(&artifact, &staged, opts.overwrite, &opts.actor).await;

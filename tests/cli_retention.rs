@@ -135,3 +135,29 @@ fn explain_says_why_and_what_next() {
     assert!(text.contains("hold 1") && text.contains("workflow wf") && text.contains("next:      promote"), "{text}");
     s.fails(&["explain", "acme/wf/missing"], 2);
 }
+
+#[test]
+fn a_plan_change_recomputes_plan_based_expiry_with_an_event_each() {
+    let s = free_tenant_with(&["a", "d"]);
+    let input = s.file("x", b"x");
+    s.ok(&["put", "acme/wf/b", &input, "--class", "ephemeral"]);
+    s.ok(&["put", "acme/wf/c", &input, "--class", "standard"]);
+    s.ok(&["retention", "extend", "acme/wf/d", "--until", "+45d", "--reason", "kept a little longer"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    for (name, state) in [("a", "eligible"), ("b", "eligible"), ("c", "eligible"), ("d", "active")] {
+        assert_eq!(s.artifact(&format!("acme/wf/{name}"))["state"], state, "{name}");
+    }
+    s.fails(&["tenant", "set-plan", "acme", "platinum"], 2);
+    let out = s.ok(&["tenant", "set-plan", "acme", "pro"]);
+    assert!(out.contains("recomputed the expiry of 2 artifacts"), "{out}");
+    for (name, state) in [("a", "active"), ("b", "eligible"), ("c", "active"), ("d", "active")] {
+        assert_eq!(s.artifact(&format!("acme/wf/{name}"))["state"], state, "{name} after the plan change");
+    }
+    assert_eq!(s.count_events("retention_recomputed"), 2);
+    assert_eq!(s.count_events("plan_changed"), 1);
+    assert_eq!(s.json(&["tenant", "ls"])[0]["plan"], "pro");
+    let history = s.json(&["retention", "history", "acme/wf/a"]);
+    assert!(history.as_array().unwrap().iter().any(|e| e["event_type"] == "retention_recomputed"));
+    s.ok(&["lifecycle", "run", "--as-of", "+100d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "active", "pro keeps it 365 days");
+}

@@ -179,6 +179,14 @@ pub enum TenantCommand {
         #[arg(long, default_value = "free")]
         plan: String,
     },
+    /// Move a tenant to another plan; recomputes its artifacts' expiry.
+    SetPlan {
+        /// Tenant id.
+        #[arg(value_parser = tenant_id)]
+        name: TenantId,
+        /// The new plan.
+        plan: String,
+    },
     /// List tenants.
     Ls {
         /// Print JSON.

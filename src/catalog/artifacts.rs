@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Row};
 
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
-     next_due_at, job_token, generation, \
+     next_due_at, job_token, generation, extended, \
      EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
              AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
              AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held";
@@ -83,6 +83,7 @@ pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogErro
         job_token: row.try_get("job_token")?,
         generation: row.try_get("generation")?,
         held: row.try_get("held")?,
+        extended: row.try_get("extended")?,
     })
 }
 
@@ -228,7 +229,7 @@ impl WriteTx {
         let n = sqlx::query(
             "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
                 state = ?, class = ?, expires_at = ?, eligible_at = ?, pinned_hot_until = ?, next_due_at = ?,
-                deleted_at = COALESCE(deleted_at, ?), generation = generation + 1
+                extended = ?, deleted_at = COALESCE(deleted_at, ?), generation = generation + 1
              WHERE id = ? AND generation = ? AND (? IS NULL OR job_token = ?)",
         )
         .bind(a.stored_size as i64)
@@ -242,6 +243,7 @@ impl WriteTx {
         .bind(opt_millis(a.eligible_at))
         .bind(opt_millis(a.pinned_hot_until))
         .bind(opt_millis(if a.state.is_live() { a.next_due_at } else { None }))
+        .bind(a.extended)
         .bind(deleted_at)
         .bind(a.id)
         .bind(expected_generation)

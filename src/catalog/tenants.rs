@@ -71,4 +71,20 @@ impl WriteTx {
         self.append_event(at, Some(name), None, &event).await?;
         Ok(())
     }
+
+    /// Changes a tenant's plan; returns the previous plan.
+    pub async fn set_plan(&mut self, name: &TenantId, plan: &str) -> Result<String, CatalogError> {
+        let previous: String = sqlx::query("SELECT plan FROM tenants WHERE name = ?")
+            .bind(name.as_str())
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("tenant {name:?}")))?
+            .try_get("plan")?;
+        sqlx::query("UPDATE tenants SET plan = ? WHERE name = ?")
+            .bind(plan)
+            .bind(name.as_str())
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(previous)
+    }
 }

@@ -17,6 +17,7 @@ const RETENTION_EVENTS: &[&str] = &[
     "deletion_eligible",
     "eligibility_revoked",
     "retention_extended",
+    "retention_recomputed",
     "purged",
 ];
 

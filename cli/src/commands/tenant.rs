@@ -16,6 +16,13 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
             let days = retention(app, &t.plan);
             println!("Added tenant {} on plan {} (retention {days}).", t.name, t.plan);
         }
+        TenantCommand::SetPlan { name, plan } => {
+            let n = app.store.set_plan(&name, &plan, "cli").await?;
+            println!(
+                "Moved tenant {name} to plan {plan} (retention {}); recomputed the expiry of {n} artifacts.",
+                retention(app, &plan)
+            );
+        }
         TenantCommand::Ls { json } => {
             let tenants = app.store.catalog.tenants().await?;
             if json {
