@@ -44,6 +44,10 @@ pub enum EventKind {
     PlanChanged,
     /// An artifact's expiry was recomputed after its tenant's plan changed.
     RetentionRecomputed,
+    /// An erasure was requested for an artifact, workflow or tenant.
+    ErasureRequested,
+    /// An artifact was erased on request.
+    Erased,
 }
 
 impl EventKind {
@@ -68,6 +72,8 @@ impl EventKind {
             EventKind::RetentionExtended => "retention_extended",
             EventKind::PlanChanged => "plan_changed",
             EventKind::RetentionRecomputed => "retention_recomputed",
+            EventKind::ErasureRequested => "erasure_requested",
+            EventKind::Erased => "erased",
         }
     }
 }

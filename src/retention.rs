@@ -14,9 +14,9 @@ use serde::Serialize;
 use serde_json::json;
 use std::fmt;
 
-/// What a hold covers.
+/// What a hold or an erasure covers: an artifact, a workflow or a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HoldTarget {
+pub enum Target {
     /// One artifact.
     Artifact(ArtifactKey),
     /// Every artifact of a workflow, present and future.
@@ -25,32 +25,33 @@ pub enum HoldTarget {
     Tenant(TenantId),
 }
 
-impl HoldTarget {
+impl Target {
     /// Parses `TENANT`, `TENANT/WORKFLOW` or `TENANT/WORKFLOW/NAME`.
     pub fn parse(value: &str) -> Result<Self, IdError> {
         match value.split('/').count() {
-            1 => Ok(HoldTarget::Tenant(TenantId::parse(value)?)),
+            1 => Ok(Target::Tenant(TenantId::parse(value)?)),
             2 => {
                 let (t, w) = value.split_once('/').unwrap_or_default();
-                Ok(HoldTarget::Workflow(TenantId::parse(t)?, WorkflowName::parse(w)?))
+                Ok(Target::Workflow(TenantId::parse(t)?, WorkflowName::parse(w)?))
             }
-            _ => Ok(HoldTarget::Artifact(ArtifactKey::parse(value)?)),
+            _ => Ok(Target::Artifact(ArtifactKey::parse(value)?)),
         }
     }
 
     /// The tenant it belongs to.
     pub fn tenant(&self) -> &TenantId {
         match self {
-            HoldTarget::Artifact(k) => &k.tenant,
-            HoldTarget::Workflow(t, _) | HoldTarget::Tenant(t) => t,
+            Target::Artifact(k) => &k.tenant,
+            Target::Workflow(t, _) | Target::Tenant(t) => t,
         }
     }
 
-    fn workflow(&self) -> Option<&WorkflowName> {
+    /// The workflow it is limited to, if any.
+    pub fn workflow(&self) -> Option<&WorkflowName> {
         match self {
-            HoldTarget::Artifact(k) => Some(&k.workflow),
-            HoldTarget::Workflow(_, w) => Some(w),
-            HoldTarget::Tenant(_) => None,
+            Target::Artifact(k) => Some(&k.workflow),
+            Target::Workflow(_, w) => Some(w),
+            Target::Tenant(_) => None,
         }
     }
 
@@ -61,12 +62,12 @@ impl HoldTarget {
     }
 }
 
-impl fmt::Display for HoldTarget {
+impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HoldTarget::Artifact(k) => write!(f, "{k}"),
-            HoldTarget::Workflow(t, w) => write!(f, "{t}/{w}"),
-            HoldTarget::Tenant(t) => write!(f, "{t}"),
+            Target::Artifact(k) => write!(f, "{k}"),
+            Target::Workflow(t, w) => write!(f, "{t}/{w}"),
+            Target::Tenant(t) => write!(f, "{t}"),
         }
     }
 }
@@ -77,17 +78,17 @@ fn require_reason(reason: &str) -> Result<(), StoreError> {
 
 impl Store {
     /// The artifact id a target names (for an artifact target), checking it exists.
-    async fn target_artifact(&self, target: &HoldTarget) -> Result<Option<Artifact>, StoreError> {
+    pub async fn target_artifact(&self, target: &Target) -> Result<Option<Artifact>, StoreError> {
         self.tenant(target.tenant()).await?;
         match target {
-            HoldTarget::Artifact(key) => Ok(Some(self.find(key).await?)),
+            Target::Artifact(key) => Ok(Some(self.find(key).await?)),
             _ => Ok(None),
         }
     }
 
     /// Places a hold and takes every eligible artifact it covers out of
     /// eligibility (one `eligibility_revoked` event each).
-    pub async fn place_hold(&self, target: &HoldTarget, reason: &str, actor: &str) -> Result<Hold, StoreError> {
+    pub async fn place_hold(&self, target: &Target, reason: &str, actor: &str) -> Result<Hold, StoreError> {
         require_reason(reason)?;
         let artifact = self.target_artifact(target).await?;
         let artifact_id = artifact.as_ref().map(|a| a.id);
@@ -115,13 +116,7 @@ impl Store {
 
     /// Releases hold `id`, which must be an active hold on exactly `target`;
     /// the artifacts it covered are rescheduled under the normal rules.
-    pub async fn release_hold(
-        &self,
-        target: &HoldTarget,
-        id: i64,
-        reason: &str,
-        actor: &str,
-    ) -> Result<Hold, StoreError> {
+    pub async fn release_hold(&self, target: &Target, id: i64, reason: &str, actor: &str) -> Result<Hold, StoreError> {
         require_reason(reason)?;
         let artifact = self.target_artifact(target).await?;
         let artifact_id = artifact.as_ref().map(|a| a.id);
@@ -296,7 +291,7 @@ impl Store {
 async fn reschedule(
     tx: &mut WriteTx,
     store: &Store,
-    target: &HoldTarget,
+    target: &Target,
     artifact_id: Option<i64>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {

@@ -161,3 +161,41 @@ fn a_plan_change_recomputes_plan_based_expiry_with_an_event_each() {
     s.ok(&["lifecycle", "run", "--as-of", "+100d", "--wait"]);
     assert_eq!(s.artifact("acme/wf/a")["state"], "active", "pro keeps it 365 days");
 }
+
+#[test]
+fn erasure_deletes_whatever_the_plan_except_held_artifacts() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "enterprise"]);
+    s.ok(&["tenant", "add", "globex", "--plan", "enterprise"]);
+    for key in ["acme/a/1", "acme/a/2", "acme/b/3", "globex/a/1"] {
+        let input = s.file("in", key.as_bytes());
+        s.ok(&["put", key, &input, "--class", "permanent-record"]);
+    }
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    s.ok(&["retention", "hold", "acme/b/3", "--reason", "litigation"]);
+    s.fails(&["erase", "acme", "--reason", ""], 2);
+    s.fails(&["erase", "nobody", "--reason", "x"], 2);
+
+    let out = s.json(&["erase", "acme", "--reason", "GDPR request 77", "--wait"]);
+    assert_eq!(out["erased"], 2, "{out}");
+    assert_eq!(out["blocked"][0], "acme/b/3");
+    s.fails(&["get", "acme/a/1"], 2);
+    s.fails(&["get", "acme/a/2"], 2);
+    assert_eq!(s.ok(&["get", "acme/b/3"]), "acme/b/3", "held: never erased");
+    assert_eq!(s.ok(&["get", "globex/a/1"]), "globex/a/1", "other tenants untouched");
+    assert_eq!(s.blob_files("cold").len(), 2, "the erased bytes are gone");
+    let erased: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "erased").collect();
+    assert_eq!(erased.len(), 2);
+    assert_eq!(erased[0]["reason"], "GDPR request 77");
+
+    // Idempotent: nothing left to erase but the held artifact, still reported.
+    let again = s.json(&["erase", "acme", "--reason", "GDPR request 77", "--wait"]);
+    assert_eq!(again["artifacts"], 0);
+    assert_eq!(again["blocked"][0], "acme/b/3");
+    assert_eq!(s.count_events("erased"), 2);
+    assert_eq!(s.count_events("erasure_requested"), 2);
+
+    s.ok(&["erase", "globex/a/1", "--reason", "one artifact", "--wait"]);
+    s.fails(&["get", "globex/a/1"], 2);
+    assert_eq!(s.json(&["ls", "--all"]).as_array().unwrap().iter().filter(|a| a["state"] == "erased").count(), 3);
+}

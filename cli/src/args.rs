@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use strata_core::artifact::Tier;
 use strata_core::id::{ArtifactKey, Scope, TenantId};
-use strata_core::retention::HoldTarget;
+use strata_core::retention::Target;
 
 /// strata: a durable, job-queue-driven lifecycle engine for stored artifacts.
 ///
@@ -85,6 +85,9 @@ pub enum Command {
     Retention(RetentionCommand),
     /// Why an artifact is where it is, what protects it, and what happens next.
     Explain(ExplainArgs),
+    /// Erase a tenant's data (or a workflow's, or one artifact) on request,
+    /// whatever its plan or class; held artifacts are listed as blocked.
+    Erase(EraseArgs),
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
@@ -253,6 +256,26 @@ pub struct RestoreArgs {
     pub wait: bool,
 }
 
+/// `strata erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// TENANT, TENANT/WORKFLOW or TENANT/WORKFLOW/NAME.
+    #[arg(value_parser = hold_target)]
+    pub target: Target,
+    /// Why (mandatory; recorded in every event).
+    #[arg(long)]
+    pub reason: String,
+    /// Who asks.
+    #[arg(long, default_value = "cli")]
+    pub actor: String,
+    /// Run the erasure in this process and wait for it.
+    #[arg(long)]
+    pub wait: bool,
+    /// Print the outcome as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `strata explain`.
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
@@ -275,7 +298,7 @@ pub enum RetentionCommand {
     Hold {
         /// TENANT/WORKFLOW/NAME, TENANT/WORKFLOW or TENANT.
         #[arg(value_parser = hold_target)]
-        target: HoldTarget,
+        target: Target,
         /// Why (mandatory).
         #[arg(long)]
         reason: String,
@@ -305,7 +328,7 @@ pub enum RetentionCommand {
     Release {
         /// The target the hold was placed on.
         #[arg(value_parser = hold_target)]
-        target: HoldTarget,
+        target: Target,
         /// The hold's id (from `retention hold` or `retention holds`).
         hold_id: i64,
         /// Why (mandatory).
@@ -338,8 +361,8 @@ pub enum RetentionCommand {
     },
 }
 
-fn hold_target(s: &str) -> Result<HoldTarget, String> {
-    HoldTarget::parse(s).map_err(|e| e.to_string())
+fn hold_target(s: &str) -> Result<Target, String> {
+    Target::parse(s).map_err(|e| e.to_string())
 }
 
 /// `strata worker`.

@@ -21,6 +21,8 @@ pub enum JobKind {
     Purge,
     /// Bring an artifact back to the hot tier.
     Restore,
+    /// Delete an artifact on request (GDPR), whatever its plan or class.
+    Erase,
 }
 
 impl JobKind {
@@ -33,6 +35,7 @@ impl JobKind {
             JobKind::Eligibility => "eligibility",
             JobKind::Purge => "purge",
             JobKind::Restore => "restore",
+            JobKind::Erase => "erase",
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct Job {
     /// For restores: days to keep the artifact hot.
     #[serde(default)]
     pub restore_days: Option<u32>,
+    /// For erasures: why, as the requester said.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 impl Job {
@@ -105,13 +111,14 @@ impl Job {
             forced,
             actor: actor.to_owned(),
             restore_days: None,
+            reason: None,
         }
     }
 
     /// The lane this job belongs in.
     pub fn lane(&self) -> &'static str {
         match self.kind {
-            JobKind::Restore => PRIORITY_LANE,
+            JobKind::Restore | JobKind::Erase => PRIORITY_LANE,
             _ => DEFAULT_LANE,
         }
     }

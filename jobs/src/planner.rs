@@ -186,6 +186,52 @@ pub async fn plan_restore(
     Ok(Job { restore_days: days, ..job })
 }
 
+/// An erasure request: the jobs to enqueue and the held artifacts it cannot touch.
+#[derive(Debug, Clone, Default)]
+pub struct Erasure {
+    /// One erase job per live, unheld artifact in scope.
+    pub jobs: Vec<Job>,
+    /// Live artifacts in scope that a hold protects.
+    pub blocked: Vec<strata_core::id::ArtifactKey>,
+}
+
+/// Plans the erasure of everything live in `target` (GDPR): every artifact,
+/// whatever its plan or class, except held ones, which are reported as
+/// blocked. Records one `erasure_requested` event with the reason.
+pub async fn plan_erase(
+    store: &Store,
+    target: &strata_core::retention::Target,
+    reason: &str,
+    actor: &str,
+) -> Result<Erasure, strata_core::store::StoreError> {
+    use strata_core::event::{EventKind, NewEvent};
+    if reason.trim().is_empty() {
+        return Err(strata_core::store::StoreError::MissingReason);
+    }
+    let artifact_id = store.target_artifact(target).await?.map(|a| a.id);
+    let now = store.clock.now();
+    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let mut tx = store.catalog.begin_write().await?;
+    let mut erasure = Erasure::default();
+    for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
+        if a.held {
+            erasure.blocked.push(a.key());
+            continue;
+        }
+        let token = uuid::Uuid::new_v4().to_string();
+        tx.stamp(a.id, &token, lease_until).await?;
+        let job = Job::for_artifact(JobKind::Erase, &a, token, None, now, false, actor);
+        erasure.jobs.push(Job { reason: Some(reason.to_owned()), ..job });
+    }
+    let blocked: Vec<String> = erasure.blocked.iter().map(ToString::to_string).collect();
+    let data = serde_json::json!({ "target": target.to_string(), "artifacts": erasure.jobs.len(), "blocked": blocked });
+    let mut event = NewEvent::new(EventKind::ErasureRequested, actor, data);
+    event.reason = Some(reason.to_owned());
+    tx.append_event(now, Some(target.tenant()), None, &event).await?;
+    tx.commit().await?;
+    Ok(erasure)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use strata_core::artifact::{State, Tier};
 use strata_core::catalog::ArtifactFilter;
 use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
-use strata_core::retention::HoldTarget;
+use strata_core::retention::Target;
 use strata_core::store::PutOptions;
 use strata_core::tiers::BlobRef;
 use strata_jobs::planner;
@@ -245,7 +245,7 @@ async fn hold_one_workflow(app: &App, tenants: &[(TenantId, &str)]) -> anyhow::R
     let Some((tenant, _)) = tenants.iter().find(|(_, plan)| *plan == "free") else {
         return Ok(());
     };
-    let target = HoldTarget::Workflow(tenant.clone(), WorkflowName::parse("audit")?);
+    let target = Target::Workflow(tenant.clone(), WorkflowName::parse("audit")?);
     let hold = app.store.place_hold(&target, "demo: legal hold on the audit trail", "demo").await?;
     println!("\n(Demo: hold {} on {target}: its artifacts will not expire.)", hold.id);
     Ok(())

@@ -29,6 +29,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(args) => lifecycle::restore(&app, args).await,
         Command::Retention(cmd) => retention::run(&app, cmd).await,
         Command::Explain(args) => retention::explain(&app, args).await,
+        Command::Erase(args) => retention::erase(&app, args).await,
         Command::Worker(args) => ops::worker(&app, args).await,
         Command::Scheduler => ops::scheduler(&app).await,
         Command::Queue(QueueCommand::Stats { json }) => ops::queue_stats(&app, json).await,

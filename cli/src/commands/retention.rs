@@ -1,11 +1,16 @@
 //! `strata retention hold|release|holds|history`.
 
 use crate::app::{App, UsageError};
-use crate::args::{ExplainArgs, RetentionCommand};
+use crate::args::{EraseArgs, ExplainArgs, RetentionCommand};
+use crate::commands::lifecycle::drain;
 use crate::output;
 use chrono::Utc;
 use strata_core::catalog::EventFilter;
 use strata_core::clock::parse_instant;
+use strata_jobs::handlers::Outcome;
+use strata_jobs::payload::PRIORITY_LANE;
+use strata_jobs::planner;
+use strata_workers::scheduler::to_new_jobs;
 
 /// The event kinds that make up an artifact's retention history.
 const RETENTION_EVENTS: &[&str] = &[
@@ -18,6 +23,8 @@ const RETENTION_EVENTS: &[&str] = &[
     "eligibility_revoked",
     "retention_extended",
     "retention_recomputed",
+    "erasure_requested",
+    "erased",
     "purged",
 ];
 
@@ -126,6 +133,37 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
         Some((action, at, rule)) => println!("  next:      {} at {} (by {rule})", action.job_kind(), output::time(*at)),
         None if e.due.is_none() => println!("  next:      nothing scheduled"),
         None => {}
+    }
+    Ok(())
+}
+
+pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
+    let erasure = planner::plan_erase(&app.store, &args.target, &args.reason, &args.actor).await?;
+    app.queue.enqueue(&to_new_jobs(&erasure.jobs)).await?;
+    let report = if args.wait && !erasure.jobs.is_empty() {
+        Some(drain(app, vec![PRIORITY_LANE.to_owned()], !args.json).await?)
+    } else {
+        None
+    };
+    let blocked: Vec<String> = erasure.blocked.iter().map(ToString::to_string).collect();
+    if args.json {
+        return output::json(&serde_json::json!({
+            "target": args.target.to_string(),
+            "artifacts": erasure.jobs.len(),
+            "blocked": blocked,
+            "erased": report.as_ref().map(|r| r.count("erase", Outcome::Done)),
+        }));
+    }
+    match &report {
+        Some(r) => println!("Erased {} artifacts under {}.", r.count("erase", Outcome::Done), args.target),
+        None => println!(
+            "Erasure of {} artifacts under {} is queued on the {PRIORITY_LANE} lane.",
+            erasure.jobs.len(),
+            args.target
+        ),
+    }
+    for key in &blocked {
+        println!("Blocked by a hold: {key}");
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! steps is repaired by running the job again.
 
 mod eligibility;
+mod erase;
 mod purge;
 mod scan;
 mod tier_move;
@@ -146,6 +147,7 @@ pub async fn run(ctx: &Context, job: &Job) -> Result<Outcome, JobError> {
         JobKind::Eligibility => eligibility::run(ctx, job, artifact).await,
         JobKind::Purge => purge::run(ctx, job, artifact).await,
         JobKind::Scan => scan::run(ctx, job, artifact).await,
+        JobKind::Erase => erase::run(ctx, job, artifact).await,
     }
 }
 

@@ -219,12 +219,12 @@ async fn a_corrupt_source_aborts_and_keeps_the_data() {
 
 #[tokio::test]
 async fn a_hold_placed_after_planning_stops_the_purge_but_not_a_move() {
-    use strata_core::retention::HoldTarget;
+    use strata_core::retention::Target;
     let f = fixture("free").await;
     let eligibility = plan_one(&f, 30, JobKind::Eligibility).await;
     run(&Context::new(f.store.clone(), "test"), &eligibility).await.unwrap();
     let purge = plan_one(&f, 37, JobKind::Purge).await;
-    f.store.place_hold(&HoldTarget::Artifact(f.key.clone()), "late hold", "test").await.unwrap();
+    f.store.place_hold(&Target::Artifact(f.key.clone()), "late hold", "test").await.unwrap();
     assert_eq!(run(&Context::new(f.store.clone(), "test"), &purge).await.unwrap(), Outcome::Skipped);
     assert_eq!(read_back(&f).await, f.bytes, "held bytes survive a purge planned before the hold");
     assert_eq!(events_of(&f, "purged").await, 0);
@@ -232,10 +232,32 @@ async fn a_hold_placed_after_planning_stops_the_purge_but_not_a_move() {
     // A move planned before a hold still completes: holds do not pin tiers.
     let f = fixture("pro").await;
     let promote = plan_one(&f, 8, JobKind::Promote).await;
-    f.store.place_hold(&HoldTarget::Artifact(f.key.clone()), "hold mid-flight", "test").await.unwrap();
+    f.store.place_hold(&Target::Artifact(f.key.clone()), "hold mid-flight", "test").await.unwrap();
     assert_eq!(run(&Context::new(f.store.clone(), "test"), &promote).await.unwrap(), Outcome::Done);
     let a = f.store.find(&f.key).await.unwrap();
     assert_eq!((a.tier, a.held), (Tier::Warm, true));
     assert_eq!(blob_files(&f, Tier::Hot), 0);
+    assert_eq!(read_back(&f).await, f.bytes);
+}
+
+#[tokio::test]
+async fn erase_survives_a_crash_and_never_touches_held_artifacts() {
+    use strata_core::retention::Target;
+    let f = fixture("enterprise").await;
+    let erasure = planner::plan_erase(&f.store, &Target::Tenant(f.key.tenant.clone()), "gdpr", "test").await.unwrap();
+    assert_eq!(erasure.jobs.len(), 1);
+    let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("after_tombstone"));
+    assert!(run(&crashing, &erasure.jobs[0]).await.is_err());
+    assert!(f.store.find(&f.key).await.is_err(), "tombstoned first");
+    assert_eq!(blob_files(&f, Tier::Hot), 1);
+    let clean = Context::new(f.store.clone(), "test");
+    assert_eq!(run(&clean, &erasure.jobs[0]).await.unwrap(), Outcome::Done);
+    assert_eq!(blob_files(&f, Tier::Hot), 0);
+    assert_eq!(events_of(&f, "erased").await, 1);
+
+    let f = fixture("enterprise").await;
+    let erasure = planner::plan_erase(&f.store, &Target::Artifact(f.key.clone()), "gdpr", "test").await.unwrap();
+    f.store.place_hold(&Target::Artifact(f.key.clone()), "hold after the request", "test").await.unwrap();
+    assert_eq!(run(&Context::new(f.store.clone(), "test"), &erasure.jobs[0]).await.unwrap(), Outcome::Skipped);
     assert_eq!(read_back(&f).await, f.bytes);
 }
