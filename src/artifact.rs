@@ -156,6 +156,10 @@ pub struct Artifact {
     pub held: bool,
     /// Whether its expiry was set by an extension.
     pub extended: bool,
+    /// Its tenant's plan.
+    pub plan: String,
+    /// How many live artifacts of its workflow are newer (keep-latest-N).
+    pub newer_live: u64,
 }
 
 impl Artifact {

@@ -181,6 +181,12 @@ pub struct RetentionConfig {
     pub plans: BTreeMap<String, Days>,
     /// Retention classes by name.
     pub classes: BTreeMap<String, ClassRule>,
+    /// The newest N live artifacts of every workflow are never eligible; 0 = off.
+    pub keep_latest: u32,
+    /// `keep_latest` per plan, overriding the default.
+    pub keep_latest_by_plan: BTreeMap<String, u32>,
+    /// `keep_latest` per tenant, overriding its plan's.
+    pub keep_latest_by_tenant: BTreeMap<String, u32>,
 }
 
 impl Default for RetentionConfig {
@@ -202,6 +208,9 @@ impl Default for RetentionConfig {
             grace_days: 7,
             plans: plans.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
             classes: classes.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            keep_latest: 0,
+            keep_latest_by_plan: BTreeMap::new(),
+            keep_latest_by_tenant: BTreeMap::new(),
         }
     }
 }
@@ -450,6 +459,22 @@ impl Config {
     /// The retention days of a plan, falling back to `retention.default_days`.
     pub fn plan_days(&self, plan: &str) -> Days {
         self.retention.plans.get(plan).copied().unwrap_or(self.retention.default_days)
+    }
+
+    /// How many of a workflow's newest live artifacts are kept for this tenant.
+    pub fn keep_latest(&self, tenant: &str, plan: &str) -> u32 {
+        let r = &self.retention;
+        r.keep_latest_by_tenant
+            .get(tenant)
+            .or_else(|| r.keep_latest_by_plan.get(plan))
+            .copied()
+            .unwrap_or(r.keep_latest)
+    }
+
+    /// The largest keep-latest-N configured anywhere (0: keep-latest is off).
+    pub fn keep_latest_cap(&self) -> u32 {
+        let r = &self.retention;
+        r.keep_latest_by_tenant.values().chain(r.keep_latest_by_plan.values()).copied().fold(r.keep_latest, u32::max)
     }
 
     /// Whether `plan` names a configured plan.

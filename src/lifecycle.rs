@@ -118,8 +118,15 @@ pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
         ));
     }
     let next_due_at = schedule.iter().map(|(_, at, _)| *at).min();
+    // Keep-latest-N protects without moving the expiry: the artifact stays
+    // scheduled, so it is planned again once newer ones push it out.
+    let kept = u64::from(config.keep_latest(a.tenant.as_str(), &a.plan)) > a.newer_live;
     // Declaration order is priority order: the first due entry wins.
-    let due = schedule.iter().find(|(_, at, _)| *at <= now).map(|(action, _, rule)| (*action, *rule));
+    let due = schedule
+        .iter()
+        .filter(|(action, _, _)| !(kept && *action == Action::MarkEligible))
+        .find(|(_, at, _)| *at <= now)
+        .map(|(action, _, rule)| (*action, *rule));
     schedule.sort_by_key(|(_, at, _)| *at);
     Decision { due, next_due_at, schedule }
 }
@@ -190,6 +197,8 @@ mod tests {
             generation: 0,
             held: false,
             extended: false,
+            plan: "pro".into(),
+            newer_live: 100,
         }
     }
 
@@ -204,6 +213,8 @@ mod tests {
         let pinned = Artifact { pinned_hot_until: Some(t0 + Duration::days(50)), ..hot.clone() };
         let held = Artifact { held: true, ..cold.clone() };
         let held_eligible = Artifact { held: true, ..eligible.clone() };
+        let kept = Artifact { newer_live: 1, ..hot.clone() };
+        let pushed_out = Artifact { newer_live: 2, ..hot.clone() };
         let cases: Vec<(&str, &Artifact, i64, Option<Action>)> = vec![
             ("fresh hot", &hot, 0, None),
             ("hot at 6d", &hot, 6, None),
@@ -220,9 +231,11 @@ mod tests {
             ("pin ran out", &pinned, 51, Some(Action::Compress { from: Tier::Hot })),
             ("held never expires", &held, 400, None),
             ("held is never purged", &held_eligible, 400, None),
+            ("kept by keep-latest", &kept, 400, Some(Action::Compress { from: Tier::Hot })),
+            ("pushed out of keep-latest", &pushed_out, 400, Some(Action::MarkEligible)),
         ];
         for (label, a, day, want) in cases {
-            let config = if label.contains("scan") {
+            let mut config = if label.contains("scan") {
                 config.clone()
             } else {
                 Config {
@@ -230,6 +243,7 @@ mod tests {
                     ..config.clone()
                 }
             };
+            config.retention.keep_latest = 2;
             let got = decide(a, &config, t0 + Duration::days(day)).due.map(|(a, _)| a);
             assert_eq!(got, want, "{label}");
         }

@@ -245,6 +245,8 @@ pub struct Explanation {
     pub expiry_rule: String,
     /// Active holds covering it.
     pub holds: Vec<Hold>,
+    /// When keep-latest-N protects it from eligibility: N.
+    pub kept_as_one_of_newest: Option<u32>,
     /// The action due at `as_of`, if any, and its rule.
     pub due: Option<(Action, &'static str)>,
     /// Every pending action with its time and rule, earliest first.
@@ -282,7 +284,18 @@ impl Store {
             })
             .collect();
         let decision = decide(&a, &self.config, as_of);
-        Ok(Explanation { artifact: a, as_of, plan, expiry_rule, holds, due: decision.due, schedule: decision.schedule })
+        let keep = self.config.keep_latest(a.tenant.as_str(), &plan);
+        let kept_as_one_of_newest = (u64::from(keep) > a.newer_live).then_some(keep);
+        Ok(Explanation {
+            artifact: a,
+            as_of,
+            plan,
+            expiry_rule,
+            holds,
+            kept_as_one_of_newest,
+            due: decision.due,
+            schedule: decision.schedule,
+        })
     }
 }
 

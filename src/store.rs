@@ -155,7 +155,7 @@ impl Store {
     pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
-        let catalog = Catalog::open(&data_dir.join("catalog.db")).await?;
+        let catalog = Catalog::open(&data_dir.join("catalog.db"), config.keep_latest_cap()).await?;
         let tiers = Tiers::open(&config, data_dir)?;
         let committer = Committer::start(catalog.clone(), tiers.clone(), clock.clone());
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
@@ -237,6 +237,8 @@ impl Store {
             generation: 0,
             held: false,
             extended: false,
+            plan: tenant.plan.clone(),
+            newer_live: 0,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
         let result = self.record_ingest(&artifact, &staged, opts.overwrite, &opts.actor).await;

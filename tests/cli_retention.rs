@@ -199,3 +199,52 @@ fn erasure_deletes_whatever_the_plan_except_held_artifacts() {
     s.fails(&["get", "globex/a/1"], 2);
     assert_eq!(s.json(&["ls", "--all"]).as_array().unwrap().iter().filter(|a| a["state"] == "erased").count(), 3);
 }
+
+#[test]
+fn the_newest_n_of_a_workflow_are_never_eligible() {
+    let s = Strata::new();
+    let cfg = s.file("strata.toml", b"[retention]\nkeep_latest = 1\n[retention.keep_latest_by_plan]\nfree = 2\n");
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", cfg.as_str()];
+        all.extend_from_slice(args);
+        s.ok(&all)
+    };
+    run(&["tenant", "add", "acme", "--plan", "free"]);
+    run(&["tenant", "add", "globex", "--plan", "pro"]);
+    for key in ["acme/wf/1", "acme/wf/2", "acme/wf/3", "acme/wf/4", "acme/other/5", "globex/wf/1", "globex/wf/2"] {
+        let input = s.file("in", key.as_bytes());
+        run(&["put", key, &input]);
+    }
+    run(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    run(&["lifecycle", "run", "--as-of", "+400d", "--wait"]);
+    run(&["lifecycle", "run", "--as-of", "+410d", "--wait"]);
+    let live: Vec<String> = serde_json::from_str::<serde_json::Value>(&run(&["ls", "--json"]))
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}/{}/{}",
+                a["tenant"].as_str().unwrap(),
+                a["workflow"].as_str().unwrap(),
+                a["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(live, ["acme/other/5", "acme/wf/3", "acme/wf/4", "globex/wf/2"], "free keeps 2 per workflow, pro 1");
+    // A newer upload pushes the oldest kept one out.
+    let input = s.file("in", b"newest");
+    run(&["put", "acme/wf/6", &input]);
+    run(&["lifecycle", "run", "--as-of", "+800d", "--wait"]);
+    run(&["lifecycle", "run", "--as-of", "+810d", "--wait"]);
+    let out = run(&["ls", "acme/wf", "--json"]);
+    let names: Vec<String> = serde_json::from_str::<serde_json::Value>(&out)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["4", "6"]);
+}

@@ -15,7 +15,23 @@ const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, bla
      next_due_at, job_token, generation, extended, \
      EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
              AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
-             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held";
+             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held, \
+     (SELECT plan FROM tenants t WHERE t.name = artifacts.tenant) AS plan";
+
+/// The artifact columns, with the count of newer live artifacts in the same
+/// workflow capped at `keep_latest_cap` (the largest keep-latest-N
+/// configured): it costs O(cap) per row, and nothing when keep-latest is off.
+pub(super) fn columns(keep_latest_cap: u32) -> String {
+    if keep_latest_cap == 0 {
+        return format!("{COLUMNS}, 0 AS newer_live");
+    }
+    format!(
+        "{COLUMNS}, (SELECT COUNT(*) FROM (SELECT 1 FROM artifacts n WHERE n.tenant = artifacts.tenant \
+           AND n.workflow = artifacts.workflow AND n.state IN ('active', 'eligible') \
+           AND (n.created_at > artifacts.created_at OR (n.created_at = artifacts.created_at AND n.id > artifacts.id)) \
+           LIMIT {keep_latest_cap})) AS newer_live"
+    )
+}
 
 /// Which artifacts to list.
 #[derive(Debug, Clone, Default)]
@@ -84,17 +100,19 @@ pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogErro
         generation: row.try_get("generation")?,
         held: row.try_get("held")?,
         extended: row.try_get("extended")?,
+        plan: row.try_get("plan")?,
+        newer_live: row.try_get::<i64, _>("newer_live")? as u64,
     })
 }
 
-pub(super) fn select(tail: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("SELECT {COLUMNS} FROM artifacts {tail}"))
+pub(super) fn select(columns: &str, tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT {columns} FROM artifacts {tail}"))
 }
 
 impl Catalog {
     /// The artifact with catalog id `id`, live or not.
     pub async fn artifact(&self, id: i64) -> Result<Artifact, CatalogError> {
-        let row = sqlx::query(select("WHERE id = ?"))
+        let row = sqlx::query(select(&self.columns, "WHERE id = ?"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -104,20 +122,22 @@ impl Catalog {
 
     /// The live artifact at `key`.
     pub async fn find_live(&self, key: &ArtifactKey) -> Result<Artifact, CatalogError> {
-        let row =
-            sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
-                .bind(key.tenant.as_str())
-                .bind(key.workflow.as_str())
-                .bind(key.name.as_str())
-                .fetch_optional(&self.pool)
-                .await?
-                .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
+        let row = sqlx::query(select(
+            &self.columns,
+            "WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')",
+        ))
+        .bind(key.tenant.as_str())
+        .bind(key.workflow.as_str())
+        .bind(key.name.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
         artifact_from_row(&row)
     }
 
     /// Lists artifacts, ordered by tenant, workflow, name.
     pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT {COLUMNS} FROM artifacts WHERE 1 = 1"));
+        let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
         if let Some(t) = &filter.tenant {
             q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
@@ -171,13 +191,15 @@ impl Catalog {
 impl WriteTx {
     /// The live artifact at `key`, if any, read under the write lock.
     pub async fn find_live(&mut self, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError> {
-        let row =
-            sqlx::query(select("WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')"))
-                .bind(key.tenant.as_str())
-                .bind(key.workflow.as_str())
-                .bind(key.name.as_str())
-                .fetch_optional(&mut *self.tx)
-                .await?;
+        let row = sqlx::query(select(
+            &self.columns,
+            "WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')",
+        ))
+        .bind(key.tenant.as_str())
+        .bind(key.workflow.as_str())
+        .bind(key.name.as_str())
+        .fetch_optional(&mut *self.tx)
+        .await?;
         row.as_ref().map(artifact_from_row).transpose()
     }
 
@@ -288,6 +310,7 @@ impl WriteTx {
         limit: i64,
     ) -> Result<Vec<Artifact>, CatalogError> {
         let rows = sqlx::query(select(
+            &self.columns,
             "WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND (job_token IS NULL OR lease_until < ?)
              ORDER BY next_due_at, id LIMIT ?",
         ))

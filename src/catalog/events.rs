@@ -279,7 +279,7 @@ mod tests {
 
     async fn catalog_with_events(n: usize) -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db"), 0).await.unwrap();
         let tenant = TenantId::parse("acme").unwrap();
         let mut tx = catalog.begin_write().await.unwrap();
         tx.add_tenant(&tenant, "pro", Utc::now(), "test").await.unwrap();

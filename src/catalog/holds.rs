@@ -135,6 +135,7 @@ impl WriteTx {
         artifact_id: Option<i64>,
     ) -> Result<Vec<Artifact>, CatalogError> {
         let rows = sqlx::query(super::artifacts::select(
+            &self.columns,
             "WHERE tenant = ?1 AND (?2 IS NULL OR workflow = ?2) AND (?3 IS NULL OR id = ?3)
              AND state IN ('active', 'eligible') ORDER BY id",
         ))

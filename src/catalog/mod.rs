@@ -70,6 +70,7 @@ impl CatalogError {
 pub struct Catalog {
     pool: SqlitePool,
     writer: SqlitePool,
+    columns: std::sync::Arc<str>,
 }
 
 /// A write transaction holding SQLite's write lock. Dropping it rolls back.
@@ -77,11 +78,14 @@ pub struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     /// The last event's sequence number and hash, once known in this transaction.
     chain_head: Option<(i64, String)>,
+    columns: std::sync::Arc<str>,
 }
 
 impl Catalog {
-    /// Opens (creating if needed) the catalog at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Self, CatalogError> {
+    /// Opens (creating if needed) the catalog at `path` and applies
+    /// migrations. `keep_latest_cap` is the largest keep-latest-N configured
+    /// (0 when keep-latest is off): artifact reads count newer artifacts up to it.
+    pub async fn open(path: &Path, keep_latest_cap: u32) -> Result<Self, CatalogError> {
         let open_err = |message: String| CatalogError::Open { path: path.display().to_string(), message };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.to_string()))?
@@ -105,7 +109,7 @@ impl Catalog {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { pool, writer })
+        Ok(Self { pool, writer, columns: artifacts::columns(keep_latest_cap).into() })
     }
 
     /// The read pool, shared with the embedded queue (same database file).
@@ -120,7 +124,11 @@ impl Catalog {
 
     /// Starts a write transaction, taking the write lock immediately.
     pub async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
-        Ok(WriteTx { tx: self.writer.begin_with("BEGIN IMMEDIATE").await?, chain_head: None })
+        Ok(WriteTx {
+            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            chain_head: None,
+            columns: self.columns.clone(),
+        })
     }
 }
 

@@ -115,6 +115,9 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
     if e.holds.is_empty() {
         println!("  holds:     none");
     }
+    if let Some(n) = e.kept_as_one_of_newest {
+        println!("  kept:      one of the {n} newest of its workflow (retention.keep_latest): never eligible");
+    }
     for h in &e.holds {
         let scope = match (&h.workflow, &h.artifact) {
             (_, Some(_)) => "this artifact".to_owned(),

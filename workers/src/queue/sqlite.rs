@@ -303,7 +303,7 @@ mod tests {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let path = dir_path.join(format!("q{n}.db"));
             async move {
-                let catalog = Catalog::open(&path).await.unwrap();
+                let catalog = Catalog::open(&path, 0).await.unwrap();
                 let clock = ManualClock::new(Utc::now());
                 let q: Box<dyn Queue> = Box::new(SqliteQueue::new(
                     catalog.sqlite_pool().clone(),
