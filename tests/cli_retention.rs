@@ -248,3 +248,19 @@ fn the_newest_n_of_a_workflow_are_never_eligible() {
         .collect();
     assert_eq!(names, ["4", "6"]);
 }
+
+#[test]
+fn the_sweep_marks_eligible_once_and_does_nothing_else() {
+    let s = free_tenant_with(&["a", "b"]);
+    let out = s.ok(&["retention", "sweep", "--as-of", "+31d", "--dry-run"]);
+    assert!(out.contains("Would mark acme/wf/a eligible") && out.contains("2 artifacts would become eligible"), "{out}");
+    assert_eq!(s.count_events("deletion_eligible"), 0);
+    let out = s.ok(&["retention", "sweep", "--as-of", "+31d"]);
+    assert!(out.contains("2 artifacts became eligible"), "{out}");
+    assert_eq!(s.count_events("deletion_eligible"), 2);
+    let n = s.events().len();
+    let out = s.ok(&["retention", "sweep", "--as-of", "+31d"]);
+    assert!(out.contains("0 artifacts became eligible"), "{out}");
+    assert_eq!(s.events().len(), n, "a repeated sweep emits nothing");
+    assert_eq!(s.artifact("acme/wf/a")["tier"], "hot", "the sweep only decides eligibility");
+}

@@ -324,6 +324,16 @@ pub enum RetentionCommand {
         #[arg(long, default_value = "cli")]
         actor: String,
     },
+    /// Mark every expired, unheld, unprotected artifact eligible now (the
+    /// eligibility sweep, run here without the queue).
+    Sweep {
+        /// Sweep as of this time (default now).
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Only list what would become eligible.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Release a hold.
     Release {
         /// The target the hold was placed on.

@@ -110,6 +110,19 @@ pub async fn plan(
     limit: i64,
     actor: &str,
 ) -> Result<Plan, CatalogError> {
+    plan_kinds(store, as_of, dry_run, limit, actor, None).await
+}
+
+/// Like [`plan`], limited to some job kinds (`None`: all). Artifacts whose
+/// due action is of another kind are left for a full plan.
+pub async fn plan_kinds(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    dry_run: bool,
+    limit: i64,
+    actor: &str,
+    kinds: Option<&[JobKind]>,
+) -> Result<Plan, CatalogError> {
     let now = store.clock.now();
     let forced = as_of > now + Duration::seconds(1);
     let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
@@ -126,12 +139,15 @@ pub async fn plan(
             }
             continue;
         };
+        let kind = job_kind(action);
+        if kinds.is_some_and(|k| !k.contains(&kind)) {
+            continue;
+        }
         let n = per_tenant.entry(a.tenant.to_string()).or_default();
         if cap > 0 && *n >= cap {
             continue;
         }
         *n += 1;
-        let kind = job_kind(action);
         plan.items.push(PlannedItem {
             key: a.key().to_string(),
             tenant: a.tenant.to_string(),

@@ -7,9 +7,11 @@ use crate::output;
 use chrono::Utc;
 use strata_core::catalog::EventFilter;
 use strata_core::clock::parse_instant;
-use strata_jobs::handlers::Outcome;
+use strata_jobs::handlers::{self, Context, Outcome};
+use strata_jobs::payload::JobKind;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
+use strata_workers::scheduler::PLAN_LIMIT;
 use strata_workers::scheduler::to_new_jobs;
 
 /// The event kinds that make up an artifact's retention history.
@@ -41,6 +43,24 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             let until = parse_instant(&until, Utc::now()).map_err(|e| UsageError(format!("--until: {e}")))?;
             let a = app.store.extend(&key, until, &reason, &actor).await?;
             println!("Extended {key}: it now expires {} ({reason}).", output::time_or(a.expires_at, "never"));
+        }
+        RetentionCommand::Sweep { as_of, dry_run } => {
+            let as_of = crate::commands::lifecycle::as_of(as_of.as_deref())?;
+            let kinds = [JobKind::Eligibility];
+            let plan = planner::plan_kinds(&app.store, as_of, dry_run, PLAN_LIMIT, "sweep", Some(&kinds)).await?;
+            let ctx = Context::new(app.store.clone(), "sweep");
+            let mut marked = 0;
+            for job in &plan.jobs {
+                if handlers::run(&ctx, job).await? == Outcome::Done {
+                    marked += 1;
+                }
+            }
+            for item in plan.items.iter().filter(|_| dry_run) {
+                println!("Would mark {} eligible ({}).", item.key, item.rule);
+            }
+            let verb = if dry_run { "would become" } else { "became" };
+            let n = if dry_run { plan.items.len() } else { marked };
+            println!("{n} artifacts {verb} eligible as of {}.", output::time(as_of));
         }
         RetentionCommand::Release { target, hold_id, reason, actor } => {
             app.store.release_hold(&target, hold_id, &reason, &actor).await?;
