@@ -220,3 +220,19 @@ fn the_scheduler_plans_on_its_cron_and_stops_on_sigterm() {
     let err = bad.fails(&["scheduler"], 2);
     assert!(err.contains("cron"), "{err}");
 }
+
+#[test]
+fn what_if_shows_what_a_new_policy_would_do_and_changes_nothing() {
+    let s = tenant_with("free", "acme/wf/a.txt", b"alpha");
+    let policy = s.file("new.toml", b"[retention.plans]\nfree = 10\n[tiers]\nhot_days = 20\nwarm_days = 40\n");
+    let before = (s.catalog(), s.events().len());
+    let out = s.ok(&["lifecycle", "plan", "--policy", &policy, "--as-of", "+15d"]);
+    assert!(out.contains("current policy: promote 1") && out.contains("proposed policy: eligibility 1"), "{out}");
+    assert!(out.contains("1 artifacts would be treated differently"), "{out}");
+    let diff = s.json(&["lifecycle", "plan", "--policy", &policy, "--as-of", "+15d"]);
+    assert_eq!(diff["changes"][0]["current"], "promote");
+    assert_eq!(diff["changes"][0]["proposed"], "eligibility");
+    assert_eq!((s.catalog(), s.events().len()), before, "a what-if changes nothing");
+    let bad = s.file("bad.toml", b"[retention]\nnope = 1\n");
+    s.fails(&["lifecycle", "plan", "--policy", &bad], 2);
+}

@@ -253,7 +253,10 @@ fn the_newest_n_of_a_workflow_are_never_eligible() {
 fn the_sweep_marks_eligible_once_and_does_nothing_else() {
     let s = free_tenant_with(&["a", "b"]);
     let out = s.ok(&["retention", "sweep", "--as-of", "+31d", "--dry-run"]);
-    assert!(out.contains("Would mark acme/wf/a eligible") && out.contains("2 artifacts would become eligible"), "{out}");
+    assert!(
+        out.contains("Would mark acme/wf/a eligible") && out.contains("2 artifacts would become eligible"),
+        "{out}"
+    );
     assert_eq!(s.count_events("deletion_eligible"), 0);
     let out = s.ok(&["retention", "sweep", "--as-of", "+31d"]);
     assert!(out.contains("2 artifacts became eligible"), "{out}");

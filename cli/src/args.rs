@@ -203,6 +203,18 @@ pub enum TenantCommand {
 pub enum LifecycleCommand {
     /// Plan what is due as of a time and enqueue it (or only print it).
     Run(RunArgs),
+    /// What-if: the actions a different policy file would take, next to the current one's.
+    Plan {
+        /// The policy (configuration file) to compare against the current one.
+        #[arg(long, value_name = "NEW.toml")]
+        policy: PathBuf,
+        /// Compare as of this time (default now).
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Artifacts and bytes per tier and tenant, the last run, recent events.
     Summary {
         /// Print JSON.

@@ -202,6 +202,35 @@ pub async fn plan_restore(
     Ok(Job { restore_days: days, ..job })
 }
 
+/// What the store's policy would do as of `as_of`: each live artifact's due
+/// action, with expiries from plans and classes recomputed under the store's
+/// configuration (extended expiries stay as they are). It reads the whole
+/// catalog, so it sees artifacts a policy change would make due that the
+/// planner index does not list yet. For `lifecycle plan --policy`.
+pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedItem>, strata_core::store::StoreError> {
+    let mut items = Vec::new();
+    for mut a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
+        if !a.extended {
+            a.expires_at =
+                strata_core::lifecycle::expires_at(&store.config, &a.plan, a.class.as_deref(), a.created_at)?;
+        }
+        let decision = decide(&a, &store.config, as_of);
+        if let Some((action, rule)) = decision.due {
+            items.push(PlannedItem {
+                key: a.key().to_string(),
+                tenant: a.tenant.to_string(),
+                tier: a.tier,
+                kind: job_kind(action),
+                action,
+                rule,
+                bytes: a.stored_size,
+                due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+            });
+        }
+    }
+    Ok(items)
+}
+
 /// An erasure request: the jobs to enqueue and the held artifacts it cannot touch.
 #[derive(Debug, Clone, Default)]
 pub struct Erasure {

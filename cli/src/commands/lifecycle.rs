@@ -273,3 +273,59 @@ pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `lifecycle plan --policy`: the current policy's actions next to a proposed one's.
+pub async fn what_if(
+    app: &App,
+    global: &crate::args::Global,
+    policy: &std::path::Path,
+    as_of_arg: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let as_of = as_of(as_of_arg)?;
+    let proposed_config = strata_core::config::Config::load(Some(policy))?;
+    let proposed_store =
+        strata_core::store::Store::open(&global.data_dir, proposed_config, app.store.clock.clone()).await?;
+    let current = planner::what_if(&app.store, as_of).await?;
+    let proposed = planner::what_if(&proposed_store, as_of).await?;
+    let index = |items: &[planner::PlannedItem]| -> std::collections::BTreeMap<String, String> {
+        items.iter().map(|i| (i.key.clone(), i.kind.to_string())).collect()
+    };
+    let (before, after) = (index(&current), index(&proposed));
+    let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let changes: Vec<serde_json::Value> = keys
+        .into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| serde_json::json!({ "artifact": k, "current": before.get(k), "proposed": after.get(k) }))
+        .collect();
+    if json {
+        return output::json(&serde_json::json!({
+            "as_of": as_of,
+            "current": current,
+            "proposed": proposed,
+            "changes": changes,
+        }));
+    }
+    let mut t = output::table(&["artifact", "current policy", "proposed policy"]);
+    for c in &changes {
+        let show = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+        t.add_row(vec![show(&c["artifact"]), show(&c["current"]), show(&c["proposed"])]);
+    }
+    if !changes.is_empty() {
+        println!("{t}");
+    }
+    let totals = |items: &[planner::PlannedItem]| {
+        let mut by: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for i in items {
+            *by.entry(i.kind.to_string()).or_default() += 1;
+        }
+        if by.is_empty() {
+            return "nothing due".to_owned();
+        }
+        by.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
+    };
+    println!("As of {}: current policy: {}", output::time(as_of), totals(&current));
+    println!("As of {}: proposed policy: {}", output::time(as_of), totals(&proposed));
+    println!("{} artifacts would be treated differently. Nothing was changed.", changes.len());
+    Ok(())
+}

@@ -26,6 +26,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Tenant(cmd) => tenant::run(&app, cmd).await,
         Command::Lifecycle(LifecycleCommand::Run(args)) => lifecycle::run(&app, args).await,
         Command::Lifecycle(LifecycleCommand::Summary { json }) => lifecycle::summary(&app, json).await,
+        Command::Lifecycle(LifecycleCommand::Plan { policy, as_of, json }) => {
+            lifecycle::what_if(&app, &global, &policy, as_of.as_deref(), json).await
+        }
         Command::Restore(args) => lifecycle::restore(&app, args).await,
         Command::Retention(cmd) => retention::run(&app, cmd).await,
         Command::Explain(args) => retention::explain(&app, args).await,
