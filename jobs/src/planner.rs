@@ -327,4 +327,60 @@ mod tests {
         }
         assert!(total > 36, "the catalog went through several actions ({total})");
     }
+
+    /// Property: for random catalogs (plans, classes, holds, ages) under
+    /// random policies, at random instants, the live run performs exactly the
+    /// actions its dry run listed, and each one succeeds.
+    #[tokio::test]
+    async fn property_live_equals_dry_run_for_random_catalogs() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        use strata_core::retention::Target;
+        for seed in 0..6u64 {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut config = Config::default();
+            config.tiers.hot_days = rng.random_range(1..10);
+            config.tiers.warm_days = config.tiers.hot_days + rng.random_range(1..40);
+            config.tiers.scan_interval_days = [0, 30][rng.random_range(0..2)];
+            config.retention.grace_days = rng.random_range(0..10);
+            config.retention.keep_latest = rng.random_range(0..3);
+            for days in config.retention.plans.values_mut() {
+                if rng.random_bool(0.7) {
+                    *days = strata_core::config::Days::Days(rng.random_range(5..120));
+                }
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let clock = ManualClock::new(Utc::now());
+            let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+            let plans = ["free", "basic", "pro", "enterprise"];
+            let classes = [None, None, Some("ephemeral"), Some("standard"), Some("permanent-record")];
+            for t in 0..3 {
+                let tenant = TenantId::parse(&format!("t{t}")).unwrap();
+                store.add_tenant(&tenant, plans[rng.random_range(0..4)], "test").await.unwrap();
+            }
+            for i in 0..rng.random_range(15..35) {
+                clock.advance(Duration::hours(rng.random_range(0..72)));
+                let key = ArtifactKey::parse(&format!("t{}/w{}/a{i}", rng.random_range(0..3), rng.random_range(0..2)))
+                    .unwrap();
+                let class = classes[rng.random_range(0..classes.len())].map(str::to_owned);
+                let bytes = format!("artifact {seed} {i} {}", rng.random::<u32>()).repeat(rng.random_range(1..50));
+                store.put(&key, bytes.as_bytes(), PutOptions { class, ..PutOptions::default() }).await.unwrap();
+                if rng.random_bool(0.1) {
+                    store.place_hold(&Target::Artifact(key), "random hold", "test").await.unwrap();
+                }
+            }
+            let ctx = Context::new(store.clone(), "test");
+            let mut as_of = store.clock.now();
+            for _ in 0..6 {
+                as_of += Duration::days(rng.random_range(1..90));
+                let dry = plan(&store, as_of, true, 10_000, "test").await.unwrap();
+                let live = plan(&store, as_of, false, 10_000, "test").await.unwrap();
+                assert_eq!(keyed(&dry), keyed(&live), "seed {seed}");
+                for job in &live.jobs {
+                    let outcome = run(&ctx, job).await.unwrap();
+                    assert_eq!(outcome, crate::handlers::Outcome::Done, "seed {seed}: {job:?}");
+                }
+            }
+        }
+    }
 }
