@@ -362,6 +362,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.lifecycle.dry_run = parse_bool(k, v)?;
         Ok(())
     }),
+    ("RETENTION_DRY_RUN", |c, k, v| {
+        c.lifecycle.dry_run = parse_bool(k, v)?;
+        Ok(())
+    }),
     ("STRATA_SCHEDULE", |c, _, v| {
         c.scheduler.cron = v.to_owned();
         Ok(())

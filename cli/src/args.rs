@@ -102,6 +102,9 @@ pub enum Command {
     Events(EventsArgs),
     /// Seed a fresh data dir and step simulated time through the lifecycle.
     Demo(DemoArgs),
+    /// Print metrics in the Prometheus text format (retention deletes and
+    /// bytes freed per plan, tier totals, queue depth).
+    Metrics,
     /// Create or upgrade the catalog schema, then exit.
     Migrate,
 }

@@ -74,6 +74,21 @@ impl Catalog {
         Ok(events)
     }
 
+    /// Deletions by the lifecycle and by erasure, per plan: `(plan, kind,
+    /// artifacts, bytes freed)`, from the event log.
+    pub async fn deletion_totals(&self) -> Result<Vec<(String, String, i64, i64)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT COALESCE(json_extract(data, '$.plan'), 'unknown') AS plan, kind, COUNT(*) AS n,
+                    COALESCE(SUM(json_extract(data, '$.bytes_freed')), 0) AS bytes
+             FROM events WHERE kind IN ('purged', 'erased') GROUP BY 1, 2 ORDER BY 1, 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("plan")?, r.try_get("kind")?, r.try_get("n")?, r.try_get("bytes")?)))
+            .collect()
+    }
+
     /// Counts events of each kind.
     pub async fn event_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {
         let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind")

@@ -4,6 +4,7 @@ mod artifacts;
 mod demo;
 mod events;
 mod lifecycle;
+mod metrics;
 mod ops;
 mod retention;
 mod tenant;
@@ -38,6 +39,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Queue(QueueCommand::Stats { json }) => ops::queue_stats(&app, json).await,
         Command::Dlq(cmd) => ops::dlq(&app, cmd).await,
         Command::Events(args) => events::run(&app, args).await,
+        Command::Metrics => metrics::run(&app).await,
         Command::Migrate => {
             println!("Catalog at {} is up to date.", global.data_dir.join("catalog.db").display());
             Ok(())

@@ -18,7 +18,8 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
             return Ok(Outcome::Skipped);
         }
         let tomb = Artifact { state: State::Erased, next_due_at: None, ..a.clone() };
-        let data = event_data(job, json!({ "tier": a.tier, "bytes_freed": a.stored_size, "size": a.size }));
+        let data =
+            event_data(job, json!({ "tier": a.tier, "bytes_freed": a.stored_size, "size": a.size, "plan": a.plan }));
         let mut event = NewEvent::new(EventKind::Erased, &ctx.actor, data);
         event.reason = job.reason.clone();
         let change = Change {
