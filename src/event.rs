@@ -12,6 +12,9 @@ pub enum EventKind {
     TenantCreated,
     /// An artifact was written into the hot tier.
     Ingested,
+    /// Retention was applied to a new artifact: its class or plan, and the
+    /// computed expiry.
+    RetentionDefaultApplied,
     /// An artifact was replaced by a new upload under the same name.
     Overwritten,
     /// An artifact was deleted by `rm`.
@@ -56,6 +59,7 @@ impl EventKind {
         match self {
             EventKind::TenantCreated => "tenant_created",
             EventKind::Ingested => "ingested",
+            EventKind::RetentionDefaultApplied => "retention.default_applied",
             EventKind::Overwritten => "overwritten",
             EventKind::Deleted => "deleted",
             EventKind::Promoted => "promoted",

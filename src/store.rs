@@ -294,6 +294,16 @@ impl Store {
             }),
         );
         tx.append_event(now, None, Some(&inserted), &event).await?;
+        let rule = match &inserted.class {
+            Some(class) => format!("class {class}"),
+            None => format!("plan {}", inserted.plan),
+        };
+        let applied = NewEvent::new(
+            EventKind::RetentionDefaultApplied,
+            actor,
+            json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
+        );
+        tx.append_event(now, None, Some(&inserted), &applied).await?;
         // The rename happens under the write lock, so no concurrent blob
         // release can delete the address between this and the commit.
         self.tiers.commit_staged(staged, &key.tenant).await?;

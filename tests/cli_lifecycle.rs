@@ -58,7 +58,10 @@ fn free_plan_artifact_moves_expires_and_is_purged() {
     let metrics = s.ok(&["metrics"]);
     assert!(metrics.contains("retention_deletes_total{plan=\"free\",reason=\"retention\"} 1"), "{metrics}");
     let freed = purged[0]["data"]["bytes_freed"].as_u64().unwrap();
-    assert!(metrics.contains(&format!("retention_bytes_freed_total{{plan=\"free\",reason=\"retention\"}} {freed}")), "{metrics}");
+    assert!(
+        metrics.contains(&format!("retention_bytes_freed_total{{plan=\"free\",reason=\"retention\"}} {freed}")),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -117,15 +120,17 @@ fn events_export_and_summary() {
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let kinds: Vec<&str> = lines.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["tenant_created", "ingested", "promoted"]);
-    assert_eq!(lines[2]["from_tier"], "hot");
-    assert_eq!(lines[2]["to_tier"], "warm");
+    assert_eq!(kinds, ["tenant_created", "ingested", "retention.default_applied", "promoted"]);
+    assert_eq!(lines[2]["rule"], "plan pro");
+    assert!(lines[2]["expires_at"].is_string(), "the computed expiry: {}", lines[2]);
+    assert_eq!(lines[3]["from_tier"], "hot");
+    assert_eq!(lines[3]["to_tier"], "warm");
     assert!(lines.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
 
-    assert!(s.ok(&["events", "verify"]).contains("intact: 3 events verified"));
-    assert_eq!(s.json(&["events", "verify"])["checked"], 3);
+    assert!(s.ok(&["events", "verify"]).contains("intact: 4 events verified"));
+    assert_eq!(s.json(&["events", "verify"])["checked"], 4);
     let history = s.json(&["events", "--artifact", "acme/wf/a.txt"]);
-    assert_eq!(history.as_array().unwrap().len(), 2);
+    assert_eq!(history.as_array().unwrap().len(), 3);
     let summary = s.json(&["lifecycle", "summary"]);
     assert_eq!(summary["totals"][0]["tier"], "warm");
     assert_eq!(summary["last_run"]["n_planned"], 1);

@@ -46,9 +46,12 @@ fn a_held_artifact_outlives_its_retention_until_released() {
 
     let history = s.json(&["retention", "history", "acme/wf/kept"]);
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ingested", "hold_applied", "hold_released", "deletion_eligible", "purged"]);
-    assert_eq!(history[1]["reason"], "litigation 42");
-    assert_eq!(history[1]["actor"], "legal");
+    assert_eq!(
+        kinds,
+        ["ingested", "retention.default_applied", "hold_applied", "hold_released", "deletion_eligible", "purged"]
+    );
+    assert_eq!(history[2]["reason"], "litigation 42");
+    assert_eq!(history[2]["actor"], "legal");
 }
 
 #[test]
@@ -117,9 +120,16 @@ fn extensions_are_strictly_later_reasoned_and_revoke_eligibility() {
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        ["ingested", "deletion_eligible", "retention_extended", "eligibility_revoked", "deletion_eligible"]
+        [
+            "ingested",
+            "retention.default_applied",
+            "deletion_eligible",
+            "retention_extended",
+            "eligibility_revoked",
+            "deletion_eligible"
+        ]
     );
-    assert_eq!(history[2]["reason"], "customer request 7");
+    assert_eq!(history[3]["reason"], "customer request 7");
 }
 
 #[test]

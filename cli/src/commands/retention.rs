@@ -17,6 +17,7 @@ use strata_workers::scheduler::to_new_jobs;
 /// The event kinds that make up an artifact's retention history.
 const RETENTION_EVENTS: &[&str] = &[
     "ingested",
+    "retention.default_applied",
     "overwritten",
     "deleted",
     "hold_applied",
