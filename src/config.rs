@@ -481,6 +481,14 @@ impl Config {
         r.keep_latest_by_tenant.values().chain(r.keep_latest_by_plan.values()).copied().fold(r.keep_latest, u32::max)
     }
 
+    /// Whether `class` is a permanent record: a class that never expires.
+    /// Permanent records outrank erasure.
+    pub fn is_permanent_record(&self, class: Option<&str>) -> bool {
+        class
+            .and_then(|c| self.retention.classes.get(c))
+            .is_some_and(|rule| matches!(rule, ClassRule::Fixed(Days::Never(_))))
+    }
+
     /// Whether `plan` names a configured plan.
     pub fn has_plan(&self, plan: &str) -> bool {
         self.retention.plans.contains_key(plan)

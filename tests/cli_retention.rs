@@ -179,8 +179,10 @@ fn erasure_deletes_whatever_the_plan_except_held_artifacts() {
     s.ok(&["tenant", "add", "globex", "--plan", "enterprise"]);
     for key in ["acme/a/1", "acme/a/2", "acme/b/3", "globex/a/1"] {
         let input = s.file("in", key.as_bytes());
-        s.ok(&["put", key, &input, "--class", "permanent-record"]);
+        s.ok(&["put", key, &input, "--class", "release-evidence"]);
     }
+    let input = s.file("in", b"ledger");
+    s.ok(&["put", "acme/b/ledger", &input, "--class", "permanent-record"]);
     s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
     s.ok(&["retention", "hold", "acme/b/3", "--reason", "litigation"]);
     s.fails(&["erase", "acme", "--reason", ""], 2);
@@ -188,12 +190,17 @@ fn erasure_deletes_whatever_the_plan_except_held_artifacts() {
 
     let out = s.json(&["erase", "acme", "--reason", "GDPR request 77", "--wait"]);
     assert_eq!(out["erased"], 2, "{out}");
-    assert_eq!(out["blocked"][0], "acme/b/3");
+    assert_eq!(
+        out["blocked"],
+        serde_json::json!(["acme/b/3", "acme/b/ledger"]),
+        "held and permanent records outrank erasure"
+    );
+    assert_eq!(s.ok(&["get", "acme/b/ledger"]), "ledger");
     s.fails(&["get", "acme/a/1"], 2);
     s.fails(&["get", "acme/a/2"], 2);
     assert_eq!(s.ok(&["get", "acme/b/3"]), "acme/b/3", "held: never erased");
     assert_eq!(s.ok(&["get", "globex/a/1"]), "globex/a/1", "other tenants untouched");
-    assert_eq!(s.blob_files("cold").len(), 2, "the erased bytes are gone");
+    assert_eq!(s.blob_files("cold").len(), 3, "the erased bytes are gone");
     let erased: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "erased").collect();
     assert_eq!(erased.len(), 2);
     assert_eq!(erased[0]["reason"], "GDPR request 77");
@@ -202,6 +209,7 @@ fn erasure_deletes_whatever_the_plan_except_held_artifacts() {
     let again = s.json(&["erase", "acme", "--reason", "GDPR request 77", "--wait"]);
     assert_eq!(again["artifacts"], 0);
     assert_eq!(again["blocked"][0], "acme/b/3");
+    assert_eq!(again["blocked"].as_array().unwrap().len(), 2);
     assert_eq!(s.count_events("erased"), 2);
     assert_eq!(s.count_events("erasure_requested"), 2);
 

@@ -236,13 +236,14 @@ pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedI
 pub struct Erasure {
     /// One erase job per live, unheld artifact in scope.
     pub jobs: Vec<Job>,
-    /// Live artifacts in scope that a hold protects.
+    /// Live artifacts in scope that a hold or a permanent-record class protects.
     pub blocked: Vec<strata_core::id::ArtifactKey>,
 }
 
 /// Plans the erasure of everything live in `target` (GDPR): every artifact,
-/// whatever its plan or class, except held ones, which are reported as
-/// blocked. Records one `erasure_requested` event with the reason.
+/// whatever its plan, extension or class, except those that outrank erasure —
+/// held artifacts and permanent records — which are reported as blocked.
+/// Records one `erasure_requested` event with the reason.
 pub async fn plan_erase(
     store: &Store,
     target: &strata_core::retention::Target,
@@ -259,7 +260,7 @@ pub async fn plan_erase(
     let mut tx = store.catalog.begin_write().await?;
     let mut erasure = Erasure::default();
     for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
-        if a.held {
+        if a.held || store.config.is_permanent_record(a.class.as_deref()) {
             erasure.blocked.push(a.key());
             continue;
         }

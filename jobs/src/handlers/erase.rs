@@ -1,6 +1,6 @@
 //! Erase (GDPR): tombstone as `erased` (with the event and the requester's
-//! reason), then delete the bytes. Held artifacts are never erased: a hold
-//! placed after the request wins, and the job is skipped.
+//! reason), then delete the bytes. Held artifacts and permanent records are
+//! never erased: a hold placed after the request wins, and the job is skipped.
 
 use super::{Context, JobError, Outcome, event_data};
 use crate::payload::Job;
@@ -13,7 +13,7 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
     let store = &ctx.store;
     // An erased tombstone means this job got that far before.
     if a.state.is_live() {
-        if a.held {
+        if a.held || store.config.is_permanent_record(a.class.as_deref()) {
             ctx.release(job).await?;
             return Ok(Outcome::Skipped);
         }
