@@ -57,6 +57,7 @@ fn free_plan_artifact_moves_expires_and_is_purged() {
     assert!(s.blob_files("hot").is_empty() && s.blob_files("warm").is_empty() && s.blob_files("cold").is_empty());
     let metrics = s.ok(&["metrics"]);
     assert!(metrics.contains("retention_deletes_total{plan=\"free\",reason=\"retention\"} 1"), "{metrics}");
+    assert!(metrics.contains("retention_cleanup_seconds_count 3"), "three runs planned work: {metrics}");
     let freed = purged[0]["data"]["bytes_freed"].as_u64().unwrap();
     assert!(
         metrics.contains(&format!("retention_bytes_freed_total{{plan=\"free\",reason=\"retention\"}} {freed}")),

@@ -285,3 +285,67 @@ fn the_sweep_marks_eligible_once_and_does_nothing_else() {
     assert_eq!(s.events().len(), n, "a repeated sweep emits nothing");
     assert_eq!(s.artifact("acme/wf/a")["tier"], "hot", "the sweep only decides eligibility");
 }
+
+#[test]
+fn a_hold_survives_everything_until_released() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let bytes = common::noise(20_000, 5);
+    let input = s.file("in", &bytes);
+    s.ok(&["put", "acme/wf/evidence.bin", &input]);
+    let hold = s.json(&["retention", "hold", "acme/wf/evidence.bin", "--reason", "litigation"]);
+    let id = hold["id"].as_i64().unwrap().to_string();
+
+    s.ok(&["lifecycle", "run", "--as-of", "+400d", "--wait"]); // expiry passes
+    s.ok(&["tenant", "set-plan", "acme", "free"]); // plan downgrade
+    let erase = s.json(&["erase", "acme", "--reason", "GDPR", "--wait"]); // erasure request
+    assert_eq!(erase["blocked"][0], "acme/wf/evidence.bin");
+    s.ok(&["retention", "sweep", "--as-of", "+500d"]); // sweeps
+    s.ok(&["lifecycle", "run", "--as-of", "+600d", "--wait"]);
+    let a = s.artifact("acme/wf/evidence.bin");
+    assert_eq!(a["state"], "active", "{a}");
+    let out = s.path("out.bin");
+    s.ok(&["get", "acme/wf/evidence.bin", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes, "bytes intact");
+    assert_eq!(s.count_events("deletion_eligible") + s.count_events("purged") + s.count_events("erased"), 0);
+
+    s.ok(&["retention", "release", "acme/wf/evidence.bin", &id, "--reason", "case closed"]);
+    s.ok(&["retention", "sweep", "--as-of", "+600d"]);
+    assert_eq!(s.artifact("acme/wf/evidence.bin")["state"], "eligible");
+    s.ok(&["lifecycle", "run", "--as-of", "+606d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/evidence.bin")["state"], "eligible", "still in its grace period");
+    s.ok(&["lifecycle", "run", "--as-of", "+608d", "--wait"]);
+    s.fails(&["get", "acme/wf/evidence.bin"], 2);
+    assert_eq!(s.count_events("purged"), 1);
+}
+
+#[test]
+fn bad_retention_input_is_refused_and_changes_nothing() {
+    let s = free_tenant_with(&["a"]);
+    let hold = s.json(&["retention", "hold", "acme/wf/a", "--reason", "x"]);
+    let id = hold["id"].as_i64().unwrap().to_string();
+    s.ok(&["retention", "release", "acme/wf/a", &id, "--reason", "done"]);
+    let before = (s.catalog(), s.events().len(), s.json(&["retention", "holds", "--all"]));
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["retention", "extend", "acme/wf/a", "--until", "+1d", "--reason", "x"], "must be later"),
+        (vec!["retention", "extend", "acme/wf/a", "--until", "+90d", "--reason", " "], "reason"),
+        (vec!["retention", "extend", "acme/wf/a", "--until", "2027-13-45", "--reason", "x"], "not a time"),
+        (vec!["retention", "release", "acme/wf/a", "999", "--reason", "x"], "no active hold 999"),
+        (vec!["retention", "release", "acme/wf/a", &id, "--reason", "again"], "no active hold"),
+        (vec!["retention", "hold", "acme/wf/a", "--reason", ""], "reason"),
+        (vec!["erase", "nobody", "--reason", "x"], "unknown tenant"),
+        (vec!["erase", "acme", "--reason", ""], "reason"),
+        (vec!["retention", "sweep", "--as-of", "yesterday-ish"], "not a time"),
+        (vec!["explain", "acme/wf/a", "--as-of", "+5x"], "not a time"),
+        (vec!["tenant", "set-plan", "acme", "gold"], "unknown plan"),
+    ];
+    for (args, message) in cases {
+        let err = s.fails(&args, 2);
+        assert!(err.contains(message), "{args:?}: expected {message:?} in {err}");
+    }
+    assert_eq!(
+        (s.catalog(), s.events().len(), s.json(&["retention", "holds", "--all"])),
+        before,
+        "bad input changed something"
+    );
+}

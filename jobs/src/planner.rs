@@ -56,6 +56,9 @@ pub struct Plan {
     /// The jobs to enqueue (empty for a dry run).
     #[serde(skip)]
     pub jobs: Vec<Job>,
+    /// The recorded run, when this plan planned work.
+    #[serde(skip)]
+    pub run_id: Option<i64>,
 }
 
 impl Plan {
@@ -173,7 +176,7 @@ pub async fn plan_kinds(
         )
         .unwrap_or_default();
         if !plan.jobs.is_empty() {
-            tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
+            plan.run_id = Some(tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?);
         }
         tx.commit().await?;
     }

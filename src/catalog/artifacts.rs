@@ -343,7 +343,7 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Records a lifecycle run for `lifecycle summary`.
+    /// Records a lifecycle run for `lifecycle summary`; returns its id.
     pub async fn record_run(
         &mut self,
         started_at: DateTime<Utc>,
@@ -351,18 +351,51 @@ impl WriteTx {
         dry_run: bool,
         n_planned: i64,
         summary: &serde_json::Value,
-    ) -> Result<(), CatalogError> {
-        sqlx::query(
-            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?)",
+    ) -> Result<i64, CatalogError> {
+        Ok(sqlx::query(
+            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(to_millis(started_at))
         .bind(to_millis(as_of))
         .bind(dry_run)
         .bind(n_planned)
         .bind(summary.to_string())
-        .execute(&mut *self.tx)
-        .await?;
+        .fetch_one(&mut *self.tx)
+        .await?
+        .try_get("id")?)
+    }
+}
+
+impl Catalog {
+    /// Records how long a run took to plan and carry out.
+    pub async fn finish_run(&self, id: i64, duration: std::time::Duration) -> Result<(), CatalogError> {
+        sqlx::query("UPDATE lifecycle_runs SET duration_ms = ? WHERE id = ?")
+            .bind(duration.as_secs_f64() * 1000.0)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
         Ok(())
+    }
+
+    /// Durations of finished runs as a histogram: counts of runs at or under
+    /// each bound (seconds), then the total count and the sum of seconds.
+    pub async fn run_duration_histogram(&self, bounds: &[f64]) -> Result<(Vec<i64>, i64, f64), CatalogError> {
+        let rows =
+            sqlx::query("SELECT duration_ms / 1000.0 AS seconds FROM lifecycle_runs WHERE duration_ms IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        let mut counts = vec![0; bounds.len()];
+        let mut sum = 0.0;
+        for row in &rows {
+            let seconds: f64 = row.try_get("seconds")?;
+            sum += seconds;
+            for (count, bound) in counts.iter_mut().zip(bounds) {
+                if seconds <= *bound {
+                    *count += 1;
+                }
+            }
+        }
+        Ok((counts, rows.len() as i64, sum))
     }
 }
 

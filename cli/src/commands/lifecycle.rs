@@ -126,6 +126,7 @@ pub async fn run_lifecycle(
     wait: bool,
     progress: bool,
 ) -> anyhow::Result<(Plan, Option<RunReport>)> {
+    let started = std::time::Instant::now();
     let mut plan = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
     if !wait {
         return Ok((plan, None));
@@ -145,6 +146,9 @@ pub async fn run_lifecycle(
         }
         report.retried += more.retried;
         report.dead_lettered += more.dead_lettered;
+    }
+    if let Some(id) = plan.run_id {
+        app.store.catalog.finish_run(id, started.elapsed()).await?;
     }
     Ok((plan, Some(report)))
 }

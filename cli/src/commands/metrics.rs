@@ -21,6 +21,19 @@ pub async fn run(app: &App) -> anyhow::Result<()> {
         let reason = if kind == "erased" { "erasure" } else { "retention" };
         writeln!(out, "retention_bytes_freed_total{{plan=\"{plan}\",reason=\"{reason}\"}} {bytes}")?;
     }
+    let bounds = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
+    let (counts, total, sum) = app.store.catalog.run_duration_histogram(&bounds).await?;
+    writeln!(
+        out,
+        "# HELP retention_cleanup_seconds Duration of lifecycle runs planned and carried out in one process."
+    )?;
+    writeln!(out, "# TYPE retention_cleanup_seconds histogram")?;
+    for (bound, count) in bounds.iter().zip(&counts) {
+        writeln!(out, "retention_cleanup_seconds_bucket{{le=\"{bound}\"}} {count}")?;
+    }
+    writeln!(out, "retention_cleanup_seconds_bucket{{le=\"+Inf\"}} {total}")?;
+    writeln!(out, "retention_cleanup_seconds_sum {sum}")?;
+    writeln!(out, "retention_cleanup_seconds_count {total}")?;
     writeln!(out, "# HELP strata_tier_artifacts Live artifacts per tenant and tier.")?;
     writeln!(out, "# TYPE strata_tier_artifacts gauge")?;
     let totals = app.store.catalog.tier_totals().await?;

@@ -47,6 +47,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
         }
         RetentionCommand::Sweep { as_of, dry_run } => {
             let as_of = crate::commands::lifecycle::as_of(as_of.as_deref())?;
+            let started = std::time::Instant::now();
             let kinds = [JobKind::Eligibility];
             let plan = planner::plan_kinds(&app.store, as_of, dry_run, PLAN_LIMIT, "sweep", Some(&kinds)).await?;
             let ctx = Context::new(app.store.clone(), "sweep");
@@ -55,6 +56,9 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 if handlers::run(&ctx, job).await? == Outcome::Done {
                     marked += 1;
                 }
+            }
+            if let Some(id) = plan.run_id {
+                app.store.catalog.finish_run(id, started.elapsed()).await?;
             }
             for item in plan.items.iter().filter(|_| dry_run) {
                 println!("Would mark {} eligible ({}).", item.key, item.rule);
