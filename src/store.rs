@@ -209,17 +209,18 @@ impl Store {
         if !opts.overwrite && self.catalog.find_live(key).await.is_ok() {
             return Err(StoreError::AlreadyExists(key.clone()));
         }
-        let staged = self.tiers.stage(&key.tenant, reader).await?;
+        let landing = self.tiers.land(&key.tenant, reader).await?;
+        let digests = landing.digests().clone();
         let mut artifact = Artifact {
             id: 0,
             tenant: key.tenant.clone(),
             workflow: key.workflow.clone(),
             name: key.name.clone(),
-            size: staged.digests.size,
-            stored_size: staged.digests.size,
+            size: digests.size,
+            stored_size: digests.size,
             codec: Codec::None,
-            blake3: staged.digests.blake3.clone(),
-            sha256: staged.digests.sha256.clone(),
+            blake3: digests.blake3,
+            sha256: digests.sha256,
             content_type: opts.content_type.clone().unwrap_or_else(|| guess_content_type(key.name.as_str()).to_owned()),
             tags: opts.tags,
             meta: opts.meta,
@@ -241,7 +242,7 @@ impl Store {
             newer_live: 0,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
-        let result = self.record_ingest(&artifact, &staged, opts.overwrite, &opts.actor).await;
+        let result = self.record_ingest(&artifact, &landing, opts.overwrite, &opts.actor).await;
         match result {
             Ok((inserted, replaced)) => {
                 if let Some(old) = replaced {
@@ -250,8 +251,8 @@ impl Store {
                 Ok(inserted)
             }
             Err(e) => {
-                // The staged file is ours alone; removing it cannot lose live bytes.
-                let _ = self.tiers.discard_staged(staged).await;
+                // A staged file is ours alone; removing it cannot lose live bytes.
+                let _ = self.tiers.abandon(landing).await;
                 Err(e)
             }
         }
@@ -260,7 +261,7 @@ impl Store {
     async fn record_ingest(
         &self,
         artifact: &Artifact,
-        staged: &crate::tiers::Staged,
+        landing: &crate::tiers::Landing,
         overwrite: bool,
         actor: &str,
     ) -> Result<(Artifact, Option<Artifact>), StoreError> {
@@ -304,9 +305,9 @@ impl Store {
             json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
         );
         tx.append_event(now, None, Some(&inserted), &applied).await?;
-        // The rename happens under the write lock, so no concurrent blob
-        // release can delete the address between this and the commit.
-        self.tiers.commit_staged(staged, &key.tenant).await?;
+        // Settled under the write lock, so no concurrent blob release can
+        // delete the address between this and the commit.
+        self.tiers.settle(landing, &key.tenant).await?;
         tx.commit().await?;
         Ok((inserted, replaced))
     }

@@ -123,6 +123,32 @@ pub struct Staged {
     pub digests: Digests,
 }
 
+/// Uploaded bytes on their way into the hot tier.
+#[derive(Debug)]
+pub enum Landing {
+    /// A large upload, streamed into the staging area.
+    Staged(Staged),
+    /// A small upload, already written to its content address; its bytes are
+    /// kept to write again should a concurrent release remove the address
+    /// before the catalog references it.
+    Written {
+        /// Digests and size.
+        digests: Digests,
+        /// The bytes.
+        plain: Bytes,
+    },
+}
+
+impl Landing {
+    /// Digests and size of the upload.
+    pub fn digests(&self) -> &Digests {
+        match self {
+            Landing::Staged(s) => &s.digests,
+            Landing::Written { digests, .. } => digests,
+        }
+    }
+}
+
 /// The three tier stores.
 #[derive(Debug, Clone)]
 pub struct Tiers {
@@ -217,6 +243,57 @@ impl Tiers {
         }
         writer.finish().await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
         Ok(Staged { path, digests: hasher.finish() })
+    }
+
+    /// Brings an upload into the hot tier: a small one (up to one chunk) is
+    /// written straight to its content address, a larger one streams into
+    /// the staging area. Either way, [`Tiers::settle`] makes it addressable
+    /// under the catalog's write lock.
+    pub async fn land<R: AsyncRead + Unpin>(&self, tenant: &TenantId, mut reader: R) -> Result<Landing, TierError> {
+        let mut head = Vec::with_capacity(CHUNK);
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = reader.read(&mut buf).await.map_err(|e| TierError::io("read input for", Tier::Hot, tenant, e))?;
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+            if head.len() > CHUNK {
+                let staged = self.stage(tenant, std::io::Cursor::new(head).chain(reader)).await?;
+                return Ok(Landing::Staged(staged));
+            }
+        }
+        let mut hasher = Hasher::default();
+        hasher.update(&head);
+        let digests = hasher.finish();
+        let plain = Bytes::from(head);
+        let blob = BlobRef { tenant, blake3: &digests.blake3, codec: Codec::None };
+        self.write(Tier::Hot, &blob, plain.clone()).await?;
+        Ok(Landing::Written { digests, plain })
+    }
+
+    /// Makes a landed upload addressable; call it under the catalog's write
+    /// lock, before the commit that references it.
+    pub async fn settle(&self, landing: &Landing, tenant: &TenantId) -> Result<(), TierError> {
+        match landing {
+            Landing::Staged(staged) => self.commit_staged(staged, tenant).await,
+            Landing::Written { digests, plain } => {
+                let blob = BlobRef { tenant, blake3: &digests.blake3, codec: Codec::None };
+                if !self.exists(Tier::Hot, &blob).await? {
+                    self.write(Tier::Hot, &blob, plain.clone()).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops a landed upload that will not be recorded. A small upload's
+    /// blob stays: its address may be shared with a live artifact.
+    pub async fn abandon(&self, landing: Landing) -> Result<(), TierError> {
+        match landing {
+            Landing::Staged(staged) => self.discard_staged(staged).await,
+            Landing::Written { .. } => Ok(()),
+        }
     }
 
     /// Moves a staged upload to its content address in the hot tier. If the
@@ -429,5 +506,32 @@ mod tests {
         let out = dir.path().join("out.bin");
         assert!(matches!(tiers.read_to_file(Tier::Hot, &blob, &out).await, Err(TierError::Corrupt { .. })));
         assert!(!out.exists(), "no partial or wrong output may appear");
+    }
+
+    #[tokio::test]
+    async fn small_uploads_land_in_place_and_large_ones_stream_through_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiers = Tiers::open(&Config::default(), dir.path()).unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+
+        let small = b"small artifact".to_vec();
+        let landing = tiers.land(&tenant, &small[..]).await.unwrap();
+        assert!(matches!(landing, Landing::Written { .. }));
+        let blob = BlobRef { tenant: &tenant, blake3: &landing.digests().blake3.clone(), codec: Codec::None };
+        assert!(tiers.exists(Tier::Hot, &blob).await.unwrap());
+        // A concurrent release removed it: settling writes it again.
+        tiers.delete(Tier::Hot, &blob).await.unwrap();
+        tiers.settle(&landing, &tenant).await.unwrap();
+        assert_eq!(tiers.read_verified(Tier::Hot, &blob).await.unwrap().as_ref(), &small[..]);
+
+        let large = vec![7u8; CHUNK * 2 + 5];
+        let landing = tiers.land(&tenant, &large[..]).await.unwrap();
+        assert!(matches!(landing, Landing::Staged(_)));
+        assert_eq!(landing.digests().size, large.len() as u64);
+        let blake3 = landing.digests().blake3.clone();
+        let blob = BlobRef { tenant: &tenant, blake3: &blake3, codec: Codec::None };
+        assert!(!tiers.exists(Tier::Hot, &blob).await.unwrap(), "not addressable before it settles");
+        tiers.settle(&landing, &tenant).await.unwrap();
+        assert_eq!(tiers.read_verified(Tier::Hot, &blob).await.unwrap().len(), large.len());
     }
 }

@@ -159,13 +159,16 @@ fn an_unwritable_tier_fails_cleanly_and_changes_nothing() {
     let input = s.file("in.txt", b"first");
     s.ok(&["put", "acme/wf/one.txt", &input]);
     let before = (s.catalog(), s.events().len());
-    // A regular file where the tenant's staging directory must go: every
-    // write into it fails (ENOTDIR), even for root.
-    let staging = s.data().join("tiers/hot/acme/.staging");
-    std::fs::remove_dir_all(&staging).unwrap();
-    std::fs::write(&staging, b"not a directory").unwrap();
-    let other = s.file("other.txt", b"second");
-    let err = s.fails(&["put", "acme/wf/two.txt", &other], 1);
+    // A regular file where the tenant's directory must be: every write into
+    // it fails (ENOTDIR), even for root; small and streamed uploads alike.
+    let tenant_dir = s.data().join("tiers/hot/acme");
+    std::fs::remove_dir_all(&tenant_dir).unwrap();
+    std::fs::write(&tenant_dir, b"not a directory").unwrap();
+    let small = s.file("small.txt", b"second");
+    let err = s.fails(&["put", "acme/wf/two.txt", &small], 1);
+    assert!(err.contains("hot tier"), "{err}");
+    let large = s.file("large.bin", &noise(1024 * 1024, 4));
+    let err = s.fails(&["put", "acme/wf/three.bin", &large], 1);
     assert!(err.contains("hot tier"), "{err}");
     assert_eq!((s.catalog(), s.events().len()), before);
 
