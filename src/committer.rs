@@ -11,22 +11,24 @@ use crate::event::NewEvent;
 use crate::id::TenantId;
 use crate::store::StoreError;
 use crate::tiers::{BlobRef, Tiers};
-use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes applied in one transaction.
 const MAX_BATCH: usize = 512;
 
 /// A blob a change needs present in a tier when it commits: a copy written
-/// before the transaction, rewritten if a concurrent release removed it.
+/// before the transaction, copied again from its source if a concurrent
+/// release removed it.
 #[derive(Debug, Clone)]
 pub struct EnsureBlob {
     /// The tier.
     pub tier: Tier,
     /// Its encoding there.
     pub codec: Codec,
-    /// The original bytes, to write again if needed.
-    pub plain: Bytes,
+    /// The tier the copy came from (still holding the source until the switch).
+    pub from_tier: Tier,
+    /// The source's encoding.
+    pub from_codec: Codec,
 }
 
 /// A compare-and-set of one artifact row with its event.
@@ -152,7 +154,8 @@ async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op
                 // present now stays until the change below references it.
                 let dest = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: blob.codec };
                 if !tiers.exists(blob.tier, &dest).await? {
-                    tiers.write(blob.tier, &dest, blob.plain.clone()).await?;
+                    let source = BlobRef { codec: blob.from_codec, ..dest.clone() };
+                    tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
                 }
             }
             let saved = tx.save(a, c.expected_generation, Some(&c.token)).await?;

@@ -322,7 +322,7 @@ impl Tiers {
             Ok(r) => r.bytes().await,
             Err(e) => Err(e),
         }
-        .map_err(|e| self.read_error(tier, &path, e))?;
+        .map_err(|e| read_error(tier, &path, e))?;
         let plain = match blob.codec {
             Codec::None => raw,
             Codec::Zstd => {
@@ -338,49 +338,114 @@ impl Tiers {
         Ok(plain)
     }
 
+    /// Opens a blob for reading back its original bytes, chunk by chunk.
+    async fn plain_reader(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<PlainReader, TierError> {
+        let path = blob.path();
+        let stream = self.store(tier).get(&path).await.map_err(|e| read_error(tier, &path, e))?.into_stream();
+        let decoder = match blob.codec {
+            Codec::None => None,
+            Codec::Zstd => Some(zstd::stream::write::Decoder::new(Vec::new()).map_err(|e| codec_error(&path, e))?),
+        };
+        Ok(PlainReader { stream, decoder, path, tier, finished: false })
+    }
+
     /// Streams a blob, decoded and verified, into `dest` atomically: `dest`
     /// appears only once every byte has been checked against the digest.
     pub async fn read_to_file(&self, tier: Tier, blob: &BlobRef<'_>, dest: &Path) -> Result<Digests, TierError> {
-        let path = blob.path();
         let local = |e: std::io::Error| TierError::io("write", tier, dest.display(), e);
         let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let tmp = tempfile::Builder::new().prefix(".strata-get-").tempfile_in(dir).map_err(local)?;
         let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(local)?);
-        let mut stream = self.store(tier).get(&path).await.map_err(|e| self.read_error(tier, &path, e))?.into_stream();
+        let mut reader = self.plain_reader(tier, blob).await?;
         let mut hasher = Hasher::default();
-        let mut decoder = match blob.codec {
-            Codec::None => None,
-            Codec::Zstd => Some(
-                zstd::stream::write::Decoder::new(Vec::new())
-                    .map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?,
-            ),
-        };
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| self.read_error(tier, &path, e))?;
-            let plain: Vec<u8> = match decoder.as_mut() {
-                None => chunk.to_vec(),
-                Some(d) => {
-                    use std::io::Write;
-                    d.write_all(&chunk)
-                        .map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
-                    std::mem::take(d.get_mut())
-                }
-            };
+        while let Some(plain) = reader.next().await? {
             hasher.update(&plain);
             file.write_all(&plain).await.map_err(local)?;
         }
-        if let Some(mut d) = decoder {
-            use std::io::Write;
-            d.flush().map_err(|e| TierError::Codec { path: path.to_string(), message: e.to_string() })?;
-            let rest = std::mem::take(d.get_mut());
-            hasher.update(&rest);
-            file.write_all(&rest).await.map_err(local)?;
-        }
         file.flush().await.map_err(local)?;
         let digests = hasher.finish();
-        check(tier, &path, blob.blake3, &digests.blake3)?;
+        check(tier, &blob.path(), blob.blake3, &digests.blake3)?;
         tmp.persist(dest).map_err(|e| local(e.error))?;
         Ok(digests)
+    }
+
+    /// Reads a whole blob back, decoded, and checks it against its digest,
+    /// holding one chunk at a time.
+    pub async fn verify(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<Digests, TierError> {
+        let mut reader = self.plain_reader(tier, blob).await?;
+        let mut hasher = Hasher::default();
+        while let Some(plain) = reader.next().await? {
+            hasher.update(&plain);
+        }
+        let digests = hasher.finish();
+        check(tier, &blob.path(), blob.blake3, &digests.blake3)?;
+        Ok(digests)
+    }
+
+    /// Copies a blob from one tier to another in `codec`, verifying the
+    /// original bytes on the way; the copy becomes visible only if they
+    /// match. Returns the stored size. Small blobs go through memory, larger
+    /// ones stream chunk by chunk.
+    pub async fn copy_verified(
+        &self,
+        from: Tier,
+        src: &BlobRef<'_>,
+        to: Tier,
+        codec: Codec,
+        size: u64,
+    ) -> Result<u64, TierError> {
+        let dst = BlobRef { codec, ..src.clone() };
+        if size <= CHUNK as u64 {
+            let plain = self.read_verified(from, src).await?;
+            return self.write(to, &dst, plain).await;
+        }
+        let dst_path = dst.path();
+        let mut reader = self.plain_reader(from, src).await?;
+        let upload =
+            self.store(to).put_multipart(&dst_path).await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
+        let mut encoder = match codec {
+            Codec::None => None,
+            Codec::Zstd => Some(
+                zstd::stream::write::Encoder::new(Vec::new(), self.compression_level)
+                    .map_err(|e| codec_error(&dst_path, e))?,
+            ),
+        };
+        let mut hasher = Hasher::default();
+        let mut stored = 0u64;
+        let copied: Result<(), TierError> = async {
+            while let Some(plain) = reader.next().await? {
+                hasher.update(&plain);
+                let out = match encoder.as_mut() {
+                    None => plain,
+                    Some(e) => {
+                        use std::io::Write;
+                        e.write_all(&plain).map_err(|err| codec_error(&dst_path, err))?;
+                        std::mem::take(e.get_mut())
+                    }
+                };
+                stored += out.len() as u64;
+                writer.write(&out);
+                writer.wait_for_capacity(2).await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+            }
+            if let Some(e) = encoder.take() {
+                let rest = e.finish().map_err(|err| codec_error(&dst_path, err))?;
+                stored += rest.len() as u64;
+                writer.write(&rest);
+            }
+            check(from, &src.path(), src.blake3, &hasher.finish().blake3)
+        }
+        .await;
+        match copied {
+            Ok(()) => {
+                writer.finish().await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+                Ok(stored)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+        }
     }
 
     /// Writes `plain` (the original bytes) to `tier` in `blob.codec`, returning
@@ -426,13 +491,59 @@ impl Tiers {
             .or_else(ignore_not_found)
             .map_err(|e| TierError::io("delete", tier, &path, e))
     }
+}
 
-    fn read_error(&self, tier: Tier, path: &ObjectPath, e: object_store::Error) -> TierError {
-        match e {
-            object_store::Error::NotFound { .. } => TierError::Missing { tier, path: path.to_string() },
-            e => TierError::io("read", tier, path, e),
+/// A blob's original bytes, chunk by chunk (decoding compressed blobs).
+struct PlainReader {
+    stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
+    decoder: Option<zstd::stream::write::Decoder<'static, Vec<u8>>>,
+    path: ObjectPath,
+    tier: Tier,
+    finished: bool,
+}
+
+impl PlainReader {
+    /// The next chunk of original bytes, or `None` at the end.
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, TierError> {
+        use std::io::Write;
+        if self.finished {
+            return Ok(None);
+        }
+        match self.stream.next().await {
+            Some(chunk) => {
+                let chunk = chunk.map_err(|e| read_error(self.tier, &self.path, e))?;
+                match self.decoder.as_mut() {
+                    None => Ok(Some(chunk.to_vec())),
+                    Some(d) => {
+                        d.write_all(&chunk).map_err(|e| codec_error(&self.path, e))?;
+                        Ok(Some(std::mem::take(d.get_mut())))
+                    }
+                }
+            }
+            None => {
+                self.finished = true;
+                match self.decoder.as_mut() {
+                    None => Ok(None),
+                    Some(d) => {
+                        d.flush().map_err(|e| codec_error(&self.path, e))?;
+                        let rest = std::mem::take(d.get_mut());
+                        Ok((!rest.is_empty()).then_some(rest))
+                    }
+                }
+            }
         }
     }
+}
+
+fn read_error(tier: Tier, path: &ObjectPath, e: object_store::Error) -> TierError {
+    match e {
+        object_store::Error::NotFound { .. } => TierError::Missing { tier, path: path.to_string() },
+        e => TierError::io("read", tier, path, e),
+    }
+}
+
+fn codec_error(path: &ObjectPath, e: impl std::fmt::Display) -> TierError {
+    TierError::Codec { path: path.to_string(), message: e.to_string() }
 }
 
 fn check(tier: Tier, path: &ObjectPath, expected: &str, found: &str) -> Result<(), TierError> {

@@ -314,7 +314,7 @@ mod tests {
         let (_dir, store, queue) = setup(1).await;
         plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
         let always_fail: handlers::FailPoint =
-            Arc::new(|step| if step == "after_read" { Err("disk on fire".into()) } else { Ok(()) });
+            Arc::new(|step| if step == "after_write" { Err("disk on fire".into()) } else { Ok(()) });
         let report = drain(&queue, Context::new(store.clone(), "test").with_failpoint(always_fail)).await;
         assert_eq!((report.retried, report.dead_lettered, report.finished()), (2, 1, 0));
         let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();

@@ -17,7 +17,7 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         return Ok(Outcome::Skipped);
     }
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let (kind, data) = match store.tiers.read_verified(a.tier, &blob).await {
+    let (kind, data) = match store.tiers.verify(a.tier, &blob).await {
         Ok(_) => (EventKind::Verified, json!({ "tier": a.tier })),
         Err(e @ (TierError::Missing { .. } | TierError::Corrupt { .. })) => {
             tracing::warn!(tenant = %a.tenant, artifact = %a.key(), error = %e, "Scan found a damaged blob");

@@ -52,9 +52,8 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
     let store = &ctx.store;
     let codec = if target == Tier::Cold && job.kind == JobKind::Compress { Codec::Zstd } else { Codec::None };
     let source = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let plain = store.tiers.read_verified(a.tier, &source).await?;
-    ctx.step("after_read")?;
-    let dest = BlobRef { codec, ..source.clone() };
+    let stored_size = store.tiers.copy_verified(a.tier, &source, target, codec, a.size).await?;
+    ctx.step("after_write")?;
     let mut updated = Artifact { tier: target, codec, verified_at: job.planned_for.max(a.verified_at), ..a.clone() };
     let kind = match job.kind {
         JobKind::Restore => {
@@ -65,8 +64,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         JobKind::Compress => EventKind::Compressed,
         _ => EventKind::Promoted,
     };
-    updated.stored_size = store.tiers.write(target, &dest, plain.clone()).await?;
-    ctx.step("after_write")?;
+    updated.stored_size = stored_size;
     updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
     let age_days = (job.planned_for - a.created_at).num_seconds() as f64 / 86_400.0;
     let data = event_data(
@@ -88,7 +86,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         token: job.token.clone(),
         event: NewEvent::new(kind, &ctx.actor, data),
         release_claim: false,
-        ensure_blob: Some(EnsureBlob { tier: target, codec, plain }),
+        ensure_blob: Some(EnsureBlob { tier: target, codec, from_tier: a.tier, from_codec: a.codec }),
     };
     if !store.committer.apply(change).await? {
         return Err(JobError::Retry("artifact changed during the move".into()));
