@@ -4,6 +4,7 @@
 //! release the claim. Each step is safe to repeat, so a crash between any two
 //! steps is repaired by running the job again.
 
+mod delete;
 mod eligibility;
 mod erase;
 mod purge;
