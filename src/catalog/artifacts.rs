@@ -109,6 +109,23 @@ pub(super) fn select(columns: &str, tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT {columns} FROM artifacts {tail}"))
 }
 
+/// The live artifact at `key`, if any, through any executor (pool or transaction).
+async fn find_live_in<'e, E>(executor: E, columns: &str, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row = sqlx::query(select(
+        columns,
+        "WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')",
+    ))
+    .bind(key.tenant.as_str())
+    .bind(key.workflow.as_str())
+    .bind(key.name.as_str())
+    .fetch_optional(executor)
+    .await?;
+    row.as_ref().map(artifact_from_row).transpose()
+}
+
 impl Catalog {
     /// The artifact with catalog id `id`, live or not.
     pub async fn artifact(&self, id: i64) -> Result<Artifact, CatalogError> {
@@ -122,17 +139,9 @@ impl Catalog {
 
     /// The live artifact at `key`.
     pub async fn find_live(&self, key: &ArtifactKey) -> Result<Artifact, CatalogError> {
-        let row = sqlx::query(select(
-            &self.columns,
-            "WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')",
-        ))
-        .bind(key.tenant.as_str())
-        .bind(key.workflow.as_str())
-        .bind(key.name.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))?;
-        artifact_from_row(&row)
+        find_live_in(&self.pool, &self.columns, key)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))
     }
 
     /// Lists artifacts, ordered by tenant, workflow, name.
@@ -191,16 +200,7 @@ impl Catalog {
 impl WriteTx {
     /// The live artifact at `key`, if any, read under the write lock.
     pub async fn find_live(&mut self, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError> {
-        let row = sqlx::query(select(
-            &self.columns,
-            "WHERE tenant = ? AND workflow = ? AND name = ? AND state IN ('active', 'eligible')",
-        ))
-        .bind(key.tenant.as_str())
-        .bind(key.workflow.as_str())
-        .bind(key.name.as_str())
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(artifact_from_row).transpose()
+        find_live_in(&mut *self.tx, &self.columns, key).await
     }
 
     /// Inserts a new artifact (its `id` is ignored) and returns it with its id.
