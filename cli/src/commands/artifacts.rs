@@ -3,10 +3,14 @@
 use crate::app::{App, UsageError};
 use crate::args::{GetArgs, KeyValue, LsArgs, PutArgs, RmArgs};
 use crate::output;
+use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use strata_core::catalog::ArtifactFilter;
 use strata_core::store::PutOptions;
 use tokio::io::AsyncWriteExt;
+
+/// Uploads from this size on show a progress bar.
+const PROGRESS_FROM_BYTES: u64 = 8 * 1024 * 1024;
 
 fn to_map(pairs: Vec<KeyValue>) -> serde_json::Map<String, serde_json::Value> {
     pairs.into_iter().map(|KeyValue(k, v)| (k, serde_json::Value::String(v))).collect()
@@ -30,7 +34,16 @@ pub async fn put(app: &App, args: PutArgs) -> anyhow::Result<()> {
         let file = tokio::fs::File::open(&args.file)
             .await
             .map_err(|e| UsageError(format!("cannot read input file {}: {e}", args.file.display())))?;
-        app.store.put(&args.key, file, opts).await?
+        let len = file.metadata().await.map(|m| m.len()).unwrap_or(0);
+        // Large uploads show their progress (on a terminal only).
+        let bar = if len >= PROGRESS_FROM_BYTES { ProgressBar::new(len) } else { ProgressBar::hidden() };
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} ({eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        let stored = app.store.put(&args.key, bar.wrap_async_read(file), opts).await;
+        bar.finish_and_clear();
+        stored?
     };
     if args.json {
         return output::json(&artifact);
