@@ -272,6 +272,22 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Which queue backend to use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueConfig {
+    /// Redis URL of the scale-out queue (`STRATA_REDIS_URL`); unset: the embedded queue.
+    pub redis_url: Option<String>,
+    /// Prefix of every Redis key (`STRATA_REDIS_PREFIX`).
+    pub redis_prefix: String,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self { redis_url: None, redis_prefix: "strata".into() }
+    }
+}
+
 /// Lifecycle run defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -296,6 +312,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Lifecycle run defaults.
     pub lifecycle: LifecycleConfig,
+    /// Queue backend.
+    pub queue: QueueConfig,
 }
 
 /// The environment variables read, with the setter applied to each.
@@ -364,6 +382,14 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("RETENTION_DRY_RUN", |c, k, v| {
         c.lifecycle.dry_run = parse_bool(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_REDIS_URL", |c, _, v| {
+        c.queue.redis_url = Some(v.to_owned()).filter(|u| !u.is_empty());
+        Ok(())
+    }),
+    ("STRATA_REDIS_PREFIX", |c, _, v| {
+        c.queue.redis_prefix = v.to_owned();
         Ok(())
     }),
     ("STRATA_SCHEDULE", |c, _, v| {
@@ -566,5 +592,7 @@ mod tests {
         assert_eq!(example.jobs.concurrency, defaults.jobs.concurrency);
         assert_eq!(example.scheduler.cron, defaults.scheduler.cron);
         assert_eq!(example.lifecycle.dry_run, defaults.lifecycle.dry_run);
+        assert_eq!(example.queue.redis_url, defaults.queue.redis_url);
+        assert_eq!(example.queue.redis_prefix, defaults.queue.redis_prefix);
     }
 }

@@ -238,6 +238,8 @@ impl Tiers {
             hasher.update(&buf[..n]);
             writer.write(&buf[..n]);
             if let Err(e) = writer.wait_for_capacity(2).await {
+                // Removes the partial file now, not in a background task.
+                let _ = writer.abort().await;
                 return Err(TierError::io("stage", Tier::Hot, &path, e));
             }
         }

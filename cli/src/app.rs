@@ -6,6 +6,7 @@ use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
 use strata_core::id::IdError;
 use strata_core::store::{Store, StoreError};
+use strata_workers::queue::redis::RedisQueue;
 use strata_workers::queue::sqlite::SqliteQueue;
 use strata_workers::queue::{Queue, QueueError};
 
@@ -26,12 +27,16 @@ impl App {
     /// Loads the configuration and opens the store and the embedded queue.
     pub async fn open(global: &Global) -> anyhow::Result<Self> {
         let config = Config::load(global.config.as_deref())?;
+        let queue_config = config.queue.clone();
         let store = Store::open(&global.data_dir, config, Arc::new(SystemClock)).await?;
-        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-            store.catalog.sqlite_pool().clone(),
-            store.catalog.sqlite_writer().clone(),
-            store.clock.clone(),
-        ));
+        let queue: Arc<dyn Queue> = match &queue_config.redis_url {
+            Some(url) => Arc::new(RedisQueue::connect(url, &queue_config.redis_prefix, store.clock.clone()).await?),
+            None => Arc::new(SqliteQueue::new(
+                store.catalog.sqlite_pool().clone(),
+                store.catalog.sqlite_writer().clone(),
+                store.clock.clone(),
+            )),
+        };
         Ok(Self { store, queue })
     }
 }

@@ -25,7 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(commands::dispatch(cli)) {
+    let result = runtime.block_on(commands::dispatch(cli));
+    // Let background clean-ups (e.g. removing the partial file of a failed
+    // upload) finish before the process exits.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(10));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -29,6 +29,9 @@ const CONFIG_ENV: &[&str] = &[
     "RETENTION_DAYS_BASIC",
     "RETENTION_DAYS_PRO",
     "RETENTION_DAYS_ENTERPRISE",
+    "RETENTION_DRY_RUN",
+    "STRATA_REDIS_URL",
+    "STRATA_REDIS_PREFIX",
 ];
 
 /// The `strata` binary, built once per test process.

@@ -7,6 +7,7 @@
 //! deletes; a failure either delays the job (retry) or dead-letters it with
 //! its last error; dead letters can be listed, retried and discarded.
 
+pub mod redis;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -1,0 +1,69 @@
+//! The same commands on the Redis Streams queue (`STRATA_REDIS_URL`).
+
+mod common;
+
+use common::{Strata, noise};
+
+/// The test Redis: required under CI (`.ci/run` sets the URL), skipped with
+/// a message elsewhere.
+fn redis_url() -> Option<String> {
+    match std::env::var("STRATA_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("CI").is_ok() => panic!("STRATA_TEST_REDIS_URL must be set under CI"),
+        Err(_) => None,
+    }
+}
+
+/// Deletes a test's keys.
+struct Cleanup(String, String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let script = format!(
+            "redis-cli -u '{}' --scan --pattern '{}:*' | xargs -r redis-cli -u '{}' DEL >/dev/null",
+            self.0, self.1, self.0
+        );
+        let _ = std::process::Command::new("sh").arg("-c").arg(script).status();
+    }
+}
+
+#[test]
+fn the_lifecycle_and_dead_letters_run_on_redis() {
+    let Some(url) = redis_url() else {
+        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        return;
+    };
+    let prefix = format!("strata-cli-test-{}", std::process::id());
+    let _cleanup = Cleanup(url.clone(), prefix.clone());
+    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    for i in 0..5 {
+        let input = s.file("in", &noise(3000, i));
+        s.ok(&["put", &format!("acme/wf/a{i}"), &input]);
+    }
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 5);
+
+    std::fs::write(s.blob_of("acme/wf/a0"), b"bit rot").unwrap();
+    let out = s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert!(out.contains("1 dead-lettered"), "{out}");
+    let dead = s.json(&["dlq", "list"]);
+    assert_eq!(dead.as_array().unwrap().len(), 1);
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("default@"), "{id}");
+    assert!(dead[0]["last_error"].as_str().unwrap().contains("corrupt"));
+    let stats = s.json(&["queue", "stats"]);
+    let default = stats.as_array().unwrap().iter().find(|l| l["lane"] == "default").unwrap().clone();
+    assert_eq!((default["dead"].as_u64(), default["waiting"].as_u64()), (Some(1), Some(0)), "{stats}");
+    s.ok(&["dlq", "retry", &id]);
+    let stats = s.json(&["queue", "stats"]);
+    let default = stats.as_array().unwrap().iter().find(|l| l["lane"] == "default").unwrap().clone();
+    assert_eq!((default["dead"].as_u64(), default["waiting"].as_u64()), (Some(0), Some(1)), "{stats}");
+    s.fails(&["dlq", "retry", "default@0-1"], 2);
+    s.ok(&["restore", "acme/wf/a1", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a1")["tier"], "hot");
+
+    let bad = Strata::new().env("STRATA_REDIS_URL", "redis://127.0.0.1:1/");
+    let err = bad.fails(&["queue", "stats"], 1);
+    assert!(err.contains("redis://127.0.0.1:1/"), "the error names the URL: {err}");
+}
