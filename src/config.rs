@@ -280,11 +280,14 @@ pub struct QueueConfig {
     pub redis_url: Option<String>,
     /// Prefix of every Redis key (`STRATA_REDIS_PREFIX`).
     pub redis_prefix: String,
+    /// Tenants whose lifecycle jobs go to a lane of their own, consumed by
+    /// `strata worker --lane TENANT` (`STRATA_TENANT_LANES`, comma-separated).
+    pub tenant_lanes: Vec<String>,
 }
 
 impl Default for QueueConfig {
     fn default() -> Self {
-        Self { redis_url: None, redis_prefix: "strata".into() }
+        Self { redis_url: None, redis_prefix: "strata".into(), tenant_lanes: Vec::new() }
     }
 }
 
@@ -390,6 +393,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("STRATA_REDIS_PREFIX", |c, _, v| {
         c.queue.redis_prefix = v.to_owned();
+        Ok(())
+    }),
+    ("STRATA_TENANT_LANES", |c, _, v| {
+        c.queue.tenant_lanes = v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
         Ok(())
     }),
     ("STRATA_SCHEDULE", |c, _, v| {

@@ -246,3 +246,37 @@ fn what_if_shows_what_a_new_policy_would_do_and_changes_nothing() {
     let bad = s.file("bad.toml", b"[retention]\nnope = 1\n");
     s.fails(&["lifecycle", "plan", "--policy", &bad], 2);
 }
+
+#[test]
+fn a_tenant_with_its_own_lane_is_served_by_its_own_workers() {
+    let s = Strata::new().env("STRATA_TENANT_LANES", "acme");
+    for tenant in ["acme", "globex"] {
+        s.ok(&["tenant", "add", tenant, "--plan", "pro"]);
+        for i in 0..3 {
+            let input = s.file("in", format!("{tenant} {i}").as_bytes());
+            s.ok(&["put", &format!("{tenant}/wf/a{i}"), &input]);
+        }
+    }
+    s.ok(&["lifecycle", "run", "--as-of", "+8d"]);
+    let waiting = |lane: &str| -> u64 {
+        let stats = s.json(&["queue", "stats"]);
+        stats.as_array().unwrap().iter().find(|l| l["lane"] == lane).map_or(0, |l| l["waiting"].as_u64().unwrap())
+    };
+    assert_eq!((waiting("acme"), waiting("default")), (3, 3));
+
+    // A default worker serves the shared lane only.
+    let mut worker = s.command(&["worker"]).stdout(std::process::Stdio::null()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while waiting("default") > 0 {
+        assert!(std::time::Instant::now() < deadline, "the default worker did not drain its lane");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::process::Command::new("kill").args(["-TERM", &worker.id().to_string()]).status().unwrap();
+    assert!(worker.wait().unwrap().success());
+    assert_eq!(waiting("acme"), 3, "acme's lane waits for acme's workers");
+
+    // `--wait` runs every lane, tenant lanes included.
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert_eq!(waiting("acme"), 0);
+    assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 6);
+}

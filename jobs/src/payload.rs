@@ -115,10 +115,13 @@ impl Job {
         }
     }
 
-    /// The lane this job belongs in.
-    pub fn lane(&self) -> &'static str {
+    /// The lane this job belongs in: restores and erasures go to the
+    /// priority lane; lifecycle jobs to their tenant's own lane when it has
+    /// one (`queue.tenant_lanes`), else to the shared lane.
+    pub fn lane<'a>(&'a self, tenant_lanes: &[String]) -> &'a str {
         match self.kind {
             JobKind::Restore | JobKind::Erase => PRIORITY_LANE,
+            _ if tenant_lanes.contains(&self.tenant) => &self.tenant,
             _ => DEFAULT_LANE,
         }
     }

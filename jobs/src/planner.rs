@@ -168,6 +168,7 @@ pub async fn plan_kinds(
         tx.stamp(a.id, &token, lease_until).await?;
         plan.jobs.push(Job::for_artifact(kind, &a, token, target_tier(action), as_of, forced, actor));
     }
+    plan.jobs = interleave_tenants(std::mem::take(&mut plan.jobs));
     if !dry_run {
         // Runs that planned work are recorded for `lifecycle summary`; empty
         // ticks and follow-up passes are not.
@@ -181,6 +182,32 @@ pub async fn plan_kinds(
         tx.commit().await?;
     }
     Ok(plan)
+}
+
+/// Orders jobs so that tenants take turns — one job of each tenant with work,
+/// then the next round — so one tenant's backlog cannot hold the others back
+/// in a shared lane. Each tenant's own order is kept.
+fn interleave_tenants(jobs: Vec<Job>) -> Vec<Job> {
+    let mut order: Vec<String> = Vec::new();
+    let mut by_tenant: BTreeMap<String, std::collections::VecDeque<Job>> = BTreeMap::new();
+    for job in jobs {
+        if !by_tenant.contains_key(&job.tenant) {
+            order.push(job.tenant.clone());
+        }
+        by_tenant.entry(job.tenant.clone()).or_default().push_back(job);
+    }
+    let mut out = Vec::new();
+    loop {
+        let before = out.len();
+        for tenant in &order {
+            if let Some(job) = by_tenant.get_mut(tenant).and_then(|q| q.pop_front()) {
+                out.push(job);
+            }
+        }
+        if out.len() == before {
+            return out;
+        }
+    }
 }
 
 /// Claims an artifact for a restore job planned for `at`, taking the claim
@@ -386,5 +413,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[tokio::test]
+    async fn tenants_take_turns_so_a_backlog_cannot_starve_a_small_tenant() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Config::default(), Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
+        for (tenant, n) in [("big", 60), ("small", 3)] {
+            store.add_tenant(&TenantId::parse(tenant).unwrap(), "pro", "test").await.unwrap();
+            for i in 0..n {
+                let key = ArtifactKey::parse(&format!("{tenant}/wf/a{i}")).unwrap();
+                store.put(&key, format!("{tenant} {i}").as_bytes(), PutOptions::default()).await.unwrap();
+            }
+        }
+        let plan = plan(&store, store.clock.now() + Duration::days(8), false, 10_000, "test").await.unwrap();
+        assert_eq!(plan.jobs.len(), 63);
+        let first: Vec<&str> = plan.jobs.iter().take(6).map(|j| j.tenant.as_str()).collect();
+        assert_eq!(first.iter().filter(|t| **t == "small").count(), 3, "{first:?}");
     }
 }

@@ -32,6 +32,7 @@ const CONFIG_ENV: &[&str] = &[
     "RETENTION_DRY_RUN",
     "STRATA_REDIS_URL",
     "STRATA_REDIS_PREFIX",
+    "STRATA_TENANT_LANES",
 ];
 
 /// The `strata` binary, built once per test process.

@@ -53,6 +53,11 @@ pub fn default_lanes() -> Vec<String> {
     vec![PRIORITY_LANE.to_owned(), DEFAULT_LANE.to_owned()]
 }
 
+/// Every lane jobs can be on: the default lanes, then each tenant lane.
+pub fn all_lanes(config: &strata_core::config::Config) -> Vec<String> {
+    default_lanes().into_iter().chain(config.queue.tenant_lanes.iter().cloned()).collect()
+}
+
 /// A pool of concurrent job runners in one process.
 #[derive(Debug, Clone)]
 pub struct WorkerPool {
@@ -298,7 +303,7 @@ mod tests {
         let plan = plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
         assert_eq!(plan.jobs.len(), 300);
         // Deliver every job twice: the duplicates must be harmless no-ops.
-        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs)).await.unwrap();
+        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs, &store.config)).await.unwrap();
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!(report.count("promote", Outcome::Done), 300);
         assert_eq!(report.count("promote", Outcome::Stale), 300);

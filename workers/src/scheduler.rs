@@ -5,6 +5,7 @@ use crate::queue::{NewJob, Queue, QueueError};
 use croner::Cron;
 use std::str::FromStr;
 use strata_core::catalog::CatalogError;
+use strata_core::config::Config;
 use strata_core::store::Store;
 use strata_jobs::payload::Job;
 use strata_jobs::planner::{self, Plan};
@@ -37,10 +38,11 @@ pub fn parse_cron(expr: &str) -> Result<Cron, SchedulerError> {
     Cron::from_str(expr).map_err(|e| SchedulerError::Cron { expr: expr.to_owned(), message: e.to_string() })
 }
 
-/// The queue form of planned jobs.
-pub fn to_new_jobs(jobs: &[Job]) -> Vec<NewJob> {
+/// The queue form of planned jobs, each on its lane.
+pub fn to_new_jobs(jobs: &[Job], config: &Config) -> Vec<NewJob> {
+    let lanes = &config.queue.tenant_lanes;
     jobs.iter()
-        .map(|j| NewJob { lane: j.lane().to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
+        .map(|j| NewJob { lane: j.lane(lanes).to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
         .collect()
 }
 
@@ -54,7 +56,7 @@ pub async fn plan_and_enqueue(
 ) -> Result<Plan, SchedulerError> {
     let plan = planner::plan(store, as_of, false, PLAN_LIMIT, actor).await?;
     for chunk in plan.jobs.chunks(10_000) {
-        queue.enqueue(&to_new_jobs(chunk)).await?;
+        queue.enqueue(&to_new_jobs(chunk, &store.config)).await?;
     }
     Ok(plan)
 }

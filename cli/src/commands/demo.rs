@@ -259,6 +259,6 @@ async fn restore_two_cold(app: &App, at: DateTime<Utc>) -> anyhow::Result<()> {
         jobs.push(planner::plan_restore(&app.store, &a.key(), Some(30), at, "demo").await?);
         println!("\n(Demo: restoring {} from cold.)", a.key());
     }
-    app.queue.enqueue(&to_new_jobs(&jobs)).await?;
+    app.queue.enqueue(&to_new_jobs(&jobs, &app.store.config)).await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use strata_core::id::{ArtifactKey, Scope};
 use strata_jobs::handlers::Context;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner::{self, Plan};
-use strata_workers::pool::{Mode, RunReport, WorkerPool, default_lanes};
+use strata_workers::pool::{Mode, RunReport, WorkerPool, all_lanes};
 use strata_workers::scheduler::{PLAN_LIMIT, plan_and_enqueue, to_new_jobs};
 
 /// Planning passes per `--wait` run: each pass picks up actions that the
@@ -131,14 +131,14 @@ pub async fn run_lifecycle(
     if !wait {
         return Ok((plan, None));
     }
-    let mut report = drain(app, default_lanes(), progress).await?;
+    let mut report = drain(app, all_lanes(&app.store.config), progress).await?;
     for _ in 1..MAX_PASSES {
         let next = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
         if next.items.is_empty() {
             break;
         }
         plan.items.extend(next.items);
-        let more = drain(app, default_lanes(), progress).await?;
+        let more = drain(app, all_lanes(&app.store.config), progress).await?;
         for (kind, outcomes) in more.outcomes {
             for (outcome, n) in outcomes {
                 *report.outcomes.entry(kind.clone()).or_default().entry(outcome).or_default() += n;
@@ -211,7 +211,7 @@ pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
     for a in &targets {
         jobs.push(planner::plan_restore(&app.store, &a.key(), args.days, Utc::now(), "cli").await?);
     }
-    app.queue.enqueue(&to_new_jobs(&jobs)).await?;
+    app.queue.enqueue(&to_new_jobs(&jobs, &app.store.config)).await?;
     if !args.wait {
         for a in &targets {
             println!("Restore of {} from the {} tier is queued on the {} lane.", a.key(), a.tier, PRIORITY_LANE);

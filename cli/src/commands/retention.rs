@@ -167,7 +167,7 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
 
 pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
     let erasure = planner::plan_erase(&app.store, &args.target, &args.reason, &args.actor).await?;
-    app.queue.enqueue(&to_new_jobs(&erasure.jobs)).await?;
+    app.queue.enqueue(&to_new_jobs(&erasure.jobs, &app.store.config)).await?;
     let report = if args.wait && !erasure.jobs.is_empty() {
         Some(drain(app, vec![PRIORITY_LANE.to_owned()], !args.json).await?)
     } else {
