@@ -264,11 +264,13 @@ impl Default for JobsConfig {
 pub struct SchedulerConfig {
     /// Cron expression (seconds optional) for lifecycle ticks (`STRATA_SCHEDULE`).
     pub cron: String,
+    /// Seconds a scheduler's leadership lasts unless renewed (`STRATA_LEADER_TTL_SECS`).
+    pub leader_ttl_secs: u64,
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { cron: "*/5 * * * *".into() }
+        Self { cron: "*/5 * * * *".into(), leader_ttl_secs: 30 }
     }
 }
 
@@ -399,6 +401,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.queue.tenant_lanes = v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
         Ok(())
     }),
+    ("STRATA_LEADER_TTL_SECS", |c, k, v| {
+        c.scheduler.leader_ttl_secs = parse_env(k, v)?;
+        Ok(())
+    }),
     ("STRATA_SCHEDULE", |c, _, v| {
         c.scheduler.cron = v.to_owned();
         Ok(())
@@ -486,6 +492,9 @@ impl Config {
         }
         if self.jobs.backoff_max_ms < self.jobs.backoff_base_ms {
             return Err(invalid("jobs.backoff_max_ms", "must be at least jobs.backoff_base_ms".into()));
+        }
+        if self.scheduler.leader_ttl_secs < 3 {
+            return Err(invalid("scheduler.leader_ttl_secs", "must be at least 3".into()));
         }
         if self.scheduler.cron.trim().is_empty() {
             return Err(invalid("scheduler.cron", "must not be empty".into()));

@@ -280,3 +280,47 @@ fn a_tenant_with_its_own_lane_is_served_by_its_own_workers() {
     assert_eq!(waiting("acme"), 0);
     assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 6);
 }
+
+#[test]
+fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
+    let s = Strata::new()
+        .env("HOT_RETENTION_DAYS", "0")
+        .env("STRATA_SCHEDULE", "* * * * * *")
+        .env("STRATA_LEADER_TTL_SECS", "3")
+        .env("STRATA_LOG", "info");
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let start = |name: &str| {
+        let log = std::fs::File::create(s.path(name)).unwrap();
+        s.command(&["scheduler"]).stderr(log).spawn().unwrap()
+    };
+    let mut first = start("first.log");
+    let mut second = start("second.log");
+    let leads = |name: &str| std::fs::read_to_string(s.path(name)).unwrap_or_default().contains("now leads");
+    let waiting = || -> u64 {
+        s.json(&["queue", "stats"]).as_array().unwrap().iter().map(|l| l["waiting"].as_u64().unwrap()).sum()
+    };
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let input = s.file("a", b"a");
+    s.ok(&["put", "acme/wf/a", &input]);
+    wait_for("the first plan", &|| waiting() == 1);
+    assert!(leads("first.log") ^ leads("second.log"), "exactly one scheduler leads");
+    let (leader, standby_log) =
+        if leads("first.log") { (&mut first, "second.log") } else { (&mut second, "first.log") };
+    std::process::Command::new("kill").args(["-KILL", &leader.id().to_string()]).status().unwrap();
+    leader.wait().unwrap();
+
+    let input = s.file("b", b"b");
+    s.ok(&["put", "acme/wf/b", &input]);
+    wait_for("the standby to take over and plan", &|| waiting() == 2);
+    assert!(leads(standby_log), "the standby took over");
+    for child in [&mut first, &mut second] {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = child.wait();
+    }
+}

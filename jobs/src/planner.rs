@@ -126,10 +126,40 @@ pub async fn plan_kinds(
     actor: &str,
     kinds: Option<&[JobKind]>,
 ) -> Result<Plan, CatalogError> {
+    plan_with(store, as_of, dry_run, limit, actor, kinds, None).await
+}
+
+/// Like [`plan`], for the leader among several schedulers: the plan commits
+/// only if `fence` still holds the leadership lease inside the planning
+/// transaction; otherwise nothing is stamped and the error says so.
+pub async fn plan_fenced(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    limit: i64,
+    actor: &str,
+    fence: &strata_core::catalog::Fence,
+) -> Result<Plan, CatalogError> {
+    plan_with(store, as_of, false, limit, actor, None, Some(fence)).await
+}
+
+async fn plan_with(
+    store: &Store,
+    as_of: DateTime<Utc>,
+    dry_run: bool,
+    limit: i64,
+    actor: &str,
+    kinds: Option<&[JobKind]>,
+    fence: Option<&strata_core::catalog::Fence>,
+) -> Result<Plan, CatalogError> {
     let now = store.clock.now();
     let forced = as_of > now + Duration::seconds(1);
     let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
     let mut tx = store.catalog.begin_write().await?;
+    if let Some(fence) = fence
+        && !tx.still_leads(fence, now).await?
+    {
+        return Err(CatalogError::Conflict(format!("leadership of {} held by another process", fence.name)));
+    }
     let due = tx.due(as_of, now, limit).await?;
     let mut plan = Plan { as_of, dry_run, forced, ..Plan::default() };
     let cap = store.config.jobs.per_tenant_cap;

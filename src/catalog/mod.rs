@@ -9,11 +9,13 @@
 mod artifacts;
 mod events;
 mod holds;
+mod leaders;
 mod tenants;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::Hold;
+pub use leaders::Fence;
 pub use tenants::Tenant;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

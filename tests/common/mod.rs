@@ -33,6 +33,7 @@ const CONFIG_ENV: &[&str] = &[
     "STRATA_REDIS_URL",
     "STRATA_REDIS_PREFIX",
     "STRATA_TENANT_LANES",
+    "STRATA_LEADER_TTL_SECS",
 ];
 
 /// The `strata` binary, built once per test process.

@@ -4,7 +4,7 @@
 use crate::queue::{NewJob, Queue, QueueError};
 use croner::Cron;
 use std::str::FromStr;
-use strata_core::catalog::CatalogError;
+use strata_core::catalog::{CatalogError, Fence};
 use strata_core::config::Config;
 use strata_core::store::Store;
 use strata_jobs::payload::Job;
@@ -55,35 +55,87 @@ pub async fn plan_and_enqueue(
     actor: &str,
 ) -> Result<Plan, SchedulerError> {
     let plan = planner::plan(store, as_of, false, PLAN_LIMIT, actor).await?;
-    for chunk in plan.jobs.chunks(10_000) {
-        queue.enqueue(&to_new_jobs(chunk, &store.config)).await?;
-    }
+    enqueue_plan(store, queue, &plan).await?;
     Ok(plan)
 }
 
+async fn enqueue_plan(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
+    for chunk in plan.jobs.chunks(10_000) {
+        queue.enqueue(&to_new_jobs(chunk, &store.config)).await?;
+    }
+    Ok(())
+}
+
+/// Takes or renews the scheduler's leadership, logging changes of state.
+async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fence> {
+    let ttl = chrono::Duration::seconds(store.config.scheduler.leader_ttl_secs as i64);
+    let next = match store.catalog.lead(LEADERSHIP, holder, store.clock.now(), ttl).await {
+        Ok(fence) => fence,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not renew the scheduler's leadership; standing by");
+            None
+        }
+    };
+    match (&current, &next) {
+        (None, Some(f)) => tracing::info!(holder, fence = f.token, "This scheduler now leads"),
+        (Some(_), None) => tracing::warn!(holder, "This scheduler lost the leadership; planning stops"),
+        _ => {}
+    }
+    next
+}
+
+/// The leadership lease schedulers compete for.
+pub const LEADERSHIP: &str = "scheduler";
+
 /// Ticks on `cron` until shutdown, planning as of each tick's real time.
+/// Any number of schedulers may run: they hold a leadership lease in the
+/// catalog (renewed every third of `scheduler.leader_ttl_secs`) and only the
+/// holder plans; a plan commits only while its fence still holds the lease.
 pub async fn run(
     store: &Store,
     queue: &dyn Queue,
     cron: &Cron,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SchedulerError> {
+    let holder = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let renew_every = std::time::Duration::from_secs((store.config.scheduler.leader_ttl_secs / 3).max(1));
+    let mut fence = lead(store, &holder, None).await;
     loop {
         let now = store.clock.now();
         let next = cron
             .find_next_occurrence(&now, false)
             .map_err(|e| SchedulerError::Cron { expr: cron.pattern.to_string(), message: e.to_string() })?;
-        let wait = (next - now).to_std().unwrap_or_default();
-        tracing::info!(next = %next.to_rfc3339(), "Scheduler waiting for the next tick");
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return Ok(()),
+        tracing::info!(next = %next.to_rfc3339(), leader = fence.is_some(), "Scheduler waiting for the next tick");
+        loop {
+            let wait = (next - store.clock.now()).to_std().unwrap_or_default();
+            if wait.is_zero() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait.min(renew_every)) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                if let Some(f) = &fence {
+                    let _ = store.catalog.abdicate(f).await;
+                }
+                return Ok(());
+            }
+            fence = lead(store, &holder, fence).await;
         }
-        if *shutdown.borrow() {
-            return Ok(());
-        }
-        match plan_and_enqueue(store, queue, store.clock.now(), "scheduler").await {
-            Ok(plan) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
+        fence = lead(store, &holder, fence).await;
+        let Some(f) = &fence else {
+            tracing::info!("Another scheduler leads; standing by");
+            continue;
+        };
+        let planned = planner::plan_fenced(store, store.clock.now(), PLAN_LIMIT, "scheduler", f).await;
+        match planned {
+            Ok(plan) => match enqueue_plan(store, queue, &plan).await {
+                Ok(()) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
+                }
+            },
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
     }
