@@ -67,3 +67,46 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
     let err = bad.fails(&["queue", "stats"], 1);
     assert!(err.contains("redis://127.0.0.1:1/"), "the error names the URL: {err}");
 }
+
+#[test]
+fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
+    let Some(url) = redis_url() else {
+        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        return;
+    };
+    let prefix = format!("strata-cli-poison-{}", std::process::id());
+    let _cleanup = Cleanup(url.clone(), prefix.clone());
+    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
+    let cfg = s.file(
+        "strata.toml",
+        b"[jobs]\nbackoff_base_ms = 1\nbackoff_max_ms = 5\n[jobs.max_attempts_by_kind]\npromote = 3\n",
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", cfg.as_str()];
+        all.extend_from_slice(args);
+        s.ok(&all)
+    };
+    run(&["tenant", "add", "acme", "--plan", "pro"]);
+    let input = s.file("in", b"payload");
+    run(&["put", "acme/wf/a", &input]);
+    // The warm tier cannot take the tenant's files: every promote fails with
+    // an I/O error, which is retried, until the attempts run out.
+    let warm = s.data().join("tiers/warm");
+    std::fs::create_dir_all(&warm).unwrap();
+    std::fs::write(warm.join("acme"), b"not a directory").unwrap();
+    let out = run(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert!(out.contains("2 retried; 1 dead-lettered"), "{out}");
+    let dead: serde_json::Value = serde_json::from_str(&run(&["dlq", "list", "--json"])).unwrap();
+    assert_eq!(dead[0]["attempts"], 3, "exactly max attempts: {dead}");
+    assert!(dead[0]["last_error"].as_str().unwrap().contains("warm tier"), "{dead}");
+    assert_eq!(s.artifact("acme/wf/a")["tier"], "hot", "nothing half-done");
+
+    // Fixed, retried from the dead letters, done.
+    std::fs::remove_file(warm.join("acme")).unwrap();
+    let id = dead[0]["id"].as_str().unwrap().to_owned();
+    run(&["dlq", "retry", &id]);
+    let out = run(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert!(out.contains("0 dead-lettered"), "{out}");
+    assert_eq!(s.artifact("acme/wf/a")["tier"], "warm");
+    run(&["dlq", "discard", "--all"]);
+}
