@@ -2,13 +2,14 @@
 
 use crate::args::Global;
 use std::sync::Arc;
+use std::time::Duration;
 use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
 use strata_core::id::IdError;
 use strata_core::store::{Store, StoreError};
 use strata_workers::queue::redis::RedisQueue;
 use strata_workers::queue::sqlite::SqliteQueue;
-use strata_workers::queue::{Queue, QueueError};
+use strata_workers::queue::{DeadLetterRetention, Queue, QueueError};
 
 /// A user error: bad input that changed nothing (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -29,13 +30,24 @@ impl App {
         let config = Config::load(global.config.as_deref())?;
         let queue_config = config.queue.clone();
         let store = Store::open(&global.data_dir, config, Arc::new(SystemClock)).await?;
+        let retention = DeadLetterRetention {
+            max_count: queue_config.dead_letter_max_count,
+            max_age: Duration::from_secs(u64::from(queue_config.dead_letter_max_age_days) * 86_400),
+        };
         let queue: Arc<dyn Queue> = match &queue_config.redis_url {
-            Some(url) => Arc::new(RedisQueue::connect(url, &queue_config.redis_prefix, store.clock.clone()).await?),
-            None => Arc::new(SqliteQueue::new(
-                store.catalog.sqlite_pool().clone(),
-                store.catalog.sqlite_writer().clone(),
-                store.clock.clone(),
-            )),
+            Some(url) => Arc::new(
+                RedisQueue::connect(url, &queue_config.redis_prefix, store.clock.clone())
+                    .await?
+                    .with_retention(retention),
+            ),
+            None => Arc::new(
+                SqliteQueue::new(
+                    store.catalog.sqlite_pool().clone(),
+                    store.catalog.sqlite_writer().clone(),
+                    store.clock.clone(),
+                )
+                .with_retention(retention),
+            ),
         };
         Ok(Self { store, queue })
     }

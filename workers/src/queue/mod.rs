@@ -110,6 +110,21 @@ pub struct DeadLetter {
     pub last_failed_at: Option<DateTime<Utc>>,
 }
 
+/// How many dead letters a lane keeps, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeadLetterRetention {
+    /// The newest this many are kept per lane.
+    pub max_count: u64,
+    /// Older ones are dropped.
+    pub max_age: Duration,
+}
+
+impl Default for DeadLetterRetention {
+    fn default() -> Self {
+        Self { max_count: 100_000, max_age: Duration::from_secs(30 * 86_400) }
+    }
+}
+
 /// Which dead letters an operation applies to. Empty = all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeadFilter {

@@ -11,7 +11,7 @@
 //! all keys of a lane share a hash tag (`{lane}`), so the layout works on
 //! Redis Cluster.
 
-use super::{DeadFilter, DeadLetter, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
+use super::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
 use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
@@ -97,7 +97,17 @@ if ARGV[4] == 'retry' then
   local member = cjson.encode({id = id, k = h.k, p = h.p, e = h.e, n = attempts, f = first, r = ARGV[7]})
   redis.call('ZADD', KEYS[5], ARGV[6], member)
 else
-  redis.call('XADD', KEYS[6], '*', 'k', h.k, 'p', h.p, 'e', h.e, 'n', attempts, 'f', first, 'l', ARGV[5], 'r', ARGV[7])
+  -- Dead letters are keyed by the queue's clock (never going backwards), so
+  -- retention by age follows the same clock as everything else.
+  local ms = tonumber(ARGV[5])
+  local last = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
+  if #last > 0 then
+    local last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
+    if last_ms > ms then ms = last_ms end
+  end
+  redis.call('XADD', KEYS[6], 'MAXLEN', '=', ARGV[8], ms .. '-*',
+    'k', h.k, 'p', h.p, 'e', h.e, 'n', attempts, 'f', first, 'l', ARGV[5], 'r', ARGV[7])
+  redis.call('XTRIM', KEYS[6], 'MINID', '=', ARGV[9])
 end
 return 1
 "#;
@@ -157,6 +167,7 @@ pub struct RedisQueue {
     prefix: String,
     consumer: String,
     clock: SharedClock,
+    retention: DeadLetterRetention,
     groups: Mutex<HashSet<String>>,
     scripts: Scripts,
 }
@@ -230,6 +241,7 @@ impl RedisQueue {
             prefix: prefix.to_owned(),
             consumer: consumer_name(),
             clock,
+            retention: DeadLetterRetention::default(),
             groups: Mutex::new(HashSet::new()),
             scripts: Scripts {
                 fetch: Script::new(FETCH),
@@ -240,6 +252,12 @@ impl RedisQueue {
                 stats: Script::new(STATS),
             },
         })
+    }
+
+    /// Keeps dead letters by this count and age instead of the default.
+    pub fn with_retention(mut self, retention: DeadLetterRetention) -> Self {
+        self.retention = retention;
+        self
     }
 
     fn keys(&self, lane: &str) -> LaneKeys {
@@ -436,7 +454,9 @@ impl Queue for RedisQueue {
             .arg(mode)
             .arg(now)
             .arg(until)
-            .arg(error);
+            .arg(error)
+            .arg(self.retention.max_count.min(i64::MAX as u64))
+            .arg(now.saturating_sub(millis(self.retention.max_age)).max(0));
         call.invoke_async::<i64>(&mut con).await.map_err(self.err())?;
         Ok(())
     }
@@ -578,14 +598,14 @@ mod tests {
             return;
         };
         let prefixes = Mutex::new(Vec::new());
-        crate::queue::suite::run_all(|| {
+        crate::queue::suite::run_all(|retention| {
             let url = url.clone();
             let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
             prefixes.lock().unwrap().push(prefix.clone());
             async move {
                 let clock = ManualClock::new(Utc::now());
-                let q: Box<dyn Queue> =
-                    Box::new(RedisQueue::connect(&url, &prefix, Arc::new(clock.clone())).await.unwrap());
+                let q = RedisQueue::connect(&url, &prefix, Arc::new(clock.clone())).await.unwrap();
+                let q: Box<dyn Queue> = Box::new(q.with_retention(retention));
                 (q, clock)
             }
         })

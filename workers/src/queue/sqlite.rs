@@ -4,7 +4,7 @@
 //! `available_at` is a delayed retry), `leased` (with a lease token and
 //! expiry) or `dead`. Every change takes the write lock up front.
 
-use super::{DeadFilter, DeadLetter, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
+use super::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqlitePool, SqliteRow};
@@ -22,6 +22,7 @@ pub struct SqliteQueue {
     pool: SqlitePool,
     writer: SqlitePool,
     clock: SharedClock,
+    retention: DeadLetterRetention,
 }
 
 fn backend(e: sqlx::Error) -> QueueError {
@@ -63,7 +64,13 @@ impl SqliteQueue {
     /// A queue reading through `pool` and writing through `writer` (the
     /// catalog's pools: its migrations created the `jobs` table).
     pub fn new(pool: SqlitePool, writer: SqlitePool, clock: SharedClock) -> Self {
-        Self { pool, writer, clock }
+        Self { pool, writer, clock, retention: DeadLetterRetention::default() }
+    }
+
+    /// Keeps dead letters by this count and age instead of the default.
+    pub fn with_retention(mut self, retention: DeadLetterRetention) -> Self {
+        self.retention = retention;
+        self
     }
 
     fn now(&self) -> DateTime<Utc> {
@@ -184,6 +191,19 @@ impl Queue for SqliteQueue {
         .execute(&self.writer)
         .await
         .map_err(backend)?;
+        if failure == Failure::Dead {
+            let cutoff = now.saturating_sub(millis(self.retention.max_age));
+            sqlx::query(
+                "DELETE FROM jobs WHERE state = 'dead' AND lane = ?1 AND (last_failed_at < ?2 OR id IN
+                    (SELECT id FROM jobs WHERE state = 'dead' AND lane = ?1 ORDER BY id DESC LIMIT -1 OFFSET ?3))",
+            )
+            .bind(&delivery.lane)
+            .bind(cutoff)
+            .bind(i64::try_from(self.retention.max_count).unwrap_or(i64::MAX))
+            .execute(&self.writer)
+            .await
+            .map_err(backend)?;
+        }
         Ok(())
     }
 
@@ -299,17 +319,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let dir_path = dir.path().to_owned();
-        crate::queue::suite::run_all(|| {
+        crate::queue::suite::run_all(|retention| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let path = dir_path.join(format!("q{n}.db"));
             async move {
                 let catalog = Catalog::open(&path, 0).await.unwrap();
                 let clock = ManualClock::new(Utc::now());
-                let q: Box<dyn Queue> = Box::new(SqliteQueue::new(
+                let q = SqliteQueue::new(
                     catalog.sqlite_pool().clone(),
                     catalog.sqlite_writer().clone(),
                     Arc::new(clock.clone()),
-                ));
+                );
+                let q: Box<dyn Queue> = Box::new(q.with_retention(retention));
                 (q, clock)
             }
         })

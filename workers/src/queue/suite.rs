@@ -2,7 +2,7 @@
 //! fresh queue and the manual clock that queue reads, so time is stepped,
 //! never slept through.
 
-use super::{DeadFilter, Failure, NewJob, Queue};
+use super::{DeadFilter, DeadLetterRetention, Failure, NewJob, Queue};
 use chrono::Duration as ChronoDuration;
 use std::time::Duration;
 use strata_core::clock::ManualClock;
@@ -174,12 +174,40 @@ pub async fn many_delayed_retries_come_back(q: &dyn Queue, clock: &ManualClock) 
     assert_eq!(total_pending(q).await, 0);
 }
 
-/// Runs every check against fresh queues from `make`.
+/// Dead letters are kept by count (the newest) and by age, per lane. The
+/// queue must keep at most 2 for at most an hour.
+pub async fn dead_letters_are_retained_by_count_and_age(q: &dyn Queue, clock: &ManualClock) {
+    q.enqueue(&jobs("default", 3)).await.unwrap();
+    let d = q.fetch(&lanes(&["default"]), 3, VIS).await.unwrap();
+    for (i, delivery) in d.iter().enumerate() {
+        clock.advance(ChronoDuration::seconds(1));
+        q.fail(delivery, &format!("boom {i}"), Failure::Dead).await.unwrap();
+    }
+    let dead = q.dead_letters(&DeadFilter::default(), 100).await.unwrap();
+    let errors: Vec<&str> = dead.iter().map(|d| d.last_error.as_str()).collect();
+    assert_eq!(errors, ["boom 1", "boom 2"], "the newest two are kept");
+    clock.advance(ChronoDuration::hours(2));
+    q.enqueue(&jobs("default", 1)).await.unwrap();
+    let d = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    q.fail(&d[0], "late", Failure::Dead).await.unwrap();
+    let dead = q.dead_letters(&DeadFilter::default(), 100).await.unwrap();
+    assert_eq!(dead.iter().map(|d| d.last_error.as_str()).collect::<Vec<_>>(), ["late"], "older than an hour: gone");
+}
+
+/// The retention [`dead_letters_are_retained_by_count_and_age`] expects.
+pub const SMALL_RETENTION: DeadLetterRetention =
+    DeadLetterRetention { max_count: 2, max_age: Duration::from_secs(3600) };
+
+/// Runs every check against fresh queues from `make`, which builds a queue
+/// with the given dead-letter retention.
 pub async fn run_all<F, Fut>(make: F)
 where
-    F: Fn() -> Fut,
+    F: Fn(DeadLetterRetention) -> Fut,
     Fut: std::future::Future<Output = (Box<dyn Queue>, ManualClock)>,
 {
+    let (q, c) = make(SMALL_RETENTION).await;
+    dead_letters_are_retained_by_count_and_age(q.as_ref(), &c).await;
+    let make = || make(DeadLetterRetention::default());
     let (q, c) = make().await;
     enqueue_fetch_ack(q.as_ref(), &c).await;
     let (q, c) = make().await;
