@@ -110,3 +110,62 @@ fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
     assert_eq!(s.artifact("acme/wf/a")["tier"], "warm");
     run(&["dlq", "discard", "--all"]);
 }
+
+#[test]
+fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
+    let Some(url) = redis_url() else {
+        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        return;
+    };
+    const N: usize = 20_000;
+    let prefix = format!("strata-cli-multi-{}", std::process::id());
+    let _cleanup = Cleanup(url.clone(), prefix.clone());
+    let s = Strata::new()
+        .env("STRATA_REDIS_URL", &url)
+        .env("STRATA_REDIS_PREFIX", &prefix)
+        .env("STRATA_VISIBILITY_TIMEOUT_SECS", "2");
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    // Bulk ingest through the library, into the same data directory.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use strata_core::store::{PutOptions, Store};
+        let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
+        let store = Store::open(&s.data(), strata_core::config::Config::default(), clock).await.unwrap();
+        for i in 0..N {
+            let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:05}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+    });
+    s.ok(&["lifecycle", "run", "--as-of", "+8d"]);
+    let pending = || -> u64 {
+        s.json(&["queue", "stats"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["waiting"].as_u64().unwrap() + l["in_flight"].as_u64().unwrap() + l["delayed"].as_u64().unwrap())
+            .sum()
+    };
+    assert_eq!(pending(), N as u64);
+    let mut workers: Vec<_> =
+        (0..3).map(|_| s.command(&["worker"]).stdout(std::process::Stdio::null()).spawn().unwrap()).collect();
+    // Kill one worker with SIGKILL once work is under way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while pending() > (N as u64) * 3 / 4 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let victim = workers.remove(0);
+    std::process::Command::new("kill").args(["-KILL", &victim.id().to_string()]).status().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while pending() > 0 {
+        assert!(std::time::Instant::now() < deadline, "the remaining workers did not finish ({} left)", pending());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    for mut w in workers {
+        std::process::Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
+        assert!(w.wait().unwrap().success());
+    }
+    assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), N, "every job done");
+    assert_eq!(s.count_events("promoted"), N, "each exactly once in effect");
+    assert!(s.json(&["dlq", "list"]).as_array().unwrap().is_empty());
+}
