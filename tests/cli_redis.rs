@@ -154,8 +154,9 @@ fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
         assert!(std::time::Instant::now() < deadline, "no progress");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let victim = workers.remove(0);
+    let mut victim = workers.remove(0);
     std::process::Command::new("kill").args(["-KILL", &victim.id().to_string()]).status().unwrap();
+    victim.wait().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     while pending() > 0 {
         assert!(std::time::Instant::now() < deadline, "the remaining workers did not finish ({} left)", pending());
