@@ -37,10 +37,14 @@ end
 local out = {}
 local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now, 'LIMIT', 0, max)
 if #expired > 0 then
-  for _, id in ipairs(expired) do redis.call('ZREM', KEYS[3], id) end
+  redis.call('ZREM', KEYS[3], unpack(expired))
   local claimed = redis.call('XCLAIM', KEYS[1], ARGV[6], ARGV[5], 0, unpack(expired))
   for _, e in ipairs(claimed) do
-    if e and e[2] then table.insert(out, e) end
+    if e and e[2] then
+      -- A take-over is one more delivery than the stream's first one.
+      redis.call('HINCRBY', KEYS[5], e[1], 1)
+      table.insert(out, e)
+    end
   end
 end
 if #out < max then
@@ -49,38 +53,47 @@ if #out < max then
     for _, e in ipairs(r[1][2]) do table.insert(out, e) end
   end
 end
-local res = {}
+if #out == 0 then return {} end
+local ids, leases, tokens = {}, {}, {}
 for _, e in ipairs(out) do
-  local id = e[1]
-  local n = redis.call('HINCRBY', KEYS[5], id, 1)
-  redis.call('ZADD', KEYS[3], ARGV[3], id)
-  redis.call('HSET', KEYS[4], id, ARGV[4])
-  table.insert(res, {id, e[2], n})
+  table.insert(ids, e[1])
+  table.insert(leases, ARGV[3])
+  table.insert(leases, e[1])
+  table.insert(tokens, e[1])
+  table.insert(tokens, ARGV[4])
+end
+redis.call('ZADD', KEYS[3], unpack(leases))
+redis.call('HSET', KEYS[4], unpack(tokens))
+local extra = redis.call('HMGET', KEYS[5], unpack(ids))
+local res = {}
+for i, e in ipairs(out) do
+  table.insert(res, {e[1], e[2], 1 + ((extra[i] and tonumber(extra[i])) or 0)})
 end
 return res
 "#;
 
 const ACK: &str = r#"
-local n = 0
-for i = 3, #ARGV do
-  local id = ARGV[i]
-  if redis.call('HGET', KEYS[3], id) == ARGV[2] then
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('XDEL', KEYS[1], id)
-    redis.call('ZREM', KEYS[2], id)
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('HDEL', KEYS[4], id)
-    n = n + 1
-  end
+local ids = {}
+for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
+local held = redis.call('HMGET', KEYS[3], unpack(ids))
+local mine = {}
+for i, id in ipairs(ids) do
+  if held[i] == ARGV[2] then table.insert(mine, id) end
 end
-return n
+if #mine == 0 then return 0 end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(mine))
+redis.call('XDEL', KEYS[1], unpack(mine))
+redis.call('ZREM', KEYS[2], unpack(mine))
+redis.call('HDEL', KEYS[3], unpack(mine))
+redis.call('HDEL', KEYS[4], unpack(mine))
+return #mine
 "#;
 
 const FAIL: &str = r#"
 local id = ARGV[3]
 if redis.call('HGET', KEYS[3], id) ~= ARGV[2] then return 0 end
 local entry = redis.call('XRANGE', KEYS[1], id, id)
-local delivered = tonumber(redis.call('HGET', KEYS[4], id) or '0')
+local delivered = 1 + tonumber(redis.call('HGET', KEYS[4], id) or '0')
 redis.call('XACK', KEYS[1], ARGV[1], id)
 redis.call('XDEL', KEYS[1], id)
 redis.call('ZREM', KEYS[2], id)
