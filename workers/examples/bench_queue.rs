@@ -16,6 +16,9 @@ use strata_workers::queue::{NewJob, Queue};
 
 const BATCH: usize = 512;
 
+/// `XREADGROUP`'s reply: per stream, its entries (id, fields).
+type ReadReply = Vec<(String, Vec<(String, Vec<String>)>)>;
+
 async fn strata_run(url: &str, n: usize, consumers: usize) -> (f64, f64) {
     let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let queue = Arc::new(RedisQueue::connect(url, &prefix, Arc::new(SystemClock)).await.unwrap());
@@ -71,7 +74,7 @@ async fn raw_run(url: &str, n: usize) -> (f64, f64) {
     let t = Instant::now();
     let mut done = 0;
     while done < n {
-        let reply: Option<Vec<(String, Vec<(String, Vec<String>)>)>> = redis::cmd("XREADGROUP")
+        let reply: Option<ReadReply> = redis::cmd("XREADGROUP")
             .arg("GROUP")
             .arg("g")
             .arg("c")
