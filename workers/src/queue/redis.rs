@@ -67,7 +67,14 @@ redis.call('HSET', KEYS[4], unpack(tokens))
 local extra = redis.call('HMGET', KEYS[5], unpack(ids))
 local res = {}
 for i, e in ipairs(out) do
-  table.insert(res, {e[1], e[2], 1 + ((extra[i] and tonumber(extra[i])) or 0)})
+  local f = e[2]
+  local k, p, enq, n = '', '', '0', '0'
+  for j = 1, #f, 2 do
+    local name = f[j]
+    if name == 'k' then k = f[j + 1] elseif name == 'p' then p = f[j + 1]
+    elseif name == 'e' then enq = f[j + 1] elseif name == 'n' then n = f[j + 1] end
+  end
+  res[i] = {e[1], k, p, enq, tonumber(n) + 1 + ((extra[i] and tonumber(extra[i])) or 0)}
 end
 return res
 "#;
@@ -397,7 +404,7 @@ impl Queue for RedisQueue {
             }
             self.ensure_group(lane).await?;
             let k = self.keys(lane);
-            let rows: Vec<(String, Vec<(String, String)>, i64)> = self
+            let rows: Vec<(String, String, String, i64, i64)> = self
                 .scripts
                 .fetch
                 .key(&k.stream)
@@ -415,19 +422,15 @@ impl Queue for RedisQueue {
                 .invoke_async(&mut con)
                 .await
                 .map_err(self.err())?;
-            for (id, fields, delivered) in rows {
-                let fields: BTreeMap<String, String> = fields.into_iter().collect();
-                let base: i64 = fields.get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
-                out.push(Delivery {
-                    id,
-                    lane: lane.clone(),
-                    kind: fields.get("k").cloned().unwrap_or_default(),
-                    payload: fields.get("p").cloned().unwrap_or_default(),
-                    attempts: u32::try_from(base + delivered).unwrap_or(u32::MAX),
-                    lease: token.clone(),
-                    enqueued_at: from_millis(fields.get("e").and_then(|e| e.parse().ok()).unwrap_or(now)),
-                });
-            }
+            out.extend(rows.into_iter().map(|(id, kind, payload, enqueued, attempts)| Delivery {
+                id,
+                lane: lane.clone(),
+                kind,
+                payload,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                lease: token.clone(),
+                enqueued_at: from_millis(enqueued),
+            }));
         }
         Ok(out)
     }
