@@ -101,12 +101,9 @@ impl Store {
         tx.append_event(now, Some(target.tenant()), artifact.as_ref(), &event).await?;
         for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
             if a.state == State::Eligible {
-                let mut active = Artifact { state: State::Active, eligible_at: None, ..a.clone() };
-                active.next_due_at = decide(&active, &self.config, now).next_due_at;
-                tx.save(&active, a.generation, None).await?;
                 let mut revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "hold_id": id }));
                 revoked.reason = Some(reason.to_owned());
-                tx.append_event(now, None, Some(&a), &revoked).await?;
+                save_change(&mut tx, self, &a, a.clone(), now, None, Some(revoked)).await?;
             }
         }
         let hold = tx.hold(id).await?;
@@ -164,22 +161,15 @@ impl Store {
                 requested: until.to_rfc3339(),
             });
         }
-        let revoke = a.state == State::Eligible && until > now;
-        let mut updated = Artifact { expires_at: Some(until), extended: true, ..a.clone() };
-        if revoke {
-            updated.state = State::Active;
-            updated.eligible_at = None;
-        }
-        updated.next_due_at = decide(&updated, &self.config, now).next_due_at;
-        tx.save(&updated, a.generation, None).await?;
+        let updated = Artifact { expires_at: Some(until), extended: true, ..a.clone() };
         let mut event = NewEvent::new(EventKind::RetentionExtended, actor, json!({ "from": current, "to": until }));
         event.reason = Some(reason.to_owned());
-        tx.append_event(now, None, Some(&a), &event).await?;
-        if revoke {
+        let revoked = (a.state == State::Eligible && until > now).then(|| {
             let mut revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "extended_to": until }));
             revoked.reason = Some(reason.to_owned());
-            tx.append_event(now, None, Some(&a), &revoked).await?;
-        }
+            revoked
+        });
+        let updated = save_change(&mut tx, self, &a, updated, now, Some(event), revoked).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -211,20 +201,11 @@ impl Store {
             if expires_at == a.expires_at {
                 continue;
             }
-            let revoke = a.state == State::Eligible && expires_at.is_none_or(|at| at > now);
-            let mut updated = Artifact { expires_at, ..a.clone() };
-            if revoke {
-                updated.state = State::Active;
-                updated.eligible_at = None;
-            }
-            updated.next_due_at = decide(&updated, &self.config, now).next_due_at;
-            tx.save(&updated, a.generation, None).await?;
             let data = json!({ "from": a.expires_at, "to": expires_at, "plan": plan });
-            tx.append_event(now, None, Some(&a), &NewEvent::new(EventKind::RetentionRecomputed, actor, data)).await?;
-            if revoke {
-                let revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "plan": plan }));
-                tx.append_event(now, None, Some(&a), &revoked).await?;
-            }
+            let event = NewEvent::new(EventKind::RetentionRecomputed, actor, data);
+            let revoked = (a.state == State::Eligible && expires_at.is_none_or(|at| at > now))
+                .then(|| NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "plan": plan })));
+            save_change(&mut tx, self, &a, Artifact { expires_at, ..a.clone() }, now, Some(event), revoked).await?;
             changed += 1;
         }
         tx.commit().await?;
@@ -297,6 +278,30 @@ impl Store {
             schedule: decision.schedule,
         })
     }
+}
+
+/// Saves `updated`, a changed copy of the live artifact `a`, with its
+/// planner index recomputed, and records `event`. With `revoked` it also
+/// takes the artifact out of eligibility and records that event after.
+async fn save_change(
+    tx: &mut WriteTx,
+    store: &Store,
+    a: &Artifact,
+    mut updated: Artifact,
+    now: DateTime<Utc>,
+    event: Option<NewEvent>,
+    revoked: Option<NewEvent>,
+) -> Result<Artifact, StoreError> {
+    if revoked.is_some() {
+        updated.state = State::Active;
+        updated.eligible_at = None;
+    }
+    updated.next_due_at = decide(&updated, &store.config, now).next_due_at;
+    tx.save(&updated, a.generation, None).await?;
+    for e in event.iter().chain(revoked.iter()) {
+        tx.append_event(now, None, Some(a), e).await?;
+    }
+    Ok(updated)
 }
 
 /// Recomputes the planner index of the artifacts a released hold covered, so
