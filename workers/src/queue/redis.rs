@@ -2,14 +2,19 @@
 //! consumer group, a sorted set of delayed retries per lane moved back in
 //! bounded batches, and a dead-letter stream per lane.
 //!
-//! Leases are strata's own: a sorted set of lease deadlines per lane, on the
-//! queue's clock, with a token per fetch. Expired leases are taken over with
-//! `XCLAIM`; a stale holder's ack, failure or extension is refused because its
-//! token no longer matches. Keeping the lease clock in strata (rather than
-//! Redis's idle time) lets leases be extended by the holder and lets tests
-//! inject time. Every multi-step change is one Lua script, so it is atomic;
-//! all keys of a lane share a hash tag (`{lane}`), so the layout works on
-//! Redis Cluster.
+//! Leases are strata's own, one per fetch: each fetch reads as a consumer of
+//! its own (named after the worker, so a restarted worker never collides),
+//! whose name is the lease token, and a sorted set keeps each lease's
+//! deadline on the queue's clock. The stream's pending-entries list says
+//! which entries a lease still owns and how often each was delivered, so the
+//! per-entry work is only Redis's own (`XREADGROUP`, `XACK`, `XDEL`). Expired
+//! leases are taken over with `XCLAIM`; a stale holder's ack, failure or
+//! extension is refused because its consumer no longer owns the entry.
+//! Keeping the lease clock in strata (rather than Redis's idle time) lets
+//! leases be extended by the holder and lets tests inject time. Every
+//! multi-step change is one Lua script or `MULTI` block, so it is atomic; all
+//! keys of a lane share a hash tag (`{lane}`), so the layout works on Redis
+//! Cluster.
 
 use super::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
 use async_trait::async_trait;
@@ -17,6 +22,7 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use strata_core::clock::{SharedClock, from_millis, to_millis};
 
@@ -24,90 +30,96 @@ use strata_core::clock::{SharedClock, from_millis, to_millis};
 const GROUP: &str = "workers";
 /// Delayed retries moved back per lane per fetch.
 const MOVE_BATCH: usize = 1000;
+/// Entries acknowledged per script call (Lua's `unpack` has a stack limit).
+const ACK_CHUNK: usize = 1000;
 
-const FETCH: &str = r#"
-local now = ARGV[1]
-local max = tonumber(ARGV[2])
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[7]))
+/// Shared by the scripts below: once a lease holds no entry, its record and
+/// its consumer go.
+const PRELUDE: &str = r#"
+local function forget_if_empty(stream, leases, split, group, holder)
+  if #redis.call('XPENDING', stream, group, '-', '+', 1, holder) == 0 then
+    redis.call('ZREM', leases, holder)
+    redis.call('SREM', split, holder)
+    redis.call('XGROUP', 'DELCONSUMER', stream, group, holder)
+  end
+end
+"#;
+
+/// Moves due delayed retries back to the stream, takes over entries of
+/// expired leases for the new lease and, if retries came back, reads them
+/// (at most `room` entries in all). Returns the entries with their delivery
+/// counts.
+const MAINTAIN: &str = r#"
+local now, room, group, token = ARGV[1], tonumber(ARGV[2]), ARGV[5], ARGV[4]
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
 for _, m in ipairs(due) do
   local j = cjson.decode(m)
   redis.call('XADD', KEYS[1], '*', 'k', j.k, 'p', j.p, 'e', j.e, 'n', j.n, 'f', j.f, 'r', j.r)
   redis.call('ZREM', KEYS[2], m)
 end
 local out = {}
-local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now, 'LIMIT', 0, max)
-if #expired > 0 then
-  redis.call('ZREM', KEYS[3], unpack(expired))
-  local claimed = redis.call('XCLAIM', KEYS[1], ARGV[6], ARGV[5], 0, unpack(expired))
-  for _, e in ipairs(claimed) do
-    if e and e[2] then
-      -- A take-over is one more delivery than the stream's first one.
-      redis.call('HINCRBY', KEYS[5], e[1], 1)
-      table.insert(out, e)
+if room <= 0 then return out end
+local expired = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now, 'LIMIT', 0, 16)
+for _, holder in ipairs(expired) do
+  if #out >= room then break end
+  local pending = redis.call('XPENDING', KEYS[1], group, '-', '+', math.min(room - #out, 1000), holder)
+  if #pending > 0 then
+    local ids, counts = {}, {}
+    for _, p in ipairs(pending) do
+      table.insert(ids, p[1])
+      counts[p[1]] = p[4]
+    end
+    for _, e in ipairs(redis.call('XCLAIM', KEYS[1], group, token, 0, unpack(ids))) do
+      if e and e[2] then table.insert(out, {e[1], e[2], counts[e[1]] + 1}) end
     end
   end
+  forget_if_empty(KEYS[1], KEYS[3], KEYS[4], group, holder)
 end
-if #out < max then
-  local r = redis.call('XREADGROUP', 'GROUP', ARGV[6], ARGV[5], 'COUNT', max - #out, 'STREAMS', KEYS[1], '>')
+if #due > 0 and #out < room then
+  local r = redis.call('XREADGROUP', 'GROUP', group, token, 'COUNT', room - #out, 'STREAMS', KEYS[1], '>')
   if r then
-    for _, e in ipairs(r[1][2]) do table.insert(out, e) end
+    for _, e in ipairs(r[1][2]) do table.insert(out, {e[1], e[2], 1}) end
   end
 end
-if #out == 0 then return {} end
-local ids, leases, tokens = {}, {}, {}
-for _, e in ipairs(out) do
-  table.insert(ids, e[1])
-  table.insert(leases, ARGV[3])
-  table.insert(leases, e[1])
-  table.insert(tokens, e[1])
-  table.insert(tokens, ARGV[4])
-end
-redis.call('ZADD', KEYS[3], unpack(leases))
-redis.call('HSET', KEYS[4], unpack(tokens))
-local extra = redis.call('HMGET', KEYS[5], unpack(ids))
-local res = {}
-for i, e in ipairs(out) do
-  local f = e[2]
-  local k, p, enq, n = '', '', '0', '0'
-  for j = 1, #f, 2 do
-    local name = f[j]
-    if name == 'k' then k = f[j + 1] elseif name == 'p' then p = f[j + 1]
-    elseif name == 'e' then enq = f[j + 1] elseif name == 'n' then n = f[j + 1] end
-  end
-  res[i] = {e[1], k, p, enq, tonumber(n) + 1 + ((extra[i] and tonumber(extra[i])) or 0)}
-end
-return res
+if #out > 0 then redis.call('ZADD', KEYS[3], ARGV[3], token) end
+return out
 "#;
 
+/// Acknowledges entries the lease still holds: all of them while the lease
+/// is live and whole, else only those its consumer still owns.
 const ACK: &str = r#"
-local ids = {}
-for i = 3, #ARGV do table.insert(ids, ARGV[i]) end
-local held = redis.call('HMGET', KEYS[3], unpack(ids))
-local mine = {}
-for i, id in ipairs(ids) do
-  if held[i] == ARGV[2] then table.insert(mine, id) end
+local group, token = ARGV[1], ARGV[2]
+local deadline = redis.call('ZSCORE', KEYS[2], token)
+local n
+if deadline and tonumber(deadline) >= tonumber(ARGV[3]) and redis.call('SISMEMBER', KEYS[3], token) == 0 then
+  n = redis.call('XACK', KEYS[1], group, unpack(ARGV, 4))
+  redis.call('XDEL', KEYS[1], unpack(ARGV, 4))
+else
+  local held = {}
+  for _, p in ipairs(redis.call('XPENDING', KEYS[1], group, '-', '+', 100000, token)) do held[p[1]] = true end
+  local mine = {}
+  for i = 4, #ARGV do
+    if held[ARGV[i]] then table.insert(mine, ARGV[i]) end
+  end
+  if #mine == 0 then return 0 end
+  n = redis.call('XACK', KEYS[1], group, unpack(mine))
+  redis.call('XDEL', KEYS[1], unpack(mine))
 end
-if #mine == 0 then return 0 end
-redis.call('XACK', KEYS[1], ARGV[1], unpack(mine))
-redis.call('XDEL', KEYS[1], unpack(mine))
-redis.call('ZREM', KEYS[2], unpack(mine))
-redis.call('HDEL', KEYS[3], unpack(mine))
-redis.call('HDEL', KEYS[4], unpack(mine))
-return #mine
+forget_if_empty(KEYS[1], KEYS[2], KEYS[3], group, token)
+return n
 "#;
 
 const FAIL: &str = r#"
-local id = ARGV[3]
-if redis.call('HGET', KEYS[3], id) ~= ARGV[2] then return 0 end
+local group, token, id = ARGV[1], ARGV[2], ARGV[3]
+local p = redis.call('XPENDING', KEYS[1], group, id, id, 1, token)
+if #p == 0 then return 0 end
+local delivered = p[1][4]
 local entry = redis.call('XRANGE', KEYS[1], id, id)
-local delivered = 1 + tonumber(redis.call('HGET', KEYS[4], id) or '0')
-redis.call('XACK', KEYS[1], ARGV[1], id)
+redis.call('XACK', KEYS[1], group, id)
 redis.call('XDEL', KEYS[1], id)
-redis.call('ZREM', KEYS[2], id)
-redis.call('HDEL', KEYS[3], id)
-redis.call('HDEL', KEYS[4], id)
+forget_if_empty(KEYS[1], KEYS[2], KEYS[3], group, token)
 if #entry == 0 then return 0 end
-local h = {}
+local h = {n = '0', f = '', r = ''}
 local fields = entry[1][2]
 for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
 local attempts = tostring(tonumber(h.n) + delivered)
@@ -115,85 +127,100 @@ local first = h.f
 if first == '' then first = ARGV[5] end
 if ARGV[4] == 'retry' then
   local member = cjson.encode({id = id, k = h.k, p = h.p, e = h.e, n = attempts, f = first, r = ARGV[7]})
-  redis.call('ZADD', KEYS[5], ARGV[6], member)
+  redis.call('ZADD', KEYS[4], ARGV[6], member)
 else
   -- Dead letters are keyed by the queue's clock (never going backwards), so
   -- retention by age follows the same clock as everything else.
   local ms = tonumber(ARGV[5])
-  local last = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)
+  local last = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)
   if #last > 0 then
     local last_ms = tonumber(string.match(last[1][1], '^(%d+)'))
     if last_ms > ms then ms = last_ms end
   end
-  redis.call('XADD', KEYS[6], 'MAXLEN', '=', ARGV[8], ms .. '-*',
+  redis.call('XADD', KEYS[5], 'MAXLEN', '=', ARGV[8], ms .. '-*',
     'k', h.k, 'p', h.p, 'e', h.e, 'n', attempts, 'f', first, 'l', ARGV[5], 'r', ARGV[7])
-  redis.call('XTRIM', KEYS[6], 'MINID', '=', ARGV[9])
+  redis.call('XTRIM', KEYS[5], 'MINID', '=', ARGV[9])
 end
 return 1
 "#;
 
+/// Extends the lease holding the entry (with the rest of its batch).
 const EXTEND: &str = r#"
-if redis.call('HGET', KEYS[2], ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then return 0 end
+redis.call('ZADD', KEYS[2], 'XX', ARGV[4], ARGV[2])
 return 1
 "#;
 
+/// Hands entries the lease still owns to a new, already expired lease with
+/// their delivery count lowered by one, so the next fetch takes them over
+/// without spending an attempt.
 const RELEASE: &str = r#"
-local n = 0
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('HGET', KEYS[2], id) == ARGV[1] then
-    redis.call('ZADD', KEYS[1], 0, id)
-    redis.call('HINCRBY', KEYS[3], id, -1)
-    redis.call('HDEL', KEYS[2], id)
-    n = n + 1
+local group, token, spare = ARGV[1], ARGV[2], ARGV[3]
+local held = {}
+for _, p in ipairs(redis.call('XPENDING', KEYS[1], group, '-', '+', 100000, token)) do held[p[1]] = p[4] end
+local moved = 0
+for i = 4, #ARGV do
+  local count = held[ARGV[i]]
+  if count then
+    redis.call('XCLAIM', KEYS[1], group, spare, 0, ARGV[i], 'RETRYCOUNT', math.max(count - 1, 0), 'JUSTID')
+    moved = moved + 1
   end
 end
-return n
+if moved > 0 then
+  redis.call('ZADD', KEYS[2], 0, spare)
+  redis.call('SADD', KEYS[3], token)
+end
+forget_if_empty(KEYS[1], KEYS[2], KEYS[3], group, token)
+return moved
 "#;
 
 const STATS: &str = r#"
 local len = redis.call('XLEN', KEYS[1])
-local inflight = redis.call('ZCARD', KEYS[2])
-local delayed = redis.call('ZCARD', KEYS[3])
-local dead = redis.call('XLEN', KEYS[4])
-local after = '-'
+local delayed = redis.call('ZCARD', KEYS[2])
+local dead = redis.call('XLEN', KEYS[3])
+local after, pending = '-', 0
 local ok, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[1])
 if ok then
   for _, g in ipairs(groups) do
-    for i = 1, #g, 2 do
-      if g[i] == 'name' and g[i + 1] == ARGV[1] then
-        for j = 1, #g, 2 do
-          if g[j] == 'last-delivered-id' then after = '(' .. g[j + 1] end
-        end
-      end
+    local info = {}
+    for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+    if info['name'] == ARGV[1] then
+      after = '(' .. info['last-delivered-id']
+      pending = info['pending']
     end
   end
 end
 local oldest = ''
-if len > 0 then
+if len > pending then
   local r = redis.call('XRANGE', KEYS[1], after, '+', 'COUNT', 1)
   if #r > 0 then
     local fields = r[1][2]
     for i = 1, #fields, 2 do if fields[i] == 'e' then oldest = fields[i + 1] end end
   end
 end
-return {len, inflight, delayed, dead, oldest}
+return {len, pending, delayed, dead, oldest}
 "#;
 
 /// The Redis Streams queue.
 pub struct RedisQueue {
     con: ConnectionManager,
+    /// A second connection for acknowledgements, so they travel while the
+    /// next fetch is in flight.
+    acks: ConnectionManager,
     prefix: String,
     consumer: String,
+    fetches: AtomicU64,
     clock: SharedClock,
     retention: DeadLetterRetention,
     groups: Mutex<HashSet<String>>,
+    /// Lanes whose latest fetch saw no due retry and no expired lease; the
+    /// others get their maintenance first on the next fetch.
+    tidy: Mutex<HashSet<String>>,
     scripts: Scripts,
 }
 
 struct Scripts {
-    fetch: Script,
+    maintain: Script,
     ack: Script,
     fail: Script,
     extend: Script,
@@ -212,10 +239,12 @@ struct LaneKeys {
     stream: String,
     delayed: String,
     leases: String,
-    tokens: String,
-    attempts: String,
+    split: String,
     dead: String,
 }
+
+/// `XREADGROUP`'s reply: per stream, its entries (id, flat field list).
+type ReadReply = Vec<(String, Vec<(String, Vec<String>)>)>;
 
 fn backend(url: &str) -> impl Fn(redis::RedisError) -> QueueError + '_ {
     move |e| QueueError::Backend(format!("Redis at {}: {e}", redact(url)))
@@ -244,6 +273,31 @@ fn consumer_name() -> String {
     format!("{host}-{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8])
 }
 
+/// A delivery from an entry's id and flat field list; `delivered` counts
+/// this entry's deliveries, the `n` field the attempts before it was retried.
+fn delivery(lane: &str, lease: &str, id: String, fields: Vec<String>, delivered: i64) -> Delivery {
+    let (mut kind, mut payload, mut enqueued, mut before) = (String::new(), String::new(), 0, 0);
+    let mut fields = fields.into_iter();
+    while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
+        match name.as_str() {
+            "k" => kind = value,
+            "p" => payload = value,
+            "e" => enqueued = value.parse().unwrap_or(0),
+            "n" => before = value.parse().unwrap_or(0),
+            _ => {}
+        }
+    }
+    Delivery {
+        id,
+        lane: lane.to_owned(),
+        kind,
+        payload,
+        attempts: u32::try_from(before + delivered).unwrap_or(u32::MAX),
+        lease: lease.to_owned(),
+        enqueued_at: from_millis(enqueued),
+    }
+}
+
 impl RedisQueue {
     /// Connects to `url`, failing fast with an error naming it. Keys start
     /// with `prefix` (e.g. `strata`).
@@ -252,23 +306,34 @@ impl RedisQueue {
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_number_of_retries(3);
-        let con = tokio::time::timeout(Duration::from_secs(10), ConnectionManager::new_with_config(client, config))
+        let connect = || async {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                ConnectionManager::new_with_config(client.clone(), config.clone()),
+            )
             .await
             .map_err(|_| QueueError::Backend(format!("Redis at {}: timed out connecting", redact(url))))?
-            .map_err(backend(url))?;
+            .map_err(backend(url))
+        };
+        let con = connect().await?;
+        let acks = connect().await?;
+        let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Ok(Self {
             con,
+            acks,
             prefix: prefix.to_owned(),
             consumer: consumer_name(),
+            fetches: AtomicU64::new(0),
             clock,
             retention: DeadLetterRetention::default(),
             groups: Mutex::new(HashSet::new()),
+            tidy: Mutex::new(HashSet::new()),
             scripts: Scripts {
-                fetch: Script::new(FETCH),
-                ack: Script::new(ACK),
-                fail: Script::new(FAIL),
-                extend: Script::new(EXTEND),
-                release: Script::new(RELEASE),
+                maintain: script(MAINTAIN),
+                ack: script(ACK),
+                fail: script(FAIL),
+                extend: script(EXTEND),
+                release: script(RELEASE),
                 stats: Script::new(STATS),
             },
         })
@@ -286,10 +351,51 @@ impl RedisQueue {
             stream: format!("{base}:stream"),
             delayed: format!("{base}:delayed"),
             leases: format!("{base}:leases"),
-            tokens: format!("{base}:tokens"),
-            attempts: format!("{base}:attempts"),
+            split: format!("{base}:split"),
             dead: format!("{base}:dead"),
         }
+    }
+
+    /// Moves due retries back to the lane's stream and takes over at most
+    /// `room` entries of expired leases for the lease `token`.
+    async fn maintain(
+        &self,
+        k: &LaneKeys,
+        now: i64,
+        room: usize,
+        deadline: i64,
+        token: &str,
+    ) -> Result<Vec<(String, Vec<String>, i64)>, QueueError> {
+        let mut con = self.con.clone();
+        self.scripts
+            .maintain
+            .key(&k.stream)
+            .key(&k.delayed)
+            .key(&k.leases)
+            .key(&k.split)
+            .arg(now)
+            .arg(room)
+            .arg(deadline)
+            .arg(token)
+            .arg(GROUP)
+            .arg(MOVE_BATCH)
+            .invoke_async(&mut con)
+            .await
+            .map_err(self.err())
+    }
+
+    fn set_tidy(&self, lane: &str, tidy: bool) {
+        let mut lanes = self.tidy.lock().unwrap_or_else(|e| e.into_inner());
+        if tidy {
+            lanes.insert(lane.to_owned());
+        } else {
+            lanes.remove(lane);
+        }
+    }
+
+    /// A new lease: a consumer name unique to this fetch.
+    fn lease_token(&self) -> String {
+        format!("{}:{}", self.consumer, self.fetches.fetch_add(1, Ordering::Relaxed))
     }
 
     fn lanes_key(&self) -> String {
@@ -379,7 +485,7 @@ impl Queue for RedisQueue {
             pipe.cmd("XADD")
                 .arg(self.keys(&job.lane).stream)
                 .arg("*")
-                .arg(&[("k", job.kind.as_str()), ("p", &job.payload), ("e", &now), ("n", "0"), ("f", ""), ("r", "")])
+                .arg(&[("k", job.kind.as_str()), ("p", &job.payload), ("e", &now)])
                 .ignore();
             lanes.insert(job.lane.clone());
         }
@@ -394,7 +500,6 @@ impl Queue for RedisQueue {
     async fn fetch(&self, lanes: &[String], max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
         let now = to_millis(self.clock.now());
         let deadline = now.saturating_add(millis(visibility));
-        let token = uuid::Uuid::new_v4().simple().to_string();
         let mut out = Vec::new();
         let mut con = self.con.clone();
         for lane in lanes {
@@ -404,48 +509,100 @@ impl Queue for RedisQueue {
             }
             self.ensure_group(lane).await?;
             let k = self.keys(lane);
-            let rows: Vec<(String, String, String, i64, i64)> = self
-                .scripts
-                .fetch
-                .key(&k.stream)
-                .key(&k.delayed)
-                .key(&k.leases)
-                .key(&k.tokens)
-                .key(&k.attempts)
-                .arg(now)
-                .arg(room)
-                .arg(deadline)
-                .arg(&token)
-                .arg(&self.consumer)
-                .arg(GROUP)
-                .arg(MOVE_BATCH)
-                .invoke_async(&mut con)
-                .await
-                .map_err(self.err())?;
-            out.extend(rows.into_iter().map(|(id, kind, payload, enqueued, attempts)| Delivery {
-                id,
-                lane: lane.clone(),
-                kind,
-                payload,
-                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                lease: token.clone(),
-                enqueued_at: from_millis(enqueued),
-            }));
+            let token = self.lease_token();
+            let mut taken_over = Vec::new();
+            let tidy = self.tidy.lock().unwrap_or_else(|e| e.into_inner()).contains(lane);
+            if !tidy {
+                taken_over = self.maintain(&k, now, room, deadline, &token).await?;
+            }
+            let room = room - taken_over.len();
+            let mut fresh = Vec::new();
+            if room > 0 {
+                // One round trip: read new entries, stamp the lease, and look
+                // whether a retry is due or a lease has expired.
+                let (due, expired, reply): (Vec<String>, Vec<String>, Option<ReadReply>) = redis::pipe()
+                    .atomic()
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&k.delayed)
+                    .arg("-inf")
+                    .arg(now)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(1)
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&k.leases)
+                    .arg("-inf")
+                    .arg(format!("({now}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(1)
+                    .cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&token)
+                    .arg("COUNT")
+                    .arg(room)
+                    .arg("STREAMS")
+                    .arg(&k.stream)
+                    .arg(">")
+                    .cmd("ZADD")
+                    .arg(&k.leases)
+                    .arg(deadline)
+                    .arg(&token)
+                    .ignore()
+                    .query_async(&mut con)
+                    .await
+                    .map_err(self.err())?;
+                fresh = reply.unwrap_or_default().into_iter().flat_map(|(_, entries)| entries).collect();
+                let tidy = due.is_empty() && expired.is_empty();
+                self.set_tidy(lane, tidy);
+                let room = room - fresh.len();
+                if room > 0 && !tidy {
+                    taken_over.extend(self.maintain(&k, now, room, deadline, &token).await?);
+                }
+            }
+            if taken_over.is_empty() && fresh.is_empty() {
+                redis::pipe()
+                    .cmd("ZREM")
+                    .arg(&k.leases)
+                    .arg(&token)
+                    .ignore()
+                    .cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&k.stream)
+                    .arg(GROUP)
+                    .arg(&token)
+                    .ignore()
+                    .query_async::<()>(&mut con)
+                    .await
+                    .map_err(self.err())?;
+                continue;
+            }
+            let fresh = fresh.into_iter().map(|(id, fields)| (id, fields, 1));
+            out.extend(
+                taken_over
+                    .into_iter()
+                    .chain(fresh)
+                    .map(|(id, fields, delivered)| delivery(lane, &token, id, fields, delivered)),
+            );
         }
         Ok(out)
     }
 
     async fn ack(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
+        let now = to_millis(self.clock.now());
         let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for d in deliveries {
             groups.entry((&d.lane, &d.lease)).or_default().push(&d.id);
         }
-        let mut con = self.con.clone();
+        let mut con = self.acks.clone();
         for ((lane, lease), ids) in groups {
             let k = self.keys(lane);
-            let mut call = self.scripts.ack.key(&k.stream);
-            call.key(&k.leases).key(&k.tokens).key(&k.attempts).arg(GROUP).arg(lease).arg(ids);
-            call.invoke_async::<i64>(&mut con).await.map_err(self.err())?;
+            for chunk in ids.chunks(ACK_CHUNK) {
+                let mut call = self.scripts.ack.key(&k.stream);
+                call.key(&k.leases).key(&k.split).arg(GROUP).arg(lease).arg(now).arg(chunk);
+                call.invoke_async::<i64>(&mut con).await.map_err(self.err())?;
+            }
         }
         Ok(())
     }
@@ -457,11 +614,10 @@ impl Queue for RedisQueue {
             Failure::Dead => ("dead", now),
         };
         let k = self.keys(&delivery.lane);
-        let mut con = self.con.clone();
+        let mut con = self.acks.clone();
         let mut call = self.scripts.fail.key(&k.stream);
         call.key(&k.leases)
-            .key(&k.tokens)
-            .key(&k.attempts)
+            .key(&k.split)
             .key(&k.delayed)
             .key(&k.dead)
             .arg(GROUP)
@@ -480,18 +636,23 @@ impl Queue for RedisQueue {
     async fn extend(&self, delivery: &Delivery, visibility: Duration) -> Result<bool, QueueError> {
         let deadline = to_millis(self.clock.now()).saturating_add(millis(visibility));
         let k = self.keys(&delivery.lane);
-        let mut con = self.con.clone();
-        let mut call = self.scripts.extend.key(&k.leases);
-        call.key(&k.tokens).arg(&delivery.id).arg(&delivery.lease).arg(deadline);
+        let mut con = self.acks.clone();
+        let mut call = self.scripts.extend.key(&k.stream);
+        call.key(&k.leases).arg(GROUP).arg(&delivery.lease).arg(&delivery.id).arg(deadline);
         Ok(call.invoke_async::<i64>(&mut con).await.map_err(self.err())? == 1)
     }
 
     async fn release(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
-        let mut con = self.con.clone();
+        let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
         for d in deliveries {
-            let k = self.keys(&d.lane);
-            let mut call = self.scripts.release.key(&k.leases);
-            call.key(&k.tokens).key(&k.attempts).arg(&d.lease).arg(&d.id);
+            groups.entry((&d.lane, &d.lease)).or_default().push(&d.id);
+        }
+        let mut con = self.acks.clone();
+        for ((lane, lease), ids) in groups {
+            let k = self.keys(lane);
+            let spare = self.lease_token();
+            let mut call = self.scripts.release.key(&k.stream);
+            call.key(&k.leases).key(&k.split).arg(GROUP).arg(lease).arg(&spare).arg(ids);
             call.invoke_async::<i64>(&mut con).await.map_err(self.err())?;
         }
         Ok(())
@@ -507,7 +668,6 @@ impl Queue for RedisQueue {
                 .scripts
                 .stats
                 .key(&k.stream)
-                .key(&k.leases)
                 .key(&k.delayed)
                 .key(&k.dead)
                 .arg(GROUP)
