@@ -154,7 +154,8 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
     /// Records a failed delivery: retry after a delay, or dead-letter it.
     async fn fail(&self, delivery: &Delivery, error: &str, failure: Failure) -> Result<(), QueueError>;
 
-    /// Extends a delivery's lease; false when the lease was already lost.
+    /// Extends a delivery's lease; false when the lease was already lost. A
+    /// backend may extend the lease of the delivery's whole fetch with it.
     async fn extend(&self, delivery: &Delivery, visibility: Duration) -> Result<bool, QueueError>;
 
     /// Gives deliveries back for immediate redelivery without counting the
