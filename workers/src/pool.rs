@@ -4,12 +4,13 @@
 //! jitter, and dead-letters a job once its kind's attempts are spent.
 
 use crate::backoff::full_jitter;
+use crate::metrics::JobMetrics;
 use crate::queue::{Delivery, Failure, Queue, QueueError};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::TenantId;
 use strata_jobs::handlers::{self, Context, JobError, Outcome};
@@ -65,12 +66,20 @@ pub struct WorkerPool {
     ctx: Context,
     lanes: Vec<String>,
     report: Arc<Mutex<RunReport>>,
+    metrics: Arc<JobMetrics>,
 }
 
 impl WorkerPool {
     /// A pool consuming `lanes` (in priority order) of `queue`.
     pub fn new(queue: Arc<dyn Queue>, ctx: Context, lanes: Vec<String>) -> Self {
-        Self { queue, ctx, lanes, report: Arc::default() }
+        Self { queue, ctx, lanes, report: Arc::default(), metrics: Arc::default() }
+    }
+
+    /// Records job counts, durations and lags into `metrics` (shared with
+    /// the process's `/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<JobMetrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// A snapshot of what this pool has done so far.
@@ -178,12 +187,19 @@ impl WorkerPool {
             return None;
         }
         let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
+        let started = Instant::now();
         let result = match tokio::time::timeout(timeout, self.run_with_lease(&d, &job, visibility)).await {
             Ok(r) => r,
             Err(_) => Err(JobError::Retry(format!("timed out after {}s", timeout.as_secs()))),
         };
+        let kind = job.kind.as_str();
         match result {
             Ok(outcome) => {
+                self.metrics.record(kind, outcome.as_str(), started.elapsed());
+                if outcome == Outcome::Done && !job.forced {
+                    let lag = self.ctx.store.clock.now() - job.planned_for;
+                    self.metrics.record_lag(kind, lag.to_std().unwrap_or_default());
+                }
                 let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
                 *report
                     .outcomes
@@ -194,10 +210,12 @@ impl WorkerPool {
                 Some(d)
             }
             Err(e) if e.is_abort() || d.attempts >= max_attempts => {
+                self.metrics.record(kind, "dead_lettered", started.elapsed());
                 self.dead_letter(&d, Some(&job), &e.to_string()).await;
                 None
             }
             Err(e) => {
+                self.metrics.record(kind, "retried", started.elapsed());
                 let s = self.settings();
                 let delay = full_jitter(
                     d.attempts,

@@ -1,0 +1,244 @@
+//! Prometheus text exposition: the durable state every process reads alike
+//! (the event log, the catalog, the queue) and this process's own job
+//! counters and histograms.
+
+use crate::queue::{Queue, QueueError};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+use strata_core::catalog::CatalogError;
+use strata_core::store::Store;
+
+/// Buckets (seconds) of job durations.
+const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
+/// Buckets (seconds) of the lag from a job's planned instant to its completion.
+const LAG_BUCKETS: &[f64] = &[0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0];
+/// Buckets (seconds) of lifecycle run durations.
+const RUN_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
+
+/// Reading the durable state failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// The catalog could not be read.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// The queue could not be read.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// A histogram with fixed upper bounds; bucket counts are cumulative.
+#[derive(Debug, Clone)]
+struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<u64>,
+    sum: f64,
+    count: u64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self { bounds, buckets: vec![0; bounds.len()], sum: 0.0, count: 0 }
+    }
+
+    fn observe(&mut self, value: f64) {
+        for (bound, n) in self.bounds.iter().zip(&mut self.buckets) {
+            if value <= *bound {
+                *n += 1;
+            }
+        }
+        self.sum += value;
+        self.count += 1;
+    }
+
+    /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is empty or
+    /// ends with a comma.
+    fn write(&self, out: &mut String, name: &str, labels: &str) {
+        for (bound, n) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
+        let labels = match labels.trim_end_matches(',') {
+            "" => String::new(),
+            l => format!("{{{l}}}"),
+        };
+        let _ = writeln!(out, "{name}_sum{labels} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{labels} {}", self.count);
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Escapes a label value for the text format.
+pub fn escape(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+/// Counters and histograms of the jobs this process ran.
+#[derive(Debug)]
+pub struct JobMetrics {
+    inner: Mutex<JobInner>,
+}
+
+#[derive(Debug, Default)]
+struct JobInner {
+    outcomes: BTreeMap<(String, String), u64>,
+    durations: BTreeMap<String, Histogram>,
+    lag: BTreeMap<String, Histogram>,
+}
+
+impl Default for JobMetrics {
+    fn default() -> Self {
+        Self { inner: Mutex::new(JobInner::default()) }
+    }
+}
+
+impl JobMetrics {
+    /// Counts one job of `kind` that ended with `outcome` (`done`, `stale`,
+    /// `skipped`, `retried`, `dead_lettered`) after running for `took`.
+    pub fn record(&self, kind: &str, outcome: &str, took: Duration) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        *inner.outcomes.entry((kind.to_owned(), outcome.to_owned())).or_default() += 1;
+        inner
+            .durations
+            .entry(kind.to_owned())
+            .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records how long after the instant it was planned for (when its
+    /// artifact became eligible) a job of `kind` took effect.
+    pub fn record_lag(&self, kind: &str, lag: Duration) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.lag.entry(kind.to_owned()).or_insert_with(|| Histogram::new(LAG_BUCKETS)).observe(lag.as_secs_f64());
+    }
+
+    /// Jobs of `kind` counted with `outcome` so far.
+    pub fn count(&self, kind: &str, outcome: &str) -> u64 {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.outcomes.get(&(kind.to_owned(), outcome.to_owned())).copied().unwrap_or(0)
+    }
+
+    /// Appends this process's job metrics in the text format.
+    pub fn write(&self, out: &mut String) {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        header(out, "strata_jobs_total", "counter", "Jobs run by this process, by kind and outcome.");
+        for ((kind, outcome), n) in &inner.outcomes {
+            let _ = writeln!(out, "strata_jobs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
+        }
+        header(out, "strata_job_duration_seconds", "histogram", "Time a job's handler ran, by kind.");
+        for (kind, h) in &inner.durations {
+            h.write(out, "strata_job_duration_seconds", &format!("kind=\"{kind}\","));
+        }
+        header(
+            out,
+            "strata_eligibility_lag_seconds",
+            "histogram",
+            "From the instant a job's artifact became due to the job taking effect, by kind.",
+        );
+        for (kind, h) in &inner.lag {
+            h.write(out, "strata_eligibility_lag_seconds", &format!("kind=\"{kind}\","));
+        }
+    }
+}
+
+/// Appends the metrics derived from durable data (retention deletes and
+/// bytes freed per plan, lifecycle run durations, artifacts and bytes per
+/// tenant and tier, queue depth per lane and state, oldest waiting job), so
+/// every process reports the same numbers.
+pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -> Result<(), MetricsError> {
+    let deletions = store.catalog.deletion_totals().await?;
+    let reason = |kind: &str| if kind == "erased" { "erasure" } else { "retention" };
+    header(out, "retention_deletes_total", "counter", "Artifacts deleted by retention (purge) or erasure, per plan.");
+    for (plan, kind, n, _) in &deletions {
+        let _ = writeln!(out, "retention_deletes_total{{plan=\"{plan}\",reason=\"{}\"}} {n}", reason(kind));
+    }
+    header(out, "retention_bytes_freed_total", "counter", "Bytes freed by retention (purge) or erasure, per plan.");
+    for (plan, kind, _, bytes) in &deletions {
+        let _ = writeln!(out, "retention_bytes_freed_total{{plan=\"{plan}\",reason=\"{}\"}} {bytes}", reason(kind));
+    }
+    let (counts, total, sum) = store.catalog.run_duration_histogram(RUN_BUCKETS).await?;
+    header(
+        out,
+        "retention_cleanup_seconds",
+        "histogram",
+        "Duration of lifecycle runs planned and carried out in one process.",
+    );
+    let runs = Histogram {
+        bounds: RUN_BUCKETS,
+        buckets: counts.iter().map(|&n| u64::try_from(n).unwrap_or(0)).collect(),
+        sum,
+        count: u64::try_from(total).unwrap_or(0),
+    };
+    runs.write(out, "retention_cleanup_seconds", "");
+    let totals = store.catalog.tier_totals().await?;
+    header(out, "strata_tier_artifacts", "gauge", "Live artifacts per tenant and tier.");
+    for t in totals.iter().filter(|t| t.state.is_live()) {
+        let _ = writeln!(
+            out,
+            "strata_tier_artifacts{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
+            t.tenant, t.tier, t.state, t.artifacts
+        );
+    }
+    header(out, "strata_tier_bytes", "gauge", "Stored bytes of live artifacts per tenant and tier.");
+    for t in totals.iter().filter(|t| t.state.is_live()) {
+        let _ = writeln!(
+            out,
+            "strata_tier_bytes{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
+            t.tenant, t.tier, t.state, t.stored_bytes
+        );
+    }
+    let stats = queue.stats().await?;
+    header(out, "strata_queue_jobs", "gauge", "Jobs per lane and state.");
+    for s in &stats {
+        for (state, n) in [("waiting", s.waiting), ("in_flight", s.in_flight), ("delayed", s.delayed), ("dead", s.dead)]
+        {
+            let _ = writeln!(out, "strata_queue_jobs{{lane=\"{}\",state=\"{state}\"}} {n}", escape(&s.lane));
+        }
+    }
+    header(out, "strata_dead_letters", "gauge", "Dead-lettered jobs per lane.");
+    for s in &stats {
+        let _ = writeln!(out, "strata_dead_letters{{lane=\"{}\"}} {}", escape(&s.lane), s.dead);
+    }
+    header(out, "strata_queue_oldest_waiting_seconds", "gauge", "Age of the oldest waiting job per lane.");
+    for s in &stats {
+        let _ = writeln!(
+            out,
+            "strata_queue_oldest_waiting_seconds{{lane=\"{}\"}} {}",
+            escape(&s.lane),
+            s.oldest_waiting_secs.unwrap_or(0.0)
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_counted() {
+        let m = JobMetrics::default();
+        m.record("promote", "done", Duration::from_millis(3));
+        m.record("promote", "done", Duration::from_millis(70));
+        m.record("purge", "retried", Duration::from_secs(2));
+        let mut out = String::new();
+        m.write(&mut out);
+        assert!(out.contains("strata_jobs_total{kind=\"promote\",outcome=\"done\"} 2"), "{out}");
+        assert!(out.contains("strata_jobs_total{kind=\"purge\",outcome=\"retried\"} 1"), "{out}");
+        assert!(out.contains("strata_job_duration_seconds_bucket{kind=\"promote\",le=\"0.005\"} 1"), "{out}");
+        assert!(out.contains("strata_job_duration_seconds_bucket{kind=\"promote\",le=\"0.1\"} 2"), "{out}");
+        assert!(out.contains("strata_job_duration_seconds_bucket{kind=\"promote\",le=\"+Inf\"} 2"), "{out}");
+        assert!(out.contains("strata_job_duration_seconds_count{kind=\"promote\"} 2"), "{out}");
+        assert_eq!(m.count("promote", "done"), 2);
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
