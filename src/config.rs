@@ -311,6 +311,47 @@ pub struct LifecycleConfig {
     pub dry_run: bool,
 }
 
+/// A secret value: deserialized like a string, never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; for comparison, never for logs.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The HTTP API (`strata serve`, `strata run`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiConfig {
+    /// Address `strata serve` listens on unless `--listen` is given.
+    pub listen: String,
+    /// Bearer token that reaches operator routes and every tenant (`STRATA_ADMIN_TOKEN`); unset: no admin access.
+    pub admin_token: Option<Secret>,
+    /// Largest accepted artifact upload, in bytes (`STRATA_MAX_UPLOAD_BYTES`); larger ones get 413.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), admin_token: None, max_upload_bytes: 5 * 1024 * 1024 * 1024 }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -329,6 +370,8 @@ pub struct Config {
     pub lifecycle: LifecycleConfig,
     /// Queue backend.
     pub queue: QueueConfig,
+    /// HTTP API.
+    pub api: ApiConfig,
 }
 
 /// The environment variables read, with the setter applied to each.
@@ -431,6 +474,14 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.jobs.visibility_timeout_secs = parse_env(k, v)?;
         Ok(())
     }),
+    ("STRATA_ADMIN_TOKEN", |c, _, v| {
+        c.api.admin_token = Some(Secret::new(v)).filter(|t| !t.expose().is_empty());
+        Ok(())
+    }),
+    ("STRATA_MAX_UPLOAD_BYTES", |c, k, v| {
+        c.api.max_upload_bytes = parse_env(k, v)?;
+        Ok(())
+    }),
     ("RETENTION_DAYS_FREE", |c, k, v| plan_env(c, "free", k, v)),
     ("RETENTION_DAYS_BASIC", |c, k, v| plan_env(c, "basic", k, v)),
     ("RETENTION_DAYS_PRO", |c, k, v| plan_env(c, "pro", k, v)),
@@ -505,6 +556,12 @@ impl Config {
         }
         if self.scheduler.leader_ttl_secs < 3 {
             return Err(invalid("scheduler.leader_ttl_secs", "must be at least 3".into()));
+        }
+        if self.api.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+            return Err(invalid("api.admin_token", "must be at least 16 characters".into()));
+        }
+        if self.api.max_upload_bytes == 0 {
+            return Err(invalid("api.max_upload_bytes", "must be at least 1".into()));
         }
         if self.scheduler.cron.trim().is_empty() {
             return Err(invalid("scheduler.cron", "must not be empty".into()));
@@ -586,6 +643,16 @@ mod tests {
     }
 
     #[test]
+    fn the_admin_token_comes_from_the_environment_and_never_shows() {
+        let c =
+            Config::load_with_env(None, env_of(&[("STRATA_ADMIN_TOKEN", "an-admin-token-of-some-length")])).unwrap();
+        assert_eq!(c.api.admin_token.as_ref().map(Secret::expose), Some("an-admin-token-of-some-length"));
+        assert!(!format!("{c:?}").contains("an-admin-token"));
+        let err = Config::load_with_env(None, env_of(&[("STRATA_ADMIN_TOKEN", "short")])).unwrap_err().to_string();
+        assert!(err.contains("api.admin_token"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_key_and_source() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
@@ -620,5 +687,8 @@ mod tests {
         assert_eq!(example.lifecycle.dry_run, defaults.lifecycle.dry_run);
         assert_eq!(example.queue.redis_url, defaults.queue.redis_url);
         assert_eq!(example.queue.redis_prefix, defaults.queue.redis_prefix);
+        assert_eq!(example.api.listen, defaults.api.listen);
+        assert_eq!(example.api.max_upload_bytes, defaults.api.max_upload_bytes);
+        assert!(example.api.admin_token.is_none());
     }
 }

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub enum EventKind {
     /// A tenant was created.
     TenantCreated,
+    /// An API token was created for a tenant (the token itself is never recorded).
+    TokenCreated,
     /// An artifact was written into the hot tier.
     Ingested,
     /// Retention was applied to a new artifact: its class or plan, and the
@@ -58,6 +60,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::TenantCreated => "tenant_created",
+            EventKind::TokenCreated => "token_created",
             EventKind::Ingested => "ingested",
             EventKind::RetentionDefaultApplied => "retention.default_applied",
             EventKind::Overwritten => "overwritten",

@@ -10,6 +10,7 @@
 //! - [`store`]: put/get/list/remove over catalog and tiers.
 //! - [`committer`]: group commit of the lifecycle's catalog changes.
 //! - [`retention`]: holds on artifacts, workflows and tenants.
+//! - [`tokens`]: tenant API tokens, stored hashed.
 
 pub mod artifact;
 pub mod catalog;
@@ -23,3 +24,4 @@ pub mod lifecycle;
 pub mod retention;
 pub mod store;
 pub mod tiers;
+pub mod tokens;

@@ -9,7 +9,7 @@ use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
 use crate::lifecycle::{self, UnknownClass};
-use crate::tiers::{BlobRef, TierError, Tiers};
+use crate::tiers::{BlobReader, BlobRef, TierError, Tiers};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -339,6 +339,32 @@ impl Store {
                         detail: format!("expected blake3 {expected}, read {found}"),
                     });
                 }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Opens the artifact's bytes for streaming (from any tier, decoded) and
+    /// records the access. The reader checks the digest as the bytes pass and
+    /// ends in an error instead of an end when they do not match. Retries
+    /// when a concurrent tier move relocated the blob before it was opened.
+    pub async fn open_read(&self, key: &ArtifactKey) -> Result<(Artifact, BlobReader), StoreError> {
+        let mut attempts = 0;
+        loop {
+            let a = self.find(key).await?;
+            let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
+            match self.tiers.open_reader(a.tier, &blob).await {
+                Ok(reader) => {
+                    self.catalog.touch(a.id, self.clock.now()).await?;
+                    return Ok((a, reader));
+                }
+                Err(TierError::Missing { .. }) if attempts < 3 => {
+                    if self.find(key).await?.generation == a.generation {
+                        return Err(StoreError::BlobMissing { key: key.clone(), tier: a.tier });
+                    }
+                    attempts += 1;
+                }
+                Err(TierError::Missing { tier, .. }) => return Err(StoreError::BlobMissing { key: key.clone(), tier }),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -205,6 +205,19 @@ impl Tiers {
         self.stores[index(tier)].as_ref()
     }
 
+    /// Checks that every tier's directory is there (for readiness probes).
+    pub async fn check(&self) -> Result<(), TierError> {
+        for tier in Tier::ALL {
+            let root = self.root(*tier);
+            match tokio::fs::metadata(root).await {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(TierError::io("stat", *tier, root.display(), "not a directory")),
+                Err(e) => return Err(TierError::io("stat", *tier, root.display(), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// The local directory backing `tier`.
     pub fn root(&self, tier: Tier) -> &Path {
         &self.roots[index(tier)]
@@ -351,6 +364,16 @@ impl Tiers {
         Ok(PlainReader { stream, decoder, path, tier, finished: false })
     }
 
+    /// Opens a blob for streaming its original bytes out, checked against
+    /// its digest as they pass (see [`BlobReader`]).
+    pub async fn open_reader(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<BlobReader, TierError> {
+        Ok(BlobReader {
+            plain: self.plain_reader(tier, blob).await?,
+            hasher: blake3::Hasher::new(),
+            expected: blob.blake3.to_owned(),
+        })
+    }
+
     /// Streams a blob, decoded and verified, into `dest` atomically: `dest`
     /// appears only once every byte has been checked against the digest.
     pub async fn read_to_file(&self, tier: Tier, blob: &BlobRef<'_>, dest: &Path) -> Result<Digests, TierError> {
@@ -495,6 +518,40 @@ impl Tiers {
     }
 }
 
+/// A blob's original bytes streamed out chunk by chunk, holding one chunk at
+/// a time. Bytes cannot be checked before they are handed out, so the check
+/// comes last: instead of the end, a blob that does not match its digest
+/// yields [`TierError::Corrupt`], and the consumer must discard (or abort
+/// sending) what it got.
+pub struct BlobReader {
+    plain: PlainReader,
+    hasher: blake3::Hasher,
+    expected: String,
+}
+
+impl BlobReader {
+    /// The next chunk of original bytes; `None` once every byte was read and matched.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, TierError> {
+        match self.plain.next().await? {
+            Some(chunk) => {
+                self.hasher.update(&chunk);
+                Ok(Some(Bytes::from(chunk)))
+            }
+            None => {
+                let found = self.hasher.finalize().to_hex().to_string();
+                check(self.plain.tier, &self.plain.path, &self.expected, &found)?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for BlobReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobReader").field("path", &self.plain.path).field("tier", &self.plain.tier).finish()
+    }
+}
+
 /// A blob's original bytes, chunk by chunk (decoding compressed blobs).
 struct PlainReader {
     stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
@@ -600,6 +657,13 @@ mod tests {
         tiers.read_to_file(Tier::Cold, &cold, &out).await.unwrap();
         assert_eq!(std::fs::read(&out).unwrap(), data);
 
+        let mut reader = tiers.open_reader(Tier::Cold, &cold).await.unwrap();
+        let mut streamed = Vec::new();
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            streamed.extend_from_slice(&chunk);
+        }
+        assert_eq!(streamed, data);
+
         tiers.delete(Tier::Hot, &hot).await.unwrap();
         tiers.delete(Tier::Hot, &hot).await.unwrap();
         assert!(matches!(tiers.read_verified(Tier::Hot, &hot).await, Err(TierError::Missing { .. })));
@@ -619,6 +683,12 @@ mod tests {
         let out = dir.path().join("out.bin");
         assert!(matches!(tiers.read_to_file(Tier::Hot, &blob, &out).await, Err(TierError::Corrupt { .. })));
         assert!(!out.exists(), "no partial or wrong output may appear");
+        let mut reader = tiers.open_reader(Tier::Hot, &blob).await.unwrap();
+        let mut last = reader.next_chunk().await;
+        while let Ok(Some(_)) = last {
+            last = reader.next_chunk().await;
+        }
+        assert!(matches!(last, Err(TierError::Corrupt { .. })), "a streamed read ends in an error, not an end");
     }
 
     #[tokio::test]

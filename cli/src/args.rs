@@ -88,6 +88,8 @@ pub enum Command {
     /// Erase a tenant's data (or a workflow's, or one artifact) on request,
     /// whatever its plan or class; held artifacts are listed as blocked.
     Erase(EraseArgs),
+    /// Serve the HTTP API until interrupted (SIGINT/SIGTERM).
+    Serve(ServeArgs),
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
@@ -199,6 +201,28 @@ pub enum TenantCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Manage a tenant's API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `strata tenant token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for a tenant; it is printed once, alone on the last line.
+    Create {
+        /// Tenant id.
+        #[arg(value_parser = tenant_id)]
+        name: TenantId,
+    },
+}
+
+/// `strata serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default `api.listen`, 127.0.0.1:8080); port 0 picks a free port.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
 }
 
 /// `strata lifecycle …`.

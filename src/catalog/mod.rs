@@ -1,4 +1,4 @@
-//! The catalog: tenants, artifacts, events and lifecycle runs in SQLite
+//! The catalog: tenants, API tokens, artifacts, events and lifecycle runs in SQLite
 //! (WAL mode) through `sqlx`. This is the only core module that names sqlx.
 //!
 //! Reads go through [`Catalog`]; every change goes through a [`WriteTx`],
@@ -11,8 +11,9 @@ mod events;
 mod holds;
 mod leaders;
 mod tenants;
+mod tokens;
 
-pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
+pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::Hold;
 pub use leaders::Fence;
@@ -122,6 +123,12 @@ impl Catalog {
     /// The single-connection write pool, shared with the embedded queue.
     pub fn sqlite_writer(&self) -> &SqlitePool {
         &self.writer
+    }
+
+    /// Checks that the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), CatalogError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Starts a write transaction, taking the write lock immediately.

@@ -2,8 +2,11 @@
 
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+pub mod api;
+
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 
 /// The variables the configuration reads; cleared so the host cannot leak in.
@@ -34,6 +37,8 @@ const CONFIG_ENV: &[&str] = &[
     "STRATA_REDIS_PREFIX",
     "STRATA_TENANT_LANES",
     "STRATA_LEADER_TTL_SECS",
+    "STRATA_ADMIN_TOKEN",
+    "STRATA_MAX_UPLOAD_BYTES",
 ];
 
 /// The `strata` binary, built once per test process.
@@ -186,6 +191,79 @@ impl Strata {
             .into_iter()
             .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(blake3)))
             .unwrap_or_else(|| panic!("no blob for {key}"))
+    }
+}
+
+/// A running `strata serve` on a free port of 127.0.0.1, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Strata {
+    /// Starts `strata serve --listen 127.0.0.1:0` and waits until `/healthz` answers.
+    pub fn serve(&self) -> Server {
+        let mut child = self
+            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("strata serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        let address = line.trim().strip_prefix("Listening on http://").unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("strata serve did not say where it listens: {line:?}")
+        });
+        let server = Server { base: format!("http://{address}"), child };
+        let health = server.raw("GET /healthz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n");
+        assert!(health.starts_with("HTTP/1.1 200"), "/healthz answered {health:?}");
+        server
+    }
+}
+
+impl Server {
+    /// Sends `request` as is over a fresh connection; returns the whole answer.
+    pub fn raw(&self, request: &str) -> String {
+        self.raw_bytes(request.as_bytes())
+    }
+
+    /// Sends raw bytes over a fresh connection; returns the whole answer as text.
+    /// The server may answer (and close) before it has read everything.
+    pub fn raw_bytes(&self, request: &[u8]) -> String {
+        let address = self.base.trim_start_matches("http://");
+        let mut stream = std::net::TcpStream::connect(address).expect("connects");
+        stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).expect("timeout");
+        let _ = stream.write_all(request);
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (at most 30 s) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+        for _ in 0..300 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("strata serve did not stop within 30 s of SIGTERM");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

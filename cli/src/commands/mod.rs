@@ -7,6 +7,7 @@ mod lifecycle;
 mod metrics;
 mod ops;
 mod retention;
+mod serve;
 mod tenant;
 
 use crate::app::App;
@@ -34,6 +35,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Retention(cmd) => retention::run(&app, cmd).await,
         Command::Explain(args) => retention::explain(&app, args).await,
         Command::Erase(args) => retention::erase(&app, args).await,
+        Command::Serve(args) => serve::run(&app, args).await,
         Command::Worker(args) => ops::worker(&app, args).await,
         Command::Scheduler => ops::scheduler(&app).await,
         Command::Queue(QueueCommand::Stats { json }) => ops::queue_stats(&app, json).await,

@@ -12,7 +12,7 @@ use strata_workers::scheduler;
 use tokio::sync::watch;
 
 /// A channel that turns true on SIGINT or SIGTERM.
-fn shutdown_signal() -> watch::Receiver<bool> {
+pub fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         let ctrl_c = tokio::signal::ctrl_c();
@@ -34,7 +34,7 @@ fn shutdown_signal() -> watch::Receiver<bool> {
         }
         #[cfg(not(unix))]
         let _ = ctrl_c.await;
-        tracing::info!("Shutdown requested; finishing in-flight jobs");
+        tracing::info!("Shutdown requested; finishing work in flight");
         let _ = tx.send(true);
     });
     rx

@@ -1,7 +1,7 @@
-//! `strata tenant add|ls`.
+//! `strata tenant add|set-plan|ls|token create`.
 
 use crate::app::App;
-use crate::args::TenantCommand;
+use crate::args::{TenantCommand, TokenCommand};
 use crate::output;
 
 /// A plan's retention for display.
@@ -34,6 +34,11 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
                 t.add_row(vec![tenant.name.to_string(), tenant.plan.clone(), days, output::time(tenant.created_at)]);
             }
             println!("{t}");
+        }
+        TenantCommand::Token(TokenCommand::Create { name }) => {
+            let created = app.store.create_token(&name, "cli").await?;
+            println!("Created API token {} for tenant {name}. It is shown once and cannot be recovered:", created.id);
+            println!("{}", created.token);
         }
     }
     Ok(())

@@ -1,0 +1,113 @@
+//! Operator routes on tenants: list, add, and create API tokens (admin access).
+
+use super::params::query_pairs;
+use super::views::time;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::ApiState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use strata_core::catalog::Tenant;
+use strata_core::id::TenantId;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// A tenant as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TenantView {
+    /// Its id.
+    pub name: String,
+    /// Its plan.
+    pub plan: String,
+    /// When it was added (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&Tenant> for TenantView {
+    fn from(t: &Tenant) -> Self {
+        Self { name: t.name.to_string(), plan: t.plan.clone(), created_at: time(t.created_at) }
+    }
+}
+
+/// A tenant to add.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Its id.
+    pub name: String,
+    /// Its plan (`free` when absent).
+    pub plan: Option<String>,
+}
+
+/// A token, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    /// Its id.
+    pub id: i64,
+    /// The tenant it reaches.
+    pub tenant: String,
+    /// The bearer token. It is not stored and cannot be shown again.
+    pub token: String,
+}
+
+/// Every tenant, by name.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = Vec<TenantView>)))]
+pub async fn list_tenants(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<TenantView>>, ApiError> {
+    query_pairs(query.as_deref(), &[])?;
+    let tenants = state.store.catalog.tenants().await.map_err(strata_core::store::StoreError::from)?;
+    Ok(Json(tenants.iter().map(TenantView::from).collect()))
+}
+
+/// Adds a tenant on a configured plan.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants",
+    tag = "tenants",
+    request_body = NewTenant,
+    responses((status = 201, body = TenantView), (status = 409, description = "It exists"))
+)]
+pub async fn add_tenant(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(new): ApiJson<NewTenant>,
+) -> Result<(StatusCode, Json<TenantView>), ApiError> {
+    let name = TenantId::parse(&new.name)?;
+    let plan = new.plan.as_deref().unwrap_or("free");
+    let tenant = state.store.add_tenant(&name, plan, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(TenantView::from(&tenant))))
+}
+
+/// Creates an API token for a tenant; the token is in this answer only.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/tokens",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 201, body = TokenView))
+)]
+pub async fn create_token(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(tenant): Path<String>,
+) -> Result<(StatusCode, Json<TokenView>), ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let created = state.store.create_token(&tenant, &caller.actor()).await?;
+    tracing::info!(tenant = %tenant, token_id = created.id, "Created a tenant token over HTTP");
+    Ok((
+        StatusCode::CREATED,
+        Json(TokenView { id: created.id, tenant: created.tenant.to_string(), token: created.token }),
+    ))
+}
+
+/// The tenant administration routes (admin access).
+pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new().routes(routes!(list_tenants, add_tenant)).routes(routes!(create_token))
+}

@@ -1,0 +1,53 @@
+//! The routes, one module per resource, registered in groups by access level.
+//!
+//! To add a route: write the handler with `#[utoipa::path(...)]` in the
+//! module of its resource, register it with `routes!` in that module's
+//! `routes()`, and make sure that function is in the right group in
+//! [`build`]. The group decides both who may call it (its middleware) and
+//! what the OpenAPI document says about it (`security`), so the two cannot
+//! drift apart.
+
+pub mod admin;
+pub mod artifacts;
+mod download;
+pub mod health;
+mod params;
+pub mod views;
+
+use crate::auth::{self, Access};
+use crate::openapi;
+use crate::state::ApiState;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use std::sync::Arc;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Every route with its access level.
+fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
+    vec![
+        (Access::Public, health::routes().routes(routes!(openapi::openapi_json))),
+        (Access::Tenant, artifacts::routes()),
+        (Access::Admin, admin::routes()),
+    ]
+}
+
+/// The router of every route (without its state) and its OpenAPI document.
+pub fn build(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, OpenApi) {
+    let mut router = Router::new();
+    let mut doc = openapi::base();
+    for (access, group) in groups() {
+        let group = match access {
+            Access::Public => group,
+            Access::Caller => group.route_layer(from_fn_with_state(state.clone(), auth::require_caller)),
+            Access::Tenant => group.route_layer(from_fn_with_state(state.clone(), auth::require_tenant)),
+            Access::Admin => group.route_layer(from_fn_with_state(state.clone(), auth::require_admin)),
+        };
+        let (group_router, mut group_doc) = group.split_for_parts();
+        openapi::declare(&mut group_doc, access);
+        router = router.merge(group_router);
+        doc.merge(group_doc);
+    }
+    (router, doc)
+}

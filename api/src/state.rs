@@ -1,0 +1,51 @@
+//! What every request handler shares: the store, the queue, the admin
+//! token's digest and the limits.
+
+use crate::auth::AdminToken;
+use std::sync::Arc;
+use strata_core::store::Store;
+use strata_workers::queue::Queue;
+
+/// The largest JSON body any route accepts, in bytes.
+pub const MAX_JSON_BYTES: usize = 64 * 1024;
+
+/// Request limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest artifact upload, in bytes; larger ones get 413.
+    pub max_upload_bytes: u64,
+    /// Page size of a listing when the request names none.
+    pub default_page: u32,
+    /// Largest page size a listing accepts.
+    pub max_page: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_upload_bytes: 5 * 1024 * 1024 * 1024, default_page: 100, max_page: 1000 }
+    }
+}
+
+/// The state shared by every handler; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The artifact store (catalog and tiers).
+    pub store: Store,
+    /// The job queue (restores).
+    pub queue: Arc<dyn Queue>,
+    /// The admin token, when one is configured.
+    pub admin_token: Option<AdminToken>,
+    /// Request limits.
+    pub limits: Limits,
+}
+
+impl ApiState {
+    /// State from the store's configuration: `[api] admin_token` (or
+    /// `STRATA_ADMIN_TOKEN`) and `[api] max_upload_bytes`.
+    pub fn new(store: Store, queue: Arc<dyn Queue>) -> Self {
+        let api = &store.config.api;
+        let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
+        let limits = Limits { max_upload_bytes: api.max_upload_bytes, ..Limits::default() };
+        Self { store, queue, admin_token, limits }
+    }
+}
