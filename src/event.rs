@@ -91,6 +91,23 @@ impl std::fmt::Display for EventKind {
     }
 }
 
+/// The event kinds that make up an artifact's retention history, by stable name.
+pub const RETENTION_HISTORY: &[&str] = &[
+    "ingested",
+    "retention.default_applied",
+    "overwritten",
+    "deleted",
+    "hold_applied",
+    "hold_released",
+    "deletion_eligible",
+    "eligibility_revoked",
+    "retention_extended",
+    "retention_recomputed",
+    "erasure_requested",
+    "erased",
+    "purged",
+];
+
 /// An event about to be appended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

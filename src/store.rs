@@ -2,7 +2,7 @@
 //! operations a user asks for directly (put, get, list, remove, tenants).
 
 use crate::artifact::{Artifact, Codec, State, Tier};
-use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Tenant};
+use crate::catalog::{ArtifactFilter, Catalog, CatalogError, RestoreJob, Tenant};
 use crate::clock::SharedClock;
 use crate::committer::{BlobRelease, Committer};
 use crate::config::Config;
@@ -368,6 +368,13 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+
+    /// Records a restore job requested over the API (see [`RestoreJob`]).
+    pub async fn record_restore_job(&self, job: &RestoreJob) -> Result<(), StoreError> {
+        let mut tx = self.catalog.begin_write().await?;
+        tx.add_restore_job(job).await?;
+        Ok(tx.commit().await?)
     }
 
     /// The live artifact at `key`.

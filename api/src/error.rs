@@ -41,6 +41,9 @@ pub enum ApiError {
     /// The thing asked for does not exist (or belongs to another tenant).
     #[error("{0}")]
     NotFound(String),
+    /// The request conflicts with the resource's state.
+    #[error("{0}")]
+    Conflict(String),
     /// No route has this path.
     #[error("no route matches {0}")]
     NoRoute(String),
@@ -167,6 +170,7 @@ impl ApiError {
             ApiError::Unauthorized => Kind::Unauthorized.problem(self.to_string()),
             ApiError::Forbidden => Kind::Forbidden.problem(self.to_string()),
             ApiError::NotFound(d) => Kind::NotFound.problem(d),
+            ApiError::Conflict(d) => Kind::Conflict.problem(d),
             ApiError::NoRoute(_) => Kind::NoRoute.problem(self.to_string()),
             ApiError::MethodNotAllowed(_) => Kind::MethodNotAllowed.problem(self.to_string()),
             ApiError::PayloadTooLarge { .. } => Kind::PayloadTooLarge.problem(self.to_string()),

@@ -37,6 +37,9 @@ pub struct ApiState {
     pub admin_token: Option<AdminToken>,
     /// Request limits.
     pub limits: Limits,
+    /// Held while a restore request checks for a restore under way and plans
+    /// one, so that repeated requests collapse into one job.
+    pub restores: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ApiState {
@@ -46,6 +49,6 @@ impl ApiState {
         let api = &store.config.api;
         let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
         let limits = Limits { max_upload_bytes: api.max_upload_bytes, ..Limits::default() };
-        Self { store, queue, admin_token, limits }
+        Self { store, queue, admin_token, limits, restores: Arc::default() }
     }
 }

@@ -1,4 +1,5 @@
-//! The catalog: tenants, API tokens, artifacts, events and lifecycle runs in SQLite
+//! The catalog: tenants, API tokens, artifacts, events, lifecycle runs and
+//! restore jobs requested over the API, in SQLite
 //! (WAL mode) through `sqlx`. This is the only core module that names sqlx.
 //!
 //! Reads go through [`Catalog`]; every change goes through a [`WriteTx`],
@@ -10,6 +11,7 @@ mod artifacts;
 mod events;
 mod holds;
 mod leaders;
+mod restores;
 mod tenants;
 mod tokens;
 
@@ -17,6 +19,7 @@ pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::Hold;
 pub use leaders::Fence;
+pub use restores::RestoreJob;
 pub use tenants::Tenant;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

@@ -11,7 +11,9 @@ pub mod admin;
 pub mod artifacts;
 mod download;
 pub mod health;
+pub mod jobs;
 mod params;
+pub mod retention;
 pub mod views;
 
 use crate::auth::{self, Access};
@@ -28,7 +30,8 @@ use utoipa_axum::routes;
 fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
     vec![
         (Access::Public, health::routes().routes(routes!(openapi::openapi_json))),
-        (Access::Tenant, artifacts::routes()),
+        (Access::Caller, jobs::caller_routes()),
+        (Access::Tenant, artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes())),
         (Access::Admin, admin::routes()),
     ]
 }

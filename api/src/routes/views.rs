@@ -4,6 +4,9 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use strata_core::artifact::Artifact;
+use strata_core::catalog::Hold;
+use strata_core::event::Event;
+use strata_core::retention::Explanation;
 use utoipa::ToSchema;
 
 /// An instant as RFC 3339 with milliseconds, UTC.
@@ -89,4 +92,159 @@ pub struct ArtifactPage {
     pub artifacts: Vec<ArtifactView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// A hold as the API shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HoldView {
+    /// Its id.
+    pub id: i64,
+    /// The tenant it covers (all of it when `workflow` is absent).
+    pub tenant: String,
+    /// The workflow it covers (all of it when `name` is absent).
+    pub workflow: Option<String>,
+    /// The artifact it covers.
+    pub name: Option<String>,
+    /// Why it was placed.
+    pub reason: String,
+    /// Who placed it.
+    pub actor: String,
+    /// When it was placed (RFC 3339).
+    pub applied_at: String,
+    /// When it was released (RFC 3339), if it was.
+    pub released_at: Option<String>,
+    /// Why it was released.
+    pub release_reason: Option<String>,
+    /// Who released it.
+    pub released_by: Option<String>,
+}
+
+impl From<&Hold> for HoldView {
+    fn from(h: &Hold) -> Self {
+        Self {
+            id: h.id,
+            tenant: h.tenant.clone(),
+            workflow: h.workflow.clone(),
+            name: h.artifact.clone(),
+            reason: h.reason.clone(),
+            actor: h.actor.clone(),
+            applied_at: time(h.applied_at),
+            released_at: h.released_at.map(time),
+            release_reason: h.release_reason.clone(),
+            released_by: h.released_by.clone(),
+        }
+    }
+}
+
+/// An event of the audit log.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct EventView {
+    /// Its sequence number.
+    pub seq: i64,
+    /// When it was recorded (RFC 3339).
+    pub timestamp: String,
+    /// Its kind (`ingested`, `hold_applied`, …).
+    pub event_type: String,
+    /// Who did it.
+    pub actor: String,
+    /// Why, when a reason was given.
+    pub reason: Option<String>,
+    /// Kind-specific details.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<&Event> for EventView {
+    fn from(e: &Event) -> Self {
+        Self {
+            seq: e.seq,
+            timestamp: time(e.timestamp),
+            event_type: e.event_type.clone(),
+            actor: e.actor.clone(),
+            reason: e.reason.clone(),
+            data: e.data.clone(),
+        }
+    }
+}
+
+/// A lifecycle action in an explanation.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ScheduledAction {
+    /// The job that carries it out (`promote`, `compress`, `eligibility`, `purge`, `scan`).
+    pub action: String,
+    /// The rule that makes it due.
+    pub rule: String,
+    /// When it is due (RFC 3339); absent for the action due now.
+    pub at: Option<String>,
+}
+
+/// Why an artifact is where it is, and what happens to it next.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExplanationView {
+    /// The artifact.
+    pub artifact: ArtifactView,
+    /// The instant explained (RFC 3339).
+    pub as_of: String,
+    /// Its tenant's plan.
+    pub plan: String,
+    /// The rule that set its expiry.
+    pub expiry_rule: String,
+    /// Active holds covering it.
+    pub holds: Vec<HoldView>,
+    /// N, when keep-latest-N protects it from eligibility.
+    pub kept_as_one_of_newest: Option<u32>,
+    /// The action due as of `as_of`, if any.
+    pub due: Option<ScheduledAction>,
+    /// Every pending action, earliest first.
+    pub schedule: Vec<ScheduledAction>,
+}
+
+impl From<&Explanation> for ExplanationView {
+    fn from(e: &Explanation) -> Self {
+        Self {
+            artifact: ArtifactView::from(&e.artifact),
+            as_of: time(e.as_of),
+            plan: e.plan.clone(),
+            expiry_rule: e.expiry_rule.clone(),
+            holds: e.holds.iter().map(HoldView::from).collect(),
+            kept_as_one_of_newest: e.kept_as_one_of_newest,
+            due: e.due.map(|(action, rule)| ScheduledAction {
+                action: action.job_kind().to_owned(),
+                rule: rule.to_owned(),
+                at: None,
+            }),
+            schedule: e
+                .schedule
+                .iter()
+                .map(|(action, at, rule)| ScheduledAction {
+                    action: action.job_kind().to_owned(),
+                    rule: (*rule).to_owned(),
+                    at: Some(time(*at)),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A job requested over the API, with its status.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct JobView {
+    /// Its id.
+    pub id: String,
+    /// Its kind (`restore`).
+    pub kind: String,
+    /// `pending` (queued or running), `succeeded` or `failed`.
+    pub status: String,
+    /// The artifact's tenant.
+    pub tenant: String,
+    /// The artifact's workflow.
+    pub workflow: String,
+    /// The artifact's name.
+    pub name: String,
+    /// When it was requested (RFC 3339).
+    pub requested_at: String,
+    /// Who requested it.
+    pub requested_by: String,
+    /// Days the artifact stays hot once restored, if given.
+    pub days: Option<u32>,
 }

@@ -7,29 +7,13 @@ use crate::output;
 use chrono::Utc;
 use strata_core::catalog::EventFilter;
 use strata_core::clock::parse_instant;
+use strata_core::event::RETENTION_HISTORY;
 use strata_jobs::handlers::{self, Context, Outcome};
 use strata_jobs::payload::JobKind;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
 use strata_workers::scheduler::PLAN_LIMIT;
 use strata_workers::scheduler::to_new_jobs;
-
-/// The event kinds that make up an artifact's retention history.
-const RETENTION_EVENTS: &[&str] = &[
-    "ingested",
-    "retention.default_applied",
-    "overwritten",
-    "deleted",
-    "hold_applied",
-    "hold_released",
-    "deletion_eligible",
-    "eligibility_revoked",
-    "retention_extended",
-    "retention_recomputed",
-    "erasure_requested",
-    "erased",
-    "purged",
-];
 
 pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
     match cmd {
@@ -98,7 +82,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             let events =
                 app.store.catalog.events(&EventFilter { key: Some(key.clone()), ..EventFilter::default() }).await?;
             let history: Vec<_> =
-                events.into_iter().filter(|e| RETENTION_EVENTS.contains(&e.event_type.as_str())).collect();
+                events.into_iter().filter(|e| RETENTION_HISTORY.contains(&e.event_type.as_str())).collect();
             if json {
                 return output::json(&history);
             }

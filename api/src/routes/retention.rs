@@ -1,0 +1,229 @@
+//! Retention: extensions, holds (apply, list, release), history and
+//! explain. Tenant routes; every change goes through the store's retention
+//! operations, so each one is recorded as events.
+
+use super::params::{self, artifact_key};
+use super::views::{ArtifactView, EventView, ExplanationView, HoldView};
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::ApiState;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::Deserialize;
+use std::sync::Arc;
+use strata_core::catalog::EventFilter;
+use strata_core::event::RETENTION_HISTORY;
+use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use strata_core::retention::Target;
+use strata_core::store::StoreError;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// A later expiry for an artifact.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewExtension {
+    /// The new expiry (RFC 3339), strictly later than the current one.
+    pub until: String,
+    /// Why (mandatory; recorded in the event).
+    pub reason: String,
+}
+
+/// A hold to place on an artifact, a workflow or the whole tenant.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewHold {
+    /// The workflow it covers; absent: the whole tenant.
+    pub workflow: Option<String>,
+    /// The artifact it covers (needs `workflow`); absent: the whole workflow.
+    pub name: Option<String>,
+    /// Why (mandatory).
+    pub reason: String,
+}
+
+/// Why a hold is released.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Release {
+    /// Why (mandatory).
+    pub reason: String,
+}
+
+/// Moves an artifact's expiry later, with a reason; an eligible artifact
+/// whose new expiry is in the future leaves eligibility.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/extensions",
+    tag = "retention",
+    params(
+        ("tenant" = String, Path, description = "Tenant id"),
+        ("workflow" = String, Path, description = "Workflow"),
+        ("name" = String, Path, description = "Artifact name"),
+    ),
+    request_body = NewExtension,
+    responses(
+        (status = 200, description = "The artifact with its new expiry", body = ArtifactView),
+        (status = 409, description = "Not later than the current expiry, or never expires"),
+    )
+)]
+pub async fn extend(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiJson(body): ApiJson<NewExtension>,
+) -> Result<Json<ArtifactView>, ApiError> {
+    let key = artifact_key(&tenant, &workflow, &name)?;
+    let until = params::instant("until", &body.until)?;
+    let a = state.store.extend(&key, until, &body.reason, &caller.actor()).await?;
+    Ok(Json(ArtifactView::from(&a)))
+}
+
+/// Places a hold: nothing it covers becomes eligible, is purged or deleted until it is released.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/holds",
+    tag = "retention",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = NewHold,
+    responses((status = 201, description = "The hold", body = HoldView))
+)]
+pub async fn place_hold(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<NewHold>,
+) -> Result<(StatusCode, Json<HoldView>), ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let target = match (body.workflow.as_deref(), body.name.as_deref()) {
+        (None, None) => Target::Tenant(tenant),
+        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
+        (Some(w), Some(n)) => {
+            Target::Artifact(ArtifactKey { tenant, workflow: WorkflowName::parse(w)?, name: ArtifactName::parse(n)? })
+        }
+        (None, Some(_)) => return Err(ApiError::BadRequest("a hold on an artifact needs its workflow too".into())),
+    };
+    let hold = state.store.place_hold(&target, &body.reason, &caller.actor()).await?;
+    Ok((StatusCode::CREATED, Json(HoldView::from(&hold))))
+}
+
+/// The tenant's active holds (`all=true`: with released ones), oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/holds",
+    tag = "retention",
+    params(
+        ("tenant" = String, Path, description = "Tenant id"),
+        ("all" = Option<bool>, Query, description = "Include released holds"),
+    ),
+    responses((status = 200, body = Vec<HoldView>))
+)]
+pub async fn list_holds(
+    State(state): State<Arc<ApiState>>,
+    Path(tenant): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Vec<HoldView>>, ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let pairs = params::query_pairs(query.as_deref(), &["all"])?;
+    let all = params::single(&pairs, "all")?.map(|v| params::boolean("all", v)).transpose()?.unwrap_or(false);
+    state.store.tenant(&tenant).await?;
+    let holds = state.store.catalog.holds(Some(&tenant), all).await.map_err(StoreError::from)?;
+    Ok(Json(holds.iter().map(HoldView::from).collect()))
+}
+
+/// Releases one of the tenant's active holds; what it covered is rescheduled under the normal rules.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/holds/{id}/release",
+    tag = "retention",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = i64, Path, description = "Hold id")),
+    request_body = Release,
+    responses((status = 200, description = "The released hold", body = HoldView))
+)]
+pub async fn release_hold(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path((tenant, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Release>,
+) -> Result<Json<HoldView>, ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("the hold id must be a number".into()))?;
+    let not_found = || StoreError::HoldNotFound { id, target: tenant.to_string() };
+    let holds = state.store.catalog.holds(Some(&tenant), false).await.map_err(StoreError::from)?;
+    let hold = holds.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
+    let target = match (hold.workflow.as_deref(), hold.artifact.as_deref()) {
+        (None, _) => Target::Tenant(tenant),
+        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
+        (Some(w), Some(n)) => Target::Artifact(artifact_key(tenant.as_str(), w, n)?),
+    };
+    let released = state.store.release_hold(&target, id, &body.reason, &caller.actor()).await?;
+    Ok(Json(HoldView::from(&released)))
+}
+
+/// An artifact's retention events, oldest first (every version of the name).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/history",
+    tag = "retention",
+    params(
+        ("tenant" = String, Path, description = "Tenant id"),
+        ("workflow" = String, Path, description = "Workflow"),
+        ("name" = String, Path, description = "Artifact name"),
+    ),
+    responses((status = 200, body = Vec<EventView>))
+)]
+pub async fn history(
+    State(state): State<Arc<ApiState>>,
+    Path((tenant, workflow, name)): Path<(String, String, String)>,
+) -> Result<Json<Vec<EventView>>, ApiError> {
+    let key = artifact_key(&tenant, &workflow, &name)?;
+    let filter = EventFilter { key: Some(key.clone()), ..EventFilter::default() };
+    let events = state.store.catalog.events(&filter).await.map_err(StoreError::from)?;
+    let history: Vec<EventView> =
+        events.iter().filter(|e| RETENTION_HISTORY.contains(&e.event_type.as_str())).map(EventView::from).collect();
+    if history.is_empty() {
+        return Err(StoreError::NotFound(key).into());
+    }
+    Ok(Json(history))
+}
+
+/// Why an artifact is where it is, what protects it and what happens next,
+/// as of now or `as_of` (RFC 3339).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/explain",
+    tag = "retention",
+    params(
+        ("tenant" = String, Path, description = "Tenant id"),
+        ("workflow" = String, Path, description = "Workflow"),
+        ("name" = String, Path, description = "Artifact name"),
+        ("as_of" = Option<String>, Query, description = "Explain as of this time (RFC 3339); default now"),
+    ),
+    responses((status = 200, body = ExplanationView))
+)]
+pub async fn explain(
+    State(state): State<Arc<ApiState>>,
+    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<ExplanationView>, ApiError> {
+    let key = artifact_key(&tenant, &workflow, &name)?;
+    let pairs = params::query_pairs(query.as_deref(), &["as_of"])?;
+    let as_of = match params::single(&pairs, "as_of")? {
+        Some(t) => params::instant("as_of", t)?,
+        None => state.store.clock.now(),
+    };
+    let explanation = state.store.explain(&key, as_of).await?;
+    Ok(Json(ExplanationView::from(&explanation)))
+}
+
+/// The retention routes (tenant access).
+pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
+        .routes(routes!(extend))
+        .routes(routes!(place_hold, list_holds))
+        .routes(routes!(release_hold))
+        .routes(routes!(history))
+        .routes(routes!(explain))
+}

@@ -1,0 +1,172 @@
+//! Authentication over HTTP: a walk over every route of `/openapi.json`
+//! with no token, a wrong token, another tenant's token and a tenant token
+//! on admin routes; and a check that the router serves exactly the
+//! documented routes.
+
+mod common;
+
+use common::api::{ADMIN, Api};
+use std::collections::BTreeSet;
+
+const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
+const METHODS: &[&str] = &["get", "put", "post", "delete", "head", "patch", "options", "trace"];
+
+/// Every (method, path template, security schemes) of the document.
+fn operations(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in METHODS {
+            let Some(op) = item.get(*method) else { continue };
+            let schemes = op["security"]
+                .as_array()
+                .map(|reqs| reqs.iter().flat_map(|r| r.as_object().expect("a requirement").keys().cloned()).collect())
+                .unwrap_or_default();
+            out.push((method.to_uppercase(), path.clone(), schemes));
+        }
+    }
+    out
+}
+
+/// A world with one artifact of acme (warm, so it can be restored), a hold
+/// and a restore job, and the document.
+async fn world() -> (Api, serde_json::Value, String, String) {
+    let api = Api::start(&[]);
+    api.put("wf", "a.bin", b"some bytes").await;
+    api.s.ok(&["lifecycle", "run", "--as-of", "+10d", "--wait"]);
+    let job = api.call("POST", "/v1/tenants/acme/artifacts/wf/a.bin/restore").token(&api.acme).send().await;
+    assert_eq!(job.status, 202, "{}", String::from_utf8_lossy(&job.body));
+    let job_id = job.json()["id"].as_str().expect("a job id").to_owned();
+    let hold = api
+        .call("POST", "/v1/tenants/acme/holds")
+        .token(&api.acme)
+        .json(serde_json::json!({ "workflow": "other", "reason": "walk" }))
+        .send()
+        .await;
+    assert_eq!(hold.status, 201, "{}", String::from_utf8_lossy(&hold.body));
+    let hold_id = hold.json()["id"].to_string();
+    let doc = api.call("GET", "/openapi.json").send().await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.header("content-type"), Some("application/json"));
+    (api, doc.json(), job_id, hold_id)
+}
+
+fn concrete(template: &str, job_id: &str, hold_id: &str) -> String {
+    let path = template.replace("{tenant}", "acme").replace("{workflow}", "wf").replace("{name}", "a.bin");
+    if path.starts_with("/v1/jobs/") { path.replace("{id}", job_id) } else { path.replace("{id}", hold_id) }
+}
+
+#[tokio::test]
+async fn every_documented_route_refuses_callers_it_should() {
+    let (api, doc, job_id, hold_id) = world().await;
+    let ops = operations(&doc);
+    assert!(ops.len() >= 15, "the document lists the routes: {ops:?}");
+    let events_before = api.s.events().len();
+    let mut walked = 0;
+    for (method, template, schemes) in &ops {
+        let path = concrete(template, &job_id, &hold_id);
+        let send = |token: Option<&str>| {
+            let mut call = api.call(method, &path).json(serde_json::json!({}));
+            if let Some(t) = token {
+                call = call.token(t);
+            }
+            call.send()
+        };
+        if schemes.is_empty() {
+            assert!(PUBLIC.contains(&template.as_str()), "{method} {template} is open to anyone");
+            continue;
+        }
+        walked += 1;
+        let anonymous = send(None).await;
+        assert_eq!(anonymous.status, 401, "{method} {template} without a token");
+        if method != "HEAD" {
+            anonymous.problem(401, "unauthorized");
+        }
+        assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"), "{method} {template}");
+        assert_eq!(send(Some("not-a-token")).await.status, 401, "{method} {template} with a wrong token");
+        assert_eq!(send(Some(&ADMIN[1..])).await.status, 401, "{method} {template} with a near-admin token");
+        if schemes.iter().any(|s| s == "tenant_token") {
+            let other = send(Some(&api.globex)).await;
+            assert_eq!(other.status, 404, "{method} {template} with another tenant's token");
+            if method != "HEAD" {
+                other.problem(404, "not-found");
+            }
+        } else {
+            assert_eq!(schemes, &["admin_token".to_owned()], "{method} {template}");
+            let tenant = send(Some(&api.acme)).await;
+            assert_eq!(tenant.status, 403, "{method} {template} with a tenant token");
+            if method != "HEAD" {
+                tenant.problem(403, "forbidden");
+            }
+        }
+    }
+    assert!(walked >= 12, "walked {walked} protected operations");
+    assert_eq!(api.s.events().len(), events_before, "refused requests changed nothing");
+    assert_eq!(api.s.artifact("acme/wf/a.bin")["state"], "active");
+
+    // The admin token reaches every tenant and operator route it reads.
+    for (method, template, _) in ops.iter().filter(|(m, _, s)| m == "GET" && !s.is_empty()) {
+        let reply = api.call(method, &concrete(template, &job_id, &hold_id)).token(ADMIN).send().await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{method} {template} with the admin token: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
+    }
+}
+
+#[tokio::test]
+async fn another_tenants_artifact_is_exactly_like_a_missing_one() {
+    let api = Api::start(&[]);
+    api.put("wf", "a.bin", b"secret").await;
+    let missing = api.call("GET", "/v1/tenants/acme/artifacts/wf/nothing.bin").token(&api.acme).send().await;
+    let foreign = api.call("GET", "/v1/tenants/acme/artifacts/wf/nothing.bin").token(&api.globex).send().await;
+    assert_eq!((missing.status, missing.json()), (foreign.status, foreign.json()));
+    let existing = api.call("GET", "/v1/tenants/acme/artifacts/wf/a.bin").token(&api.globex).send().await;
+    let p = existing.problem(404, "not-found");
+    assert_eq!(p["detail"], "artifact acme/wf/a.bin not found");
+    for method in ["HEAD", "DELETE", "PUT"] {
+        let reply = api.call(method, "/v1/tenants/acme/artifacts/wf/a.bin").token(&api.globex).send().await;
+        assert_eq!(reply.status, 404, "{method}");
+    }
+    let list = api.call("GET", "/v1/tenants/acme/artifacts").token(&api.globex).send().await;
+    let unknown = api.call("GET", "/v1/tenants/initech/artifacts").token(ADMIN).send().await;
+    assert_eq!(list.problem(404, "not-found")["detail"], "tenant acme not found");
+    assert_eq!(unknown.problem(404, "not-found")["detail"], "tenant initech not found");
+    let got = api.call("GET", "/v1/tenants/acme/artifacts/wf/a.bin").token(&api.acme).send().await;
+    assert_eq!(got.body, b"secret", "acme still has it");
+}
+
+#[tokio::test]
+async fn the_router_serves_exactly_the_documented_routes() {
+    let (api, doc, job_id, hold_id) = world().await;
+    let ops = operations(&doc);
+    let paths: BTreeSet<&String> = ops.iter().map(|(_, p, _)| p).collect();
+    for template in paths {
+        let documented: BTreeSet<String> =
+            ops.iter().filter(|(_, p, _)| p == template).map(|(m, _, _)| m.clone()).collect();
+        // A method no route uses: the router answers 405 and lists what it serves.
+        let reply = api.call("TRACE", &concrete(template, &job_id, &hold_id)).token(ADMIN).send().await;
+        reply.problem(405, "method-not-allowed");
+        let mut served: BTreeSet<String> =
+            reply.header("allow").unwrap_or_default().split(',').map(|m| m.trim().to_owned()).collect();
+        if documented.contains("GET") && !documented.contains("HEAD") {
+            served.remove("HEAD");
+        }
+        assert_eq!(served, documented, "{template}: the router serves {served:?}, the document lists {documented:?}");
+    }
+    // Nothing is served between or beside the documented paths.
+    for path in [
+        "/",
+        "/v1",
+        "/v1/tenants/acme",
+        "/v1/jobs",
+        "/v1/tenants/acme/artifacts/wf",
+        "/v1/tenants/acme/holds/1",
+        "/metrics/x",
+        "/v1/tenants/acme/artifacts/wf/a.bin/other",
+    ] {
+        let reply = api.call("GET", path).token(ADMIN).send().await;
+        reply.problem(404, "no-route");
+    }
+}
