@@ -185,27 +185,31 @@ async fn listing_pages_through_everything_with_filters() {
 async fn oversized_uploads_are_refused_and_leave_nothing() {
     let api = Api::start(&[("STRATA_MAX_UPLOAD_BYTES", "400000")]);
     let path = "/v1/tenants/acme/artifacts/wf/big.bin";
-    let declared =
-        api.call("PUT", path).token(&api.acme).body("application/octet-stream", noise(500_000, 1)).send().await;
-    declared.problem(413, "payload-too-large");
+    let address = api.server.base.trim_start_matches("http://").to_owned();
+    let head = |framing: &str| {
+        format!("PUT {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n{framing}\r\n\r\n", api.acme)
+    };
+    // A declared length over the limit is refused before any byte is read.
+    let declared = api.server.raw(&head("Content-Length: 500000"));
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert!(declared.contains("application/problem+json"), "{declared}");
+    assert!(declared.contains("https://strata.dev/problems/payload-too-large"), "{declared}");
 
-    // Without a Content-Length the limit is enforced while streaming.
-    let address = api.server.base.trim_start_matches("http://");
+    // Without a length the limit is enforced while streaming. The request
+    // stops right after the chunk that crosses the limit, so the server has
+    // read everything sent when it answers.
     let chunk = noise(100_000, 2);
-    let mut request = format!(
-        "PUT {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
-        api.acme
-    )
-    .into_bytes();
-    for _ in 0..5 {
+    let mut request = head("Transfer-Encoding: chunked").into_bytes();
+    for i in 0..5 {
+        if i > 0 {
+            request.extend_from_slice(b"\r\n");
+        }
         request.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
         request.extend_from_slice(&chunk);
-        request.extend_from_slice(b"\r\n");
     }
-    request.extend_from_slice(b"0\r\n\r\n");
-    let answer = api.server.raw_bytes(&request);
-    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
-    assert!(answer.contains("application/problem+json"), "{answer}");
+    let streamed = api.server.raw_bytes(&request);
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    assert!(streamed.contains("https://strata.dev/problems/payload-too-large"), "{streamed}");
 
     assert_eq!(api.s.catalog().as_array().unwrap().len(), 0);
     assert!(api.s.blob_files("hot").is_empty());
@@ -317,4 +321,40 @@ async fn health_readiness_and_graceful_shutdown() {
     assert_eq!(ready.status, 200);
     let Api { server, .. } = api;
     assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
+}
+
+#[tokio::test]
+async fn corrupt_blobs_never_download_completely() {
+    let api = Api::start(&[]);
+    for (name, size) in [("small.bin", 1_000), ("large.bin", 700_000)] {
+        let bytes = noise(size, 9);
+        api.put("wf", name, &bytes).await;
+        let blob = api.s.blob_of(&format!("acme/wf/{name}"));
+        let mut tampered = bytes.clone();
+        tampered[size - 1] ^= 0xff;
+        std::fs::write(&blob, &tampered).unwrap();
+        let sent = api
+            .http
+            .get(format!("{}/v1/tenants/acme/artifacts/wf/{name}", api.server.base))
+            .bearer_auth(&api.acme)
+            .send()
+            .await;
+        // The connection is cut: before the headers when nothing could be
+        // sent yet, or partway through the body.
+        if let Ok(response) = sent {
+            assert_eq!(response.status(), 200);
+            let body = response.bytes().await;
+            assert!(body.is_err(), "{name}: a corrupt blob must not download as a complete body");
+        }
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_when_a_tier_is_gone() {
+    let api = Api::start(&[]);
+    assert_eq!(api.call("GET", "/readyz").send().await.status, 200);
+    std::fs::remove_dir_all(api.s.data().join("tiers/cold")).unwrap();
+    let p = api.call("GET", "/readyz").send().await.problem(503, "unavailable");
+    assert_eq!(p["detail"], "the tier storage is not reachable");
+    assert_eq!(api.call("GET", "/healthz").send().await.status, 200, "the process is still up");
 }

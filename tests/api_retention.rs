@@ -136,3 +136,32 @@ async fn restores_are_jobs_that_collapse_when_repeated() {
     assert_eq!(got.body, bytes);
     assert_eq!(api.s.count_events("restored"), 1);
 }
+
+#[tokio::test]
+async fn strata_run_carries_out_restores_by_itself() {
+    let api = Api::launch("run", &[]);
+    let bytes = common::noise(300_000, 5);
+    api.put("wf", "bundle.bin", &bytes).await;
+    api.s.ok(&["lifecycle", "run", "--as-of", "+10d", "--wait"]);
+    assert_eq!(api.s.artifact("acme/wf/bundle.bin")["tier"], "warm");
+    let job = api.call("POST", "/v1/tenants/acme/artifacts/wf/bundle.bin/restore").token(&api.acme).send().await;
+    assert_eq!(job.status, 202, "{}", String::from_utf8_lossy(&job.body));
+    let id = job.json()["id"].as_str().unwrap().to_owned();
+    let mut status = String::new();
+    for _ in 0..300 {
+        status = api.call("GET", &format!("/v1/jobs/{id}")).token(&api.acme).send().await.json()["status"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        if status != "pending" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "succeeded", "the in-process workers restored it within 30 s");
+    let got = api.call("GET", "/v1/tenants/acme/artifacts/wf/bundle.bin").token(&api.acme).send().await;
+    assert_eq!(got.header("x-strata-tier"), Some("hot"));
+    assert_eq!(got.body, bytes);
+    let Api { server, .. } = api;
+    assert!(server.terminate().success(), "SIGTERM stops the API, the scheduler and the workers");
+}

@@ -90,6 +90,9 @@ pub enum Command {
     Erase(EraseArgs),
     /// Serve the HTTP API until interrupted (SIGINT/SIGTERM).
     Serve(ServeArgs),
+    /// Run the HTTP API, the scheduler and workers on every lane in one
+    /// process until interrupted (SIGINT/SIGTERM).
+    Run(ServeArgs),
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
@@ -217,7 +220,7 @@ pub enum TokenCommand {
     },
 }
 
-/// `strata serve`.
+/// `strata serve` and `strata run`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (default `api.listen`, 127.0.0.1:8080); port 0 picks a free port.

@@ -87,6 +87,11 @@ impl Call {
 impl Api {
     /// Serves a fresh data directory (with `env` set) holding tenants acme (pro) and globex (free).
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::launch("serve", env)
+    }
+
+    /// Like [`Api::start`] with `strata COMMAND` (`serve` or `run`).
+    pub fn launch(command: &str, env: &[(&str, &str)]) -> Self {
         let mut s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
         for (k, v) in env {
             s = s.env(k, v);
@@ -99,7 +104,7 @@ impl Api {
         };
         let (acme, globex) = (token("acme"), token("globex"));
         assert_eq!(acme.len(), 64, "the token is alone on the last line");
-        let server = s.serve();
+        let server = s.listen(command);
         Self { s, server, http: reqwest::Client::new(), acme, globex }
     }
 

@@ -204,17 +204,27 @@ pub struct Server {
 impl Strata {
     /// Starts `strata serve --listen 127.0.0.1:0` and waits until `/healthz` answers.
     pub fn serve(&self) -> Server {
+        self.listen("serve")
+    }
+
+    /// Starts `strata COMMAND --listen 127.0.0.1:0` (`serve` or `run`) and
+    /// waits until `/healthz` answers.
+    pub fn listen(&self, command: &str) -> Server {
         let mut child = self
-            .command(&["serve", "--listen", "127.0.0.1:0"])
+            .command(&[command, "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("strata serve starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("first line");
+        stdout.read_line(&mut line).expect("first line");
+        // Keep reading what it prints later (a report on exit), so it never
+        // writes into a closed pipe.
+        std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
         let address = line.trim().strip_prefix("Listening on http://").unwrap_or_else(|| {
             let _ = child.kill();
-            panic!("strata serve did not say where it listens: {line:?}")
+            panic!("strata {command} did not say where it listens: {line:?}")
         });
         let server = Server { base: format!("http://{address}"), child };
         let health = server.raw("GET /healthz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n");

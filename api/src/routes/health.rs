@@ -35,7 +35,7 @@ pub async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
         Some("queue")
     } else if let Err(e) = state.store.tiers.check().await {
         tracing::warn!(error = %e, "Readiness: a tier is not reachable");
-        Some("tiers")
+        Some("tier storage")
     } else {
         None
     };
