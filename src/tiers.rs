@@ -12,7 +12,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -356,7 +356,13 @@ impl Tiers {
     /// Opens a blob for reading back its original bytes, chunk by chunk.
     async fn plain_reader(&self, tier: Tier, blob: &BlobRef<'_>) -> Result<PlainReader, TierError> {
         let path = blob.path();
-        let stream = self.store(tier).get(&path).await.map_err(|e| read_error(tier, &path, e))?.into_stream();
+        let got = self.store(tier).get(&path).await.map_err(|e| read_error(tier, &path, e))?;
+        let stream = match got.payload {
+            // A local file is read in large chunks; object_store's own stream
+            // of a file reads 8 KiB at a time, which caps throughput.
+            GetResultPayload::File(file, _) => file_chunks(file),
+            GetResultPayload::Stream(stream) => stream,
+        };
         let decoder = match blob.codec {
             Codec::None => None,
             Codec::Zstd => Some(zstd::stream::write::Decoder::new(Vec::new()).map_err(|e| codec_error(&path, e))?),
@@ -446,11 +452,11 @@ impl Tiers {
                     Some(e) => {
                         use std::io::Write;
                         e.write_all(&plain).map_err(|err| codec_error(&dst_path, err))?;
-                        std::mem::take(e.get_mut())
+                        Bytes::from(std::mem::take(e.get_mut()))
                     }
                 };
                 stored += out.len() as u64;
-                writer.write(&out);
+                writer.put(out);
                 writer.wait_for_capacity(2).await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
             }
             if let Some(e) = encoder.take() {
@@ -535,7 +541,7 @@ impl BlobReader {
         match self.plain.next().await? {
             Some(chunk) => {
                 self.hasher.update(&chunk);
-                Ok(Some(Bytes::from(chunk)))
+                Ok(Some(chunk))
             }
             None => {
                 let found = self.hasher.finalize().to_hex().to_string();
@@ -552,6 +558,39 @@ impl std::fmt::Debug for BlobReader {
     }
 }
 
+/// A local file as a stream of [`CHUNK`]-sized pieces, each read on the
+/// blocking pool.
+fn file_chunks(file: std::fs::File) -> futures::stream::BoxStream<'static, object_store::Result<Bytes>> {
+    futures::stream::try_unfold(Some(file), |file| async move {
+        let Some(mut file) = file else { return Ok(None) };
+        let (file, chunk) = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut buf = vec![0; CHUNK];
+            let mut filled = 0;
+            while filled < CHUNK {
+                match file.read(&mut buf[filled..]) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            buf.truncate(filled);
+            Ok((file, buf))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| object_store::Error::Generic { store: "LocalFileSystem", source: Box::new(e) })?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let next = (chunk.len() == CHUNK).then_some(file);
+        Ok(Some((Bytes::from(chunk), next)))
+    })
+    .boxed()
+}
+
 /// A blob's original bytes, chunk by chunk (decoding compressed blobs).
 struct PlainReader {
     stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
@@ -563,7 +602,7 @@ struct PlainReader {
 
 impl PlainReader {
     /// The next chunk of original bytes, or `None` at the end.
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, TierError> {
+    async fn next(&mut self) -> Result<Option<Bytes>, TierError> {
         use std::io::Write;
         if self.finished {
             return Ok(None);
@@ -572,10 +611,10 @@ impl PlainReader {
             Some(chunk) => {
                 let chunk = chunk.map_err(|e| read_error(self.tier, &self.path, e))?;
                 match self.decoder.as_mut() {
-                    None => Ok(Some(chunk.to_vec())),
+                    None => Ok(Some(chunk)),
                     Some(d) => {
                         d.write_all(&chunk).map_err(|e| codec_error(&self.path, e))?;
-                        Ok(Some(std::mem::take(d.get_mut())))
+                        Ok(Some(Bytes::from(std::mem::take(d.get_mut()))))
                     }
                 }
             }
@@ -586,7 +625,7 @@ impl PlainReader {
                     Some(d) => {
                         d.flush().map_err(|e| codec_error(&self.path, e))?;
                         let rest = std::mem::take(d.get_mut());
-                        Ok((!rest.is_empty()).then_some(rest))
+                        Ok((!rest.is_empty()).then(|| Bytes::from(rest)))
                     }
                 }
             }
