@@ -275,12 +275,10 @@ pub async fn problem_details(response: Response) -> Response {
         s if s.is_client_error() => Kind::BadRequest.problem("the request's path, query or body is malformed"),
         _ => Kind::Internal.problem(INTERNAL_DETAIL),
     };
-    let fresh = problem_response(&Problem { status: status.as_u16(), ..problem });
-    let (fresh_parts, body) = fresh.into_parts();
+    let body = serde_json::to_vec(&Problem { status: status.as_u16(), ..problem }).unwrap_or_default();
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
-    drop(fresh_parts);
-    Response::from_parts(parts, body)
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 #[cfg(test)]

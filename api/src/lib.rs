@@ -53,7 +53,7 @@ async fn trace_request(request: Request, next: Next) -> Response {
 pub fn router(state: ApiState) -> Router {
     let state = Arc::new(state);
     let (router, doc) = routes::build(&state);
-    let rendered = openapi::Rendered(Arc::new(doc.to_pretty_json().unwrap_or_default()));
+    let rendered = openapi::Rendered(Arc::new(doc.to_pretty_json().expect("the OpenAPI document serializes")));
     router
         .fallback(no_route)
         .with_state(state)

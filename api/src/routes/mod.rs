@@ -54,3 +54,37 @@ pub fn build(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, OpenApi) {
     }
     (router, doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_core::clock::SystemClock;
+    use strata_core::config::Config;
+    use strata_core::store::Store;
+    use strata_workers::queue::sqlite::SqliteQueue;
+
+    #[tokio::test]
+    async fn every_operation_states_its_access_and_its_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Config::default(), Arc::new(SystemClock)).await.unwrap();
+        let queue = SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        );
+        let state = Arc::new(ApiState::new(store, Arc::new(queue)));
+        let (_, doc) = build(&state);
+        let json = serde_json::to_value(&doc).unwrap();
+        let mut public = Vec::new();
+        for (path, item) in json["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path} has no security"));
+                if security.is_empty() {
+                    public.push(path.as_str());
+                }
+                assert!(op["responses"]["default"].is_object(), "{method} {path} lacks the problem response");
+            }
+        }
+        assert_eq!(public, ["/healthz", "/openapi.json", "/readyz"]);
+    }
+}

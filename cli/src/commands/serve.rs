@@ -21,7 +21,7 @@ async fn listen(app: &App, args: ServeArgs) -> anyhow::Result<TcpListener> {
     let listener = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     if app.store.config.api.admin_token.is_none() {
         eprintln!(
-            "No admin token is configured (STRATA_ADMIN_TOKEN or [api] admin_token): operator routes answer 401."
+            "No admin token is configured (STRATA_ADMIN_TOKEN or [api] admin_token): nobody can reach operator routes."
         );
     }
     println!("Listening on http://{}", listener.local_addr()?);
