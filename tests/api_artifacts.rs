@@ -67,6 +67,15 @@ async fn cold_artifacts_stream_back_decompressed() {
         .await;
     assert_eq!(part.status, 206);
     assert_eq!(part.body, &bytes[100_000..100_100]);
+    // A range across the boundary of the 256 KiB chunks the tiers stream in.
+    let across = api
+        .call("GET", "/v1/tenants/acme/artifacts/logs/build.log")
+        .token(&api.acme)
+        .header("range", "bytes=262000-263000")
+        .send()
+        .await;
+    assert_eq!(across.status, 206);
+    assert_eq!(across.body, &bytes[262_000..=263_000]);
 }
 
 #[tokio::test]
