@@ -8,7 +8,7 @@ mod common;
 use common::api::{ADMIN, Api};
 use std::collections::BTreeSet;
 
-const PUBLIC: &[&str] = &["/healthz", "/readyz", "/openapi.json"];
+const PUBLIC: &[&str] = &["/", "/healthz", "/readyz", "/openapi.json"];
 const METHODS: &[&str] = &["get", "put", "post", "delete", "head", "patch", "options", "trace"];
 
 /// Every (method, path template, security schemes) of the document.
@@ -157,7 +157,7 @@ async fn the_router_serves_exactly_the_documented_routes() {
     }
     // Nothing is served between or beside the documented paths.
     for path in [
-        "/",
+        "/index.html",
         "/v1",
         "/v1/tenants/acme",
         "/v1/jobs",

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -55,6 +56,7 @@ pub fn router(state: ApiState) -> Router {
     let (router, doc) = routes::build(&state);
     let rendered = openapi::Rendered(Arc::new(doc.to_pretty_json().expect("the OpenAPI document serializes")));
     router
+        .route_layer(middleware::from_fn_with_state(state.clone(), metrics::record))
         .fallback(no_route)
         .with_state(state)
         .layer(axum::Extension(rendered))

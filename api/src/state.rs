@@ -2,8 +2,10 @@
 //! token's digest and the limits.
 
 use crate::auth::AdminToken;
+use crate::metrics::HttpMetrics;
 use std::sync::Arc;
 use strata_core::store::Store;
+use strata_workers::metrics::JobMetrics;
 use strata_workers::queue::Queue;
 
 /// The largest JSON body any route accepts, in bytes.
@@ -40,6 +42,10 @@ pub struct ApiState {
     /// Held while a restore request checks for a restore under way and plans
     /// one, so that repeated requests collapse into one job.
     pub restores: Arc<tokio::sync::Mutex<()>>,
+    /// Jobs run by this process's worker pool, when it has one (`strata run`).
+    pub jobs: Arc<JobMetrics>,
+    /// Requests answered, for `/metrics`.
+    pub http: Arc<HttpMetrics>,
 }
 
 impl ApiState {
@@ -49,6 +55,12 @@ impl ApiState {
         let api = &store.config.api;
         let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
         let limits = Limits { max_upload_bytes: api.max_upload_bytes, ..Limits::default() };
-        Self { store, queue, admin_token, limits, restores: Arc::default() }
+        Self { store, queue, admin_token, limits, restores: Arc::default(), jobs: Arc::default(), http: Arc::default() }
+    }
+
+    /// Reports the jobs of this process's worker pool at `/metrics`.
+    pub fn with_job_metrics(mut self, jobs: Arc<JobMetrics>) -> Self {
+        self.jobs = jobs;
+        self
     }
 }

@@ -10,8 +10,8 @@ use std::time::Duration;
 use strata_core::catalog::CatalogError;
 use strata_core::store::Store;
 
-/// Buckets (seconds) of job durations.
-const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
+/// Buckets (seconds) of job and request durations.
+pub const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
 /// Buckets (seconds) of the lag from a job's planned instant to its completion.
 const LAG_BUCKETS: &[f64] = &[0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0];
 /// Buckets (seconds) of lifecycle run durations.
@@ -30,7 +30,7 @@ pub enum MetricsError {
 
 /// A histogram with fixed upper bounds; bucket counts are cumulative.
 #[derive(Debug, Clone)]
-struct Histogram {
+pub struct Histogram {
     bounds: &'static [f64],
     buckets: Vec<u64>,
     sum: f64,
@@ -38,11 +38,13 @@ struct Histogram {
 }
 
 impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
+    /// An empty histogram with these upper bounds (ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
         Self { bounds, buckets: vec![0; bounds.len()], sum: 0.0, count: 0 }
     }
 
-    fn observe(&mut self, value: f64) {
+    /// Counts one observation.
+    pub fn observe(&mut self, value: f64) {
         for (bound, n) in self.bounds.iter().zip(&mut self.buckets) {
             if value <= *bound {
                 *n += 1;
@@ -54,7 +56,7 @@ impl Histogram {
 
     /// Writes the `_bucket`, `_sum` and `_count` lines; `labels` is empty or
     /// ends with a comma.
-    fn write(&self, out: &mut String, name: &str, labels: &str) {
+    pub fn write(&self, out: &mut String, name: &str, labels: &str) {
         for (bound, n) in self.bounds.iter().zip(&self.buckets) {
             let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {n}");
         }
@@ -68,7 +70,8 @@ impl Histogram {
     }
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+/// Writes the `# HELP` and `# TYPE` lines of a metric.
+pub fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

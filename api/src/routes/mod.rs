@@ -9,10 +9,13 @@
 
 pub mod admin;
 pub mod artifacts;
+pub mod dashboard;
 mod download;
 pub mod health;
 pub mod jobs;
+pub mod lifecycle;
 mod params;
+pub mod queues;
 pub mod retention;
 pub mod views;
 
@@ -29,10 +32,13 @@ use utoipa_axum::routes;
 /// Every route with its access level.
 fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
     vec![
-        (Access::Public, health::routes().routes(routes!(openapi::openapi_json))),
+        (Access::Public, health::routes().routes(routes!(openapi::openapi_json)).merge(dashboard::routes())),
         (Access::Caller, jobs::caller_routes()),
         (Access::Tenant, artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes())),
-        (Access::Admin, admin::routes()),
+        (
+            Access::Admin,
+            admin::routes().merge(queues::routes()).merge(lifecycle::routes()).merge(crate::metrics::routes()),
+        ),
     ]
 }
 
@@ -85,6 +91,6 @@ mod tests {
                 assert!(op["responses"]["default"].is_object(), "{method} {path} lacks the problem response");
             }
         }
-        assert_eq!(public, ["/healthz", "/openapi.json", "/readyz"]);
+        assert_eq!(public, ["/", "/healthz", "/openapi.json", "/readyz"]);
     }
 }

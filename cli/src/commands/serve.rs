@@ -7,8 +7,10 @@ use crate::commands::lifecycle::print_report;
 use crate::commands::ops::shutdown_signal;
 use anyhow::Context as _;
 use std::io::Write;
+use std::sync::Arc;
 use strata_api::state::ApiState;
 use strata_jobs::handlers::Context;
+use strata_workers::metrics::JobMetrics;
 use strata_workers::pool::{Mode, WorkerPool, all_lanes};
 use strata_workers::scheduler;
 use tokio::net::TcpListener;
@@ -29,20 +31,27 @@ async fn listen(app: &App, args: ServeArgs) -> anyhow::Result<TcpListener> {
     Ok(listener)
 }
 
-/// Serves the API on `listener` until `stop` turns true.
-async fn serve_until(app: &App, listener: TcpListener, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+/// Serves the API on `listener` until `stop` turns true; `/metrics` reports
+/// the jobs counted in `jobs`.
+async fn serve_until(
+    app: &App,
+    listener: TcpListener,
+    jobs: Arc<JobMetrics>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     let shutdown = async move {
         let _ = stop.wait_for(|stop| *stop).await;
     };
-    strata_api::serve(listener, ApiState::new(app.store.clone(), app.queue.clone()), shutdown).await?;
+    let state = ApiState::new(app.store.clone(), app.queue.clone()).with_job_metrics(jobs);
+    strata_api::serve(listener, state, shutdown).await?;
     eprintln!("Stopped serving on http://{address}.");
     Ok(())
 }
 
 pub async fn serve(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let listener = listen(app, args).await?;
-    serve_until(app, listener, shutdown_signal()).await
+    serve_until(app, listener, Arc::default(), shutdown_signal()).await
 }
 
 pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
@@ -52,12 +61,14 @@ pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let stop = shutdown_signal();
     let actor = format!("worker:{}", std::process::id());
     let lanes = all_lanes(&app.store.config);
-    let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone());
+    let jobs = Arc::new(JobMetrics::default());
+    let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone())
+        .with_metrics(jobs.clone());
     eprintln!("Running the API, the scheduler ({expr:?}) and workers on lanes {} (Ctrl-C to stop).", lanes.join(", "));
     let (report, (), ()) = tokio::try_join!(
         async { Ok::<_, anyhow::Error>(pool.run(Mode::UntilShutdown, stop.clone()).await?) },
         async { Ok(scheduler::run(&app.store, app.queue.as_ref(), &cron, stop.clone()).await?) },
-        serve_until(app, listener, stop.clone()),
+        serve_until(app, listener, jobs, stop.clone()),
     )?;
     print_report(&report);
     Ok(())

@@ -1,0 +1,296 @@
+//! Operator routes on the lifecycle: plan (dry run) and run as of an
+//! instant, tier totals, and the event log.
+
+use super::params::{artifact_key, instant, query_pairs, single};
+use super::views::time;
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::ApiState;
+use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use strata_core::catalog::EventFilter;
+use strata_core::event::Event;
+use strata_core::id::{ArtifactKey, TenantId};
+use strata_core::store::StoreError;
+use strata_jobs::planner::{self, Plan};
+use strata_workers::scheduler::{PLAN_LIMIT, SchedulerError, plan_and_enqueue};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Events listed when the request names no limit.
+const DEFAULT_EVENT_PAGE: i64 = 100;
+/// The largest page of events.
+const MAX_EVENT_PAGE: i64 = 1000;
+
+impl From<SchedulerError> for ApiError {
+    fn from(e: SchedulerError) -> Self {
+        match e {
+            SchedulerError::Catalog(e) => ApiError::Store(StoreError::from(e)),
+            SchedulerError::Queue(e) => ApiError::Queue(e),
+            SchedulerError::Cron { .. } => ApiError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+/// When to plan for.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// The instant (RFC 3339) to plan as of; now when absent. Later than now
+    /// plans ahead of time, and the jobs and events say so.
+    pub as_of: Option<String>,
+}
+
+impl PlanRequest {
+    fn as_of(&self, state: &ApiState) -> Result<DateTime<Utc>, ApiError> {
+        match &self.as_of {
+            Some(s) => instant("as_of", s),
+            None => Ok(state.store.clock.now()),
+        }
+    }
+}
+
+/// A plan: every action due as of its instant, with a tally per kind.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanView {
+    /// The instant planned for (RFC 3339).
+    pub as_of: String,
+    /// True for a dry run: nothing was enqueued or changed.
+    pub dry_run: bool,
+    /// True when planned ahead of the real clock.
+    pub forced: bool,
+    /// Jobs enqueued (0 for a dry run).
+    pub enqueued: usize,
+    /// Count and bytes per job kind.
+    #[schema(value_type = Object)]
+    pub by_kind: serde_json::Value,
+    /// Every planned action: key, tier, kind, action, rule, bytes, due time.
+    #[schema(value_type = Vec<Object>)]
+    pub items: serde_json::Value,
+}
+
+impl From<&Plan> for PlanView {
+    fn from(plan: &Plan) -> Self {
+        let by_kind: serde_json::Map<String, serde_json::Value> = plan
+            .by_kind()
+            .into_iter()
+            .map(|(kind, tally)| (kind.to_string(), serde_json::to_value(tally).unwrap_or_default()))
+            .collect();
+        Self {
+            as_of: time(plan.as_of),
+            dry_run: plan.dry_run,
+            forced: plan.forced,
+            enqueued: plan.jobs.len(),
+            by_kind: serde_json::Value::Object(by_kind),
+            items: serde_json::to_value(&plan.items).unwrap_or_default(),
+        }
+    }
+}
+
+/// What the lifecycle would do as of an instant; changes nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/lifecycle/plan",
+    tag = "lifecycle",
+    request_body = PlanRequest,
+    responses((status = 200, body = PlanView))
+)]
+pub async fn plan(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<PlanRequest>,
+) -> Result<Json<PlanView>, ApiError> {
+    let as_of = request.as_of(&state)?;
+    let plan = planner::plan(&state.store, as_of, true, PLAN_LIMIT, &caller.actor())
+        .await
+        .map_err(|e| ApiError::Store(StoreError::from(e)))?;
+    Ok(Json(PlanView::from(&plan)))
+}
+
+/// Plans as of an instant and enqueues the jobs for the workers; 202.
+#[utoipa::path(
+    post,
+    path = "/v1/lifecycle/run",
+    tag = "lifecycle",
+    request_body = PlanRequest,
+    responses((status = 202, body = PlanView))
+)]
+pub async fn run(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    ApiJson(request): ApiJson<PlanRequest>,
+) -> Result<(StatusCode, Json<PlanView>), ApiError> {
+    let as_of = request.as_of(&state)?;
+    let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &caller.actor()).await?;
+    tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
+    Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))))
+}
+
+/// Artifacts and bytes of one tenant in one tier and state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TierStat {
+    /// The tenant.
+    pub tenant: String,
+    /// The tier (`hot`, `warm`, `cold`).
+    pub tier: String,
+    /// The state (`active`, `eligible`, …).
+    pub state: String,
+    /// Artifacts.
+    pub artifacts: i64,
+    /// Original bytes.
+    pub bytes: i64,
+    /// Bytes as stored (after compression).
+    pub stored_bytes: i64,
+}
+
+/// Totals per tenant, tier and state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatsView {
+    /// Live artifacts (not deleted) per tenant, tier and state.
+    pub tiers: Vec<TierStat>,
+}
+
+/// Live artifacts and bytes per tenant, tier and state.
+#[utoipa::path(get, path = "/v1/stats", tag = "lifecycle", responses((status = 200, body = StatsView)))]
+pub async fn stats(State(state): State<Arc<ApiState>>, RawQuery(query): RawQuery) -> Result<Json<StatsView>, ApiError> {
+    query_pairs(query.as_deref(), &[])?;
+    let totals = state.store.catalog.tier_totals().await.map_err(StoreError::from)?;
+    let tiers = totals
+        .into_iter()
+        .filter(|t| t.state.is_live())
+        .map(|t| TierStat {
+            tenant: t.tenant,
+            tier: t.tier.to_string(),
+            state: t.state.to_string(),
+            artifacts: t.artifacts,
+            bytes: t.bytes,
+            stored_bytes: t.stored_bytes,
+        })
+        .collect();
+    Ok(Json(StatsView { tiers }))
+}
+
+/// An event of the append-only log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Its sequence number (use as `after` to page).
+    pub seq: i64,
+    /// When it was recorded (RFC 3339).
+    pub at: String,
+    /// Its kind (`promoted`, `purged`, `hold_applied`, …).
+    pub kind: String,
+    /// The tenant concerned.
+    pub tenant: Option<String>,
+    /// The artifact concerned, `WORKFLOW/NAME`.
+    pub artifact: Option<String>,
+    /// Who did it.
+    pub actor: String,
+    /// Why, when a reason was given.
+    pub reason: Option<String>,
+    /// Details.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        let artifact = match (e.workflow_id, e.artifact_id) {
+            (Some(w), Some(n)) => Some(format!("{w}/{n}")),
+            _ => None,
+        };
+        Self {
+            seq: e.seq,
+            at: time(e.timestamp),
+            kind: e.event_type,
+            tenant: e.tenant_id,
+            artifact,
+            actor: e.actor,
+            reason: e.reason,
+            data: e.data,
+        }
+    }
+}
+
+/// A page of events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// Events, oldest first.
+    pub items: Vec<EventView>,
+    /// Pass as `after` for the next page; absent on the last.
+    pub next_after: Option<i64>,
+}
+
+/// The event log, oldest first, paged by sequence number.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    tag = "lifecycle",
+    params(
+        ("tenant" = Option<String>, Query, description = "Only this tenant's events"),
+        ("artifact" = Option<String>, Query, description = "Only this artifact's (TENANT/WORKFLOW/NAME)"),
+        ("kind" = Option<String>, Query, description = "Only this kind"),
+        ("after" = Option<i64>, Query, description = "Only events after this sequence number"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
+        ("newest" = Option<bool>, Query, description = "The newest `limit` events instead of the oldest"),
+    ),
+    responses((status = 200, body = EventPage))
+)]
+pub async fn events(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<EventPage>, ApiError> {
+    let pairs = query_pairs(query.as_deref(), &["tenant", "artifact", "kind", "after", "limit", "newest"])?;
+    let tenant = single(&pairs, "tenant")?.map(TenantId::parse).transpose()?;
+    let key = match single(&pairs, "artifact")? {
+        None => None,
+        Some(s) => Some(parse_key(s)?),
+    };
+    let after = match single(&pairs, "after")? {
+        None => None,
+        Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::BadRequest("after must be a sequence number".into()))?),
+    };
+    let limit = match single(&pairs, "limit")? {
+        None => DEFAULT_EVENT_PAGE,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=MAX_EVENT_PAGE).contains(&n) => n,
+            _ => return Err(ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_EVENT_PAGE}"))),
+        },
+    };
+    let newest = match single(&pairs, "newest")? {
+        None => false,
+        Some(v) => super::params::boolean("newest", v)?,
+    };
+    let filter = EventFilter {
+        tenant,
+        key,
+        after,
+        kind: single(&pairs, "kind")?.map(str::to_owned),
+        // One more than the page tells whether another page follows.
+        limit: Some(if newest { limit } else { limit + 1 }),
+        newest,
+    };
+    let mut events = state.store.catalog.events(&filter).await.map_err(StoreError::from)?;
+    let more = !newest && events.len() as i64 > limit;
+    events.truncate(limit as usize);
+    let next_after = if more { events.last().map(|e| e.seq) } else { None };
+    Ok(Json(EventPage { items: events.into_iter().map(EventView::from).collect(), next_after }))
+}
+
+fn parse_key(s: &str) -> Result<ArtifactKey, ApiError> {
+    let mut parts = s.splitn(3, '/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(t), Some(w), Some(n)) => artifact_key(t, w, n),
+        _ => Err(ApiError::BadRequest("artifact must be TENANT/WORKFLOW/NAME".into())),
+    }
+}
+
+/// The lifecycle routes (admin access).
+pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new().routes(routes!(plan)).routes(routes!(run)).routes(routes!(stats)).routes(routes!(events))
+}

@@ -1,0 +1,322 @@
+//! Operator routes on the queue: depth per lane, and dead letters (list,
+//! retry and discard one, or many by filter).
+
+use super::params::{query_pairs, single};
+use super::views::time;
+use crate::error::ApiError;
+use crate::state::ApiState;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use serde::Serialize;
+use std::sync::Arc;
+use strata_jobs::payload::Job;
+use strata_workers::queue::{DeadFilter, DeadLetter, LaneStats};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// Dead letters listed when the request names no limit.
+const DEFAULT_DEAD_PAGE: usize = 100;
+/// The largest page of dead letters.
+const MAX_DEAD_PAGE: usize = 1000;
+
+/// One lane's depth.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LaneView {
+    /// The lane (`priority`, `default` or a tenant's own).
+    pub lane: String,
+    /// Jobs waiting to be fetched.
+    pub waiting: u64,
+    /// Jobs leased by a worker.
+    pub in_flight: u64,
+    /// Failed jobs waiting out their retry delay.
+    pub delayed: u64,
+    /// Dead-lettered jobs.
+    pub dead: u64,
+    /// Age of the oldest waiting job, in seconds.
+    pub oldest_waiting_secs: Option<f64>,
+}
+
+impl From<LaneStats> for LaneView {
+    fn from(s: LaneStats) -> Self {
+        Self {
+            lane: s.lane,
+            waiting: s.waiting,
+            in_flight: s.in_flight,
+            delayed: s.delayed,
+            dead: s.dead,
+            oldest_waiting_secs: s.oldest_waiting_secs,
+        }
+    }
+}
+
+/// Every lane's depth.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QueuesView {
+    /// Lanes by name.
+    pub lanes: Vec<LaneView>,
+}
+
+/// A dead letter.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeadLetterView {
+    /// Its id (for retry and discard).
+    pub id: String,
+    /// The lane it failed on.
+    pub lane: String,
+    /// The job kind.
+    pub kind: String,
+    /// The tenant of the job's artifact, when the payload names one.
+    pub tenant: Option<String>,
+    /// The job as it was queued (JSON).
+    pub payload: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last attempt's error.
+    pub last_error: String,
+    /// The first failure (RFC 3339).
+    pub first_failed_at: Option<String>,
+    /// The last failure (RFC 3339).
+    pub last_failed_at: Option<String>,
+}
+
+fn tenant_of(d: &DeadLetter) -> Option<String> {
+    Job::from_json(&d.payload).ok().map(|j| j.tenant)
+}
+
+impl From<DeadLetter> for DeadLetterView {
+    fn from(d: DeadLetter) -> Self {
+        Self {
+            tenant: tenant_of(&d),
+            first_failed_at: d.first_failed_at.map(time),
+            last_failed_at: d.last_failed_at.map(time),
+            id: d.id,
+            lane: d.lane,
+            kind: d.kind,
+            payload: d.payload,
+            attempts: d.attempts,
+            last_error: d.last_error,
+        }
+    }
+}
+
+/// A page of dead letters.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadLetterPage {
+    /// The dead letters, oldest first.
+    pub items: Vec<DeadLetterView>,
+    /// Pass as `cursor` for the next page; absent on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// How many dead letters an action changed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Changed {
+    /// Dead letters retried or discarded.
+    pub count: u64,
+}
+
+/// Queue depth per lane and state, with the oldest waiting job's age.
+#[utoipa::path(get, path = "/v1/queues", tag = "operations", responses((status = 200, body = QueuesView)))]
+pub async fn queues(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<QueuesView>, ApiError> {
+    query_pairs(query.as_deref(), &[])?;
+    let lanes = state.queue.stats().await?.into_iter().map(LaneView::from).collect();
+    Ok(Json(QueuesView { lanes }))
+}
+
+/// The selection of a bulk action or listing: lane, kind, tenant.
+struct Selection {
+    filter: DeadFilter,
+    tenant: Option<String>,
+}
+
+impl Selection {
+    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
+        let lane = single(pairs, "lane")?.map(str::to_owned);
+        let kind = single(pairs, "kind")?.map(str::to_owned);
+        let tenant = single(pairs, "tenant")?.map(|t| strata_core::id::TenantId::parse(t).map(|t| t.to_string()));
+        Ok(Self { filter: DeadFilter { id: None, lane, kind }, tenant: tenant.transpose()? })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.filter.lane.is_none() && self.filter.kind.is_none() && self.tenant.is_none()
+    }
+
+    /// The matching dead letters (all of them; the queue keeps a bounded number).
+    async fn matching(&self, state: &ApiState) -> Result<Vec<DeadLetter>, ApiError> {
+        let all = state.queue.dead_letters(&self.filter, usize::MAX).await?;
+        Ok(match &self.tenant {
+            Some(t) => all.into_iter().filter(|d| tenant_of(d).as_deref() == Some(t.as_str())).collect(),
+            None => all,
+        })
+    }
+}
+
+/// Dead letters, oldest first, filtered by lane, kind and tenant, paged.
+#[utoipa::path(
+    get,
+    path = "/v1/dead-letters",
+    tag = "operations",
+    params(
+        ("lane" = Option<String>, Query, description = "Only this lane"),
+        ("kind" = Option<String>, Query, description = "Only this job kind"),
+        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
+        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
+        ("cursor" = Option<String>, Query, description = "From a previous page's next_cursor"),
+    ),
+    responses((status = 200, body = DeadLetterPage))
+)]
+pub async fn list_dead_letters(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<DeadLetterPage>, ApiError> {
+    let pairs = query_pairs(query.as_deref(), &["lane", "kind", "tenant", "limit", "cursor"])?;
+    let selection = Selection::parse(&pairs)?;
+    let limit = match single(&pairs, "limit")? {
+        None => DEFAULT_DEAD_PAGE,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_DEAD_PAGE).contains(&n) => n,
+            _ => return Err(ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_DEAD_PAGE}"))),
+        },
+    };
+    let offset = match single(&pairs, "cursor")? {
+        None => 0,
+        Some(c) => c
+            .strip_prefix("o")
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?,
+    };
+    let all = selection.matching(&state).await?;
+    let total = all.len();
+    let items: Vec<DeadLetterView> = all.into_iter().skip(offset).take(limit).map(DeadLetterView::from).collect();
+    let next = offset + items.len();
+    let next_cursor = (next < total).then(|| format!("o{next}"));
+    Ok(Json(DeadLetterPage { items, next_cursor }))
+}
+
+/// Puts one dead letter back on its lane with fresh attempts.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/{id}/retry",
+    tag = "operations",
+    params(("id" = String, Path, description = "Dead letter id")),
+    responses((status = 200, body = Changed), (status = 404, description = "No such dead letter"))
+)]
+pub async fn retry_dead_letter(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<Json<Changed>, ApiError> {
+    let count = state.queue.retry_dead(&DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
+    tracing::info!(id, "Retried a dead letter over HTTP");
+    Ok(Json(Changed { count }))
+}
+
+/// Deletes one dead letter.
+#[utoipa::path(
+    delete,
+    path = "/v1/dead-letters/{id}",
+    tag = "operations",
+    params(("id" = String, Path, description = "Dead letter id")),
+    responses((status = 204, description = "Discarded"), (status = 404, description = "No such dead letter"))
+)]
+pub async fn discard_dead_letter(
+    State(state): State<Arc<ApiState>>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state.queue.discard_dead(&DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
+    tracing::info!(id, "Discarded a dead letter over HTTP");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// What a bulk action selects: at least one of lane, kind, tenant, or `all=true`.
+fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
+    let pairs = query_pairs(query, &["lane", "kind", "tenant", "all"])?;
+    let all = match single(&pairs, "all")? {
+        None => false,
+        Some(v) => super::params::boolean("all", v)?,
+    };
+    let selection = Selection::parse(&pairs)?;
+    if selection.is_empty() && !all {
+        return Err(ApiError::BadRequest("select dead letters with lane, kind or tenant, or pass all=true".into()));
+    }
+    Ok(selection)
+}
+
+/// Retries every dead letter matching the selection.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/retry",
+    tag = "operations",
+    params(
+        ("lane" = Option<String>, Query, description = "Only this lane"),
+        ("kind" = Option<String>, Query, description = "Only this job kind"),
+        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
+        ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
+    ),
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected"))
+)]
+pub async fn retry_dead_letters(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Changed>, ApiError> {
+    let selection = bulk_selection(query.as_deref())?;
+    let count = match &selection.tenant {
+        None => state.queue.retry_dead(&selection.filter).await?,
+        Some(_) => {
+            let mut n = 0;
+            for d in selection.matching(&state).await? {
+                n += state.queue.retry_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await?;
+            }
+            n
+        }
+    };
+    tracing::info!(count, "Retried dead letters over HTTP");
+    Ok(Json(Changed { count }))
+}
+
+/// Discards every dead letter matching the selection.
+#[utoipa::path(
+    post,
+    path = "/v1/dead-letters/discard",
+    tag = "operations",
+    params(
+        ("lane" = Option<String>, Query, description = "Only this lane"),
+        ("kind" = Option<String>, Query, description = "Only this job kind"),
+        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
+        ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
+    ),
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected"))
+)]
+pub async fn discard_dead_letters(
+    State(state): State<Arc<ApiState>>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Changed>, ApiError> {
+    let selection = bulk_selection(query.as_deref())?;
+    let count = match &selection.tenant {
+        None => state.queue.discard_dead(&selection.filter).await?,
+        Some(_) => {
+            let mut n = 0;
+            for d in selection.matching(&state).await? {
+                n += state.queue.discard_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await?;
+            }
+            n
+        }
+    };
+    tracing::info!(count, "Discarded dead letters over HTTP");
+    Ok(Json(Changed { count }))
+}
+
+/// The queue routes (admin access).
+pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new()
+        .routes(routes!(queues))
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(retry_dead_letter))
+        .routes(routes!(discard_dead_letter))
+        .routes(routes!(retry_dead_letters))
+        .routes(routes!(discard_dead_letters))
+}
