@@ -23,22 +23,26 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// WebDriver's key for an element reference.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
-/// ChromeDriver on a free local port, stopped when dropped.
+/// ChromeDriver on a free local port, for browsers with one profile
+/// directory; when dropped (a failed test included) it stops, and so does
+/// every browser process of that profile.
 struct Driver {
     child: Child,
     base: String,
     http: reqwest::Client,
+    profile: std::path::PathBuf,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = Command::new("pkill").arg("-KILL").arg("-f").arg(&self.profile).status();
     }
 }
 
 impl Driver {
-    async fn start() -> Self {
+    async fn start(profile: &Path) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let child = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -47,7 +51,12 @@ impl Driver {
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
-        let driver = Self { child, base: format!("http://127.0.0.1:{port}"), http: reqwest::Client::new() };
+        let driver = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            profile: profile.to_owned(),
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(r) = driver.http.get(format!("{}/status", driver.base)).send().await
@@ -82,7 +91,7 @@ struct Browser<'a> {
 }
 
 impl<'a> Browser<'a> {
-    async fn open(driver: &'a Driver, profile: &Path) -> Self {
+    async fn open(driver: &'a Driver) -> Self {
         let args = [
             "--headless=new",
             "--no-sandbox",
@@ -97,7 +106,7 @@ impl<'a> Browser<'a> {
         ]
         .iter()
         .map(|s| s.to_string())
-        .chain([format!("--user-data-dir={}", profile.display())])
+        .chain([format!("--user-data-dir={}", driver.profile.display())])
         .collect::<Vec<_>>();
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
@@ -201,8 +210,8 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
     assert_eq!(s.json(&["dlq", "list"]).as_array().unwrap().len(), 1);
 
     let server = s.serve();
-    let driver = Driver::start().await;
-    let browser = Browser::open(&driver, &s.path("chromium-profile")).await;
+    let driver = Driver::start(&s.path("chromium-profile")).await;
+    let browser = Browser::open(&driver).await;
     browser.go(&format!("{}/", server.base)).await;
     browser.type_into("#token", ADMIN).await;
     browser.click("#login button[type=submit]").await;
