@@ -165,3 +165,54 @@ async fn strata_run_carries_out_restores_by_itself() {
     let Api { server, .. } = api;
     assert!(server.terminate().success(), "SIGTERM stops the API, the scheduler and the workers");
 }
+
+#[tokio::test]
+async fn erasure_queues_jobs_for_everything_unprotected_in_scope() {
+    let api = Api::start(&[]);
+    api.put("wf", "a.txt", b"personal data").await;
+    api.put("wf", "b.txt", b"evidence").await;
+    api.put("other", "c.txt", b"kept").await;
+    let hold = api
+        .call("POST", "/v1/tenants/acme/holds")
+        .token(&api.acme)
+        .json(json!({"workflow": "wf", "name": "b.txt", "reason": "litigation"}))
+        .send()
+        .await;
+    assert_eq!(hold.status, 201);
+    let events_before = api.s.events().len();
+    let no_reason = api
+        .call("POST", "/v1/tenants/acme/erasures")
+        .token(&api.acme)
+        .json(json!({"workflow": "wf", "reason": ""}))
+        .send()
+        .await;
+    no_reason.problem(400, "bad-request");
+    let no_workflow = api
+        .call("POST", "/v1/tenants/acme/erasures")
+        .token(&api.acme)
+        .json(json!({"name": "a.txt", "reason": "r"}))
+        .send()
+        .await;
+    no_workflow.problem(400, "bad-request");
+    assert_eq!(api.s.events().len(), events_before, "refused erasures change nothing");
+
+    let erased = api
+        .call("POST", "/v1/tenants/acme/erasures")
+        .token(&api.acme)
+        .json(json!({"workflow": "wf", "reason": "data subject request 17"}))
+        .send()
+        .await;
+    assert_eq!(erased.status, 202, "{}", String::from_utf8_lossy(&erased.body));
+    let body = erased.json();
+    assert_eq!(body["queued"], json!(["acme/wf/a.txt"]));
+    assert_eq!(body["blocked"], json!(["acme/wf/b.txt"]));
+    api.s.ok(&["lifecycle", "run", "--wait"]);
+    let gone = api.call("GET", "/v1/tenants/acme/artifacts/wf/a.txt").token(&api.acme).send().await;
+    gone.problem(404, "not-found");
+    for kept in ["wf/b.txt", "other/c.txt"] {
+        let reply = api.call("GET", &format!("/v1/tenants/acme/artifacts/{kept}")).token(&api.acme).send().await;
+        assert_eq!(reply.status, 200, "{kept} is kept");
+    }
+    let erasures = api.s.events().into_iter().filter(|e| e["event_type"] == "erased").count();
+    assert_eq!(erasures, 1);
+}

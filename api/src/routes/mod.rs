@@ -11,6 +11,7 @@ pub mod admin;
 pub mod artifacts;
 pub mod dashboard;
 mod download;
+pub mod erasure;
 pub mod health;
 pub mod jobs;
 pub mod lifecycle;
@@ -34,7 +35,10 @@ fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
     vec![
         (Access::Public, health::routes().routes(routes!(openapi::openapi_json)).merge(dashboard::routes())),
         (Access::Caller, jobs::caller_routes()),
-        (Access::Tenant, artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes())),
+        (
+            Access::Tenant,
+            artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes()).merge(erasure::routes()),
+        ),
         (
             Access::Admin,
             admin::routes().merge(queues::routes()).merge(lifecycle::routes()).merge(crate::metrics::routes()),

@@ -1,0 +1,84 @@
+//! Erasure on request (GDPR): `POST /v1/tenants/{tenant}/erasures` queues one
+//! erase job per live artifact in scope — the whole tenant, a workflow, or
+//! one artifact — whatever its plan, extension or class, except those a hold
+//! or a permanent-record class protects, which are listed as blocked.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::extract::ApiJson;
+use crate::state::ApiState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use strata_core::retention::Target;
+use strata_jobs::planner;
+use strata_workers::scheduler::to_new_jobs;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What to erase, and why.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// The workflow to erase; absent: the whole tenant.
+    pub workflow: Option<String>,
+    /// The artifact to erase (needs `workflow`); absent: the whole workflow.
+    pub name: Option<String>,
+    /// Why, as the requester said (mandatory; recorded in the events).
+    pub reason: String,
+}
+
+/// The erasure as queued.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErasureView {
+    /// Artifacts whose erase job was queued (`TENANT/WORKFLOW/NAME`).
+    pub queued: Vec<String>,
+    /// Artifacts in scope that a hold or a permanent-record class protects.
+    pub blocked: Vec<String>,
+}
+
+/// Queues the erasure of a tenant's artifacts, a workflow's or one artifact; 202.
+#[utoipa::path(
+    post,
+    path = "/v1/tenants/{tenant}/erasures",
+    tag = "retention",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    request_body = EraseRequest,
+    responses((status = 202, description = "Erase jobs queued", body = ErasureView))
+)]
+pub async fn erase(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path(tenant): Path<String>,
+    ApiJson(body): ApiJson<EraseRequest>,
+) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let target = match (body.workflow.as_deref(), body.name.as_deref()) {
+        (None, None) => Target::Tenant(tenant),
+        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
+        (Some(w), Some(n)) => {
+            Target::Artifact(ArtifactKey { tenant, workflow: WorkflowName::parse(w)?, name: ArtifactName::parse(n)? })
+        }
+        (None, Some(_)) => return Err(ApiError::BadRequest("erasing an artifact needs its workflow too".into())),
+    };
+    let erasure = planner::plan_erase(&state.store, &target, &body.reason, &caller.actor()).await?;
+    state.queue.enqueue(&to_new_jobs(&erasure.jobs, &state.store.config)).await?;
+    let mut queued = Vec::with_capacity(erasure.jobs.len());
+    for job in &erasure.jobs {
+        let artifact =
+            state.store.catalog.artifact(job.artifact_id).await.map_err(strata_core::store::StoreError::from)?;
+        queued.push(artifact.key().to_string());
+    }
+    tracing::info!(target = %target, queued = queued.len(), blocked = erasure.blocked.len(), actor = %caller.actor(), "Queued an erasure over HTTP");
+    let blocked = erasure.blocked.iter().map(ToString::to_string).collect();
+    Ok((StatusCode::ACCEPTED, Json(ErasureView { queued, blocked })))
+}
+
+/// The erasure route (tenant access).
+pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
+    OpenApiRouter::new().routes(routes!(erase))
+}
