@@ -106,7 +106,9 @@ impl From<DeadLetter> for DeadLetterView {
 pub struct DeadLetterPage {
     /// The dead letters, oldest first.
     pub items: Vec<DeadLetterView>,
-    /// Pass as `cursor` for the next page; absent on the last.
+    /// Pass as `cursor` for the next page; absent on the last. It names the
+    /// next page's first dead letter: if that one is retried or discarded
+    /// meanwhile, the cursor is refused (400); list again from the start.
     pub next_cursor: Option<String>,
 }
 
@@ -183,18 +185,27 @@ pub async fn list_dead_letters(
             _ => return Err(ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_DEAD_PAGE}"))),
         },
     };
-    let offset = match single(&pairs, "cursor")? {
-        None => 0,
-        Some(c) => c
-            .strip_prefix("o")
-            .and_then(|n| n.parse::<usize>().ok())
-            .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?,
+    // A cursor names the dead letter the next page starts at (not a
+    // position), so retrying or discarding a page does not skip the next.
+    let cursor = match single(&pairs, "cursor")? {
+        None => None,
+        Some(c) => Some(
+            c.strip_prefix('i')
+                .filter(|id| !id.is_empty())
+                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?,
+        ),
     };
     let all = selection.matching(&state).await?;
-    let total = all.len();
-    let items: Vec<DeadLetterView> = all.into_iter().skip(offset).take(limit).map(DeadLetterView::from).collect();
-    let next = offset + items.len();
-    let next_cursor = (next < total).then(|| format!("o{next}"));
+    let start = match cursor {
+        None => 0,
+        Some(id) => all.iter().position(|d| d.id == id).ok_or_else(|| {
+            ApiError::BadRequest(
+                "the dead letter this cursor starts at was retried or discarded; list again from the start".into(),
+            )
+        })?,
+    };
+    let next_cursor = all.get(start + limit).map(|d| format!("i{}", d.id));
+    let items: Vec<DeadLetterView> = all.into_iter().skip(start).take(limit).map(DeadLetterView::from).collect();
     Ok(Json(DeadLetterPage { items, next_cursor }))
 }
 
