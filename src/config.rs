@@ -235,6 +235,9 @@ pub struct JobsConfig {
     pub visibility_timeout_secs: u64,
     /// Seconds a handler may run before it is abandoned and retried.
     pub timeout_secs: u64,
+    /// Seconds a stopping worker lets running jobs finish before it abandons
+    /// them to redelivery.
+    pub shutdown_grace_secs: u64,
     /// Seconds an artifact stays stamped by a planned job before it may be planned again.
     pub artifact_lease_secs: u64,
     /// Most jobs planned per tenant per tick (fairness); 0 = unlimited.
@@ -252,6 +255,7 @@ impl Default for JobsConfig {
             batch_size: 128,
             visibility_timeout_secs: 30,
             timeout_secs: 300,
+            shutdown_grace_secs: 30,
             artifact_lease_secs: 3600,
             per_tenant_cap: 0,
         }
@@ -474,6 +478,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.jobs.visibility_timeout_secs = parse_env(k, v)?;
         Ok(())
     }),
+    ("STRATA_SHUTDOWN_GRACE_SECS", |c, k, v| {
+        c.jobs.shutdown_grace_secs = parse_env(k, v)?;
+        Ok(())
+    }),
     ("STRATA_ADMIN_TOKEN", |c, _, v| {
         c.api.admin_token = Some(Secret::new(v)).filter(|t| !t.expose().is_empty());
         Ok(())
@@ -683,6 +691,7 @@ mod tests {
         assert_eq!(example.retention.grace_days, defaults.retention.grace_days);
         assert_eq!(example.jobs.max_attempts, defaults.jobs.max_attempts);
         assert_eq!(example.jobs.concurrency, defaults.jobs.concurrency);
+        assert_eq!(example.jobs.shutdown_grace_secs, defaults.jobs.shutdown_grace_secs);
         assert_eq!(example.scheduler.cron, defaults.scheduler.cron);
         assert_eq!(example.lifecycle.dry_run, defaults.lifecycle.dry_run);
         assert_eq!(example.queue.redis_url, defaults.queue.redis_url);

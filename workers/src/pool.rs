@@ -6,16 +6,17 @@
 use crate::backoff::full_jitter;
 use crate::metrics::JobMetrics;
 use crate::queue::{Delivery, Failure, Queue, QueueError};
-use futures::StreamExt;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::TenantId;
 use strata_jobs::handlers::{self, Context, JobError, Outcome};
 use strata_jobs::payload::{DEFAULT_LANE, Job, PRIORITY_LANE};
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 /// When [`WorkerPool::run`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,37 +92,15 @@ impl WorkerPool {
         &self.ctx.store.config.jobs
     }
 
-    /// Runs until `mode` says stop. On shutdown it stops fetching and
-    /// finishes what it holds; whatever it cannot finish is left to lease
-    /// expiry and redelivered.
-    pub async fn run(&self, mode: Mode, shutdown: watch::Receiver<bool>) -> Result<RunReport, QueueError> {
+    /// Runs until `mode` says stop. On shutdown it stops fetching, gives
+    /// back the jobs it fetched but has not started (for immediate
+    /// redelivery, without spending an attempt), lets running jobs finish
+    /// for up to `jobs.shutdown_grace_secs`, then abandons the rest and
+    /// gives them back too (handlers are crash-safe and idempotent, so an
+    /// abandoned job is redone, never half-done).
+    pub async fn run(&self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<RunReport, QueueError> {
         let settings = self.settings().clone();
         let visibility = Duration::from_secs(settings.visibility_timeout_secs.max(1));
-        let deliveries = futures::stream::unfold((shutdown, Duration::from_millis(2)), move |(mut shutdown, idle)| async move {
-            let mut idle = idle;
-            loop {
-                if *shutdown.borrow() {
-                    return None;
-                }
-                match self.queue.fetch(&self.lanes, settings.batch_size, visibility).await {
-                    Ok(batch) if !batch.is_empty() => {
-                        return Some((futures::stream::iter(batch), (shutdown, Duration::from_millis(2))));
-                    }
-                    Ok(_) if mode == Mode::UntilDrained && self.drained().await => return None,
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "Fetching jobs failed; retrying");
-                        idle = idle.max(Duration::from_millis(200));
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(idle) => {}
-                    _ = shutdown.changed() => {}
-                }
-                idle = (idle * 2).min(Duration::from_secs(if mode == Mode::UntilDrained { 1 } else { 5 }));
-            }
-        })
-        .flatten();
         // Handlers and acks run in their own tasks: a handler may hold the
         // catalog's write lock across an await, so nothing that waits for
         // that lock may be polled by the same future as the handler.
@@ -137,28 +116,77 @@ impl WorkerPool {
                 batch.clear();
             }
         });
-        deliveries
-            .map(|d| {
-                let this = self.clone();
-                tokio::spawn(async move { this.handle(d, visibility).await })
-            })
-            .buffer_unordered(settings.concurrency)
-            .for_each(|finished| {
-                match finished {
-                    Ok(Some(d)) => {
-                        let _ = ack_tx.send(d);
+        let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+        let mut running = Running::default();
+        let mut idle = Duration::from_millis(2);
+        'fetching: while !*shutdown.borrow() {
+            running.reap();
+            match self.queue.fetch(&self.lanes, settings.batch_size, visibility).await {
+                Ok(batch) if !batch.is_empty() => {
+                    idle = Duration::from_millis(2);
+                    let mut batch = batch.into_iter();
+                    while let Some(d) = batch.next() {
+                        let slot = tokio::select! {
+                            slot = slots.clone().acquire_owned() => slot.map_err(|_| QueueError::Backend("the job slots closed".into()))?,
+                            _ = shutdown.changed() => {
+                                self.give_back(std::iter::once(d).chain(batch).collect()).await;
+                                break 'fetching;
+                            }
+                        };
+                        let this = self.clone();
+                        let ack_tx = ack_tx.clone();
+                        let job = d.clone();
+                        running.spawn(d, async move {
+                            let _slot = slot;
+                            if let Some(done) = this.handle(job, visibility).await {
+                                let _ = ack_tx.send(done);
+                            }
+                        });
                     }
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, "A job task panicked; its lease will expire and it will be redelivered"),
+                    continue;
                 }
-                futures::future::ready(())
-            })
-            .await;
+                Ok(_) if mode == Mode::UntilDrained && running.is_empty() && self.drained().await => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "Fetching jobs failed; retrying");
+                    idle = idle.max(Duration::from_millis(200));
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(idle) => {}
+                _ = shutdown.changed() => {}
+                _ = running.next_finished() => {}
+            }
+            idle = (idle * 2).min(Duration::from_secs(if mode == Mode::UntilDrained { 1 } else { 5 }));
+        }
+        let grace = Duration::from_secs(settings.shutdown_grace_secs);
+        let abandoned = running.wind_down(grace).await;
+        if !abandoned.is_empty() {
+            tracing::warn!(
+                n = abandoned.len(),
+                grace_secs = grace.as_secs(),
+                "Jobs still running after the grace period were abandoned"
+            );
+            self.give_back(abandoned).await;
+        }
         drop(ack_tx);
         if let Err(e) = acker.await {
             tracing::error!(error = %e, "The acknowledging task failed");
         }
         Ok(self.report())
+    }
+
+    /// Gives deliveries back to the queue for immediate redelivery.
+    async fn give_back(&self, deliveries: Vec<Delivery>) {
+        if deliveries.is_empty() {
+            return;
+        }
+        match self.queue.release(&deliveries).await {
+            Ok(()) => tracing::info!(n = deliveries.len(), "Gave back jobs not carried out"),
+            Err(e) => {
+                tracing::warn!(error = %e, n = deliveries.len(), "Could not give jobs back; their leases will expire instead")
+            }
+        }
     }
 
     async fn drained(&self) -> bool {
@@ -275,6 +303,79 @@ impl WorkerPool {
     }
 }
 
+/// The job tasks a pool is running, with the delivery each carries out.
+#[derive(Default)]
+struct Running {
+    tasks: JoinSet<()>,
+    deliveries: HashMap<tokio::task::Id, Delivery>,
+}
+
+impl Running {
+    fn spawn(&mut self, delivery: Delivery, task: impl Future<Output = ()> + Send + 'static) {
+        let id = self.tasks.spawn(task).id();
+        self.deliveries.insert(id, delivery);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn finished(&mut self, result: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
+        match result {
+            Ok((id, ())) => {
+                self.deliveries.remove(&id);
+            }
+            Err(e) => {
+                self.deliveries.remove(&e.id());
+                if e.is_panic() {
+                    tracing::error!(error = %e, "A job task panicked; its lease will expire and it will be redelivered");
+                }
+            }
+        }
+    }
+
+    /// Forgets the tasks that have finished.
+    fn reap(&mut self) {
+        while let Some(result) = self.tasks.try_join_next_with_id() {
+            self.finished(result);
+        }
+    }
+
+    /// Waits for one task to finish (forever when none runs).
+    async fn next_finished(&mut self) {
+        match self.tasks.join_next_with_id().await {
+            Some(result) => self.finished(result),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Waits up to `grace` for every task; aborts the rest and returns
+    /// their deliveries.
+    async fn wind_down(mut self, grace: Duration) -> Vec<Delivery> {
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
+                Ok(Some(result)) => self.finished(result),
+                Ok(None) => return Vec::new(),
+                Err(_) => break,
+            }
+        }
+        self.tasks.abort_all();
+        let mut abandoned = Vec::new();
+        while let Some(result) = self.tasks.join_next_with_id().await {
+            if let Err(e) = &result
+                && e.is_cancelled()
+                && let Some(d) = self.deliveries.remove(&e.id())
+            {
+                abandoned.push(d);
+                continue;
+            }
+            self.finished(result);
+        }
+        abandoned
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -290,11 +391,16 @@ mod tests {
     use strata_core::store::{PutOptions, Store};
 
     async fn setup(n: usize) -> (tempfile::TempDir, Store, Arc<dyn Queue>) {
+        setup_with(n, |_| {}).await
+    }
+
+    async fn setup_with(n: usize, tune: impl FnOnce(&mut Config)) -> (tempfile::TempDir, Store, Arc<dyn Queue>) {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::default();
         config.jobs.max_attempts_by_kind.insert("promote".into(), 3);
         config.jobs.backoff_base_ms = 1;
         config.jobs.backoff_max_ms = 5;
+        tune(&mut config);
         let store = Store::open(dir.path(), config, Arc::new(SystemClock)).await.unwrap();
         store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
         for i in 0..n {
@@ -365,5 +471,37 @@ mod tests {
         assert_eq!((report.dead_lettered, report.retried), (1, 0));
         let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
         assert!(dead[0].last_error.contains("does not decode"), "{}", dead[0].last_error);
+    }
+
+    #[tokio::test]
+    async fn shutdown_gives_back_the_jobs_it_has_not_started() {
+        let (_dir, store, queue) = setup_with(20, |c| {
+            c.jobs.concurrency = 1;
+            c.jobs.batch_size = 20;
+        })
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let signal = stop.clone();
+        // The first job to write its copy asks the pool to stop.
+        let stop_at_first_write: handlers::FailPoint = Arc::new(move |step| {
+            if step == "after_write" {
+                let _ = signal.send(true);
+            }
+            Ok(())
+        });
+        let ctx = Context::new(store.clone(), "test").with_failpoint(stop_at_first_write);
+        let pool = WorkerPool::new(queue.clone(), ctx, default_lanes());
+        let report = pool.run(Mode::UntilShutdown, shutdown).await.unwrap();
+        assert_eq!(report.count("promote", Outcome::Done), 1, "the running job finished");
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 1);
+        // The other 19 were fetched but not started: they are back at once,
+        // without an attempt spent.
+        let again = queue.fetch(&default_lanes(), 100, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(again.len(), 19);
+        assert!(again.iter().all(|d| d.attempts == 1), "{again:?}");
+        drop(stop);
     }
 }
