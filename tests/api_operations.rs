@@ -154,7 +154,12 @@ async fn lifecycle_run_enqueues_jobs_that_a_drain_carries_out() {
     let api = Api::start(&[]);
     api.put("wf", "a.txt", &log_text(300)).await;
     api.put("wf", "b.bin", &noise(5000, 4)).await;
-    assert_eq!(admin_get(&api, "/v1/queues").await["lanes"], json!([]), "no job was ever queued");
+    let empty = |lane: &str| json!({"lane": lane, "waiting": 0, "in_flight": 0, "delayed": 0, "dead": 0, "oldest_waiting_secs": null});
+    assert_eq!(
+        admin_get(&api, "/v1/queues").await["lanes"],
+        json!([empty("default"), empty("priority")]),
+        "no job was ever queued: the configured lanes show zeros"
+    );
 
     let started = Instant::now();
     let as_of = days_ahead(8);
@@ -523,9 +528,16 @@ async fn metrics_match_the_queue_and_count_requests_by_route_template() {
     assert_eq!(sample(&text, "retention_bytes_freed_total{plan=\"free\",reason=\"retention\"}"), Some(freed));
     assert_eq!(sample(&text, "strata_tier_artifacts{tenant=\"acme\",tier=\"cold\",state=\"active\"}"), Some(1.0));
     assert!(!text.contains("strata_tier_artifacts{tenant=\"globex\""), "the purged artifact is gone: {text}");
-    // An idle queue has no lane, in the API and in the metrics alike.
-    assert_eq!(admin_get(&api, "/v1/queues").await["lanes"], json!([]));
-    assert!(!text.contains("strata_queue_jobs{"), "{text}");
+    // An idle queue shows its configured lanes with zeros, in the API and in
+    // the metrics alike.
+    let lanes = admin_get(&api, "/v1/queues").await["lanes"].clone();
+    assert_eq!(lanes.as_array().map(Vec::len), Some(2), "{lanes}");
+    for lane in ["default", "priority"] {
+        for state in ["waiting", "in_flight", "delayed", "dead"] {
+            let line = format!("strata_queue_jobs{{lane=\"{lane}\",state=\"{state}\"}}");
+            assert_eq!(sample(&text, &line), Some(0.0), "{line}: {text}");
+        }
+    }
     assert_eq!(
         sample(&text, "strata_http_requests_total{method=\"GET\",route=\"/metrics\",status=\"200\"}"),
         Some(1.0)
@@ -585,7 +597,8 @@ async fn strata_run_carries_out_runs_and_retries_and_counts_its_jobs() {
     assert_eq!(sample(&text, "strata_jobs_total{kind=\"promote\",outcome=\"dead_lettered\"}"), Some(1.0), "{text}");
     assert_eq!(sample(&text, "strata_job_duration_seconds_count{kind=\"promote\"}"), Some(3.0), "{text}");
     assert_eq!(sample(&text, "strata_tier_artifacts{tenant=\"acme\",tier=\"warm\",state=\"active\"}"), Some(2.0));
-    assert!(!text.contains("strata_queue_jobs{"), "the queue is empty: {text}");
+    let waiting = sample(&text, "strata_queue_jobs{lane=\"default\",state=\"waiting\"}");
+    assert_eq!(waiting, Some(0.0), "the queue is empty: {text}");
     let Api { server, .. } = api;
     assert!(server.terminate().success());
 }

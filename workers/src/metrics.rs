@@ -195,7 +195,7 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
             t.tenant, t.tier, t.state, t.stored_bytes
         );
     }
-    let stats = queue.stats().await?;
+    let stats = crate::pool::lane_stats(queue, &store.config).await?;
     header(out, "strata_queue_jobs", "gauge", "Jobs per lane and state.");
     for s in &stats {
         for (state, n) in [("waiting", s.waiting), ("in_flight", s.in_flight), ("delayed", s.delayed), ("dead", s.dead)]

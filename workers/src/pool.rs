@@ -5,7 +5,7 @@
 
 use crate::backoff::full_jitter;
 use crate::metrics::JobMetrics;
-use crate::queue::{Delivery, Failure, Queue, QueueError};
+use crate::queue::{Delivery, Failure, LaneStats, Queue, QueueError};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -58,6 +58,19 @@ pub fn default_lanes() -> Vec<String> {
 /// Every lane jobs can be on: the default lanes, then each tenant lane.
 pub fn all_lanes(config: &strata_core::config::Config) -> Vec<String> {
     default_lanes().into_iter().chain(config.queue.tenant_lanes.iter().cloned()).collect()
+}
+
+/// The depth of every configured lane (zeros for a lane that never held a
+/// job) and of any other lane the queue knows, by name.
+pub async fn lane_stats(queue: &dyn Queue, config: &strata_core::config::Config) -> Result<Vec<LaneStats>, QueueError> {
+    let mut stats = queue.stats().await?;
+    for lane in all_lanes(config) {
+        if !stats.iter().any(|s| s.lane == lane) {
+            stats.push(LaneStats { lane, ..LaneStats::default() });
+        }
+    }
+    stats.sort_by(|a, b| a.lane.cmp(&b.lane));
+    Ok(stats)
 }
 
 /// A pool of concurrent job runners in one process.

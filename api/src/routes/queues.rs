@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use std::sync::Arc;
 use strata_jobs::payload::Job;
+use strata_workers::pool::lane_stats;
 use strata_workers::queue::{DeadFilter, DeadLetter, LaneStats};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -126,7 +127,7 @@ pub async fn queues(
     RawQuery(query): RawQuery,
 ) -> Result<Json<QueuesView>, ApiError> {
     query_pairs(query.as_deref(), &[])?;
-    let lanes = state.queue.stats().await?.into_iter().map(LaneView::from).collect();
+    let lanes = lane_stats(state.queue.as_ref(), &state.store.config).await?.into_iter().map(LaneView::from).collect();
     Ok(Json(QueuesView { lanes }))
 }
 

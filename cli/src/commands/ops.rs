@@ -59,7 +59,7 @@ pub async fn scheduler(app: &App) -> anyhow::Result<()> {
 }
 
 pub async fn queue_stats(app: &App, json: bool) -> anyhow::Result<()> {
-    let stats = app.queue.stats().await?;
+    let stats = strata_workers::pool::lane_stats(app.queue.as_ref(), &app.store.config).await?;
     if json {
         return output::json(&stats);
     }
