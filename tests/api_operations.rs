@@ -602,3 +602,63 @@ async fn strata_run_carries_out_runs_and_retries_and_counts_its_jobs() {
     let Api { server, .. } = api;
     assert!(server.terminate().success());
 }
+
+/// A child process killed when dropped (a failed test included).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_worker_serves_its_own_job_metrics() {
+    let api = Api::start(&[]);
+    api.put("wf", "a.txt", &log_text(100)).await;
+    let mut worker = KillOnDrop(
+        api.s
+            .command(&["worker", "--metrics-listen", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("strata worker starts"),
+    );
+    let stderr = std::io::BufReader::new(worker.0.stderr.take().expect("stderr"));
+    let mut lines = std::io::BufRead::lines(stderr);
+    let url = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("Worker metrics on ").map(str::to_owned))
+        .expect("the worker says where its metrics are");
+    let http = reqwest::Client::new();
+    let anonymous = http.get(&url).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "the worker's metrics need the admin token");
+
+    api.s.ok(&["lifecycle", "run", "--as-of", &days_ahead(8)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let text = http.get(&url).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap();
+        if sample(&text, "strata_jobs_total{kind=\"promote\",outcome=\"done\"}") == Some(1.0) {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the worker did not report its job within 30 s: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sample(&text, "strata_job_duration_seconds_count{kind=\"promote\"}"), Some(1.0), "{text}");
+    assert_eq!(api.s.artifact("acme/wf/a.txt")["tier"], "warm");
+
+    let status = std::process::Command::new("kill").args(["-TERM", &worker.0.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = worker.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop within 30 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    drop(lines);
+}

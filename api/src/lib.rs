@@ -65,6 +65,23 @@ pub fn router(state: ApiState) -> Router {
         .layer(middleware::from_fn(trace_request))
 }
 
+/// Serves only `/metrics` (admin token), for a worker process that runs no
+/// API, until `shutdown` completes.
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    state: ApiState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = Arc::new(state);
+    let router = Router::new()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::require_admin))
+        .fallback(no_route)
+        .with_state(state)
+        .layer(middleware::map_response(error::problem_details));
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then stops
 /// accepting and waits for requests in flight.
 pub async fn serve(

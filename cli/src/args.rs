@@ -423,6 +423,10 @@ pub struct WorkerArgs {
     /// Lane to consume, repeatable (default: priority, then default).
     #[arg(long = "lane")]
     pub lanes: Vec<String>,
+    /// Also serve this worker's `/metrics` (jobs by kind and outcome,
+    /// durations, lag; admin token) on ADDR, e.g. 127.0.0.1:9187.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
 }
 
 /// `strata queue …`.

@@ -5,7 +5,11 @@ use crate::app::{App, UsageError};
 use crate::args::{DlqCommand, DlqSelect, WorkerArgs};
 use crate::commands::lifecycle::print_report;
 use crate::output;
+use anyhow::Context as _;
+use std::sync::Arc;
+use strata_api::state::ApiState;
 use strata_jobs::handlers::Context;
+use strata_workers::metrics::JobMetrics;
 use strata_workers::pool::{Mode, WorkerPool, default_lanes};
 use strata_workers::queue::DeadFilter;
 use strata_workers::scheduler;
@@ -43,9 +47,29 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
 pub async fn worker(app: &App, args: WorkerArgs) -> anyhow::Result<()> {
     let lanes = if args.lanes.is_empty() { default_lanes() } else { args.lanes };
     let actor = format!("worker:{}", std::process::id());
-    let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone());
+    let jobs = Arc::new(JobMetrics::default());
+    let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone())
+        .with_metrics(jobs.clone());
+    let stop = shutdown_signal();
+    let metrics = match args.metrics_listen {
+        Some(addr) => {
+            let listener =
+                tokio::net::TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            eprintln!("Worker metrics on http://{}/metrics", listener.local_addr()?);
+            let state = ApiState::new(app.store.clone(), app.queue.clone()).with_job_metrics(jobs);
+            let mut stop = stop.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
+            Some(tokio::spawn(strata_api::serve_metrics(listener, state, shutdown)))
+        }
+        None => None,
+    };
     eprintln!("Worker {} consuming lanes {} (Ctrl-C to stop).", actor, lanes.join(", "));
-    let report = pool.run(Mode::UntilShutdown, shutdown_signal()).await?;
+    let report = pool.run(Mode::UntilShutdown, stop).await?;
+    if let Some(server) = metrics {
+        server.await??;
+    }
     print_report(&report);
     Ok(())
 }
