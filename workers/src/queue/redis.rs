@@ -393,6 +393,87 @@ impl RedisQueue {
         }
     }
 
+    /// Fetches at most `room` deliveries from one lane (whose group exists).
+    async fn fetch_lane(&self, lane: &str, room: usize, now: i64, deadline: i64) -> Result<Vec<Delivery>, QueueError> {
+        let mut con = self.con.clone();
+        let k = self.keys(lane);
+        let token = self.lease_token();
+        let mut taken_over = Vec::new();
+        let tidy = self.tidy.lock().unwrap_or_else(|e| e.into_inner()).contains(lane);
+        if !tidy {
+            taken_over = self.maintain(&k, now, room, deadline, &token).await?;
+        }
+        let room = room - taken_over.len();
+        let mut fresh = Vec::new();
+        if room > 0 {
+            // One round trip: read new entries, stamp the lease, and look
+            // whether a retry is due or a lease has expired.
+            let (due, expired, reply): (Vec<String>, Vec<String>, Option<ReadReply>) = redis::pipe()
+                .atomic()
+                .cmd("ZRANGEBYSCORE")
+                .arg(&k.delayed)
+                .arg("-inf")
+                .arg(now)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .cmd("ZRANGEBYSCORE")
+                .arg(&k.leases)
+                .arg("-inf")
+                .arg(format!("({now}"))
+                .arg("LIMIT")
+                .arg(0)
+                .arg(1)
+                .cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(&token)
+                .arg("COUNT")
+                .arg(room)
+                .arg("STREAMS")
+                .arg(&k.stream)
+                .arg(">")
+                .cmd("ZADD")
+                .arg(&k.leases)
+                .arg(deadline)
+                .arg(&token)
+                .ignore()
+                .query_async(&mut con)
+                .await
+                .map_err(self.err())?;
+            fresh = reply.unwrap_or_default().into_iter().flat_map(|(_, entries)| entries).collect();
+            let tidy = due.is_empty() && expired.is_empty();
+            self.set_tidy(lane, tidy);
+            let room = room - fresh.len();
+            if room > 0 && !tidy {
+                taken_over.extend(self.maintain(&k, now, room, deadline, &token).await?);
+            }
+        }
+        if taken_over.is_empty() && fresh.is_empty() {
+            redis::pipe()
+                .cmd("ZREM")
+                .arg(&k.leases)
+                .arg(&token)
+                .ignore()
+                .cmd("XGROUP")
+                .arg("DELCONSUMER")
+                .arg(&k.stream)
+                .arg(GROUP)
+                .arg(&token)
+                .ignore()
+                .query_async::<()>(&mut con)
+                .await
+                .map_err(self.err())?;
+            return Ok(Vec::new());
+        }
+        let fresh = fresh.into_iter().map(|(id, fields)| (id, fields, 1));
+        Ok(taken_over
+            .into_iter()
+            .chain(fresh)
+            .map(|(id, fields, delivered)| delivery(lane, &token, id, fields, delivered))
+            .collect())
+    }
+
     /// A new lease: a consumer name unique to this fetch.
     fn lease_token(&self) -> String {
         format!("{}:{}", self.consumer, self.fetches.fetch_add(1, Ordering::Relaxed))
@@ -501,90 +582,24 @@ impl Queue for RedisQueue {
         let now = to_millis(self.clock.now());
         let deadline = now.saturating_add(millis(visibility));
         let mut out = Vec::new();
-        let mut con = self.con.clone();
         for lane in lanes {
             let room = max.saturating_sub(out.len());
             if room == 0 {
                 break;
             }
             self.ensure_group(lane).await?;
-            let k = self.keys(lane);
-            let token = self.lease_token();
-            let mut taken_over = Vec::new();
-            let tidy = self.tidy.lock().unwrap_or_else(|e| e.into_inner()).contains(lane);
-            if !tidy {
-                taken_over = self.maintain(&k, now, room, deadline, &token).await?;
-            }
-            let room = room - taken_over.len();
-            let mut fresh = Vec::new();
-            if room > 0 {
-                // One round trip: read new entries, stamp the lease, and look
-                // whether a retry is due or a lease has expired.
-                let (due, expired, reply): (Vec<String>, Vec<String>, Option<ReadReply>) = redis::pipe()
-                    .atomic()
-                    .cmd("ZRANGEBYSCORE")
-                    .arg(&k.delayed)
-                    .arg("-inf")
-                    .arg(now)
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(1)
-                    .cmd("ZRANGEBYSCORE")
-                    .arg(&k.leases)
-                    .arg("-inf")
-                    .arg(format!("({now}"))
-                    .arg("LIMIT")
-                    .arg(0)
-                    .arg(1)
-                    .cmd("XREADGROUP")
-                    .arg("GROUP")
-                    .arg(GROUP)
-                    .arg(&token)
-                    .arg("COUNT")
-                    .arg(room)
-                    .arg("STREAMS")
-                    .arg(&k.stream)
-                    .arg(">")
-                    .cmd("ZADD")
-                    .arg(&k.leases)
-                    .arg(deadline)
-                    .arg(&token)
-                    .ignore()
-                    .query_async(&mut con)
-                    .await
-                    .map_err(self.err())?;
-                fresh = reply.unwrap_or_default().into_iter().flat_map(|(_, entries)| entries).collect();
-                let tidy = due.is_empty() && expired.is_empty();
-                self.set_tidy(lane, tidy);
-                let room = room - fresh.len();
-                if room > 0 && !tidy {
-                    taken_over.extend(self.maintain(&k, now, room, deadline, &token).await?);
+            let fetched = match self.fetch_lane(lane, room, now, deadline).await {
+                // The lane's consumer group is gone (a Redis that lost its
+                // data): create it again and read.
+                Err(QueueError::Backend(message)) if message.contains("NOGROUP") => {
+                    tracing::warn!(lane, "The lane's consumer group is missing; creating it again");
+                    self.groups.lock().unwrap_or_else(|e| e.into_inner()).remove(lane);
+                    self.ensure_group(lane).await?;
+                    self.fetch_lane(lane, room, now, deadline).await?
                 }
-            }
-            if taken_over.is_empty() && fresh.is_empty() {
-                redis::pipe()
-                    .cmd("ZREM")
-                    .arg(&k.leases)
-                    .arg(&token)
-                    .ignore()
-                    .cmd("XGROUP")
-                    .arg("DELCONSUMER")
-                    .arg(&k.stream)
-                    .arg(GROUP)
-                    .arg(&token)
-                    .ignore()
-                    .query_async::<()>(&mut con)
-                    .await
-                    .map_err(self.err())?;
-                continue;
-            }
-            let fresh = fresh.into_iter().map(|(id, fields)| (id, fields, 1));
-            out.extend(
-                taken_over
-                    .into_iter()
-                    .chain(fresh)
-                    .map(|(id, fields, delivered)| delivery(lane, &token, id, fields, delivered)),
-            );
+                fetched => fetched?,
+            };
+            out.extend(fetched);
         }
         Ok(out)
     }
@@ -794,6 +809,42 @@ mod tests {
                 let _: () = con.del(keys).await.unwrap();
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_lane_whose_data_was_lost_is_read_again() {
+        let Some(url) = redis_url() else {
+            eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+            return;
+        };
+        let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
+        let clock = ManualClock::new(Utc::now());
+        let q = RedisQueue::connect(&url, &prefix, Arc::new(clock)).await.unwrap();
+        let lanes = vec!["default".to_owned()];
+        let job = |n: u32| NewJob { lane: "default".into(), kind: "scan".into(), payload: n.to_string() };
+        q.enqueue(&[job(1)]).await.unwrap();
+        let first = q.fetch(&lanes, 10, Duration::from_secs(30)).await.unwrap();
+        q.ack(&first).await.unwrap();
+        // Redis restarts without its data: the stream and its group are gone.
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut con = client.get_multiplexed_async_connection().await.unwrap();
+        let wipe = |mut con: redis::aio::MultiplexedConnection| {
+            let pattern = format!("{prefix}:*");
+            async move {
+                let keys: Vec<String> = con.keys(pattern).await.unwrap();
+                if !keys.is_empty() {
+                    let _: () = con.del(keys).await.unwrap();
+                }
+            }
+        };
+        wipe(con.clone()).await;
+        q.enqueue(&[job(2)]).await.unwrap();
+        let again = q.fetch(&lanes, 10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(again.iter().map(|d| d.payload.as_str()).collect::<Vec<_>>(), ["2"]);
+        q.ack(&again).await.unwrap();
+        assert_eq!(q.stats().await.unwrap()[0].pending(), 0);
+        wipe(con.clone()).await;
+        let _: () = redis::cmd("PING").query_async(&mut con).await.unwrap();
     }
 
     #[test]
