@@ -348,11 +348,19 @@ pub struct ApiConfig {
     pub admin_token: Option<Secret>,
     /// Largest accepted artifact upload, in bytes (`STRATA_MAX_UPLOAD_BYTES`); larger ones get 413.
     pub max_upload_bytes: u64,
+    /// Tenant tokens provisioned by configuration: per tenant, the sha256
+    /// (64 hex digits) of each token, never the token itself.
+    pub tenant_tokens: BTreeMap<String, Vec<String>>,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), admin_token: None, max_upload_bytes: 5 * 1024 * 1024 * 1024 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            admin_token: None,
+            max_upload_bytes: 5 * 1024 * 1024 * 1024,
+            tenant_tokens: BTreeMap::new(),
+        }
     }
 }
 
@@ -567,6 +575,14 @@ impl Config {
         }
         if self.api.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             return Err(invalid("api.admin_token", "must be at least 16 characters".into()));
+        }
+        for (tenant, digests) in &self.api.tenant_tokens {
+            let key = format!("api.tenant_tokens.{tenant}");
+            crate::id::TenantId::parse(tenant).map_err(|e| invalid(&key, e.to_string()))?;
+            if let Some(bad) = digests.iter().find(|d| d.len() != 64 || !d.bytes().all(|b| b.is_ascii_hexdigit())) {
+                let shown: String = bad.chars().take(16).collect();
+                return Err(invalid(&key, format!("{shown:?}… is not the sha256 of a token (64 hex digits)")));
+            }
         }
         if self.api.max_upload_bytes == 0 {
             return Err(invalid("api.max_upload_bytes", "must be at least 1".into()));

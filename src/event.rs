@@ -12,6 +12,8 @@ pub enum EventKind {
     TenantCreated,
     /// An API token was created for a tenant (the token itself is never recorded).
     TokenCreated,
+    /// An API token was revoked.
+    TokenRevoked,
     /// An artifact was written into the hot tier.
     Ingested,
     /// Retention was applied to a new artifact: its class or plan, and the
@@ -61,6 +63,7 @@ impl EventKind {
         match self {
             EventKind::TenantCreated => "tenant_created",
             EventKind::TokenCreated => "token_created",
+            EventKind::TokenRevoked => "token_revoked",
             EventKind::Ingested => "ingested",
             EventKind::RetentionDefaultApplied => "retention.default_applied",
             EventKind::Overwritten => "overwritten",

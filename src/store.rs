@@ -68,6 +68,14 @@ pub enum StoreError {
     /// The artifact is held and cannot be deleted or replaced.
     #[error("artifact {0} is held; release its holds first (strata retention holds {0})")]
     Held(ArtifactKey),
+    /// The tenant has no live token with this id.
+    #[error("tenant {tenant} has no live token {id}")]
+    TokenNotFound {
+        /// The tenant given.
+        tenant: String,
+        /// The token id given.
+        id: i64,
+    },
     /// No active hold with this id covers the target.
     #[error("no active hold {id} on {target}")]
     HoldNotFound {

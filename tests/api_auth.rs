@@ -170,3 +170,62 @@ async fn the_router_serves_exactly_the_documented_routes() {
         reply.problem(404, "no-route");
     }
 }
+
+#[tokio::test]
+async fn tokens_are_listed_revoked_and_provisioned_by_configuration() {
+    let config = tempfile::tempdir().unwrap();
+    let provisioned = "provisioned-token-for-acme-0123456789";
+    let path = config.path().join("strata.toml");
+    let digest = strata_core::tokens::token_hash(provisioned).to_uppercase();
+    std::fs::write(&path, format!("[api.tenant_tokens]\nacme = [\"{digest}\"]\n")).unwrap();
+    let api = Api::start(&[("STRATA_CONFIG", path.to_str().unwrap())]);
+    let listing = "/v1/tenants/acme/artifacts";
+
+    // A token provisioned by its digest in the configuration reaches its tenant only.
+    let reply = api.call("GET", listing).token(provisioned).send().await;
+    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    let other = api.call("GET", "/v1/tenants/globex/artifacts").token(provisioned).send().await;
+    other.problem(404, "not-found");
+
+    let tokens = api.call("GET", "/v1/tenants/acme/tokens").token(ADMIN).send().await;
+    assert_eq!(tokens.status, 200);
+    let tokens = tokens.json();
+    assert_eq!(tokens.as_array().unwrap().len(), 1, "{tokens}");
+    assert!(tokens[0].get("token").is_none() && tokens[0]["revoked_at"].is_null(), "{tokens}");
+    let id = tokens[0]["id"].as_i64().unwrap();
+    api.call("GET", "/v1/tenants/acme/tokens").token(&api.acme).send().await.problem(403, "forbidden");
+    api.call("DELETE", &format!("/v1/tenants/acme/tokens/{id}"))
+        .token(&api.acme)
+        .send()
+        .await
+        .problem(403, "forbidden");
+    api.call("DELETE", &format!("/v1/tenants/globex/tokens/{id}")).token(ADMIN).send().await.problem(404, "not-found");
+    assert_eq!(api.call("GET", listing).token(&api.acme).send().await.status, 200, "still live");
+
+    let revoked = api.call("DELETE", &format!("/v1/tenants/acme/tokens/{id}")).token(ADMIN).send().await;
+    assert_eq!(revoked.status, 204);
+    api.call("GET", listing).token(&api.acme).send().await.problem(401, "unauthorized");
+    api.call("DELETE", &format!("/v1/tenants/acme/tokens/{id}")).token(ADMIN).send().await.problem(404, "not-found");
+    let listed = api.s.json(&["tenant", "token", "ls", "acme"]);
+    assert!(listed[0]["revoked_at"].is_string(), "{listed}");
+    assert_eq!(api.s.count_events("token_revoked"), 1);
+    // The other tenant's token and the provisioned one still work.
+    assert_eq!(api.call("GET", "/v1/tenants/globex/artifacts").token(&api.globex).send().await.status, 200);
+    assert_eq!(api.call("GET", listing).token(provisioned).send().await.status, 200);
+
+    // The command line revokes as well, and refuses what it cannot find.
+    let globex = api.s.json(&["tenant", "token", "ls", "globex"]);
+    let globex_id = globex[0]["id"].as_i64().unwrap().to_string();
+    api.s.fails(&["tenant", "token", "revoke", "acme", &globex_id], 2);
+    api.s.ok(&["tenant", "token", "revoke", "globex", &globex_id]);
+    api.call("GET", "/v1/tenants/globex/artifacts").token(&api.globex).send().await.problem(401, "unauthorized");
+}
+
+#[test]
+fn a_configured_token_digest_must_be_a_sha256() {
+    let s = common::Strata::new();
+    let path = s.path("strata.toml");
+    std::fs::write(&path, "[api.tenant_tokens]\nacme = [\"not-a-digest\"]\n").unwrap();
+    let err = s.fails(&["--config", path.to_str().unwrap(), "tenant", "ls"], 2);
+    assert!(err.contains("api.tenant_tokens.acme"), "{err}");
+}

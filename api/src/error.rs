@@ -191,7 +191,7 @@ fn store_problem(e: &StoreError) -> Problem {
     match e {
         StoreError::UnknownTenant(t) => Kind::NotFound.problem(format!("tenant {t} not found")),
         StoreError::NotFound(key) => Kind::NotFound.problem(format!("artifact {key} not found")),
-        StoreError::HoldNotFound { .. } => Kind::NotFound.problem(e.to_string()),
+        StoreError::HoldNotFound { .. } | StoreError::TokenNotFound { .. } => Kind::NotFound.problem(e.to_string()),
         StoreError::TenantExists(_) => Kind::Conflict.problem(e.to_string()),
         StoreError::AlreadyExists(key) => {
             Kind::Conflict.problem(format!("artifact {key} already exists; add ?overwrite=true to replace it"))

@@ -72,6 +72,7 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 | StoreError::UnknownClass(_)
                 | StoreError::Held(_)
                 | StoreError::HoldNotFound { .. }
+                | StoreError::TokenNotFound { .. }
                 | StoreError::MissingReason
                 | StoreError::NotLater { .. }
                 | StoreError::NeverExpires(_) => 2,

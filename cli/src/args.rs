@@ -218,6 +218,23 @@ pub enum TokenCommand {
         #[arg(value_parser = tenant_id)]
         name: TenantId,
     },
+    /// List tokens (ids, creation, revocation; never the tokens themselves).
+    Ls {
+        /// Only this tenant's.
+        #[arg(value_parser = tenant_id)]
+        name: Option<TenantId>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token: it stops working at once.
+    Revoke {
+        /// Tenant id.
+        #[arg(value_parser = tenant_id)]
+        name: TenantId,
+        /// The token's id (from `token ls`).
+        id: i64,
+    },
 }
 
 /// `strata serve` and `strata run`.

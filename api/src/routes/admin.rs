@@ -1,4 +1,5 @@
-//! Operator routes on tenants: list, add, and create API tokens (admin access).
+//! Operator routes on tenants: list, add, and create, list and revoke API
+//! tokens (admin access).
 
 use super::params::query_pairs;
 use super::views::time;
@@ -107,7 +108,74 @@ pub async fn create_token(
     ))
 }
 
+/// A token as listed: never the token itself.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    /// Its id.
+    pub id: i64,
+    /// The tenant it reaches.
+    pub tenant: String,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// Who created it.
+    pub created_by: String,
+    /// When it was revoked (RFC 3339), if it was.
+    pub revoked_at: Option<String>,
+}
+
+/// A tenant's tokens, by id (revoked ones included).
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/tokens",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id")),
+    responses((status = 200, body = Vec<TokenInfo>))
+)]
+pub async fn list_tokens(
+    State(state): State<Arc<ApiState>>,
+    Path(tenant): Path<String>,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    state.store.tenant(&tenant).await?;
+    let tokens = state.store.catalog.tokens(Some(&tenant)).await.map_err(strata_core::store::StoreError::from)?;
+    Ok(Json(
+        tokens
+            .into_iter()
+            .map(|t| TokenInfo {
+                id: t.id,
+                tenant: t.tenant,
+                created_at: time(t.created_at),
+                created_by: t.created_by,
+                revoked_at: t.revoked_at.map(time),
+            })
+            .collect(),
+    ))
+}
+
+/// Revokes a tenant's token: it stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/tenants/{tenant}/tokens/{id}",
+    tag = "tenants",
+    params(("tenant" = String, Path, description = "Tenant id"), ("id" = i64, Path, description = "Token id")),
+    responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token"))
+)]
+pub async fn revoke_token(
+    State(state): State<Arc<ApiState>>,
+    Extension(caller): Extension<Caller>,
+    Path((tenant, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let tenant = TenantId::parse(&tenant)?;
+    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("a token id is a number".into()))?;
+    state.store.revoke_token(&tenant, id, &caller.actor()).await?;
+    tracing::info!(tenant = %tenant, token_id = id, "Revoked a tenant token over HTTP");
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The tenant administration routes (admin access).
 pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
-    OpenApiRouter::new().routes(routes!(list_tenants, add_tenant)).routes(routes!(create_token))
+    OpenApiRouter::new()
+        .routes(routes!(list_tenants, add_tenant))
+        .routes(routes!(create_token, list_tokens))
+        .routes(routes!(revoke_token))
 }

@@ -1,4 +1,4 @@
-//! `strata tenant add|set-plan|ls|token create`.
+//! `strata tenant add|set-plan|ls|token create|token ls|token revoke`.
 
 use crate::app::App;
 use crate::args::{TenantCommand, TokenCommand};
@@ -39,6 +39,27 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
             let created = app.store.create_token(&name, "cli").await?;
             println!("Created API token {} for tenant {name}. It is shown once and cannot be recovered:", created.id);
             println!("{}", created.token);
+        }
+        TenantCommand::Token(TokenCommand::Ls { name, json }) => {
+            let tokens = app.store.catalog.tokens(name.as_ref()).await?;
+            if json {
+                return output::json(&tokens);
+            }
+            let mut t = output::table(&["id", "tenant", "created", "by", "revoked"]);
+            for token in &tokens {
+                t.add_row(vec![
+                    token.id.to_string(),
+                    token.tenant.clone(),
+                    output::time(token.created_at),
+                    token.created_by.clone(),
+                    output::time_or(token.revoked_at, "-"),
+                ]);
+            }
+            println!("{t}");
+        }
+        TenantCommand::Token(TokenCommand::Revoke { name, id }) => {
+            app.store.revoke_token(&name, id, "cli").await?;
+            println!("Revoked token {id} of tenant {name}.");
         }
     }
     Ok(())
