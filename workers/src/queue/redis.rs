@@ -73,6 +73,8 @@ for _, holder in ipairs(expired) do
       if e and e[2] then table.insert(out, {e[1], e[2], counts[e[1]] + 1}) end
     end
   end
+  -- A holder left with entries lost some: its acks must take the checked path.
+  redis.call('SADD', KEYS[4], holder)
   forget_if_empty(KEYS[1], KEYS[3], KEYS[4], group, holder)
 end
 if #due > 0 and #out < room then
@@ -115,10 +117,17 @@ local p = redis.call('XPENDING', KEYS[1], group, id, id, 1, token)
 if #p == 0 then return 0 end
 local delivered = p[1][4]
 local entry = redis.call('XRANGE', KEYS[1], id, id)
-redis.call('XACK', KEYS[1], group, id)
-redis.call('XDEL', KEYS[1], id)
-forget_if_empty(KEYS[1], KEYS[2], KEYS[3], group, token)
-if #entry == 0 then return 0 end
+local function done()
+  redis.call('XACK', KEYS[1], group, id)
+  redis.call('XDEL', KEYS[1], id)
+  forget_if_empty(KEYS[1], KEYS[2], KEYS[3], group, token)
+end
+if #entry == 0 then
+  done()
+  return 0
+end
+-- The retry or dead letter is written first: a script is not rolled back,
+-- so an error here must leave the job where it was.
 local h = {n = '0', f = '', r = ''}
 local fields = entry[1][2]
 for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
@@ -141,6 +150,7 @@ else
     'k', h.k, 'p', h.p, 'e', h.e, 'n', attempts, 'f', first, 'l', ARGV[5], 'r', ARGV[7])
   redis.call('XTRIM', KEYS[5], 'MINID', '=', ARGV[9])
 end
+done()
 return 1
 "#;
 
@@ -207,6 +217,8 @@ pub struct RedisQueue {
     /// A second connection for acknowledgements, so they travel while the
     /// next fetch is in flight.
     acks: ConnectionManager,
+    /// The URL as messages show it (password redacted).
+    shown_url: String,
     prefix: String,
     consumer: String,
     fetches: AtomicU64,
@@ -317,10 +329,20 @@ impl RedisQueue {
         };
         let con = connect().await?;
         let acks = connect().await?;
+        let mut probe = con.clone();
+        let info: String = redis::cmd("INFO").arg("server").query_async(&mut probe).await.map_err(backend(url))?;
+        let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("unknown").trim();
+        if version.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_none_or(|major| major < 7) {
+            return Err(QueueError::Backend(format!(
+                "Redis at {} is version {version}; strata needs Redis 7.0 or later",
+                redact(url)
+            )));
+        }
         let script = |body: &str| Script::new(&format!("{PRELUDE}{body}"));
         Ok(Self {
             con,
             acks,
+            shown_url: redact(url),
             prefix: prefix.to_owned(),
             consumer: consumer_name(),
             fetches: AtomicU64::new(0),
@@ -483,8 +505,8 @@ impl RedisQueue {
         format!("{}:lanes", self.prefix)
     }
 
-    fn err(&self) -> impl Fn(redis::RedisError) -> QueueError {
-        |e| QueueError::Backend(format!("Redis: {e}"))
+    fn err(&self) -> impl Fn(redis::RedisError) -> QueueError + '_ {
+        |e| QueueError::Backend(format!("Redis at {}: {e}", self.shown_url))
     }
 
     async fn ensure_group(&self, lane: &str) -> Result<(), QueueError> {
@@ -524,6 +546,11 @@ impl RedisQueue {
         let (id_lane, id_entry) = match &filter.id {
             Some(id) => {
                 let (lane, entry) = id.split_once('@').ok_or_else(|| QueueError::NotFound(format!("id {id:?}")))?;
+                let (ms, seq) = entry.split_once('-').unwrap_or((entry, "0"));
+                let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !(number(ms) && number(seq)) || lane.contains(['{', '}']) {
+                    return Err(QueueError::NotFound(format!("id {id:?}")));
+                }
                 (Some(lane.to_owned()), Some(entry.to_owned()))
             }
             None => (None, None),

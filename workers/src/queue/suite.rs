@@ -2,7 +2,7 @@
 //! fresh queue and the manual clock that queue reads, so time is stepped,
 //! never slept through.
 
-use super::{DeadFilter, DeadLetterRetention, Failure, NewJob, Queue};
+use super::{DeadFilter, DeadLetterRetention, Failure, NewJob, Queue, QueueError};
 use chrono::Duration as ChronoDuration;
 use std::time::Duration;
 use strata_core::clock::ManualClock;
@@ -62,6 +62,36 @@ pub async fn expired_lease_is_redelivered(q: &dyn Queue, clock: &ManualClock) {
     assert_eq!(total_pending(q).await, 0);
 }
 
+/// When another worker takes over only part of an expired fetch, the old
+/// holder's ack and failure of what it lost are ignored, even after it
+/// extended what it still holds.
+pub async fn a_partial_take_over_refuses_the_stale_ack(q: &dyn Queue, clock: &ManualClock) {
+    q.enqueue(&jobs("default", 3)).await.unwrap();
+    let first = q.fetch(&lanes(&["default"]), 3, VIS).await.unwrap();
+    assert_eq!(first.len(), 3);
+    clock.advance(ChronoDuration::seconds(31));
+    let taken = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempts, 2);
+    let lost = first.iter().find(|d| d.payload == taken[0].payload).unwrap();
+    let kept: Vec<_> = first.iter().filter(|d| d.payload != taken[0].payload).cloned().collect();
+    // Extending what it still holds may revive the expired lease (a backend
+    // may extend a whole fetch): the lost job's ack must be refused anyway.
+    q.extend(&kept[0], VIS).await.unwrap();
+    assert!(!q.extend(lost, VIS).await.unwrap(), "not what it lost");
+    q.ack(std::slice::from_ref(lost)).await.unwrap();
+    assert_eq!(total_pending(q).await, 3, "the lost job's ack must not delete it");
+    q.fail(lost, "stale", Failure::Dead).await.unwrap();
+    assert!(q.dead_letters(&DeadFilter::default(), 10).await.unwrap().is_empty(), "nor its failure");
+    q.ack(&taken).await.unwrap();
+    assert_eq!(total_pending(q).await, 2);
+    clock.advance(ChronoDuration::seconds(31));
+    let rest = q.fetch(&lanes(&["default"]), 10, VIS).await.unwrap();
+    assert_eq!(rest.len(), kept.len());
+    q.ack(&rest).await.unwrap();
+    assert_eq!(total_pending(q).await, 0);
+}
+
 /// A long job extends its lease and keeps it.
 pub async fn extend_keeps_the_lease(q: &dyn Queue, clock: &ManualClock) {
     q.enqueue(&jobs("default", 1)).await.unwrap();
@@ -118,6 +148,11 @@ pub async fn dead_letters_list_retry_discard(q: &dyn Queue, clock: &ManualClock)
     assert_eq!(q.discard_dead(&DeadFilter::default()).await.unwrap(), 2);
     assert!(q.dead_letters(&DeadFilter::default(), 100).await.unwrap().is_empty());
     assert!(q.retry_dead(&one).await.is_err(), "an unknown id is an error");
+    for bad in ["default@junk", "junk", "default@1-x", "{x}@1-0"] {
+        let bad = DeadFilter { id: Some(bad.into()), ..DeadFilter::default() };
+        assert!(matches!(q.retry_dead(&bad).await, Err(QueueError::NotFound(_))), "{bad:?}");
+        assert!(matches!(q.discard_dead(&bad).await, Err(QueueError::NotFound(_))), "{bad:?}");
+    }
     clock.advance(ChronoDuration::seconds(1));
 }
 
@@ -214,6 +249,8 @@ where
     expired_lease_is_redelivered(q.as_ref(), &c).await;
     let (q, c) = make().await;
     extend_keeps_the_lease(q.as_ref(), &c).await;
+    let (q, c) = make().await;
+    a_partial_take_over_refuses_the_stale_ack(q.as_ref(), &c).await;
     let (q, c) = make().await;
     retry_is_delayed(q.as_ref(), &c).await;
     let (q, c) = make().await;
