@@ -365,7 +365,12 @@ impl Tiers {
         };
         let decoder = match blob.codec {
             Codec::None => None,
-            Codec::Zstd => Some(zstd::stream::write::Decoder::new(Vec::new()).map_err(|e| codec_error(&path, e))?),
+            Codec::Zstd => Some(Inflate {
+                raw: zstd::stream::raw::Decoder::new().map_err(|e| codec_error(&path, e))?,
+                input: Bytes::new(),
+                used: 0,
+                more_output: false,
+            }),
         };
         Ok(PlainReader { stream, decoder, path, tier, finished: false })
     }
@@ -594,39 +599,73 @@ fn file_chunks(file: std::fs::File) -> futures::stream::BoxStream<'static, objec
 /// A blob's original bytes, chunk by chunk (decoding compressed blobs).
 struct PlainReader {
     stream: futures::stream::BoxStream<'static, object_store::Result<Bytes>>,
-    decoder: Option<zstd::stream::write::Decoder<'static, Vec<u8>>>,
+    decoder: Option<Inflate>,
     path: ObjectPath,
     tier: Tier,
     finished: bool,
 }
 
+/// A zstd decoder that yields at most [`CHUNK`] bytes at a time, whatever
+/// the compression ratio: a small compressed chunk can expand to gigabytes.
+struct Inflate {
+    raw: zstd::stream::raw::Decoder<'static>,
+    /// The compressed chunk being decoded, and how much of it was consumed.
+    input: Bytes,
+    used: usize,
+    /// The last call filled its output: the decoder may hold more.
+    more_output: bool,
+}
+
+impl Inflate {
+    /// Decodes from what is left of the input into at most [`CHUNK`] bytes.
+    fn step(&mut self) -> std::io::Result<Vec<u8>> {
+        use zstd::stream::raw::{InBuffer, Operation, OutBuffer};
+        let mut out = vec![0u8; CHUNK];
+        let mut input = InBuffer::around(&self.input[self.used..]);
+        let mut output = OutBuffer::around(&mut out[..]);
+        self.raw.run(&mut input, &mut output)?;
+        let (consumed, produced) = (input.pos(), output.pos());
+        self.used += consumed;
+        self.more_output = produced == CHUNK;
+        out.truncate(produced);
+        Ok(out)
+    }
+}
+
 impl PlainReader {
     /// The next chunk of original bytes, or `None` at the end.
     async fn next(&mut self) -> Result<Option<Bytes>, TierError> {
-        use std::io::Write;
         if self.finished {
             return Ok(None);
         }
-        match self.stream.next().await {
-            Some(chunk) => {
-                let chunk = chunk.map_err(|e| read_error(self.tier, &self.path, e))?;
-                match self.decoder.as_mut() {
-                    None => Ok(Some(chunk)),
-                    Some(d) => {
-                        d.write_all(&chunk).map_err(|e| codec_error(&self.path, e))?;
-                        Ok(Some(Bytes::from(std::mem::take(d.get_mut()))))
-                    }
+        let Some(d) = self.decoder.as_mut() else {
+            return match self.stream.next().await {
+                Some(chunk) => Ok(Some(chunk.map_err(|e| read_error(self.tier, &self.path, e))?)),
+                None => {
+                    self.finished = true;
+                    Ok(None)
                 }
+            };
+        };
+        loop {
+            if d.used < d.input.len() || d.more_output {
+                let out = d.step().map_err(|e| codec_error(&self.path, e))?;
+                if !out.is_empty() {
+                    return Ok(Some(Bytes::from(out)));
+                }
+                continue;
             }
-            None => {
-                self.finished = true;
-                match self.decoder.as_mut() {
-                    None => Ok(None),
-                    Some(d) => {
-                        d.flush().map_err(|e| codec_error(&self.path, e))?;
-                        let rest = std::mem::take(d.get_mut());
-                        Ok((!rest.is_empty()).then(|| Bytes::from(rest)))
-                    }
+            match self.stream.next().await {
+                Some(chunk) => {
+                    d.input = chunk.map_err(|e| read_error(self.tier, &self.path, e))?;
+                    d.used = 0;
+                }
+                None => {
+                    // The input is spent; whatever the decoder still holds
+                    // came out above. A truncated frame shows as a digest
+                    // mismatch at the end.
+                    self.finished = true;
+                    return Ok(None);
                 }
             }
         }
@@ -706,6 +745,29 @@ mod tests {
         tiers.delete(Tier::Hot, &hot).await.unwrap();
         tiers.delete(Tier::Hot, &hot).await.unwrap();
         assert!(matches!(tiers.read_verified(Tier::Hot, &hot).await, Err(TierError::Missing { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_highly_compressed_blob_streams_back_in_bounded_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let tiers = Tiers::open(&Config::default(), dir.path()).unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        // 64 MiB of zeros compress to a few kilobytes: one compressed read
+        // must not expand into one 64 MiB chunk.
+        let data = vec![0u8; 64 * 1024 * 1024];
+        let blake3 = crate::digest::blake3_hex(&data);
+        let cold = BlobRef { tenant: &tenant, blake3: &blake3, codec: Codec::Zstd };
+        let stored = tiers.write(Tier::Cold, &cold, Bytes::from(data)).await.unwrap();
+        assert!(stored < 64 * 1024, "compressed to {stored}");
+        let mut reader = tiers.open_reader(Tier::Cold, &cold).await.unwrap();
+        let (mut total, mut largest) = (0usize, 0usize);
+        while let Some(chunk) = reader.next_chunk().await.unwrap() {
+            assert!(chunk.iter().all(|b| *b == 0));
+            total += chunk.len();
+            largest = largest.max(chunk.len());
+        }
+        assert_eq!(total, 64 * 1024 * 1024);
+        assert!(largest <= CHUNK, "a chunk of {largest} bytes");
     }
 
     #[tokio::test]

@@ -50,7 +50,8 @@ impl HttpMetrics {
         for ((method, route, status), n) in &inner.requests {
             let _ = writeln!(
                 out,
-                "strata_http_requests_total{{method=\"{method}\",route=\"{}\",status=\"{status}\"}} {n}",
+                "strata_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
+                escape(method),
                 escape(route)
             );
         }

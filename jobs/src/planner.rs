@@ -296,6 +296,8 @@ pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedI
 pub struct Erasure {
     /// One erase job per live, unheld artifact in scope.
     pub jobs: Vec<Job>,
+    /// The artifacts of `jobs`, in the same order.
+    pub queued: Vec<strata_core::id::ArtifactKey>,
     /// Live artifacts in scope that a hold or a permanent-record class protects.
     pub blocked: Vec<strata_core::id::ArtifactKey>,
 }
@@ -328,6 +330,7 @@ pub async fn plan_erase(
         tx.stamp(a.id, &token, lease_until).await?;
         let job = Job::for_artifact(JobKind::Erase, &a, token, None, now, false, actor);
         erasure.jobs.push(Job { reason: Some(reason.to_owned()), ..job });
+        erasure.queued.push(a.key());
     }
     let blocked: Vec<String> = erasure.blocked.iter().map(ToString::to_string).collect();
     let data = serde_json::json!({ "target": target.to_string(), "artifacts": erasure.jobs.len(), "blocked": blocked });

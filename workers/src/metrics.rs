@@ -131,11 +131,12 @@ impl JobMetrics {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         header(out, "strata_jobs_total", "counter", "Jobs run by this process, by kind and outcome.");
         for ((kind, outcome), n) in &inner.outcomes {
+            let (kind, outcome) = (escape(kind), escape(outcome));
             let _ = writeln!(out, "strata_jobs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {n}");
         }
         header(out, "strata_job_duration_seconds", "histogram", "Time a job's handler ran, by kind.");
         for (kind, h) in &inner.durations {
-            h.write(out, "strata_job_duration_seconds", &format!("kind=\"{kind}\","));
+            h.write(out, "strata_job_duration_seconds", &format!("kind=\"{}\",", escape(kind)));
         }
         header(
             out,
@@ -144,7 +145,7 @@ impl JobMetrics {
             "From the instant a job's artifact became due to the job taking effect, by kind.",
         );
         for (kind, h) in &inner.lag {
-            h.write(out, "strata_eligibility_lag_seconds", &format!("kind=\"{kind}\","));
+            h.write(out, "strata_eligibility_lag_seconds", &format!("kind=\"{}\",", escape(kind)));
         }
     }
 }
@@ -158,10 +159,12 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
     let reason = |kind: &str| if kind == "erased" { "erasure" } else { "retention" };
     header(out, "retention_deletes_total", "counter", "Artifacts deleted by retention (purge) or erasure, per plan.");
     for (plan, kind, n, _) in &deletions {
+        let plan = escape(plan);
         let _ = writeln!(out, "retention_deletes_total{{plan=\"{plan}\",reason=\"{}\"}} {n}", reason(kind));
     }
     header(out, "retention_bytes_freed_total", "counter", "Bytes freed by retention (purge) or erasure, per plan.");
     for (plan, kind, _, bytes) in &deletions {
+        let plan = escape(plan);
         let _ = writeln!(out, "retention_bytes_freed_total{{plan=\"{plan}\",reason=\"{}\"}} {bytes}", reason(kind));
     }
     let (counts, total, sum) = store.catalog.run_duration_histogram(RUN_BUCKETS).await?;
@@ -184,7 +187,10 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         let _ = writeln!(
             out,
             "strata_tier_artifacts{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
-            t.tenant, t.tier, t.state, t.artifacts
+            escape(&t.tenant),
+            t.tier,
+            t.state,
+            t.artifacts
         );
     }
     header(out, "strata_tier_bytes", "gauge", "Stored bytes of live artifacts per tenant and tier.");
@@ -192,7 +198,10 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         let _ = writeln!(
             out,
             "strata_tier_bytes{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
-            t.tenant, t.tier, t.state, t.stored_bytes
+            escape(&t.tenant),
+            t.tier,
+            t.state,
+            t.stored_bytes
         );
     }
     let stats = crate::pool::lane_stats(queue, &store.config).await?;

@@ -105,12 +105,13 @@ impl WorkerPool {
         &self.ctx.store.config.jobs
     }
 
-    /// Runs until `mode` says stop. On shutdown it stops fetching, gives
-    /// back the jobs it fetched but has not started (for immediate
-    /// redelivery, without spending an attempt), lets running jobs finish
-    /// for up to `jobs.shutdown_grace_secs`, then abandons the rest and
-    /// gives them back too (handlers are crash-safe and idempotent, so an
-    /// abandoned job is redone, never half-done).
+    /// Runs until `mode` says stop. It fetches only as many jobs as it has
+    /// free slots, so every fetched job starts at once, within its lease.
+    /// On shutdown it stops fetching, lets running jobs finish for up to
+    /// `jobs.shutdown_grace_secs`, then abandons the rest and gives them
+    /// back for immediate redelivery without spending an attempt (handlers
+    /// are crash-safe and idempotent, so an abandoned job is redone, never
+    /// half-done).
     pub async fn run(&self, mode: Mode, mut shutdown: watch::Receiver<bool>) -> Result<RunReport, QueueError> {
         let settings = self.settings().clone();
         let visibility = Duration::from_secs(settings.visibility_timeout_secs.max(1));
@@ -132,20 +133,26 @@ impl WorkerPool {
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let mut running = Running::default();
         let mut idle = Duration::from_millis(2);
-        'fetching: while !*shutdown.borrow() {
+        while !*shutdown.borrow() {
             running.reap();
-            match self.queue.fetch(&self.lanes, settings.batch_size, visibility).await {
+            // Fetch only what can start at once: a fetched job left waiting
+            // for a slot would let its lease run out.
+            let first = tokio::select! {
+                biased;
+                () = stop_requested(&mut shutdown) => break,
+                slot = slots.clone().acquire_owned() => slot.map_err(|_| QueueError::Backend("the job slots closed".into()))?,
+            };
+            let mut free = vec![first];
+            while free.len() < settings.batch_size {
+                match slots.clone().try_acquire_owned() {
+                    Ok(slot) => free.push(slot),
+                    Err(_) => break,
+                }
+            }
+            match self.queue.fetch(&self.lanes, free.len(), visibility).await {
                 Ok(batch) if !batch.is_empty() => {
                     idle = Duration::from_millis(2);
-                    let mut batch = batch.into_iter();
-                    while let Some(d) = batch.next() {
-                        let slot = tokio::select! {
-                            slot = slots.clone().acquire_owned() => slot.map_err(|_| QueueError::Backend("the job slots closed".into()))?,
-                            _ = shutdown.changed() => {
-                                self.give_back(std::iter::once(d).chain(batch).collect()).await;
-                                break 'fetching;
-                            }
-                        };
+                    for (d, slot) in batch.into_iter().zip(free) {
                         let this = self.clone();
                         let ack_tx = ack_tx.clone();
                         let job = d.clone();
@@ -166,9 +173,10 @@ impl WorkerPool {
                 }
             }
             tokio::select! {
-                _ = tokio::time::sleep(idle) => {}
-                _ = shutdown.changed() => {}
-                _ = running.next_finished() => {}
+                biased;
+                () = stop_requested(&mut shutdown) => {}
+                () = running.next_finished() => {}
+                () = tokio::time::sleep(idle) => {}
             }
             idle = (idle * 2).min(Duration::from_secs(if mode == Mode::UntilDrained { 1 } else { 5 }));
         }
@@ -214,7 +222,7 @@ impl WorkerPool {
         let job = match Job::from_json(&d.payload) {
             Ok(job) => job,
             Err(e) => {
-                self.dead_letter(&d, None, &format!("payload does not decode: {e}")).await;
+                self.dead_letter(&d, None, &format!("payload does not decode: {e}"), Duration::ZERO).await;
                 return None;
             }
         };
@@ -224,7 +232,7 @@ impl WorkerPool {
                 "lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed",
                 d.attempts - 1
             );
-            self.dead_letter(&d, Some(&job), &error).await;
+            self.dead_letter(&d, Some(&job), &error, Duration::ZERO).await;
             return None;
         }
         let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
@@ -251,8 +259,7 @@ impl WorkerPool {
                 Some(d)
             }
             Err(e) if e.is_abort() || d.attempts >= max_attempts => {
-                self.metrics.record(kind, "dead_lettered", started.elapsed());
-                self.dead_letter(&d, Some(&job), &e.to_string()).await;
+                self.dead_letter(&d, Some(&job), &e.to_string(), started.elapsed()).await;
                 None
             }
             Err(e) => {
@@ -290,7 +297,10 @@ impl WorkerPool {
         }
     }
 
-    async fn dead_letter(&self, d: &Delivery, job: Option<&Job>, error: &str) {
+    /// Dead-letters a delivery whose handler ran for `took` (zero when it
+    /// did not run).
+    async fn dead_letter(&self, d: &Delivery, job: Option<&Job>, error: &str, took: Duration) {
+        self.metrics.record(&d.kind, "dead_lettered", took);
         tracing::warn!(kind = %d.kind, id = %d.id, attempts = d.attempts, error, "Job dead-lettered");
         if let Err(e) = self.queue.fail(d, error, Failure::Dead).await {
             tracing::warn!(error = %e, "Could not dead-letter a job; the lease will expire instead");
@@ -313,6 +323,14 @@ impl WorkerPool {
         if let Err(e) = recorded.await {
             tracing::warn!(error = %e, "Could not record a dead letter event");
         }
+    }
+}
+
+/// Resolves once `shutdown` turns true; never when its sender is gone
+/// without having said so.
+async fn stop_requested(shutdown: &mut watch::Receiver<bool>) {
+    if shutdown.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -487,7 +505,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn shutdown_gives_back_the_jobs_it_has_not_started() {
+    async fn a_stopping_pool_finishes_what_runs_and_leaves_the_rest_ready() {
         let (_dir, store, queue) = setup_with(20, |c| {
             c.jobs.concurrency = 1;
             c.jobs.batch_size = 20;
@@ -510,8 +528,10 @@ mod tests {
         assert_eq!(report.count("promote", Outcome::Done), 1, "the running job finished");
         let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
         assert_eq!(warm.len(), 1);
-        // The other 19 were fetched but not started: they are back at once,
-        // without an attempt spent.
+        // The pool fetched only what it could start, so nothing else is
+        // leased: the other 19 are ready at once, without an attempt spent.
+        let stats = queue.stats().await.unwrap();
+        assert!(stats.iter().all(|s| s.in_flight == 0), "{stats:?}");
         let again = queue.fetch(&default_lanes(), 100, Duration::from_secs(30)).await.unwrap();
         assert_eq!(again.len(), 19);
         assert!(again.iter().all(|d| d.attempts == 1), "{again:?}");

@@ -66,13 +66,10 @@ pub async fn erase(
         (None, Some(_)) => return Err(ApiError::BadRequest("erasing an artifact needs its workflow too".into())),
     };
     let erasure = planner::plan_erase(&state.store, &target, &body.reason, &caller.actor()).await?;
+    // If the queue is down this answers 503 after the request was recorded;
+    // asking again plans the same artifacts afresh, so a retry is safe.
     state.queue.enqueue(&to_new_jobs(&erasure.jobs, &state.store.config)).await?;
-    let mut queued = Vec::with_capacity(erasure.jobs.len());
-    for job in &erasure.jobs {
-        let artifact =
-            state.store.catalog.artifact(job.artifact_id).await.map_err(strata_core::store::StoreError::from)?;
-        queued.push(artifact.key().to_string());
-    }
+    let queued: Vec<String> = erasure.queued.iter().map(ToString::to_string).collect();
     tracing::info!(target = %target, queued = queued.len(), blocked = erasure.blocked.len(), actor = %caller.actor(), "Queued an erasure over HTTP");
     let blocked = erasure.blocked.iter().map(ToString::to_string).collect();
     Ok((StatusCode::ACCEPTED, Json(ErasureView { queued, blocked })))

@@ -12,7 +12,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use strata_jobs::payload::Job;
 use strata_workers::pool::lane_stats;
-use strata_workers::queue::{DeadFilter, DeadLetter, LaneStats};
+use strata_workers::queue::{DeadFilter, DeadLetter, LaneStats, QueueError};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -281,7 +281,11 @@ pub async fn retry_dead_letters(
         Some(_) => {
             let mut n = 0;
             for d in selection.matching(&state).await? {
-                n += state.queue.retry_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await?;
+                // One another operator acted on meanwhile is simply not counted.
+                n += match state.queue.retry_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await {
+                    Err(QueueError::NotFound(_)) => 0,
+                    other => other?,
+                };
             }
             n
         }
@@ -313,7 +317,10 @@ pub async fn discard_dead_letters(
         Some(_) => {
             let mut n = 0;
             for d in selection.matching(&state).await? {
-                n += state.queue.discard_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await?;
+                n += match state.queue.discard_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await {
+                    Err(QueueError::NotFound(_)) => 0,
+                    other => other?,
+                };
             }
             n
         }
