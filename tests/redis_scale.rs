@@ -473,10 +473,9 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     // Redis returns on the same port, from its append-only file.
     let redis = children.add(start_redis(port, redis_dir.path()));
     wait_for(Duration::from_secs(10), "redis-server to restart", || redis_answers(port));
-    // The second batch is planned again once its claim lapses. If the
-    // scheduler's connection used up its reconnection attempts while Redis
-    // was down, its first enqueue after the restart still fails (and starts
-    // a reconnection), so that batch can take two claim periods.
+    // The scheduler retries an enqueue for a few seconds; a batch whose
+    // retries all fell inside the outage is planned again once its claim
+    // lapses.
     let t = Instant::now();
     wait_for(Duration::from_secs(120), "every artifact promoted after the restart", || {
         promoted_and_warm(&runtime, &store).1 == BEFORE + DURING

@@ -66,6 +66,35 @@ async fn enqueue_plan(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(
     Ok(())
 }
 
+/// Attempts of a scheduler's enqueue before its plan waits out the claims.
+const ENQUEUE_ATTEMPTS: u32 = 6;
+
+/// Enqueues a plan, retrying each chunk with backoff (about 6 s in all): a
+/// queue that just came back may refuse the first command after its
+/// connection is restored, and a plan that is not enqueued waits out its
+/// artifacts' claims. A chunk sent twice is harmless: the second delivery of
+/// a job finds its claim token spent and is a no-op.
+async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
+    for chunk in plan.jobs.chunks(10_000) {
+        let jobs = to_new_jobs(chunk, &store.config);
+        let mut delay = std::time::Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match queue.enqueue(&jobs).await {
+                Ok(_) => break,
+                Err(e) if attempt < ENQUEUE_ATTEMPTS => {
+                    tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Enqueueing failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Takes or renews the scheduler's leadership, logging changes of state.
 async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fence> {
     let ttl = chrono::Duration::seconds(store.config.scheduler.leader_ttl_secs as i64);
@@ -130,7 +159,7 @@ pub async fn run(
         };
         let planned = planner::plan_fenced(store, store.clock.now(), PLAN_LIMIT, "scheduler", f).await;
         match planned {
-            Ok(plan) => match enqueue_plan(store, queue, &plan).await {
+            Ok(plan) => match enqueue_patiently(store, queue, &plan).await {
                 Ok(()) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
                 Err(e) => {
                     tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
