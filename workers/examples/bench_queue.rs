@@ -30,9 +30,9 @@ const BATCH: usize = 512;
 type ReadReply = Vec<(String, Vec<(String, Vec<String>)>)>;
 
 /// Drains the strata queue under `prefix` until it is empty; returns the count.
-async fn strata_consume(url: &str, prefix: &str) -> usize {
+async fn strata_consume(url: &str, prefix: &str, lanes: &str) -> usize {
     let queue = Arc::new(RedisQueue::connect(url, prefix, Arc::new(SystemClock)).await.unwrap());
-    let lanes = vec!["default".to_owned()];
+    let lanes: Vec<String> = lanes.split(',').map(str::to_owned).collect();
     let (tx, mut rx) = mpsc::channel::<Vec<Delivery>>(4);
     let acker = {
         let queue = queue.clone();
@@ -56,7 +56,9 @@ async fn strata_consume(url: &str, prefix: &str) -> usize {
     done
 }
 
-async fn strata_run(url: &str, n: usize, processes: usize) -> (f64, f64) {
+/// Enqueues `n` jobs on the default lane, then drains them with `processes`
+/// consumer processes polling `lanes` (comma-separated, in order).
+async fn strata_run(url: &str, n: usize, processes: usize, lanes: &str) -> (f64, f64) {
     let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let queue = RedisQueue::connect(url, &prefix, Arc::new(SystemClock)).await.unwrap();
     let jobs: Vec<NewJob> =
@@ -70,7 +72,11 @@ async fn strata_run(url: &str, n: usize, processes: usize) -> (f64, f64) {
     let t = Instant::now();
     let children: Vec<_> = (0..processes)
         .map(|_| {
-            std::process::Command::new(&exe).args(["consume", url, &prefix]).stdout(Stdio::piped()).spawn().unwrap()
+            std::process::Command::new(&exe)
+                .args(["consume", url, &prefix, lanes])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let mut drained = 0;
@@ -189,26 +195,29 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if let [_, mode, url, prefix] = args.as_slice()
+    if let [_, mode, url, prefix, lanes] = args.as_slice()
         && mode == "consume"
     {
-        println!("{}", strata_consume(url, prefix).await);
+        println!("{}", strata_consume(url, prefix, lanes).await);
         return;
     }
     let url = std::env::var("STRATA_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let n: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let rounds: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3).max(1);
-    // raw enqueue, raw drain, strata enqueue, strata drain with 1 and 2 processes
-    let mut figures: [Vec<f64>; 5] = Default::default();
+    // raw enqueue, raw drain, strata enqueue, strata drain with 1 and 2
+    // processes, and with 1 process polling an empty priority lane first (as
+    // a default worker does)
+    let mut figures: [Vec<f64>; 6] = Default::default();
     for _ in 0..rounds {
         let (raw_enqueue, raw_drain) = raw_run(&url, n).await;
-        let (enqueue_1, drain_1) = strata_run(&url, n, 1).await;
-        let (_, drain_2) = strata_run(&url, n, 2).await;
-        for (all, v) in figures.iter_mut().zip([raw_enqueue, raw_drain, enqueue_1, drain_1, drain_2]) {
+        let (enqueue_1, drain_1) = strata_run(&url, n, 1, "default").await;
+        let (_, drain_2) = strata_run(&url, n, 2, "default").await;
+        let (_, drain_lanes) = strata_run(&url, n, 1, "priority,default").await;
+        for (all, v) in figures.iter_mut().zip([raw_enqueue, raw_drain, enqueue_1, drain_1, drain_2, drain_lanes]) {
             all.push(v);
         }
     }
-    let [raw_enqueue, raw_drain, enqueue_1, drain_1, drain_2] = figures.map(median);
+    let [raw_enqueue, raw_drain, enqueue_1, drain_1, drain_2, drain_lanes] = figures.map(median);
     let bullmq = bullmq_run(&url, n);
     println!(
         "queue benchmark: {n} no-op jobs, batches of {BATCH}, Redis at {}, median of {rounds} rounds",
@@ -223,6 +232,7 @@ async fn main() {
     println!("{:<36} {:>12.0} {:>10}", "raw XREADGROUP, XACK/XDEL in flight", raw_drain, "");
     println!("{:<36} {:>12.0} {:>9.2}x", "strata drain, 1 process", drain_1, drain_1 / raw_drain);
     println!("{:<36} {:>12.0} {:>9.2}x", "strata drain, 2 processes", drain_2, drain_2 / raw_drain);
+    println!("{:<36} {:>12.0} {:>9.2}x", "strata drain, 1 process, 2 lanes", drain_lanes, drain_lanes / raw_drain);
     if let Some((_, drain)) = bullmq {
         println!("{:<36} {:>12.0} {:>9.2}x", "BullMQ drain, concurrency 50", drain, drain / raw_drain);
     }

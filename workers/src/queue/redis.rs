@@ -30,6 +30,9 @@ use strata_core::clock::{SharedClock, from_millis, to_millis};
 const GROUP: &str = "workers";
 /// Delayed retries moved back per lane per fetch.
 const MOVE_BATCH: usize = 1000;
+/// How often an empty lane is looked at while another lane of the same
+/// fetch has work (a restore waits at most this much longer).
+const EMPTY_RECHECK: Duration = Duration::from_millis(20);
 /// Entries acknowledged per script call (Lua's `unpack` has a stack limit).
 const ACK_CHUNK: usize = 1000;
 
@@ -85,6 +88,41 @@ if #due > 0 and #out < room then
 end
 if #out > 0 then redis.call('ZADD', KEYS[3], ARGV[3], token) end
 return out
+"#;
+
+/// Reads new entries for a lane that was empty last time, only if the stream
+/// has entries past the group's last delivered one: an empty lane costs no
+/// write (no consumer, no lease). Also says whether a retry is due or a
+/// lease has expired.
+const READ_IF_NEW: &str = r#"
+local now, room, deadline, token, group = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local flag = 0
+if #redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1) > 0
+  or #redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '(' .. now, 'LIMIT', 0, 1) > 0 then
+  flag = 1
+end
+local newest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+if #newest == 0 then return {flag, {}} end
+local delivered = '0-0'
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do
+  local info = {}
+  for i = 1, #g, 2 do info[g[i]] = g[i + 1] end
+  if info['name'] == group then delivered = info['last-delivered-id'] end
+end
+local function parts(id)
+  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(seq)
+end
+local nms, nseq = parts(newest[1][1])
+local dms, dseq = parts(delivered)
+if nms < dms or (nms == dms and nseq <= dseq) then return {flag, {}} end
+local r = redis.call('XREADGROUP', 'GROUP', group, token, 'COUNT', room, 'STREAMS', KEYS[1], '>')
+if not r or #r[1][2] == 0 then
+  redis.call('XGROUP', 'DELCONSUMER', KEYS[1], group, token)
+  return {flag, {}}
+end
+redis.call('ZADD', KEYS[3], deadline, token)
+return {flag, r[1][2]}
 "#;
 
 /// Acknowledges entries the lease still holds: all of them while the lease
@@ -228,11 +266,18 @@ pub struct RedisQueue {
     /// Lanes whose latest fetch saw no due retry and no expired lease; the
     /// others get their maintenance first on the next fetch.
     tidy: Mutex<HashSet<String>>,
+    /// Lanes whose latest fetch read entries: read with one `MULTI`. The
+    /// others are read with a script that writes nothing when they are
+    /// still empty.
+    busy: Mutex<HashSet<String>>,
+    /// When each lane was last found empty.
+    empty_since: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     scripts: Scripts,
 }
 
 struct Scripts {
     maintain: Script,
+    read_if_new: Script,
     ack: Script,
     fail: Script,
     extend: Script,
@@ -350,8 +395,11 @@ impl RedisQueue {
             retention: DeadLetterRetention::default(),
             groups: Mutex::new(HashSet::new()),
             tidy: Mutex::new(HashSet::new()),
+            busy: Mutex::new(HashSet::new()),
+            empty_since: Mutex::default(),
             scripts: Scripts {
                 maintain: script(MAINTAIN),
+                read_if_new: Script::new(READ_IF_NEW),
                 ack: script(ACK),
                 fail: script(FAIL),
                 extend: script(EXTEND),
@@ -406,9 +454,10 @@ impl RedisQueue {
             .map_err(self.err())
     }
 
-    fn set_tidy(&self, lane: &str, tidy: bool) {
-        let mut lanes = self.tidy.lock().unwrap_or_else(|e| e.into_inner());
-        if tidy {
+    /// Puts `lane` in `set` or takes it out.
+    fn mark(set: &Mutex<HashSet<String>>, lane: &str, on: bool) {
+        let mut lanes = set.lock().unwrap_or_else(|e| e.into_inner());
+        if on {
             lanes.insert(lane.to_owned());
         } else {
             lanes.remove(lane);
@@ -427,65 +476,92 @@ impl RedisQueue {
         }
         let room = room - taken_over.len();
         let mut fresh = Vec::new();
+        // Whether this fetch created a consumer and lease it must remove if
+        // it delivers nothing.
+        let mut created = false;
         if room > 0 {
-            // One round trip: read new entries, stamp the lease, and look
-            // whether a retry is due or a lease has expired.
-            let (due, expired, reply): (Vec<String>, Vec<String>, Option<ReadReply>) = redis::pipe()
-                .atomic()
-                .cmd("ZRANGEBYSCORE")
-                .arg(&k.delayed)
-                .arg("-inf")
-                .arg(now)
-                .arg("LIMIT")
-                .arg(0)
-                .arg(1)
-                .cmd("ZRANGEBYSCORE")
-                .arg(&k.leases)
-                .arg("-inf")
-                .arg(format!("({now}"))
-                .arg("LIMIT")
-                .arg(0)
-                .arg(1)
-                .cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(GROUP)
-                .arg(&token)
-                .arg("COUNT")
-                .arg(room)
-                .arg("STREAMS")
-                .arg(&k.stream)
-                .arg(">")
-                .cmd("ZADD")
-                .arg(&k.leases)
-                .arg(deadline)
-                .arg(&token)
-                .ignore()
-                .query_async(&mut con)
-                .await
-                .map_err(self.err())?;
-            fresh = reply.unwrap_or_default().into_iter().flat_map(|(_, entries)| entries).collect();
-            let tidy = due.is_empty() && expired.is_empty();
-            self.set_tidy(lane, tidy);
+            let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).contains(lane);
+            let due_or_expired = if busy {
+                // One round trip: read new entries, stamp the lease, and look
+                // whether a retry is due or a lease has expired.
+                created = true;
+                let (due, expired, reply): (Vec<String>, Vec<String>, Option<ReadReply>) = redis::pipe()
+                    .atomic()
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&k.delayed)
+                    .arg("-inf")
+                    .arg(now)
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(1)
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&k.leases)
+                    .arg("-inf")
+                    .arg(format!("({now}"))
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(1)
+                    .cmd("XREADGROUP")
+                    .arg("GROUP")
+                    .arg(GROUP)
+                    .arg(&token)
+                    .arg("COUNT")
+                    .arg(room)
+                    .arg("STREAMS")
+                    .arg(&k.stream)
+                    .arg(">")
+                    .cmd("ZADD")
+                    .arg(&k.leases)
+                    .arg(deadline)
+                    .arg(&token)
+                    .ignore()
+                    .query_async(&mut con)
+                    .await
+                    .map_err(self.err())?;
+                fresh = reply.unwrap_or_default().into_iter().flat_map(|(_, entries)| entries).collect();
+                !(due.is_empty() && expired.is_empty())
+            } else {
+                let (flag, entries): (i64, Vec<(String, Vec<String>)>) = self
+                    .scripts
+                    .read_if_new
+                    .key(&k.stream)
+                    .key(&k.delayed)
+                    .key(&k.leases)
+                    .arg(now)
+                    .arg(room)
+                    .arg(deadline)
+                    .arg(&token)
+                    .arg(GROUP)
+                    .invoke_async(&mut con)
+                    .await
+                    .map_err(self.err())?;
+                fresh = entries;
+                flag == 1
+            };
+            Self::mark(&self.busy, lane, !fresh.is_empty());
+            Self::mark(&self.tidy, lane, !due_or_expired);
             let room = room - fresh.len();
-            if room > 0 && !tidy {
+            if room > 0 && due_or_expired {
                 taken_over.extend(self.maintain(&k, now, room, deadline, &token).await?);
             }
         }
         if taken_over.is_empty() && fresh.is_empty() {
-            redis::pipe()
-                .cmd("ZREM")
-                .arg(&k.leases)
-                .arg(&token)
-                .ignore()
-                .cmd("XGROUP")
-                .arg("DELCONSUMER")
-                .arg(&k.stream)
-                .arg(GROUP)
-                .arg(&token)
-                .ignore()
-                .query_async::<()>(&mut con)
-                .await
-                .map_err(self.err())?;
+            if created {
+                redis::pipe()
+                    .cmd("ZREM")
+                    .arg(&k.leases)
+                    .arg(&token)
+                    .ignore()
+                    .cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&k.stream)
+                    .arg(GROUP)
+                    .arg(&token)
+                    .ignore()
+                    .query_async::<()>(&mut con)
+                    .await
+                    .map_err(self.err())?;
+            }
             return Ok(Vec::new());
         }
         let fresh = fresh.into_iter().map(|(id, fields)| (id, fields, 1));
@@ -609,10 +685,27 @@ impl Queue for RedisQueue {
         let now = to_millis(self.clock.now());
         let deadline = now.saturating_add(millis(visibility));
         let mut out = Vec::new();
+        // While one of these lanes has work, an empty one ahead of it is
+        // looked at again only every EMPTY_RECHECK: each look is a round
+        // trip that waits behind the busy lane's acknowledgements.
+        let busy_here = {
+            let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            lanes.iter().any(|l| busy.contains(l))
+        };
         for lane in lanes {
             let room = max.saturating_sub(out.len());
             if room == 0 {
                 break;
+            }
+            if busy_here
+                && self
+                    .empty_since
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(lane)
+                    .is_some_and(|at| at.elapsed() < EMPTY_RECHECK)
+            {
+                continue;
             }
             self.ensure_group(lane).await?;
             let fetched = match self.fetch_lane(lane, room, now, deadline).await {
@@ -626,6 +719,13 @@ impl Queue for RedisQueue {
                 }
                 fetched => fetched?,
             };
+            let mut empty_since = self.empty_since.lock().unwrap_or_else(|e| e.into_inner());
+            if fetched.is_empty() {
+                empty_since.insert(lane.clone(), std::time::Instant::now());
+            } else {
+                empty_since.remove(lane);
+            }
+            drop(empty_since);
             out.extend(fetched);
         }
         Ok(out)
