@@ -433,22 +433,20 @@ impl Catalog {
     /// Durations of finished runs as a histogram: counts of runs at or under
     /// each bound (seconds), then the total count and the sum of seconds.
     pub async fn run_duration_histogram(&self, bounds: &[f64]) -> Result<(Vec<i64>, i64, f64), CatalogError> {
-        let rows =
-            sqlx::query("SELECT duration_ms / 1000.0 AS seconds FROM lifecycle_runs WHERE duration_ms IS NOT NULL")
-                .fetch_all(&self.pool)
-                .await?;
-        let mut counts = vec![0; bounds.len()];
-        let mut sum = 0.0;
-        for row in &rows {
-            let seconds: f64 = row.try_get("seconds")?;
-            sum += seconds;
-            for (count, bound) in counts.iter_mut().zip(bounds) {
-                if seconds <= *bound {
-                    *count += 1;
-                }
-            }
+        // One pass in SQLite, returning one row: the count, the sum and a
+        // count per bound, however many runs were recorded.
+        let per_bound: String = bounds.iter().map(|_| ", COALESCE(SUM(duration_ms / 1000.0 <= ?), 0)").collect();
+        let sql = format!(
+            "SELECT COUNT(*), COALESCE(SUM(duration_ms / 1000.0), 0.0){per_bound} \
+             FROM lifecycle_runs WHERE duration_ms IS NOT NULL"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for bound in bounds {
+            query = query.bind(*bound);
         }
-        Ok((counts, rows.len() as i64, sum))
+        let row = query.fetch_one(&self.pool).await?;
+        let counts = (0..bounds.len()).map(|i| row.try_get::<i64, _>(i + 2)).collect::<Result<Vec<_>, _>>()?;
+        Ok((counts, row.try_get(0)?, row.try_get(1)?))
     }
 }
 
@@ -486,5 +484,33 @@ impl Catalog {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn run_durations_are_bucketed_in_one_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db"), 0).await.unwrap();
+        let bounds = [0.1, 1.0, 10.0];
+        assert_eq!(catalog.run_duration_histogram(&bounds).await.unwrap(), (vec![0, 0, 0], 0, 0.0));
+        let now = Utc::now();
+        for ms in [50, 500, 500, 5_000, 50_000] {
+            let mut tx = catalog.begin_write().await.unwrap();
+            let id = tx.record_run(now, now, false, 1, &serde_json::json!({})).await.unwrap();
+            tx.commit().await.unwrap();
+            catalog.finish_run(id, std::time::Duration::from_millis(ms)).await.unwrap();
+        }
+        // A run that never finished has no duration and is not counted.
+        let mut tx = catalog.begin_write().await.unwrap();
+        tx.record_run(now, now, false, 1, &serde_json::json!({})).await.unwrap();
+        tx.commit().await.unwrap();
+        let (counts, total, sum) = catalog.run_duration_histogram(&bounds).await.unwrap();
+        assert_eq!(counts, [1, 3, 4], "cumulative per bound");
+        assert_eq!(total, 5);
+        assert!((sum - 56.05).abs() < 1e-9, "{sum}");
     }
 }
