@@ -280,7 +280,7 @@ async fn dead_letters_are_listed_paged_filtered_retried_and_discarded() {
         "cursor=bogus",
         "cursor=o",
         "cursor=i",
-        "cursor=i999999",
+        "cursor=ijunk",
         "sort=id",
         "kind=a&kind=b",
     ] {
@@ -392,10 +392,13 @@ async fn an_operator_paging_through_dead_letters_while_discarding_them_misses_no
     assert_eq!(handled, all, "every dead letter was seen once, in order");
     assert_eq!(depth(&api, "default").await, (0, 0, 0, 0));
 
-    // The last cursor named a dead letter that is gone now: refused, not skipped past.
+    // The last cursor named a dead letter that is gone now: the page starts
+    // at whatever follows it (nothing, here), skipping nothing.
     let stale = cursor.expect("at least one cursor was given out");
-    let reply = api.call("GET", &format!("/v1/dead-letters?limit=2&cursor={stale}")).token(ADMIN).send().await;
-    assert!(reply.problem(400, "bad-request")["detail"].as_str().unwrap().contains("list again"));
+    let reply = admin_get(&api, &format!("/v1/dead-letters?limit=2&cursor={stale}")).await;
+    assert_eq!(reply["items"], json!([]), "{reply}");
+    let reply = api.call("GET", "/v1/dead-letters?limit=2&cursor=ijunk").token(ADMIN).send().await;
+    reply.problem(400, "bad-request");
 }
 
 #[tokio::test]

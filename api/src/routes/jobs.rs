@@ -43,7 +43,7 @@ async fn status(state: &ApiState, job: &RestoreJob) -> Result<&'static str, ApiE
     if !artifact.state.is_live() || artifact.job_token.as_deref() != Some(job.id.as_str()) {
         return Ok("failed");
     }
-    let filter = DeadFilter { lane: Some(PRIORITY_LANE.into()), kind: Some("restore".into()), id: None };
+    let filter = DeadFilter { lane: Some(PRIORITY_LANE.into()), kind: Some("restore".into()), ..DeadFilter::default() };
     let dead = state.queue.dead_letters(&filter, DEAD_LETTERS_SCANNED).await?;
     let token = format!("\"token\":\"{}\"", job.id);
     Ok(if dead.iter().any(|d| d.payload.contains(&token)) { "failed" } else { "pending" })

@@ -109,7 +109,7 @@ pub struct DeadLetterPage {
     pub items: Vec<DeadLetterView>,
     /// Pass as `cursor` for the next page; absent on the last. It names the
     /// next page's first dead letter: if that one is retried or discarded
-    /// meanwhile, the cursor is refused (400); list again from the start.
+    /// meanwhile, the next page starts at the one after it.
     pub next_cursor: Option<String>,
 }
 
@@ -142,7 +142,7 @@ impl Selection {
         let lane = single(pairs, "lane")?.map(str::to_owned);
         let kind = single(pairs, "kind")?.map(str::to_owned);
         let tenant = single(pairs, "tenant")?.map(|t| strata_core::id::TenantId::parse(t).map(|t| t.to_string()));
-        Ok(Self { filter: DeadFilter { id: None, lane, kind }, tenant: tenant.transpose()? })
+        Ok(Self { filter: DeadFilter { lane, kind, ..DeadFilter::default() }, tenant: tenant.transpose()? })
     }
 
     fn is_empty(&self) -> bool {
@@ -151,10 +151,19 @@ impl Selection {
 
     /// The matching dead letters (all of them; the queue keeps a bounded number).
     async fn matching(&self, state: &ApiState) -> Result<Vec<DeadLetter>, ApiError> {
-        let all = state.queue.dead_letters(&self.filter, usize::MAX).await?;
+        self.first(state, usize::MAX).await
+    }
+
+    /// At most `limit` matching dead letters, in listing order. Without a
+    /// tenant filter the queue reads only those; a tenant is known only
+    /// from each payload, so with one the rest of the list is read.
+    async fn first(&self, state: &ApiState, limit: usize) -> Result<Vec<DeadLetter>, ApiError> {
         Ok(match &self.tenant {
-            Some(t) => all.into_iter().filter(|d| tenant_of(d).as_deref() == Some(t.as_str())).collect(),
-            None => all,
+            None => state.queue.dead_letters(&self.filter, limit).await?,
+            Some(t) => {
+                let all = state.queue.dead_letters(&self.filter, usize::MAX).await?;
+                all.into_iter().filter(|d| tenant_of(d).as_deref() == Some(t.as_str())).take(limit).collect()
+            }
         })
     }
 }
@@ -187,26 +196,21 @@ pub async fn list_dead_letters(
         },
     };
     // A cursor names the dead letter the next page starts at (not a
-    // position), so retrying or discarding a page does not skip the next.
-    let cursor = match single(&pairs, "cursor")? {
-        None => None,
-        Some(c) => Some(
-            c.strip_prefix('i')
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?,
-        ),
-    };
-    let all = selection.matching(&state).await?;
-    let start = match cursor {
-        None => 0,
-        Some(id) => all.iter().position(|d| d.id == id).ok_or_else(|| {
-            ApiError::BadRequest(
-                "the dead letter this cursor starts at was retried or discarded; list again from the start".into(),
-            )
-        })?,
-    };
-    let next_cursor = all.get(start + limit).map(|d| format!("i{}", d.id));
-    let items: Vec<DeadLetterView> = all.into_iter().skip(start).take(limit).map(DeadLetterView::from).collect();
+    // position), so retrying or discarding a page does not skip the next;
+    // if that one is gone meanwhile, the page starts at the one after it.
+    let mut selection = selection;
+    if let Some(c) = single(&pairs, "cursor")? {
+        let id = c.strip_prefix('i').filter(|id| !id.is_empty());
+        selection.filter.from =
+            Some(id.ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?.to_owned());
+    }
+    let mut page = selection.first(&state, limit + 1).await.map_err(|e| match e {
+        ApiError::Queue(QueueError::NotFound(_)) => ApiError::BadRequest("cursor is not one this API gave out".into()),
+        e => e,
+    })?;
+    let next_cursor = (page.len() > limit).then(|| format!("i{}", page[limit].id));
+    page.truncate(limit);
+    let items: Vec<DeadLetterView> = page.into_iter().map(DeadLetterView::from).collect();
     Ok(Json(DeadLetterPage { items, next_cursor }))
 }
 

@@ -106,13 +106,13 @@ fn filter_of(select: DlqSelect) -> anyhow::Result<DeadFilter> {
     if select.id.is_none() && select.kind.is_none() && select.lane.is_none() && !select.all {
         return Err(UsageError("name a dead letter by ID, or select with --kind, --lane or --all".into()).into());
     }
-    Ok(DeadFilter { id: select.id, lane: select.lane, kind: select.kind })
+    Ok(DeadFilter { id: select.id, lane: select.lane, kind: select.kind, from: None })
 }
 
 pub async fn dlq(app: &App, cmd: DlqCommand) -> anyhow::Result<()> {
     match cmd {
         DlqCommand::List { kind, lane, limit, json } => {
-            let dead = app.queue.dead_letters(&DeadFilter { id: None, lane, kind }, limit).await?;
+            let dead = app.queue.dead_letters(&DeadFilter { lane, kind, ..DeadFilter::default() }, limit).await?;
             if json {
                 return output::json(&dead);
             }

@@ -134,6 +134,9 @@ pub struct DeadFilter {
     pub lane: Option<String>,
     /// Only this kind.
     pub kind: Option<String>,
+    /// Only this id and those listed after it (for paging: the id the next
+    /// page starts at, which need not exist any more).
+    pub from: Option<String>,
 }
 
 /// A durable job queue.

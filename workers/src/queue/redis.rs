@@ -33,6 +33,8 @@ const MOVE_BATCH: usize = 1000;
 /// How often an empty lane is looked at while another lane of the same
 /// fetch has work (a restore waits at most this much longer).
 const EMPTY_RECHECK: Duration = Duration::from_millis(20);
+/// Dead letters read per `XRANGE`.
+const DEAD_PAGE: usize = 1000;
 /// Entries acknowledged per script call (Lua's `unpack` has a stack limit).
 const ACK_CHUNK: usize = 1000;
 
@@ -614,46 +616,72 @@ impl RedisQueue {
         Ok(lanes)
     }
 
-    /// Dead letters of every matching lane: `(lane, entry id, fields)`.
+    /// Dead letters of every matching lane, lanes by name and each lane
+    /// oldest first: `(lane, entry id, fields)`, at most `limit`, read in
+    /// bounded pages.
     async fn dead_entries(
         &self,
         filter: &DeadFilter,
+        limit: usize,
     ) -> Result<Vec<(String, String, BTreeMap<String, String>)>, QueueError> {
-        let (id_lane, id_entry) = match &filter.id {
-            Some(id) => {
-                let (lane, entry) = id.split_once('@').ok_or_else(|| QueueError::NotFound(format!("id {id:?}")))?;
-                let (ms, seq) = entry.split_once('-').unwrap_or((entry, "0"));
-                let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-                if !(number(ms) && number(seq)) || lane.contains(['{', '}']) {
-                    return Err(QueueError::NotFound(format!("id {id:?}")));
-                }
-                (Some(lane.to_owned()), Some(entry.to_owned()))
-            }
-            None => (None, None),
-        };
-        let lanes = match id_lane.or_else(|| filter.lane.clone()) {
+        let id = filter.id.as_deref().map(dead_id).transpose()?;
+        let from = filter.from.as_deref().map(dead_id).transpose()?;
+        let lanes = match id.as_ref().map(|(lane, _)| lane.clone()).or_else(|| filter.lane.clone()) {
             Some(lane) => vec![lane],
             None => self.lanes().await?,
         };
         let mut con = self.con.clone();
         let mut out = Vec::new();
         for lane in lanes {
+            if from.as_ref().is_some_and(|(from_lane, _)| lane < *from_lane) {
+                continue;
+            }
             let key = self.keys(&lane).dead;
-            let (start, end) = match &id_entry {
-                Some(e) => (e.clone(), e.clone()),
-                None => ("-".to_owned(), "+".to_owned()),
+            let (mut start, end) = match (&id, &from) {
+                (Some((_, entry)), _) => (entry.clone(), entry.clone()),
+                (None, Some((from_lane, entry))) if *from_lane == lane => (entry.clone(), "+".to_owned()),
+                _ => ("-".to_owned(), "+".to_owned()),
             };
-            let entries: Vec<(String, Vec<(String, String)>)> =
-                redis::cmd("XRANGE").arg(&key).arg(start).arg(end).query_async(&mut con).await.map_err(self.err())?;
-            for (id, fields) in entries {
-                let fields: BTreeMap<String, String> = fields.into_iter().collect();
-                if filter.kind.as_ref().is_none_or(|k| fields.get("k") == Some(k)) {
-                    out.push((lane.clone(), id, fields));
+            while out.len() < limit {
+                let page: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+                    .arg(&key)
+                    .arg(&start)
+                    .arg(&end)
+                    .arg("COUNT")
+                    .arg(DEAD_PAGE)
+                    .query_async(&mut con)
+                    .await
+                    .map_err(self.err())?;
+                let full = page.len() == DEAD_PAGE;
+                if let Some((last, _)) = page.last() {
+                    start = format!("({last}");
+                }
+                for (entry, fields) in page {
+                    let fields: BTreeMap<String, String> = fields.into_iter().collect();
+                    if filter.kind.as_ref().is_none_or(|k| fields.get("k") == Some(k)) && out.len() < limit {
+                        out.push((lane.clone(), entry, fields));
+                    }
+                }
+                if !full {
+                    break;
                 }
             }
         }
         Ok(out)
     }
+}
+
+/// The lane and stream entry id of a dead letter's id (`LANE@MS-SEQ`);
+/// anything else names no dead letter.
+fn dead_id(id: &str) -> Result<(String, String), QueueError> {
+    let not_found = || QueueError::NotFound(format!("id {id:?}"));
+    let (lane, entry) = id.split_once('@').ok_or_else(not_found)?;
+    let (ms, seq) = entry.split_once('-').unwrap_or((entry, "0"));
+    let number = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !(number(ms) && number(seq)) || lane.contains(['{', '}']) {
+        return Err(not_found());
+    }
+    Ok((lane.to_owned(), entry.to_owned()))
 }
 
 #[async_trait]
@@ -831,10 +859,9 @@ impl Queue for RedisQueue {
     async fn dead_letters(&self, filter: &DeadFilter, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         let parse = |v: Option<&String>| v.and_then(|s| s.parse::<i64>().ok()).map(from_millis);
         Ok(self
-            .dead_entries(filter)
+            .dead_entries(filter, limit)
             .await?
             .into_iter()
-            .take(limit)
             .map(|(lane, id, f)| DeadLetter {
                 id: format!("{lane}@{id}"),
                 kind: f.get("k").cloned().unwrap_or_default(),
@@ -849,7 +876,7 @@ impl Queue for RedisQueue {
     }
 
     async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
-        let entries = self.dead_entries(filter).await?;
+        let entries = self.dead_entries(filter, usize::MAX).await?;
         if entries.is_empty() {
             return match &filter.id {
                 Some(id) => Err(QueueError::NotFound(format!("id {id}"))),
@@ -875,7 +902,7 @@ impl Queue for RedisQueue {
     }
 
     async fn discard_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
-        let entries = self.dead_entries(filter).await?;
+        let entries = self.dead_entries(filter, usize::MAX).await?;
         if entries.is_empty() {
             return match &filter.id {
                 Some(id) => Err(QueueError::NotFound(format!("id {id}"))),

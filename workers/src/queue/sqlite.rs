@@ -57,6 +57,10 @@ fn push_dead_filter(q: &mut QueryBuilder<Sqlite>, filter: &DeadFilter) -> Result
     if let Some(kind) = &filter.kind {
         q.push(" AND kind = ").push_bind(kind.clone());
     }
+    if let Some(from) = &filter.from {
+        let from: i64 = from.parse().map_err(|_| QueueError::NotFound(format!("id {from:?}")))?;
+        q.push(" AND id >= ").push_bind(from);
+    }
     Ok(())
 }
 

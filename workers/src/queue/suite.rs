@@ -156,6 +156,24 @@ pub async fn dead_letters_list_retry_discard(q: &dyn Queue, clock: &ManualClock)
     clock.advance(ChronoDuration::seconds(1));
 }
 
+/// Dead letters page from an id, which need not exist any more.
+pub async fn dead_letters_page_from_an_id(q: &dyn Queue, _clock: &ManualClock) {
+    q.enqueue(&jobs("default", 5)).await.unwrap();
+    for d in q.fetch(&lanes(&["default"]), 5, VIS).await.unwrap() {
+        q.fail(&d, "boom", Failure::Dead).await.unwrap();
+    }
+    let all: Vec<String> =
+        q.dead_letters(&DeadFilter::default(), 100).await.unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(all.len(), 5);
+    let from = |id: &str| DeadFilter { from: Some(id.to_owned()), ..DeadFilter::default() };
+    let ids = |page: Vec<super::DeadLetter>| page.into_iter().map(|d| d.id).collect::<Vec<_>>();
+    assert_eq!(ids(q.dead_letters(&from(&all[2]), 2).await.unwrap()), all[2..4]);
+    let one = DeadFilter { id: Some(all[2].clone()), ..DeadFilter::default() };
+    q.discard_dead(&one).await.unwrap();
+    assert_eq!(ids(q.dead_letters(&from(&all[2]), 10).await.unwrap()), all[3..], "a page starts at the next one");
+    assert!(matches!(q.dead_letters(&from("junk"), 10).await, Err(QueueError::NotFound(_))));
+}
+
 /// The first lane listed is served first.
 pub async fn priority_lane_first(q: &dyn Queue, _clock: &ManualClock) {
     q.enqueue(&jobs("default", 5)).await.unwrap();
@@ -257,6 +275,8 @@ where
     dead_letters_list_retry_discard(q.as_ref(), &c).await;
     let (q, c) = make().await;
     priority_lane_first(q.as_ref(), &c).await;
+    let (q, c) = make().await;
+    dead_letters_page_from_an_id(q.as_ref(), &c).await;
     let (q, c) = make().await;
     release_does_not_count(q.as_ref(), &c).await;
     let (q, c) = make().await;
