@@ -83,8 +83,7 @@ fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Res
         let (k, v) = params::key_value("metadata entry", &raw)?;
         opts.meta.insert(k, serde_json::Value::String(v));
     }
-    opts.overwrite =
-        params::single(&pairs, "overwrite")?.map(|v| params::boolean("overwrite", v)).transpose()?.unwrap_or(false);
+    opts.overwrite = params::flag(&pairs, "overwrite")?;
     opts.content_type = match headers.get(header::CONTENT_TYPE) {
         None => None,
         Some(v) => {
@@ -305,15 +304,7 @@ pub async fn list_artifacts(
     let known = ["workflow", "tier", "tag", "created_after", "created_before", "limit", "cursor"];
     let pairs = params::query_pairs(query.as_deref(), &known)?;
     let get = |name: &str| params::single(&pairs, name);
-    let limits = state.limits;
-    let limit = match get("limit")? {
-        None => limits.default_page,
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=limits.max_page).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a number from 1 to {}", limits.max_page)))?,
-    };
+    let limit = params::page_size(&pairs, state.limits.default_page, state.limits.max_page)?;
     let page = PageQuery {
         tenant: tenant.clone(),
         workflow: get("workflow")?.map(WorkflowName::parse).transpose()?,

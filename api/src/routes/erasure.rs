@@ -3,6 +3,7 @@
 //! one artifact — whatever its plan, extension or class, except those a hold
 //! or a permanent-record class protects, which are listed as blocked.
 
+use super::params;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
@@ -12,8 +13,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
-use strata_core::retention::Target;
+use strata_core::id::TenantId;
 use strata_jobs::planner;
 use strata_workers::scheduler::to_new_jobs;
 use utoipa::ToSchema;
@@ -57,14 +57,7 @@ pub async fn erase(
     ApiJson(body): ApiJson<EraseRequest>,
 ) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
     let tenant = TenantId::parse(&tenant)?;
-    let target = match (body.workflow.as_deref(), body.name.as_deref()) {
-        (None, None) => Target::Tenant(tenant),
-        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
-        (Some(w), Some(n)) => {
-            Target::Artifact(ArtifactKey { tenant, workflow: WorkflowName::parse(w)?, name: ArtifactName::parse(n)? })
-        }
-        (None, Some(_)) => return Err(ApiError::BadRequest("erasing an artifact needs its workflow too".into())),
-    };
+    let target = params::target(tenant, body.workflow.as_deref(), body.name.as_deref(), "erasing an artifact")?;
     let erasure = planner::plan_erase(&state.store, &target, &body.reason, &caller.actor()).await?;
     // If the queue is down this answers 503 after the request was recorded;
     // asking again plans the same artifacts afresh, so a retry is safe.

@@ -1,7 +1,7 @@
 //! Operator routes on the lifecycle: plan (dry run) and run as of an
 //! instant, tier totals, and the event log.
 
-use super::params::{artifact_key, instant, query_pairs, single};
+use super::params::{artifact_key, flag, instant, page_size, query_pairs, single};
 use super::views::time;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -24,9 +24,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Events listed when the request names no limit.
-const DEFAULT_EVENT_PAGE: i64 = 100;
+const DEFAULT_EVENT_PAGE: u32 = 100;
 /// The largest page of events.
-const MAX_EVENT_PAGE: i64 = 1000;
+const MAX_EVENT_PAGE: u32 = 1000;
 
 impl From<SchedulerError> for ApiError {
     fn from(e: SchedulerError) -> Self {
@@ -255,17 +255,8 @@ pub async fn events(
         None => None,
         Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::BadRequest("after must be a sequence number".into()))?),
     };
-    let limit = match single(&pairs, "limit")? {
-        None => DEFAULT_EVENT_PAGE,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=MAX_EVENT_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_EVENT_PAGE}"))),
-        },
-    };
-    let newest = match single(&pairs, "newest")? {
-        None => false,
-        Some(v) => super::params::boolean("newest", v)?,
-    };
+    let limit = i64::from(page_size(&pairs, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE)?);
+    let newest = flag(&pairs, "newest")?;
     let filter = EventFilter {
         tenant,
         key,

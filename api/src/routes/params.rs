@@ -5,6 +5,7 @@
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
 use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use strata_core::retention::Target;
 
 /// The artifact key of a `{tenant}/{workflow}/{name}` path.
 pub fn artifact_key(tenant: &str, workflow: &str, name: &str) -> Result<ArtifactKey, ApiError> {
@@ -55,6 +56,38 @@ pub fn instant(what: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
     DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| {
         let shown: String = s.chars().take(64).collect();
         ApiError::BadRequest(format!("{what} {shown:?} is not an RFC 3339 time (2027-01-01T00:00:00Z)"))
+    })
+}
+
+/// The page size named by query parameter `limit`: `default` when absent,
+/// else a number from 1 to `max`.
+pub fn page_size(pairs: &[(String, String)], default: u32, max: u32) -> Result<u32, ApiError> {
+    match single(pairs, "limit")? {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a number from 1 to {max}"))),
+    }
+}
+
+/// The boolean query parameter `name`; false when absent.
+pub fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
+    single(pairs, name)?.map(|v| boolean(name, v)).transpose().map(Option::unwrap_or_default)
+}
+
+/// What a request body's optional `workflow` and `name` select within a
+/// tenant: the tenant, a workflow, or one artifact. A name without a
+/// workflow is refused: `what` names the action, as in "erasing an artifact".
+pub fn target(tenant: TenantId, workflow: Option<&str>, name: Option<&str>, what: &str) -> Result<Target, ApiError> {
+    Ok(match (workflow, name) {
+        (None, None) => Target::Tenant(tenant),
+        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
+        (Some(w), Some(n)) => {
+            Target::Artifact(ArtifactKey { tenant, workflow: WorkflowName::parse(w)?, name: ArtifactName::parse(n)? })
+        }
+        (None, Some(_)) => return Err(ApiError::BadRequest(format!("{what} needs its workflow too"))),
     })
 }
 

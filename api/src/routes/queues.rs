@@ -1,7 +1,7 @@
 //! Operator routes on the queue: depth per lane, and dead letters (list,
 //! retry and discard one, or many by filter).
 
-use super::params::{query_pairs, single};
+use super::params::{flag, page_size, query_pairs, single};
 use super::views::time;
 use crate::error::ApiError;
 use crate::state::ApiState;
@@ -18,9 +18,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Dead letters listed when the request names no limit.
-const DEFAULT_DEAD_PAGE: usize = 100;
+const DEFAULT_DEAD_PAGE: u32 = 100;
 /// The largest page of dead letters.
-const MAX_DEAD_PAGE: usize = 1000;
+const MAX_DEAD_PAGE: u32 = 1000;
 
 /// One lane's depth.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -131,6 +131,24 @@ pub async fn queues(
     Ok(Json(QueuesView { lanes }))
 }
 
+/// What an operator does to dead letters.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    /// Back on their lanes with fresh attempts.
+    Retry,
+    /// Deleted.
+    Discard,
+}
+
+impl Action {
+    async fn on(self, state: &ApiState, filter: &DeadFilter) -> Result<u64, QueueError> {
+        match self {
+            Action::Retry => state.queue.retry_dead(filter).await,
+            Action::Discard => state.queue.discard_dead(filter).await,
+        }
+    }
+}
+
 /// The selection of a bulk action or listing: lane, kind, tenant.
 struct Selection {
     filter: DeadFilter,
@@ -149,9 +167,22 @@ impl Selection {
         self.filter.lane.is_none() && self.filter.kind.is_none() && self.tenant.is_none()
     }
 
-    /// The matching dead letters (all of them; the queue keeps a bounded number).
-    async fn matching(&self, state: &ApiState) -> Result<Vec<DeadLetter>, ApiError> {
-        self.first(state, usize::MAX).await
+    /// Retries or discards every matching dead letter; returns how many.
+    async fn apply(&self, state: &ApiState, action: Action) -> Result<u64, ApiError> {
+        if self.tenant.is_none() {
+            return Ok(action.on(state, &self.filter).await?);
+        }
+        // A tenant is known only from each payload: act on them one by one
+        // (the queue keeps a bounded number). One another operator acted on
+        // meanwhile is simply not counted.
+        let mut n = 0;
+        for d in self.first(state, usize::MAX).await? {
+            n += match action.on(state, &DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await {
+                Err(QueueError::NotFound(_)) => 0,
+                other => other?,
+            };
+        }
+        Ok(n)
     }
 
     /// At most `limit` matching dead letters, in listing order. Without a
@@ -188,13 +219,7 @@ pub async fn list_dead_letters(
 ) -> Result<Json<DeadLetterPage>, ApiError> {
     let pairs = query_pairs(query.as_deref(), &["lane", "kind", "tenant", "limit", "cursor"])?;
     let selection = Selection::parse(&pairs)?;
-    let limit = match single(&pairs, "limit")? {
-        None => DEFAULT_DEAD_PAGE,
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=MAX_DEAD_PAGE).contains(&n) => n,
-            _ => return Err(ApiError::BadRequest(format!("limit must be a number from 1 to {MAX_DEAD_PAGE}"))),
-        },
-    };
+    let limit = page_size(&pairs, DEFAULT_DEAD_PAGE, MAX_DEAD_PAGE)? as usize;
     // A cursor names the dead letter the next page starts at (not a
     // position), so retrying or discarding a page does not skip the next;
     // if that one is gone meanwhile, the page starts at the one after it.
@@ -251,10 +276,7 @@ pub async fn discard_dead_letter(
 /// What a bulk action selects: at least one of lane, kind, tenant, or `all=true`.
 fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
     let pairs = query_pairs(query, &["lane", "kind", "tenant", "all"])?;
-    let all = match single(&pairs, "all")? {
-        None => false,
-        Some(v) => super::params::boolean("all", v)?,
-    };
+    let all = flag(&pairs, "all")?;
     let selection = Selection::parse(&pairs)?;
     if selection.is_empty() && !all {
         return Err(ApiError::BadRequest("select dead letters with lane, kind or tenant, or pass all=true".into()));
@@ -279,21 +301,7 @@ pub async fn retry_dead_letters(
     State(state): State<Arc<ApiState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Changed>, ApiError> {
-    let selection = bulk_selection(query.as_deref())?;
-    let count = match &selection.tenant {
-        None => state.queue.retry_dead(&selection.filter).await?,
-        Some(_) => {
-            let mut n = 0;
-            for d in selection.matching(&state).await? {
-                // One another operator acted on meanwhile is simply not counted.
-                n += match state.queue.retry_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await {
-                    Err(QueueError::NotFound(_)) => 0,
-                    other => other?,
-                };
-            }
-            n
-        }
-    };
+    let count = bulk_selection(query.as_deref())?.apply(&state, Action::Retry).await?;
     tracing::info!(count, "Retried dead letters over HTTP");
     Ok(Json(Changed { count }))
 }
@@ -315,20 +323,7 @@ pub async fn discard_dead_letters(
     State(state): State<Arc<ApiState>>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Changed>, ApiError> {
-    let selection = bulk_selection(query.as_deref())?;
-    let count = match &selection.tenant {
-        None => state.queue.discard_dead(&selection.filter).await?,
-        Some(_) => {
-            let mut n = 0;
-            for d in selection.matching(&state).await? {
-                n += match state.queue.discard_dead(&DeadFilter { id: Some(d.id), ..DeadFilter::default() }).await {
-                    Err(QueueError::NotFound(_)) => 0,
-                    other => other?,
-                };
-            }
-            n
-        }
-    };
+    let count = bulk_selection(query.as_deref())?.apply(&state, Action::Discard).await?;
     tracing::info!(count, "Discarded dead letters over HTTP");
     Ok(Json(Changed { count }))
 }

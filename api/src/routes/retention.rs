@@ -15,7 +15,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 use strata_core::catalog::EventFilter;
 use strata_core::event::RETENTION_HISTORY;
-use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
+use strata_core::id::{TenantId, WorkflowName};
 use strata_core::retention::Target;
 use strata_core::store::StoreError;
 use utoipa::ToSchema;
@@ -97,14 +97,7 @@ pub async fn place_hold(
     ApiJson(body): ApiJson<NewHold>,
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
     let tenant = TenantId::parse(&tenant)?;
-    let target = match (body.workflow.as_deref(), body.name.as_deref()) {
-        (None, None) => Target::Tenant(tenant),
-        (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
-        (Some(w), Some(n)) => {
-            Target::Artifact(ArtifactKey { tenant, workflow: WorkflowName::parse(w)?, name: ArtifactName::parse(n)? })
-        }
-        (None, Some(_)) => return Err(ApiError::BadRequest("a hold on an artifact needs its workflow too".into())),
-    };
+    let target = params::target(tenant, body.workflow.as_deref(), body.name.as_deref(), "a hold on an artifact")?;
     let hold = state.store.place_hold(&target, &body.reason, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(HoldView::from(&hold))))
 }
