@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
-use strata_core::catalog::CatalogError;
+use strata_core::catalog::{CatalogError, TierTotal};
 use strata_core::store::Store;
 
 /// Buckets (seconds) of job and request durations.
@@ -16,6 +16,9 @@ pub const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 
 const LAG_BUCKETS: &[f64] = &[0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0];
 /// Buckets (seconds) of lifecycle run durations.
 const RUN_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
+
+/// One number of a tier total, for a gauge.
+type TierValue = fn(&TierTotal) -> i64;
 
 /// Reading the durable state failed.
 #[derive(Debug, thiserror::Error)]
@@ -182,27 +185,17 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
     };
     runs.write(out, "retention_cleanup_seconds", "");
     let totals = store.catalog.tier_totals().await?;
-    header(out, "strata_tier_artifacts", "gauge", "Live artifacts per tenant and tier.");
-    for t in totals.iter().filter(|t| t.state.is_live()) {
-        let _ = writeln!(
-            out,
-            "strata_tier_artifacts{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
-            escape(&t.tenant),
-            t.tier,
-            t.state,
-            t.artifacts
-        );
-    }
-    header(out, "strata_tier_bytes", "gauge", "Stored bytes of live artifacts per tenant and tier.");
-    for t in totals.iter().filter(|t| t.state.is_live()) {
-        let _ = writeln!(
-            out,
-            "strata_tier_bytes{{tenant=\"{}\",tier=\"{}\",state=\"{}\"}} {}",
-            escape(&t.tenant),
-            t.tier,
-            t.state,
-            t.stored_bytes
-        );
+    let gauges: [(&str, &str, TierValue); 2] = [
+        ("strata_tier_artifacts", "Live artifacts per tenant and tier.", |t| t.artifacts),
+        ("strata_tier_bytes", "Stored bytes of live artifacts per tenant and tier.", |t| t.stored_bytes),
+    ];
+    for (name, help, value) in gauges {
+        header(out, name, "gauge", help);
+        for t in totals.iter().filter(|t| t.state.is_live()) {
+            let tenant = escape(&t.tenant);
+            let _ =
+                writeln!(out, "{name}{{tenant=\"{tenant}\",tier=\"{}\",state=\"{}\"}} {}", t.tier, t.state, value(t));
+        }
     }
     let stats = crate::pool::lane_stats(queue, &store.config).await?;
     header(out, "strata_queue_jobs", "gauge", "Jobs per lane and state.");
