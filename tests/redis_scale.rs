@@ -18,6 +18,7 @@
 mod common;
 
 use common::Strata;
+use common::redis::{Cleanup, redis_url};
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,29 +27,6 @@ use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::Store;
-
-/// The test Redis: required under CI (`.ci/run` sets the URL), skipped with
-/// a message elsewhere.
-fn redis_url() -> Option<String> {
-    match std::env::var("STRATA_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) if std::env::var("CI").is_ok() => panic!("STRATA_TEST_REDIS_URL must be set under CI"),
-        Err(_) => None,
-    }
-}
-
-/// Deletes a test's keys.
-struct Cleanup(String, String);
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let script = format!(
-            "redis-cli -u '{}' --scan --pattern '{}:*' | xargs -r redis-cli -u '{}' DEL >/dev/null",
-            self.0, self.1, self.0
-        );
-        let _ = Command::new("sh").arg("-c").arg(script).status();
-    }
-}
 
 /// Child processes killed (SIGKILL) and reaped when the test ends, panics
 /// included.
