@@ -268,11 +268,9 @@ pub struct RedisQueue {
     /// Lanes whose latest fetch saw no due retry and no expired lease; the
     /// others get their maintenance first on the next fetch.
     tidy: Mutex<HashSet<String>>,
-    /// Lanes whose latest fetch read entries: read with one `MULTI`. The
-    /// others are read with a script that writes nothing when they are
-    /// still empty.
-    busy: Mutex<HashSet<String>>,
-    /// When each lane was last found empty.
+    /// When each lane was last found empty. Such a lane is read with a
+    /// script that writes nothing while it stays empty; the others (busy)
+    /// with one `MULTI`.
     empty_since: Mutex<std::collections::HashMap<String, std::time::Instant>>,
     scripts: Scripts,
 }
@@ -397,7 +395,6 @@ impl RedisQueue {
             retention: DeadLetterRetention::default(),
             groups: Mutex::new(HashSet::new()),
             tidy: Mutex::new(HashSet::new()),
-            busy: Mutex::new(HashSet::new()),
             empty_since: Mutex::default(),
             scripts: Scripts {
                 maintain: script(MAINTAIN),
@@ -456,10 +453,9 @@ impl RedisQueue {
             .map_err(self.err())
     }
 
-    /// Puts `lane` in `set` or takes it out.
-    fn mark(set: &Mutex<HashSet<String>>, lane: &str, on: bool) {
-        let mut lanes = set.lock().unwrap_or_else(|e| e.into_inner());
-        if on {
+    fn set_tidy(&self, lane: &str, tidy: bool) {
+        let mut lanes = self.tidy.lock().unwrap_or_else(|e| e.into_inner());
+        if tidy {
             lanes.insert(lane.to_owned());
         } else {
             lanes.remove(lane);
@@ -482,7 +478,7 @@ impl RedisQueue {
         // it delivers nothing.
         let mut created = false;
         if room > 0 {
-            let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).contains(lane);
+            let busy = !self.empty_since.lock().unwrap_or_else(|e| e.into_inner()).contains_key(lane);
             let due_or_expired = if busy {
                 // One round trip: read new entries, stamp the lease, and look
                 // whether a retry is due or a lease has expired.
@@ -540,8 +536,7 @@ impl RedisQueue {
                 fresh = entries;
                 flag == 1
             };
-            Self::mark(&self.busy, lane, !fresh.is_empty());
-            Self::mark(&self.tidy, lane, !due_or_expired);
+            self.set_tidy(lane, !due_or_expired);
             let room = room - fresh.len();
             if room > 0 && due_or_expired {
                 taken_over.extend(self.maintain(&k, now, room, deadline, &token).await?);
@@ -717,8 +712,8 @@ impl Queue for RedisQueue {
         // looked at again only every EMPTY_RECHECK: each look is a round
         // trip that waits behind the busy lane's acknowledgements.
         let busy_here = {
-            let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-            lanes.iter().any(|l| busy.contains(l))
+            let empty = self.empty_since.lock().unwrap_or_else(|e| e.into_inner());
+            lanes.iter().any(|l| !empty.contains_key(l))
         };
         for lane in lanes {
             let room = max.saturating_sub(out.len());
