@@ -127,6 +127,10 @@ fn events_export_and_summary() {
     assert_eq!(lines[3]["from_tier"], "hot");
     assert_eq!(lines[3]["to_tier"], "warm");
     assert!(lines.windows(2).all(|w| w[0]["seq"].as_i64() < w[1]["seq"].as_i64()));
+    // `-o -` is standard output, not a file named `-`.
+    let stdout = s.ok(&["events", "export", "-o", "-"]);
+    assert_eq!(stdout, std::fs::read_to_string(&out).unwrap());
+    assert!(!s.path("-").exists() && !std::path::Path::new("-").exists(), "no file named -");
 
     assert!(s.ok(&["events", "verify"]).contains("intact: 4 events verified"));
     assert_eq!(s.json(&["events", "verify"])["checked"], 4);

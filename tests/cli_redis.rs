@@ -8,7 +8,7 @@ use common::{Strata, noise};
 #[test]
 fn the_lifecycle_and_dead_letters_run_on_redis() {
     let Some(url) = redis_url() else {
-        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        eprintln!("NOT RUN: no Redis");
         return;
     };
     let prefix = format!("strata-cli-test-{}", std::process::id());
@@ -49,7 +49,7 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
 #[test]
 fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
     let Some(url) = redis_url() else {
-        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        eprintln!("NOT RUN: no Redis");
         return;
     };
     let prefix = format!("strata-cli-poison-{}", std::process::id());
@@ -92,7 +92,7 @@ fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
 #[test]
 fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
     let Some(url) = redis_url() else {
-        eprintln!("STRATA_TEST_REDIS_URL is not set; skipping");
+        eprintln!("NOT RUN: no Redis");
         return;
     };
     const N: usize = 20_000;

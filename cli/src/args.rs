@@ -537,7 +537,7 @@ pub enum EventsCommand {
         /// Filters.
         #[command(flatten)]
         filter: EventFilterArgs,
-        /// Output file (default: standard output).
+        /// Output file (default, or `-`: standard output).
         #[arg(short, long)]
         output: Option<PathBuf>,
     },

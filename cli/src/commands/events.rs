@@ -52,6 +52,8 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     }
     if let Some(EventsCommand::Export { filter, output }) = args.command {
         let events = app.store.catalog.events(&filter_of(filter, None)).await?;
+        // `-o -` is standard output, as it is for `get`.
+        let output = output.filter(|path| path.as_os_str() != "-");
         let mut out: Box<dyn Write> = match &output {
             Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
             None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
