@@ -38,7 +38,8 @@ pub fn time_or(t: Option<DateTime<Utc>>, none: &str) -> String {
 /// (`\u{1b}`) instead of acting.
 pub fn text(s: &str) -> String {
     let unsafe_char = |c: char| {
-        c.is_control() || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
     s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
         if unsafe_char(c) {

@@ -6,9 +6,9 @@ use crate::clock::{from_millis, to_millis};
 use crate::id::{TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::fmt;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
+use std::fmt;
 
 /// Who places or releases a hold, which decides what they may release: an
 /// operator (the CLI or the admin token) may release any hold whose date has
@@ -107,9 +107,9 @@ const HOLD_COLUMNS: &str = "h.id, h.tenant, h.workflow, a.name AS artifact, h.ar
 fn hold_from_row(row: &SqliteRow) -> Result<Hold, CatalogError> {
     let owner_tenant: Option<String> = row.try_get("owner_tenant")?;
     let owner = match (row.try_get::<String, _>("owner")?.as_str(), owner_tenant) {
-        ("tenant", Some(t)) => Principal::Tenant(
-            TenantId::parse(&t).map_err(|e| CatalogError::BadRow(format!("hold owner {t:?}: {e}")))?,
-        ),
+        ("tenant", Some(t)) => {
+            Principal::Tenant(TenantId::parse(&t).map_err(|e| CatalogError::BadRow(format!("hold owner {t:?}: {e}")))?)
+        }
         // Anything else, including a row the CHECK constraints should have
         // refused, is treated as an operator's: no tenant can release it.
         _ => Principal::Operator,
@@ -225,5 +225,40 @@ impl WriteTx {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(super::artifacts::artifact_from_row).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn holds_placed_before_owners_were_recorded_become_an_operators() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let options = SqliteConnectOptions::from_str("sqlite://").unwrap().filename(&path).create_if_missing(true);
+        let old = SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate!("./migrations/sqlite").run_to(10, &old).await.unwrap();
+        sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES ('acme', 'free', 0)")
+            .execute(&old)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO holds (tenant, reason, actor, applied_at) VALUES ('acme', 'old case', 'cli', 0)")
+            .execute(&old)
+            .await
+            .unwrap();
+        old.close().await;
+
+        let catalog = Catalog::open(&path, 0).await.unwrap();
+        let holds = catalog.holds(None, false).await.unwrap();
+        assert_eq!(holds.len(), 1);
+        assert_eq!(
+            (&holds[0].reason, &holds[0].owner, holds[0].until),
+            (&"old case".to_owned(), &Principal::Operator, None)
+        );
+        let json = serde_json::to_value(&holds[0]).unwrap();
+        assert_eq!((&json["owner"], &json["owner_tenant"]), (&serde_json::json!("operator"), &serde_json::Value::Null));
     }
 }
