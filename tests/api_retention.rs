@@ -333,6 +333,16 @@ async fn a_tenants_hold_is_released_by_that_tenant_or_an_operator_only() {
     let by_operator = release(&api, ADMIN, again["id"].as_i64().unwrap(), "operator lifts it").await;
     assert_eq!(by_operator.status, 200);
     assert_eq!(api.s.count_events("hold_release_refused"), 0);
+
+    let doc = api.call("GET", "/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    let view = &schemas["HoldView"]["properties"];
+    for field in ["owner", "owner_tenant", "mode", "until"] {
+        assert!(view[field].is_object(), "HoldView documents {field}: {view}");
+    }
+    assert_eq!(schemas["HoldOwner"]["enum"], json!(["operator", "tenant"]), "{schemas}");
+    assert_eq!(schemas["HoldMode"]["enum"], json!(["legal", "compliance"]));
+    assert!(schemas["NewHold"]["properties"]["until"].is_object());
 }
 
 #[tokio::test]

@@ -13,8 +13,7 @@ use std::fmt;
 /// Who places or releases a hold, which decides what they may release: an
 /// operator (the CLI or the admin token) may release any hold whose date has
 /// passed; a tenant's token only holds placed with a token of that tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "owner", content = "owner_tenant", rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// The CLI or the admin token.
     Operator,
@@ -37,6 +36,18 @@ impl Principal {
             Principal::Operator => None,
             Principal::Tenant(t) => Some(t),
         }
+    }
+}
+
+/// Shown as two fields, `owner` (`operator` or `tenant`) and `owner_tenant`
+/// (the tenant's name, or null).
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Principal", 2)?;
+        s.serialize_field("owner", self.kind())?;
+        s.serialize_field("owner_tenant", &self.tenant().map(TenantId::as_str))?;
+        s.end()
     }
 }
 
@@ -259,6 +270,10 @@ mod tests {
             (&"old case".to_owned(), &Principal::Operator, None)
         );
         let json = serde_json::to_value(&holds[0]).unwrap();
-        assert_eq!((&json["owner"], &json["owner_tenant"]), (&serde_json::json!("operator"), &serde_json::Value::Null));
+        let owner = json.as_object().unwrap().get_key_value("owner_tenant");
+        assert_eq!(
+            (&json["owner"], owner),
+            (&serde_json::json!("operator"), Some((&"owner_tenant".to_owned(), &serde_json::Value::Null)))
+        );
     }
 }
