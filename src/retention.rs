@@ -536,4 +536,22 @@ mod tests {
         assert!(matches!(err, StoreError::UnknownTenant(_)), "{err}");
         assert!(f.store.catalog.holds(None, true).await.unwrap().is_empty());
     }
+
+    #[tokio::test]
+    async fn with_tenant_holds_off_a_tenant_places_none_but_releases_its_own() {
+        let f = fixture().await;
+        let target = Target::Tenant(f.tenant.clone());
+        let tenant = Principal::Tenant(f.tenant.clone());
+        let terms = HoldTerms { owner: tenant.clone(), ..HoldTerms::legal("ours") };
+        let ours = f.store.place_hold_on(&target, &terms, "api:acme").await.unwrap();
+        let Fixture { _dir: dir, store, clock, .. } = f;
+        drop(store);
+        let mut config = Config::default();
+        config.retention.tenant_holds = false;
+        let store = Store::open(dir.path(), config, Arc::new(clock)).await.unwrap();
+        let err = store.place_hold_on(&target, &terms, "api:acme").await.unwrap_err();
+        assert!(matches!(err, StoreError::Hold(HoldError::TenantHoldsDisabled)), "{err}");
+        store.release_hold(&target, ours.id, "done", "api:acme", &tenant).await.unwrap();
+        store.place_hold_on(&target, &HoldTerms::legal("operator's"), "ops").await.unwrap();
+    }
 }
