@@ -187,6 +187,8 @@ pub struct RetentionConfig {
     pub keep_latest_by_plan: BTreeMap<String, u32>,
     /// `keep_latest` per tenant, overriding its plan's.
     pub keep_latest_by_tenant: BTreeMap<String, u32>,
+    /// Whether tenants' tokens may place holds (`RETENTION_TENANT_HOLDS`).
+    pub tenant_holds: bool,
 }
 
 impl Default for RetentionConfig {
@@ -211,6 +213,7 @@ impl Default for RetentionConfig {
             keep_latest: 0,
             keep_latest_by_plan: BTreeMap::new(),
             keep_latest_by_tenant: BTreeMap::new(),
+            tenant_holds: true,
         }
     }
 }
@@ -452,6 +455,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("RETENTION_DRY_RUN", |c, k, v| {
         c.lifecycle.dry_run = parse_bool(k, v)?;
+        Ok(())
+    }),
+    ("RETENTION_TENANT_HOLDS", |c, k, v| {
+        c.retention.tenant_holds = parse_bool(k, v)?;
         Ok(())
     }),
     ("STRATA_REDIS_URL", |c, _, v| {

@@ -43,6 +43,9 @@ pub enum EventKind {
     HoldApplied,
     /// A hold was released.
     HoldReleased,
+    /// Releasing a hold was refused: the caller does not own it, or it is a
+    /// compliance hold whose date has not come.
+    HoldReleaseRefused,
     /// An eligible artifact became protected again and left eligibility.
     EligibilityRevoked,
     /// An artifact's expiry was moved later.
@@ -78,6 +81,7 @@ impl EventKind {
             EventKind::JobDeadLettered => "job_dead_lettered",
             EventKind::HoldApplied => "hold_applied",
             EventKind::HoldReleased => "hold_released",
+            EventKind::HoldReleaseRefused => "hold_release_refused",
             EventKind::EligibilityRevoked => "eligibility_revoked",
             EventKind::RetentionExtended => "retention_extended",
             EventKind::PlanChanged => "plan_changed",
@@ -102,6 +106,7 @@ pub const RETENTION_HISTORY: &[&str] = &[
     "deleted",
     "hold_applied",
     "hold_released",
+    "hold_release_refused",
     "deletion_eligible",
     "eligibility_revoked",
     "retention_extended",

@@ -1,18 +1,72 @@
 //! Retention operations on the store: holds on an artifact, a workflow or a
 //! whole tenant. A held artifact is never eligible, purged or deleted; an
 //! eligible artifact that gets held leaves eligibility, with an event.
+//!
+//! Holds have owners and rights, modelled on S3 Object Lock. A hold records
+//! who placed it: an operator (the CLI or the admin token) or a tenant's
+//! token. A legal hold (no date) is released by an operator, or by a token
+//! of the tenant that placed it, never by a tenant's token when an operator
+//! placed it. A compliance hold (a date) cannot be released by anyone, an
+//! operator included, before its date. Every refused release is recorded.
 
 use crate::artifact::{Artifact, State};
-use crate::catalog::{CatalogError, Hold, WriteTx};
+use crate::catalog::{CatalogError, Hold, HoldTerms, Principal, WriteTx};
 use crate::config::ClassRule;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
 use crate::lifecycle::{Action, decide};
 use crate::store::{Store, StoreError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::json;
 use std::fmt;
+
+/// The furthest a compliance hold's date may lie ahead, in days (100 years).
+pub const MAX_COMPLIANCE_DAYS: i64 = 36_525;
+
+/// A hold operation that the hold rules refuse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HoldError {
+    /// A tenant's token tried to release a hold it does not own.
+    #[error(
+        "hold {id} on {target} was placed by {owner}; a tenant's token can release only holds placed with a token of the same tenant"
+    )]
+    NotOwner {
+        /// The hold.
+        id: i64,
+        /// What it covers.
+        target: String,
+        /// Who placed it.
+        owner: Principal,
+    },
+    /// A compliance hold cannot be released before its date, by anyone.
+    #[error("hold {id} on {target} is a compliance hold until {until}; nobody can release it before then")]
+    Locked {
+        /// The hold.
+        id: i64,
+        /// What it covers.
+        target: String,
+        /// Its date (RFC 3339).
+        until: String,
+    },
+    /// The configuration does not let tenants place holds.
+    #[error("tenants may not place holds here (retention.tenant_holds = false); an operator can place it")]
+    TenantHoldsDisabled,
+    /// A compliance hold's date must lie ahead, and not too far.
+    #[error(
+        "a compliance hold's date must be later than now ({now}) and at most {MAX_COMPLIANCE_DAYS} days ahead (asked for {until})"
+    )]
+    BadDate {
+        /// The current time (RFC 3339).
+        now: String,
+        /// The date asked for (RFC 3339).
+        until: String,
+    },
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
 
 /// What a hold or an erasure covers: an artifact, a workflow or a tenant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,16 +140,45 @@ impl Store {
         }
     }
 
-    /// Places a hold and takes every eligible artifact it covers out of
-    /// eligibility (one `eligibility_revoked` event each).
+    /// Places an operator's legal hold; see [`Store::place_hold_on`].
     pub async fn place_hold(&self, target: &Target, reason: &str, actor: &str) -> Result<Hold, StoreError> {
+        self.place_hold_on(target, &HoldTerms::legal(reason), actor).await
+    }
+
+    /// Places a hold on `terms` and takes every eligible artifact it covers
+    /// out of eligibility (one `eligibility_revoked` event each). A tenant
+    /// places holds only on itself, and only when `retention.tenant_holds`
+    /// allows it; a compliance hold's date lies ahead, at most
+    /// [`MAX_COMPLIANCE_DAYS`].
+    pub async fn place_hold_on(&self, target: &Target, terms: &HoldTerms, actor: &str) -> Result<Hold, StoreError> {
+        let reason = terms.reason.as_str();
         require_reason(reason)?;
+        if let Principal::Tenant(t) = &terms.owner {
+            if t != target.tenant() {
+                return Err(StoreError::UnknownTenant(target.tenant().to_string()));
+            }
+            if !self.config.retention.tenant_holds {
+                return Err(HoldError::TenantHoldsDisabled.into());
+            }
+        }
+        let now = self.clock.now();
+        if let Some(until) = terms.until {
+            let latest =
+                now.checked_add_signed(Duration::days(MAX_COMPLIANCE_DAYS)).unwrap_or(DateTime::<Utc>::MAX_UTC);
+            if until <= now || until > latest {
+                return Err(HoldError::BadDate { now: rfc3339(now), until: rfc3339(until) }.into());
+            }
+        }
         let artifact = self.target_artifact(target).await?;
         let artifact_id = artifact.as_ref().map(|a| a.id);
-        let now = self.clock.now();
         let mut tx = self.catalog.begin_write().await?;
-        let id = tx.add_hold(target.tenant(), target.workflow(), artifact_id, reason, actor, now).await?;
-        let data = json!({ "hold_id": id, "target": target.to_string() });
+        let id = tx.add_hold(target.tenant(), target.workflow(), artifact_id, terms, actor, now).await?;
+        let data = json!({
+            "hold_id": id,
+            "target": target.to_string(),
+            "owner": terms.owner.kind(),
+            "until": terms.until,
+        });
         let mut event = NewEvent::new(EventKind::HoldApplied, actor, data);
         event.reason = Some(reason.to_owned());
         tx.append_event(now, Some(target.tenant()), artifact.as_ref(), &event).await?;
@@ -111,9 +194,18 @@ impl Store {
         Ok(hold)
     }
 
-    /// Releases hold `id`, which must be an active hold on exactly `target`;
-    /// the artifacts it covered are rescheduled under the normal rules.
-    pub async fn release_hold(&self, target: &Target, id: i64, reason: &str, actor: &str) -> Result<Hold, StoreError> {
+    /// Releases hold `id`, which must be an active hold on exactly `target`,
+    /// on behalf of `by`; the artifacts it covered are rescheduled under the
+    /// normal rules. A release the hold's owner or date refuses changes
+    /// nothing but is recorded (`hold_release_refused`).
+    pub async fn release_hold(
+        &self,
+        target: &Target,
+        id: i64,
+        reason: &str,
+        actor: &str,
+        by: &Principal,
+    ) -> Result<Hold, StoreError> {
         require_reason(reason)?;
         let artifact = self.target_artifact(target).await?;
         let artifact_id = artifact.as_ref().map(|a| a.id);
@@ -124,7 +216,27 @@ impl Store {
             Err(CatalogError::NotFound(_)) => return Err(not_found()),
             other => other?,
         };
-        if !target.matches(&hold, artifact_id) || !tx.release_hold(id, reason, actor, now).await? {
+        if !target.matches(&hold, artifact_id) || hold.released_at.is_some() {
+            return Err(not_found());
+        }
+        if let Some(refused) = refusal(&hold, target, by, now) {
+            let data = json!({
+                "hold_id": id,
+                "target": target.to_string(),
+                "owner": hold.owner.kind(),
+                "until": hold.until,
+                "refused": match refused {
+                    HoldError::NotOwner { .. } => "not_owner",
+                    _ => "locked",
+                },
+            });
+            let mut event = NewEvent::new(EventKind::HoldReleaseRefused, actor, data);
+            event.reason = Some(reason.to_owned());
+            tx.append_event(now, Some(target.tenant()), artifact.as_ref(), &event).await?;
+            tx.commit().await?;
+            return Err(refused.into());
+        }
+        if !tx.release_hold(id, reason, actor, now).await? {
             return Err(not_found());
         }
         let mut event =
@@ -135,6 +247,21 @@ impl Store {
         let hold = tx.hold(id).await?;
         tx.commit().await?;
         Ok(hold)
+    }
+}
+
+/// Why `by` may not release `hold` at `now`, if it may not: a tenant's token
+/// releases only its own tenant's holds, and nobody releases a compliance
+/// hold before its date.
+fn refusal(hold: &Hold, target: &Target, by: &Principal, now: DateTime<Utc>) -> Option<HoldError> {
+    if matches!(by, Principal::Tenant(_)) && hold.owner != *by {
+        return Some(HoldError::NotOwner { id: hold.id, target: target.to_string(), owner: hold.owner.clone() });
+    }
+    match hold.until {
+        Some(until) if now < until => {
+            Some(HoldError::Locked { id: hold.id, target: target.to_string(), until: rfc3339(until) })
+        }
+        _ => None,
     }
 }
 
@@ -317,4 +444,114 @@ async fn reschedule(
         tx.set_next_due(a.id, decide(&a, &store.config, now).next_due_at).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::EventFilter;
+    use crate::clock::{Clock, ManualClock, to_millis};
+    use crate::config::Config;
+    use std::sync::Arc;
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        clock: ManualClock,
+        tenant: TenantId,
+    }
+
+    async fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        let tenant = TenantId::parse("acme").unwrap();
+        store.add_tenant(&tenant, "free", "test").await.unwrap();
+        Fixture { _dir: dir, store, clock, tenant }
+    }
+
+    async fn refusals(store: &Store) -> Vec<String> {
+        let filter = EventFilter { kind: Some("hold_release_refused".into()), ..EventFilter::default() };
+        let events = store.catalog.events(&filter).await.unwrap();
+        events.iter().map(|e| e.data["refused"].as_str().unwrap_or_default().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_compliance_hold_is_released_by_nobody_before_its_date() {
+        let f = fixture().await;
+        let target = Target::Tenant(f.tenant.clone());
+        let until = f.clock.now() + Duration::days(10);
+        let terms = HoldTerms { reason: "regulator".into(), owner: Principal::Operator, until: Some(until) };
+        let hold = f.store.place_hold_on(&target, &terms, "legal").await.unwrap();
+        assert_eq!(hold.until.map(to_millis), Some(to_millis(until)));
+
+        let release = || f.store.release_hold(&target, hold.id, "early", "ops", &Principal::Operator);
+        let err = release().await.unwrap_err();
+        assert!(matches!(err, StoreError::Hold(HoldError::Locked { .. })), "{err}");
+        f.clock.advance(Duration::days(10) - Duration::seconds(1));
+        assert!(release().await.is_err(), "one second before its date it still holds");
+        assert_eq!(refusals(&f.store).await, ["locked", "locked"]);
+        let active = f.store.catalog.holds(Some(&f.tenant), false).await.unwrap();
+        assert_eq!(active.len(), 1, "a refused release changes nothing");
+
+        f.clock.advance(Duration::seconds(1));
+        let released = release().await.unwrap();
+        assert!(released.released_at.is_some());
+        assert!(f.store.catalog.holds(Some(&f.tenant), false).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tenant_releases_only_its_own_holds_even_after_a_compliance_date() {
+        let f = fixture().await;
+        let target = Target::Tenant(f.tenant.clone());
+        let tenant = Principal::Tenant(f.tenant.clone());
+        let until = f.clock.now() + Duration::days(1);
+        let operator = HoldTerms { reason: "case 7".into(), owner: Principal::Operator, until: Some(until) };
+        let ours = HoldTerms { reason: "our audit".into(), owner: tenant.clone(), until: Some(until) };
+        let operator = f.store.place_hold_on(&target, &operator, "ops").await.unwrap();
+        let ours = f.store.place_hold_on(&target, &ours, "api:acme").await.unwrap();
+        assert_eq!(ours.owner, tenant);
+        f.clock.advance(Duration::days(2));
+
+        let err = f.store.release_hold(&target, operator.id, "mine now", "api:acme", &tenant).await.unwrap_err();
+        assert!(matches!(err, StoreError::Hold(HoldError::NotOwner { .. })), "{err}");
+        f.store.release_hold(&target, ours.id, "done", "api:acme", &tenant).await.unwrap();
+        f.store.release_hold(&target, operator.id, "closed", "ops", &Principal::Operator).await.unwrap();
+        assert_eq!(refusals(&f.store).await, ["not_owner"]);
+    }
+
+    #[tokio::test]
+    async fn holds_need_a_date_ahead_and_their_own_tenant() {
+        let f = fixture().await;
+        let target = Target::Tenant(f.tenant.clone());
+        let now = f.clock.now();
+        for until in [now, now - Duration::days(1), now + Duration::days(MAX_COMPLIANCE_DAYS + 1)] {
+            let terms = HoldTerms { reason: "r".into(), owner: Principal::Operator, until: Some(until) };
+            let err = f.store.place_hold_on(&target, &terms, "ops").await.unwrap_err();
+            assert!(matches!(err, StoreError::Hold(HoldError::BadDate { .. })), "{err}");
+        }
+        let stranger = HoldTerms::legal("r");
+        let stranger = HoldTerms { owner: Principal::Tenant(TenantId::parse("globex").unwrap()), ..stranger };
+        let err = f.store.place_hold_on(&target, &stranger, "api:globex").await.unwrap_err();
+        assert!(matches!(err, StoreError::UnknownTenant(_)), "{err}");
+        assert!(f.store.catalog.holds(None, true).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_tenant_holds_off_a_tenant_places_none_but_releases_its_own() {
+        let f = fixture().await;
+        let target = Target::Tenant(f.tenant.clone());
+        let tenant = Principal::Tenant(f.tenant.clone());
+        let terms = HoldTerms { owner: tenant.clone(), ..HoldTerms::legal("ours") };
+        let ours = f.store.place_hold_on(&target, &terms, "api:acme").await.unwrap();
+        let Fixture { _dir: dir, store, clock, .. } = f;
+        drop(store);
+        let mut config = Config::default();
+        config.retention.tenant_holds = false;
+        let store = Store::open(dir.path(), config, Arc::new(clock)).await.unwrap();
+        let err = store.place_hold_on(&target, &terms, "api:acme").await.unwrap_err();
+        assert!(matches!(err, StoreError::Hold(HoldError::TenantHoldsDisabled)), "{err}");
+        store.release_hold(&target, ours.id, "done", "api:acme", &tenant).await.unwrap();
+        store.place_hold_on(&target, &HoldTerms::legal("operator's"), "ops").await.unwrap();
+    }
 }

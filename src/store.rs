@@ -84,6 +84,9 @@ pub enum StoreError {
         /// The target given.
         target: String,
     },
+    /// A hold's owner or date refuses the operation.
+    #[error(transparent)]
+    Hold(#[from] crate::retention::HoldError),
     /// An extension must be strictly later than the current expiry.
     #[error("artifact {key} expires {current}; an extension must be later than that (asked for {requested})")]
     NotLater {

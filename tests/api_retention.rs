@@ -216,3 +216,212 @@ async fn erasure_queues_jobs_for_everything_unprotected_in_scope() {
     let erasures = api.s.events().into_iter().filter(|e| e["event_type"] == "erased").count();
     assert_eq!(erasures, 1);
 }
+
+/// Releases hold `id` of acme with `token`.
+async fn release(api: &Api, token: &str, id: i64, reason: &str) -> common::api::Reply {
+    api.call("POST", &format!("/v1/tenants/acme/holds/{id}/release"))
+        .token(token)
+        .json(json!({ "reason": reason }))
+        .send()
+        .await
+}
+
+/// Places a hold on acme with `token`.
+async fn hold(api: &Api, token: &str, body: serde_json::Value) -> common::api::Reply {
+    api.call("POST", "/v1/tenants/acme/holds").token(token).json(body).send().await
+}
+
+#[tokio::test]
+async fn a_tenant_token_cannot_lift_an_operators_holds() {
+    let api = Api::start(&[]);
+    api.put("wf", "evidence.bin", b"the evidence").await;
+    let path = "/v1/tenants/acme/artifacts/wf/evidence.bin";
+    let placed = api.s.json(&["retention", "hold", "acme", "--reason", "litigation 42"]);
+    let tenant_hold = placed["id"].as_i64().unwrap();
+    assert_eq!((&placed["owner"], &placed["until"]), (&json!("operator"), &json!(null)));
+    let workflow = hold(&api, ADMIN, json!({"workflow": "wf", "reason": "audit"})).await;
+    assert_eq!(workflow.status, 201, "{}", String::from_utf8_lossy(&workflow.body));
+    let workflow = workflow.json();
+    assert_eq!(
+        (&workflow["owner"], &workflow["owner_tenant"], &workflow["mode"]),
+        (&json!("operator"), &json!(null), &json!("legal"))
+    );
+    let workflow_hold = workflow["id"].as_i64().unwrap();
+    api.call("DELETE", path).token(&api.acme).send().await.problem(409, "held");
+
+    for id in [tenant_hold, workflow_hold] {
+        let p = release(&api, &api.acme, id, "not needed any more").await.problem(403, "hold-not-owned");
+        assert!(p["detail"].as_str().unwrap().contains("operator"), "{p}");
+    }
+    api.call("DELETE", path).token(&api.acme).send().await.problem(409, "held");
+    let overwrite = api
+        .call("PUT", &format!("{path}?overwrite=true"))
+        .token(&api.acme)
+        .body("application/octet-stream", b"forged".to_vec())
+        .send()
+        .await;
+    overwrite.problem(409, "held");
+    let erasure = api
+        .call("POST", "/v1/tenants/acme/erasures")
+        .token(&api.acme)
+        .json(json!({"workflow": "wf", "reason": "please"}))
+        .send()
+        .await;
+    assert_eq!(erasure.json()["blocked"], json!(["acme/wf/evidence.bin"]));
+    api.s.ok(&["lifecycle", "run", "--as-of", "+5000d", "--wait"]);
+    let got = api.call("GET", path).token(&api.acme).send().await;
+    assert_eq!((got.status, got.body.as_slice()), (200, b"the evidence".as_slice()), "the evidence is still there");
+
+    let holds = api.call("GET", "/v1/tenants/acme/holds").token(&api.acme).send().await.json();
+    assert_eq!(holds.as_array().unwrap().len(), 2, "both holds are still active: {holds}");
+    let refused: Vec<serde_json::Value> =
+        api.s.events().into_iter().filter(|e| e["event_type"] == "hold_release_refused").collect();
+    assert_eq!(refused.len(), 2, "one event per refused release");
+    for (event, id) in refused.iter().zip([tenant_hold, workflow_hold]) {
+        assert_eq!((&event["actor"], &event["reason"]), (&json!("api:acme"), &json!("not needed any more")));
+        assert_eq!((&event["data"]["hold_id"], &event["data"]["refused"]), (&json!(id), &json!("not_owner")));
+    }
+    assert!(api.s.ok(&["events", "verify"]).contains("intact"));
+
+    let released = release(&api, ADMIN, workflow_hold, "audit closed").await;
+    assert_eq!(released.status, 200, "an operator releases it");
+    api.s.ok(&["retention", "release", "acme", &tenant_hold.to_string(), "--reason", "case closed"]);
+    assert_eq!(api.call("DELETE", path).token(&api.acme).send().await.status, 204);
+}
+
+#[tokio::test]
+async fn a_tenants_hold_is_released_by_that_tenant_or_an_operator_only() {
+    let api = Api::start(&[]);
+    api.put("wf", "a.txt", b"a").await;
+    let placed = hold(&api, &api.acme, json!({"workflow": "wf", "name": "a.txt", "reason": "our audit"})).await;
+    assert_eq!(placed.status, 201, "{}", String::from_utf8_lossy(&placed.body));
+    let placed = placed.json();
+    assert_eq!((&placed["owner"], &placed["owner_tenant"]), (&json!("tenant"), &json!("acme")));
+    let id = placed["id"].as_i64().unwrap();
+    let listed = api.s.json(&["retention", "holds", "acme"]);
+    assert_eq!((&listed[0]["owner"], &listed[0]["owner_tenant"]), (&json!("tenant"), &json!("acme")));
+
+    api.call("GET", "/v1/tenants/acme/holds").token(&api.globex).send().await.problem(404, "not-found");
+    release(&api, &api.globex, id, "mine").await.problem(404, "not-found");
+    let via_own_path = api
+        .call("POST", &format!("/v1/tenants/globex/holds/{id}/release"))
+        .token(&api.globex)
+        .json(json!({"reason": "mine"}))
+        .send()
+        .await;
+    via_own_path.problem(404, "not-found");
+    let globex_hold = api
+        .call("POST", "/v1/tenants/globex/holds")
+        .token(&api.globex)
+        .json(json!({"reason": "globex's own"}))
+        .send()
+        .await;
+    assert_eq!(globex_hold.status, 201);
+    let globex_id = globex_hold.json()["id"].as_i64().unwrap();
+    let foreign = api
+        .call("POST", &format!("/v1/tenants/globex/holds/{globex_id}/release"))
+        .token(&api.acme)
+        .json(json!({"reason": "x"}))
+        .send()
+        .await;
+    foreign.problem(404, "not-found");
+
+    let released = release(&api, &api.acme, id, "audit done").await;
+    assert_eq!(released.status, 200, "{}", String::from_utf8_lossy(&released.body));
+    assert_eq!(released.json()["released_by"], "api:acme");
+    let again = hold(&api, &api.acme, json!({"workflow": "wf", "reason": "second audit"})).await.json();
+    let by_operator = release(&api, ADMIN, again["id"].as_i64().unwrap(), "operator lifts it").await;
+    assert_eq!(by_operator.status, 200);
+    assert_eq!(api.s.count_events("hold_release_refused"), 0);
+
+    let doc = api.call("GET", "/openapi.json").send().await.json();
+    let schemas = &doc["components"]["schemas"];
+    let view = &schemas["HoldView"]["properties"];
+    for field in ["owner", "owner_tenant", "mode", "until"] {
+        assert!(view[field].is_object(), "HoldView documents {field}: {view}");
+    }
+    assert_eq!(schemas["HoldOwner"]["enum"], json!(["operator", "tenant"]), "{schemas}");
+    assert_eq!(schemas["HoldMode"]["enum"], json!(["legal", "compliance"]));
+    assert!(schemas["NewHold"]["properties"]["until"].is_object());
+}
+
+#[tokio::test]
+async fn tenants_can_be_kept_from_placing_holds() {
+    let api = Api::start(&[("RETENTION_TENANT_HOLDS", "false")]);
+    api.put("wf", "a.txt", b"a").await;
+    let refused = hold(&api, &api.acme, json!({"workflow": "wf", "reason": "ours"})).await;
+    let p = refused.problem(403, "tenant-holds-disabled");
+    assert!(p["detail"].as_str().unwrap().contains("retention.tenant_holds"), "{p}");
+    assert!(api.s.json(&["retention", "holds", "--all"]).as_array().unwrap().is_empty());
+    let operator = hold(&api, ADMIN, json!({"workflow": "wf", "reason": "operator's"})).await;
+    assert_eq!(operator.status, 201, "operators always can");
+}
+
+#[tokio::test]
+async fn a_compliance_hold_is_released_by_nobody_before_its_date() {
+    let api = Api::start(&[]);
+    api.put("wf", "a.txt", b"a").await;
+    let in_30_days = (chrono::Utc::now() + chrono::Duration::days(30)).to_rfc3339();
+    let placed = hold(&api, ADMIN, json!({"workflow": "wf", "reason": "regulator", "until": in_30_days})).await;
+    assert_eq!(placed.status, 201, "{}", String::from_utf8_lossy(&placed.body));
+    let placed = placed.json();
+    assert_eq!(placed["mode"], "compliance");
+    assert!(placed["until"].as_str().is_some(), "{placed}");
+    let id = placed["id"].as_i64().unwrap();
+
+    let p = release(&api, ADMIN, id, "early").await.problem(409, "hold-locked");
+    assert!(p["detail"].as_str().unwrap().contains("compliance hold until"), "{p}");
+    release(&api, &api.acme, id, "early").await.problem(403, "hold-not-owned");
+    let ours = hold(&api, &api.acme, json!({"workflow": "wf", "reason": "ours", "until": in_30_days})).await.json();
+    release(&api, &api.acme, ours["id"].as_i64().unwrap(), "early").await.problem(409, "hold-locked");
+    let err = api.s.fails(&["retention", "release", "acme/wf", &id.to_string(), "--reason", "early"], 2);
+    assert!(err.contains("nobody can release it before"), "{err}");
+    assert_eq!(api.s.json(&["retention", "holds"]).as_array().unwrap().len(), 2, "both still active");
+    let refused: Vec<String> = api
+        .s
+        .events()
+        .into_iter()
+        .filter(|e| e["event_type"] == "hold_release_refused")
+        .map(|e| e["data"]["refused"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(refused, ["locked", "not_owner", "locked", "locked"]);
+
+    for until in ["2001-01-01T00:00:00Z", "9999-01-01T00:00:00Z", "soon"] {
+        hold(&api, ADMIN, json!({"workflow": "wf", "reason": "r", "until": until})).await.problem(400, "bad-request");
+    }
+}
+
+#[tokio::test]
+async fn stored_text_with_terminal_escapes_is_printed_escaped() {
+    let api = Api::start(&[]);
+    let stored = api.put("wf", "report.json", b"{}").await;
+    let hostile = "\u{1b}[2J\u{1b}[Hall clear\u{9b}31m\u{7}";
+    let placed = hold(&api, &api.acme, json!({"workflow": "wf", "name": "report.json", "reason": hostile})).await;
+    assert_eq!(placed.json()["reason"], hostile, "the API keeps the text exact");
+    let expires = chrono::DateTime::parse_from_rfc3339(stored["expires_at"].as_str().unwrap()).unwrap();
+    let extended = api
+        .call("POST", "/v1/tenants/acme/artifacts/wf/report.json/extensions")
+        .token(&api.acme)
+        .json(json!({"until": (expires + chrono::Duration::days(10)).to_rfc3339(), "reason": hostile}))
+        .send()
+        .await;
+    assert_eq!(extended.status, 200);
+
+    for args in [
+        &["retention", "holds"][..],
+        &["retention", "history", "acme/wf/report.json"],
+        &["explain", "acme/wf/report.json"],
+        &["events"],
+    ] {
+        let out = api.s.ok(args);
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{9b}') && !out.contains('\u{7}'),
+            "{args:?} printed raw: {out:?}"
+        );
+        if args[0] != "events" {
+            assert!(out.contains("\\u{1b}[2J\\u{1b}[Hall clear"), "{args:?} shows the text escaped: {out}");
+        }
+    }
+    let as_json = api.s.json(&["retention", "holds"]);
+    assert_eq!(as_json[0]["reason"], hostile, "--json stays exact");
+}

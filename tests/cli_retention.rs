@@ -349,3 +349,24 @@ fn bad_retention_input_is_refused_and_changes_nothing() {
         "bad input changed something"
     );
 }
+
+#[test]
+fn a_compliance_hold_cannot_be_released_before_its_date() {
+    let s = free_tenant_with(&["a"]);
+    let out = s.ok(&["retention", "hold", "acme/wf", "--reason", "regulator", "--until", "+365d"]);
+    assert!(out.contains("Placed compliance hold 1 on acme/wf (regulator): nobody can release it before"), "{out}");
+    let err = s.fails(&["retention", "release", "acme/wf", "1", "--reason", "early"], 2);
+    assert!(err.contains("hold 1 on acme/wf is a compliance hold until"), "{err}");
+    assert_eq!(s.count_events("hold_release_refused"), 1);
+    let holds = s.json(&["retention", "holds"]);
+    assert_eq!((&holds[0]["owner"], holds[0]["until"].is_string()), (&serde_json::json!("operator"), true));
+    let table = s.ok(&["retention", "holds"]);
+    assert!(table.contains("owner") && table.contains("until") && table.contains("operator"), "{table}");
+    s.ok(&["lifecycle", "run", "--as-of", "+400d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a")["state"], "active", "held: never eligible");
+
+    for until in ["-1d", "now", "+40000d", "someday"] {
+        s.fails(&["retention", "hold", "acme/wf", "--reason", "r", "--until", until], 2);
+    }
+    assert_eq!(s.json(&["retention", "holds", "--all"]).as_array().unwrap().len(), 1);
+}

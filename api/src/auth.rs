@@ -24,6 +24,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use strata_core::catalog::Principal;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 
@@ -65,6 +66,15 @@ impl Caller {
         match self {
             Caller::Admin => true,
             Caller::Tenant(own) => own == tenant,
+        }
+    }
+
+    /// Who this caller is to the hold rules: the admin token is an
+    /// operator, a tenant's token is that tenant.
+    pub fn principal(&self) -> Principal {
+        match self {
+            Caller::Admin => Principal::Operator,
+            Caller::Tenant(t) => Principal::Tenant(t.clone()),
         }
     }
 

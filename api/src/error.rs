@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use strata_core::id::IdError;
+use strata_core::retention::HoldError;
 use strata_core::store::StoreError;
 use strata_workers::queue::QueueError;
 use utoipa::ToSchema;
@@ -108,6 +109,12 @@ pub enum Kind {
     Conflict,
     /// 409, for held artifacts.
     Held,
+    /// 403, for a tenant's token releasing a hold it does not own.
+    HoldNotOwned,
+    /// 409, for a compliance hold before its date.
+    HoldLocked,
+    /// 403, for a tenant placing a hold where tenants may not.
+    TenantHoldsDisabled,
     /// 413.
     PayloadTooLarge,
     /// 415.
@@ -133,6 +140,11 @@ impl Kind {
             Kind::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
             Kind::Conflict => (StatusCode::CONFLICT, "conflict", "Conflict"),
             Kind::Held => (StatusCode::CONFLICT, "held", "Artifact is held"),
+            Kind::HoldNotOwned => (StatusCode::FORBIDDEN, "hold-not-owned", "Hold placed by someone else"),
+            Kind::HoldLocked => (StatusCode::CONFLICT, "hold-locked", "Compliance hold before its date"),
+            Kind::TenantHoldsDisabled => {
+                (StatusCode::FORBIDDEN, "tenant-holds-disabled", "Tenants may not place holds")
+            }
             Kind::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Payload too large"),
             Kind::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
@@ -199,6 +211,12 @@ fn store_problem(e: &StoreError) -> Problem {
         StoreError::Held(key) => Kind::Held
             .problem(format!("artifact {key} is held; release its holds first (GET /v1/tenants/{}/holds)", key.tenant)),
         StoreError::NotLater { .. } | StoreError::NeverExpires(_) => Kind::Conflict.problem(e.to_string()),
+        StoreError::Hold(h) => match h {
+            HoldError::NotOwner { .. } => Kind::HoldNotOwned.problem(h.to_string()),
+            HoldError::Locked { .. } => Kind::HoldLocked.problem(h.to_string()),
+            HoldError::TenantHoldsDisabled => Kind::TenantHoldsDisabled.problem(h.to_string()),
+            HoldError::BadDate { .. } => Kind::BadRequest.problem(h.to_string()),
+        },
         StoreError::UnknownPlan { .. } | StoreError::UnknownClass(_) => Kind::BadRequest.problem(e.to_string()),
         StoreError::MissingReason => Kind::BadRequest.problem("a non-empty \"reason\" is required"),
         e if e.is_transient() => {

@@ -75,7 +75,8 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
                 | StoreError::TokenNotFound { .. }
                 | StoreError::MissingReason
                 | StoreError::NotLater { .. }
-                | StoreError::NeverExpires(_) => 2,
+                | StoreError::NeverExpires(_)
+                | StoreError::Hold(_) => 2,
                 _ => 1,
             };
         }

@@ -364,6 +364,10 @@ pub enum RetentionCommand {
         /// Who places it.
         #[arg(long, default_value = "cli")]
         actor: String,
+        /// Make it a compliance hold: nobody, an operator included, can
+        /// release it before TIME (RFC 3339, a date, or relative: +365d).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
         /// Print the hold as JSON.
         #[arg(long)]
         json: bool,

@@ -32,6 +32,25 @@ pub fn time_or(t: Option<DateTime<Utc>>, none: &str) -> String {
     t.map_or_else(|| none.to_owned(), time)
 }
 
+/// Stored text (a reason, an actor, a tag value) made safe to print on a
+/// terminal: control characters and the bidirectional overrides that could
+/// move the cursor, clear the screen or disguise text are shown escaped
+/// (`\u{1b}`) instead of acting.
+pub fn text(s: &str) -> String {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
+        if unsafe_char(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        out
+    })
+}
+
 /// Prints a value as pretty JSON.
 pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
@@ -45,5 +64,13 @@ mod tests {
         assert_eq!(super::bytes(512), "512 B");
         assert_eq!(super::bytes(1536), "1.5 KiB");
         assert_eq!(super::bytes(3 * 1024 * 1024), "3.0 MiB");
+    }
+
+    #[test]
+    fn stored_text_cannot_drive_the_terminal() {
+        assert_eq!(super::text("plain ünïcode, quotes \" and \\"), "plain ünïcode, quotes \" and \\");
+        assert_eq!(super::text("\u{1b}[2Jgone\r\n"), "\\u{1b}[2Jgone\\r\\n");
+        assert_eq!(super::text("\u{9b}31m\u{7}"), "\\u{9b}31m\\u{7}");
+        assert_eq!(super::text("abc\u{202e}fed"), "abc\\u{202e}fed");
     }
 }

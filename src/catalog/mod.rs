@@ -17,7 +17,7 @@ mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use events::{ChainProblem, ChainReport, EventFilter};
-pub use holds::Hold;
+pub use holds::{Hold, HoldTerms, Principal};
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use tenants::Tenant;

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use std::sync::Arc;
-use strata_core::catalog::EventFilter;
+use strata_core::catalog::{EventFilter, HoldTerms};
 use strata_core::event::RETENTION_HISTORY;
 use strata_core::id::{TenantId, WorkflowName};
 use strata_core::retention::Target;
@@ -42,6 +42,9 @@ pub struct NewHold {
     pub name: Option<String>,
     /// Why (mandatory).
     pub reason: String,
+    /// For a compliance hold: the date (RFC 3339) before which nobody, an
+    /// operator included, can release it; absent: a legal hold.
+    pub until: Option<String>,
 }
 
 /// Why a hold is released.
@@ -81,14 +84,20 @@ pub async fn extend(
     Ok(Json(ArtifactView::from(&a)))
 }
 
-/// Places a hold: nothing it covers becomes eligible, is purged or deleted until it is released.
+/// Places a hold: nothing it covers becomes eligible, is purged or deleted
+/// until it is released. It is owned by the caller's kind: the admin token
+/// places an operator's hold, a tenant's token a hold of that tenant (when
+/// `retention.tenant_holds` allows tenants to place holds).
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/holds",
     tag = "retention",
     params(("tenant" = String, Path, description = "Tenant id")),
     request_body = NewHold,
-    responses((status = 201, description = "The hold", body = HoldView))
+    responses(
+        (status = 201, description = "The hold", body = HoldView),
+        (status = 403, description = "Tenants may not place holds here (`tenant-holds-disabled`)"),
+    )
 )]
 pub async fn place_hold(
     State(state): State<Arc<ApiState>>,
@@ -98,7 +107,9 @@ pub async fn place_hold(
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
     let tenant = TenantId::parse(&tenant)?;
     let target = params::target(tenant, body.workflow.as_deref(), body.name.as_deref(), "a hold on an artifact")?;
-    let hold = state.store.place_hold(&target, &body.reason, &caller.actor()).await?;
+    let until = body.until.as_deref().map(|t| params::instant("until", t)).transpose()?;
+    let terms = HoldTerms { reason: body.reason, owner: caller.principal(), until };
+    let hold = state.store.place_hold_on(&target, &terms, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(HoldView::from(&hold))))
 }
 
@@ -126,14 +137,22 @@ pub async fn list_holds(
     Ok(Json(holds.iter().map(HoldView::from).collect()))
 }
 
-/// Releases one of the tenant's active holds; what it covered is rescheduled under the normal rules.
+/// Releases one of the tenant's active holds; what it covered is rescheduled
+/// under the normal rules. A tenant's token releases only holds placed with a
+/// token of the same tenant, never an operator's; nobody releases a
+/// compliance hold before its date. A refused release is recorded
+/// (`hold_release_refused`).
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/holds/{id}/release",
     tag = "retention",
     params(("tenant" = String, Path, description = "Tenant id"), ("id" = i64, Path, description = "Hold id")),
     request_body = Release,
-    responses((status = 200, description = "The released hold", body = HoldView))
+    responses(
+        (status = 200, description = "The released hold", body = HoldView),
+        (status = 403, description = "An operator placed it; a tenant's token cannot release it (`hold-not-owned`)"),
+        (status = 409, description = "A compliance hold before its date (`hold-locked`)"),
+    )
 )]
 pub async fn release_hold(
     State(state): State<Arc<ApiState>>,
@@ -151,7 +170,7 @@ pub async fn release_hold(
         (Some(w), None) => Target::Workflow(tenant, WorkflowName::parse(w)?),
         (Some(w), Some(n)) => Target::Artifact(artifact_key(tenant.as_str(), w, n)?),
     };
-    let released = state.store.release_hold(&target, id, &body.reason, &caller.actor()).await?;
+    let released = state.store.release_hold(&target, id, &body.reason, &caller.actor(), &caller.principal()).await?;
     Ok(Json(HoldView::from(&released)))
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use strata_core::artifact::Artifact;
-use strata_core::catalog::Hold;
+use strata_core::catalog::{Hold, Principal};
 use strata_core::event::Event;
 use strata_core::retention::Explanation;
 use utoipa::ToSchema;
@@ -94,6 +94,26 @@ pub struct ArtifactPage {
     pub next_cursor: Option<String>,
 }
 
+/// The kind of caller that placed a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldOwner {
+    /// The CLI or the admin token.
+    Operator,
+    /// A tenant's token.
+    Tenant,
+}
+
+/// A hold's mode, after S3 Object Lock's legal hold and compliance mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldMode {
+    /// No date: released by an operator, or by a token of the tenant that placed it.
+    Legal,
+    /// A date: nobody, an operator included, can release it before then.
+    Compliance,
+}
+
 /// A hold as the API shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct HoldView {
@@ -109,6 +129,17 @@ pub struct HoldView {
     pub reason: String,
     /// Who placed it.
     pub actor: String,
+    /// The kind of caller that placed it: `operator` (the CLI or the admin
+    /// token) or `tenant` (a token of `owner_tenant`). A tenant's token can
+    /// release only holds its own tenant placed.
+    pub owner: HoldOwner,
+    /// The tenant whose token placed it, for a tenant's hold.
+    pub owner_tenant: Option<String>,
+    /// `legal` (no date: released by an operator, or by its own tenant) or
+    /// `compliance` (nobody can release it before `until`).
+    pub mode: HoldMode,
+    /// For a compliance hold: the date before which nobody can release it (RFC 3339).
+    pub until: Option<String>,
     /// When it was placed (RFC 3339).
     pub applied_at: String,
     /// When it was released (RFC 3339), if it was.
@@ -128,6 +159,13 @@ impl From<&Hold> for HoldView {
             name: h.artifact.clone(),
             reason: h.reason.clone(),
             actor: h.actor.clone(),
+            owner: match h.owner {
+                Principal::Operator => HoldOwner::Operator,
+                Principal::Tenant(_) => HoldOwner::Tenant,
+            },
+            owner_tenant: h.owner.tenant().map(ToString::to_string),
+            mode: if h.until.is_some() { HoldMode::Compliance } else { HoldMode::Legal },
+            until: h.until.map(time),
             applied_at: time(h.applied_at),
             released_at: h.released_at.map(time),
             release_reason: h.release_reason.clone(),

@@ -90,8 +90,8 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
             output::time(e.timestamp),
             e.event_type.clone(),
             key,
-            e.actor.clone(),
-            details,
+            output::text(&e.actor),
+            output::text(&details),
         ]);
     }
     println!("{t}");

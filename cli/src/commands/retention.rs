@@ -5,7 +5,7 @@ use crate::args::{EraseArgs, ExplainArgs, RetentionCommand};
 use crate::commands::lifecycle::drain;
 use crate::output;
 use chrono::Utc;
-use strata_core::catalog::EventFilter;
+use strata_core::catalog::{EventFilter, Hold, HoldTerms, Principal};
 use strata_core::clock::parse_instant;
 use strata_core::event::RETENTION_HISTORY;
 use strata_jobs::handlers::{self, Context, Outcome};
@@ -17,17 +17,33 @@ use strata_workers::scheduler::to_new_jobs;
 
 pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
     match cmd {
-        RetentionCommand::Hold { target, reason, actor, json } => {
-            let hold = app.store.place_hold(&target, &reason, &actor).await?;
+        RetentionCommand::Hold { target, reason, actor, until, json } => {
+            let until = until
+                .map(|t| parse_instant(&t, Utc::now()).map_err(|e| UsageError(format!("--until: {e}"))))
+                .transpose()?;
+            let terms = HoldTerms { reason, owner: Principal::Operator, until };
+            let hold = app.store.place_hold_on(&target, &terms, &actor).await?;
             if json {
                 return output::json(&hold);
             }
-            println!("Placed hold {} on {target} ({reason}).", hold.id);
+            let reason = output::text(&terms.reason);
+            match hold.until {
+                Some(until) => println!(
+                    "Placed compliance hold {} on {target} ({reason}): nobody can release it before {}.",
+                    hold.id,
+                    output::time(until)
+                ),
+                None => println!("Placed hold {} on {target} ({reason}).", hold.id),
+            }
         }
         RetentionCommand::Extend { key, until, reason, actor } => {
             let until = parse_instant(&until, Utc::now()).map_err(|e| UsageError(format!("--until: {e}")))?;
             let a = app.store.extend(&key, until, &reason, &actor).await?;
-            println!("Extended {key}: it now expires {} ({reason}).", output::time_or(a.expires_at, "never"));
+            println!(
+                "Extended {key}: it now expires {} ({}).",
+                output::time_or(a.expires_at, "never"),
+                output::text(&reason)
+            );
         }
         RetentionCommand::Sweep { as_of, dry_run } => {
             let as_of = crate::commands::lifecycle::as_of(as_of.as_deref())?;
@@ -52,15 +68,15 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             println!("{n} artifacts {verb} eligible as of {}.", output::time(as_of));
         }
         RetentionCommand::Release { target, hold_id, reason, actor } => {
-            app.store.release_hold(&target, hold_id, &reason, &actor).await?;
-            println!("Released hold {hold_id} on {target} ({reason}).");
+            app.store.release_hold(&target, hold_id, &reason, &actor, &Principal::Operator).await?;
+            println!("Released hold {hold_id} on {target} ({}).", output::text(&reason));
         }
         RetentionCommand::Holds { tenant, all, json } => {
             let holds = app.store.catalog.holds(tenant.as_ref(), all).await?;
             if json {
                 return output::json(&holds);
             }
-            let mut t = output::table(&["id", "target", "reason", "actor", "placed", "released"]);
+            let mut t = output::table(&["id", "target", "reason", "actor", "owner", "until", "placed", "released"]);
             for h in &holds {
                 let target = [Some(h.tenant.clone()), h.workflow.clone(), h.artifact.clone()]
                     .into_iter()
@@ -70,8 +86,10 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 t.add_row(vec![
                     h.id.to_string(),
                     target,
-                    h.reason.clone(),
-                    h.actor.clone(),
+                    output::text(&h.reason),
+                    output::text(&h.actor),
+                    owner(h),
+                    output::time_or(h.until, "-"),
                     output::time(h.applied_at),
                     output::time_or(h.released_at, "-"),
                 ]);
@@ -92,15 +110,20 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                     e.seq.to_string(),
                     output::time(e.timestamp),
                     e.event_type.clone(),
-                    e.actor.clone(),
-                    e.reason.clone().unwrap_or_default(),
-                    e.data.to_string(),
+                    output::text(&e.actor),
+                    output::text(e.reason.as_deref().unwrap_or_default()),
+                    output::text(&e.data.to_string()),
                 ]);
             }
             println!("{t}");
         }
     }
     Ok(())
+}
+
+/// Who placed a hold, as the tables show it.
+fn owner(h: &Hold) -> String {
+    h.owner.tenant().map_or_else(|| "operator".to_owned(), |t| format!("tenant {t}"))
 }
 
 pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
@@ -133,7 +156,15 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
             (Some(w), None) => format!("workflow {w}"),
             (None, None) => format!("tenant {}", h.tenant),
         };
-        println!("  hold {}:    on {scope} since {} by {}: {}", h.id, output::time(h.applied_at), h.actor, h.reason);
+        let lock = h.until.map(|u| format!(", compliance until {}", output::time(u))).unwrap_or_default();
+        println!(
+            "  hold {}:    on {scope} since {} by {} ({}{lock}): {}",
+            h.id,
+            output::time(h.applied_at),
+            output::text(&h.actor),
+            owner(h),
+            output::text(&h.reason)
+        );
     }
     match e.due {
         Some((action, rule)) => {

@@ -51,7 +51,7 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
                     token.id.to_string(),
                     token.tenant.clone(),
                     output::time(token.created_at),
-                    token.created_by.clone(),
+                    output::text(&token.created_by),
                     output::time_or(token.revoked_at, "-"),
                 ]);
             }
