@@ -148,7 +148,9 @@ pub struct GetArgs {
     /// TENANT/WORKFLOW/NAME.
     #[arg(value_parser = artifact_key)]
     pub key: ArtifactKey,
-    /// Output file (default: standard output).
+    /// Output file (default, or `-`: standard output). A regular file is
+    /// replaced atomically; a character device or FIFO is written in place;
+    /// a symbolic link, directory, block device or socket is refused.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -304,8 +306,8 @@ pub struct RestoreArgs {
     /// Only restore from this tier (warm or cold).
     #[arg(long, value_parser = tier)]
     pub from_tier: Option<Tier>,
-    /// Days to keep it hot (default: `tiers.restore_days`).
-    #[arg(long)]
+    /// Days to keep it hot, 1 to 3650 (default: `tiers.restore_days`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(strata_core::config::MAX_RESTORE_DAYS)))]
     pub days: Option<u32>,
     /// Only print what would be restored.
     #[arg(long)]
