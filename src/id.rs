@@ -53,7 +53,7 @@ pub enum IdError {
     Invisible {
         /// Which identifier was being parsed.
         what: &'static str,
-        /// The offending value, escaped.
+        /// The offending value (the message shows it escaped).
         value: String,
         /// The character as `U+XXXX`.
         code: String,
@@ -107,7 +107,7 @@ fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
     }
     if let Some(ch) = value.chars().find(|c| c.general_category() == GeneralCategory::Format) {
         let code = format!("U+{:04X}", u32::from(ch));
-        return Err(IdError::Invisible { what, value: value.escape_debug().to_string(), code });
+        return Err(IdError::Invisible { what, value: value.to_owned(), code });
     }
     let edge = if value.starts_with(' ') {
         Some("start with a space")
