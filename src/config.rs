@@ -873,7 +873,8 @@ mod tests {
 
     #[test]
     fn out_of_range_environment_values_name_the_variable() {
-        let cases: &[(&[(&str, &str)], &str, &str)] = &[
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: &[(Vars, &str, &str)] = &[
             (&[("RETENTION_DAYS_FREE", "200000000")], "retention.plans.free", "RETENTION_DAYS_FREE"),
             (
                 &[("HOT_RETENTION_DAYS", "100000000"), ("WARM_RETENTION_DAYS", "100000001")],

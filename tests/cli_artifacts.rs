@@ -230,7 +230,7 @@ fn a_full_tier_fails_cleanly_and_changes_nothing() {
 
 /// The type of whatever is at `path`, not following a link.
 fn file_type(path: &std::path::Path) -> std::fs::FileType {
-    std::fs::symlink_metadata(path).unwrap().file_type()
+    std::fs::symlink_metadata(path).expect("something at the path").file_type()
 }
 
 #[test]

@@ -16,7 +16,8 @@ fn with_tenant() -> Strata {
 
 #[test]
 fn configured_durations_past_their_bounds_exit_2_naming_the_key_and_store_nothing() {
-    let env_cases: &[(&[(&str, &str)], &str, &str)] = &[
+    type Vars = &'static [(&'static str, &'static str)];
+    let env_cases: &[(Vars, &str, &str)] = &[
         (&[("RETENTION_DAYS_FREE", "200000000")], "retention.plans.free", "RETENTION_DAYS_FREE"),
         (
             &[("HOT_RETENTION_DAYS", "100000000"), ("WARM_RETENTION_DAYS", "100000001")],
