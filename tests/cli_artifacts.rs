@@ -291,7 +291,8 @@ fn get_writes_into_a_fifo_without_replacing_it() {
     assert_eq!(read, bytes);
     assert!(file_type(&fifo).is_fifo(), "the FIFO is still a FIFO");
 
-    // Bytes are verified before any reaches the FIFO: a corrupt blob sends none.
+    // Bytes are verified before the FIFO is even opened: a corrupt blob
+    // sends none (the reader waits until this test opens the FIFO itself).
     std::fs::write(s.blob_of("acme/wf/x.bin"), b"bit rot").unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let reader_path = fifo.clone();
@@ -300,6 +301,7 @@ fn get_writes_into_a_fifo_without_replacing_it() {
     });
     let err = s.fails(&["get", "acme/wf/x.bin", "-o", fifo.to_str().unwrap()], 1);
     assert!(err.contains("corrupt"), "{err}");
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let read = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the reader saw the end").unwrap();
     assert!(read.is_empty(), "not one unverified byte: got {}", read.len());
 }

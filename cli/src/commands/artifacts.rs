@@ -118,31 +118,36 @@ fn destination(output: Option<&Path>) -> Result<Destination, UsageError> {
     }
 }
 
-/// Writes the artifact to a temporary file, verified against its digest,
-/// then copies that into `out`: no unverified byte reaches `out`.
-async fn copy_verified(
-    app: &App,
-    key: &ArtifactKey,
-    out: &mut (impl tokio::io::AsyncWrite + Unpin),
-) -> anyhow::Result<Artifact> {
+/// The artifact in a temporary file under the data directory, verified
+/// against its digest: what is copied to standard output or into a device,
+/// so that no unverified byte reaches either.
+async fn verified_copy(app: &App, key: &ArtifactKey) -> anyhow::Result<(Artifact, tempfile::NamedTempFile)> {
     let tmp_dir = app.store.data_dir().join("tmp");
     std::fs::create_dir_all(&tmp_dir)?;
     let tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
     let a = app.store.get_to_file(key, tmp.path()).await?;
-    let mut file = tokio::fs::File::open(tmp.path()).await?;
+    Ok((a, tmp))
+}
+
+async fn copy_into(
+    verified: &tempfile::NamedTempFile,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> anyhow::Result<()> {
+    let mut file = tokio::fs::File::open(verified.path()).await?;
     tokio::io::copy(&mut file, out).await?;
     out.flush().await?;
-    Ok(a)
+    Ok(())
 }
 
 pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
     let (a, path) = match destination(args.output.as_deref())? {
         Destination::Stdout => {
-            copy_verified(app, &args.key, &mut tokio::io::stdout()).await?;
-            return Ok(());
+            let (_, verified) = verified_copy(app, &args.key).await?;
+            return copy_into(&verified, &mut tokio::io::stdout()).await;
         }
         Destination::Replace(path) => (app.store.get_to_file(&args.key, &path).await?, path),
         Destination::InPlace(path) => {
+            let (a, verified) = verified_copy(app, &args.key).await?;
             // Opened for writing only: never created, truncated or replaced.
             let mut out = tokio::fs::OpenOptions::new()
                 .write(true)
@@ -152,7 +157,8 @@ pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
             if out.metadata().await?.is_file() {
                 return Err(UsageError(format!("cannot write to {}: it changed while opening", path.display())).into());
             }
-            (copy_verified(app, &args.key, &mut out).await?, path)
+            copy_into(&verified, &mut out).await?;
+            (a, path)
         }
     };
     eprintln!("Wrote {} ({}) from the {} tier to {}.", a.key(), output::bytes(a.size), a.tier, path.display());
