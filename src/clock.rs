@@ -70,6 +70,10 @@ pub fn parse_instant(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, T
     if let Some(rest) = trimmed.strip_prefix('+').or_else(|| trimmed.strip_prefix('-')) {
         let sign = if trimmed.starts_with('-') { -1 } else { 1 };
         let (digits, unit) = rest.split_at(rest.len().saturating_sub(1));
+        // Exactly one sign, then digits only: `+-5d` and `++5d` are refused.
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err());
+        }
         let n: i64 = digits.parse().map_err(|_| err())?;
         let offset = match unit {
             "d" => Duration::try_days(n),
@@ -88,6 +92,19 @@ pub fn parse_instant(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, T
         return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()).ok_or_else(err);
     }
     Err(err())
+}
+
+/// `t` plus `days` days, or `None` past the last representable instant.
+///
+/// Day counts come from configuration and requests; adding them never
+/// panics, whatever their size.
+pub fn add_days(t: DateTime<Utc>, days: u32) -> Option<DateTime<Utc>> {
+    Duration::try_days(i64::from(days)).and_then(|d| t.checked_add_signed(d))
+}
+
+/// `t` plus `secs` seconds, or `None` past the last representable instant.
+pub fn add_secs(t: DateTime<Utc>, secs: u64) -> Option<DateTime<Utc>> {
+    i64::try_from(secs).ok().and_then(Duration::try_seconds).and_then(|d| t.checked_add_signed(d))
 }
 
 /// Milliseconds since the Unix epoch, the catalog's storage format for instants.
@@ -119,9 +136,22 @@ mod tests {
         for (input, want) in cases {
             assert_eq!(parse_instant(input, now).unwrap(), want, "{input}");
         }
-        for bad in ["", "+", "+3w", "yesterday", "+d", "2027-13-01"] {
+        for bad in ["", "+", "+3w", "yesterday", "+d", "2027-13-01", "+-5d", "++5d", "-+5d", "--5d", "+ 5d", "+5 d"] {
             assert!(parse_instant(bad, now).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn huge_offsets_are_errors_not_panics() {
+        let now = parse_instant("2026-01-01T00:00:00Z", Utc::now()).unwrap();
+        for bad in ["+999999999999999d", "-999999999999999d", "+9223372036854775807s", "+99999999999999999999d"] {
+            assert!(parse_instant(bad, now).is_err(), "{bad:?}");
+        }
+        assert_eq!(add_days(now, 30), Some(now + Duration::days(30)));
+        assert_eq!(add_days(now, u32::MAX), None);
+        assert_eq!(add_secs(now, 90), Some(now + Duration::seconds(90)));
+        assert_eq!(add_secs(now, u64::MAX), None);
+        assert_eq!(add_secs(now, i64::MAX as u64), None);
     }
 
     #[test]

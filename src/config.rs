@@ -8,6 +8,12 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// The longest span of days any key accepts: 100 years.
+pub const MAX_DAYS: u32 = 36_500;
+/// The longest a restored artifact may be kept hot, in days: 10 years
+/// (`tiers.restore_days`, `strata restore --days`, the API's `days`).
+pub const MAX_RESTORE_DAYS: u32 = 3_650;
+
 /// A configuration that could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -516,7 +522,126 @@ fn plan_env(c: &mut Config, plan: &str, var: &'static str, value: &str) -> Resul
     Ok(())
 }
 
+/// The dotted key each environment variable sets, so that an error about
+/// a value names the variable it came from.
+const ENV_KEYS: &[(&str, &str)] = &[
+    ("HOT_RETENTION_DAYS", "tiers.hot_days"),
+    ("WARM_RETENTION_DAYS", "tiers.warm_days"),
+    ("COLD_RETENTION_DAYS", "retention.default_days"),
+    ("RETENTION_GRACE_DAYS", "retention.grace_days"),
+    ("STRATA_COMPRESSION_LEVEL", "tiers.compression_level"),
+    ("STRATA_LEADER_TTL_SECS", "scheduler.leader_ttl_secs"),
+    ("STRATA_SCHEDULE", "scheduler.cron"),
+    ("STRATA_MAX_ATTEMPTS", "jobs.max_attempts"),
+    ("STRATA_WORKER_CONCURRENCY", "jobs.concurrency"),
+    ("STRATA_VISIBILITY_TIMEOUT_SECS", "jobs.visibility_timeout_secs"),
+    ("STRATA_SHUTDOWN_GRACE_SECS", "jobs.shutdown_grace_secs"),
+    ("STRATA_ADMIN_TOKEN", "api.admin_token"),
+    ("STRATA_MAX_UPLOAD_BYTES", "api.max_upload_bytes"),
+    ("RETENTION_DAYS_FREE", "retention.plans.free"),
+    ("RETENTION_DAYS_BASIC", "retention.plans.basic"),
+    ("RETENTION_DAYS_PRO", "retention.plans.pro"),
+    ("RETENTION_DAYS_ENTERPRISE", "retention.plans.enterprise"),
+];
+
+/// Where the values of a loaded configuration came from.
+#[derive(Debug, Default)]
+struct Sources {
+    /// The file, if one was read.
+    file: Option<String>,
+    /// The environment variables that were set.
+    env: Vec<&'static str>,
+}
+
+impl Sources {
+    /// The variable that set `key`, else the file, else the defaults.
+    fn of(&self, key: &str) -> String {
+        let var = ENV_KEYS.iter().find(|(var, k)| *k == key && self.env.contains(var)).map(|(var, _)| *var);
+        match (var, &self.file) {
+            (Some(var), _) => format!("environment variable {var}"),
+            (None, Some(file)) => file.clone(),
+            (None, None) => "defaults".to_owned(),
+        }
+    }
+}
+
+/// A number the configuration bounds: its key, value and allowed range.
+struct Bounded {
+    key: String,
+    value: u64,
+    min: u64,
+    max: u64,
+}
+
+fn bounded(key: impl Into<String>, value: impl Into<u64>, min: u64, max: impl Into<u64>) -> Bounded {
+    Bounded { key: key.into(), value: value.into(), min, max: max.into() }
+}
+
+/// Most retry delay in milliseconds: one day.
+const MAX_BACKOFF_MS: u64 = 86_400_000;
+/// The largest count keys (attempts aside) accept.
+const MAX_COUNT: u32 = 1_000_000;
+/// The largest accepted upload limit: 1 TiB.
+const MAX_UPLOAD_BYTES: u64 = 1 << 40;
+
 impl Config {
+    /// Every bounded number in the configuration with its bounds; the README
+    /// and `docs/strata.example.toml` document the same.
+    fn bounds(&self) -> Vec<Bounded> {
+        let (t, r, j) = (&self.tiers, &self.retention, &self.jobs);
+        let days = |key: String, d: &Days| d.days().map(|n| bounded(key, n, 0, MAX_DAYS));
+        let mut out = vec![
+            bounded("tiers.hot_days", t.hot_days, 0, MAX_DAYS),
+            bounded("tiers.warm_days", t.warm_days, 1, MAX_DAYS),
+            bounded("tiers.restore_days", t.restore_days, 0, MAX_RESTORE_DAYS),
+            bounded("tiers.scan_interval_days", t.scan_interval_days, 0, MAX_DAYS),
+            bounded("retention.grace_days", r.grace_days, 0, MAX_DAYS),
+            bounded("retention.keep_latest", r.keep_latest, 0, MAX_COUNT),
+            bounded("jobs.max_attempts", j.max_attempts, 1, 1_000u32),
+            bounded("jobs.backoff_base_ms", j.backoff_base_ms, 0, MAX_BACKOFF_MS),
+            bounded("jobs.backoff_max_ms", j.backoff_max_ms, 0, MAX_BACKOFF_MS),
+            bounded("jobs.concurrency", j.concurrency as u64, 1, 4_096u64),
+            bounded("jobs.batch_size", j.batch_size as u64, 1, 10_000u64),
+            bounded("jobs.visibility_timeout_secs", j.visibility_timeout_secs, 1, 86_400u64),
+            bounded("jobs.timeout_secs", j.timeout_secs, 1, 7 * 86_400u64),
+            bounded("jobs.shutdown_grace_secs", j.shutdown_grace_secs, 0, 86_400u64),
+            bounded("jobs.artifact_lease_secs", j.artifact_lease_secs, 1, 30 * 86_400u64),
+            bounded("jobs.per_tenant_cap", j.per_tenant_cap as u64, 0, MAX_COUNT),
+            bounded("scheduler.leader_ttl_secs", self.scheduler.leader_ttl_secs, 3, 86_400u64),
+            bounded("queue.dead_letter_max_count", self.queue.dead_letter_max_count, 0, 100_000_000u64),
+            bounded("queue.dead_letter_max_age_days", self.queue.dead_letter_max_age_days, 0, MAX_DAYS),
+            bounded("api.max_upload_bytes", self.api.max_upload_bytes, 1, MAX_UPLOAD_BYTES),
+        ];
+        out.extend(days("retention.default_days".into(), &r.default_days));
+        out.extend(r.plans.iter().filter_map(|(plan, d)| days(format!("retention.plans.{plan}"), d)));
+        out.extend(r.classes.iter().filter_map(|(class, rule)| match rule {
+            ClassRule::Fixed(d) => days(format!("retention.classes.{class}"), d),
+            ClassRule::Plan(_) => None,
+        }));
+        let counts = |prefix: &str, map: &BTreeMap<String, u32>, min: u64, max: u32| {
+            map.iter().map(|(k, n)| bounded(format!("{prefix}.{k}"), *n, min, max)).collect::<Vec<_>>()
+        };
+        out.extend(counts("jobs.max_attempts_by_kind", &j.max_attempts_by_kind, 1, 1_000));
+        out.extend(counts("retention.keep_latest_by_plan", &r.keep_latest_by_plan, 0, MAX_COUNT));
+        out.extend(counts("retention.keep_latest_by_tenant", &r.keep_latest_by_tenant, 0, MAX_COUNT));
+        out
+    }
+
+    /// Checks every bounded number; the error names the key and where its
+    /// value came from.
+    fn check_bounds(&self, sources: &Sources) -> Result<(), ConfigError> {
+        for b in self.bounds() {
+            if !(b.min..=b.max).contains(&b.value) {
+                return Err(ConfigError::Invalid {
+                    source_name: sources.of(&b.key),
+                    message: format!("{} is out of range: it must be from {} to {}", b.value, b.min, b.max),
+                    key: b.key,
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Loads defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         Self::load_with_env(file, |var| std::env::var(var).ok())
@@ -532,13 +657,15 @@ impl Config {
             }
             None => Config::default(),
         };
+        let mut sources = Sources { file: file.map(|p| p.display().to_string()), env: Vec::new() };
         for (var, set) in ENV_VARS {
             if let Some(value) = env(var) {
                 set(&mut config, var, &value)?;
+                sources.env.push(var);
             }
         }
-        let source_name = file.map_or_else(|| "defaults and environment".to_owned(), |p| p.display().to_string());
-        config.validate(&source_name)?;
+        config.check_bounds(&sources)?;
+        config.validate(&sources)?;
         Ok(config)
     }
 
@@ -547,10 +674,10 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
     }
 
-    fn validate(&self, source_name: &str) -> Result<(), ConfigError> {
+    fn validate(&self, sources: &Sources) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid {
             key: key.to_owned(),
-            source_name: source_name.to_owned(),
+            source_name: sources.of(key),
             message,
         };
         if self.tiers.warm_days <= self.tiers.hot_days {
@@ -565,20 +692,8 @@ impl Config {
                 format!("{} is not in 1..=22", self.tiers.compression_level),
             ));
         }
-        if self.jobs.max_attempts == 0 {
-            return Err(invalid("jobs.max_attempts", "must be at least 1".into()));
-        }
-        if let Some((kind, _)) = self.jobs.max_attempts_by_kind.iter().find(|(_, n)| **n == 0) {
-            return Err(invalid(&format!("jobs.max_attempts_by_kind.{kind}"), "must be at least 1".into()));
-        }
-        if self.jobs.concurrency == 0 || self.jobs.batch_size == 0 {
-            return Err(invalid("jobs.concurrency", "concurrency and batch_size must be at least 1".into()));
-        }
         if self.jobs.backoff_max_ms < self.jobs.backoff_base_ms {
             return Err(invalid("jobs.backoff_max_ms", "must be at least jobs.backoff_base_ms".into()));
-        }
-        if self.scheduler.leader_ttl_secs < 3 {
-            return Err(invalid("scheduler.leader_ttl_secs", "must be at least 3".into()));
         }
         if self.api.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             return Err(invalid("api.admin_token", "must be at least 16 characters".into()));
@@ -590,9 +705,6 @@ impl Config {
                 let shown: String = bad.chars().take(16).collect();
                 return Err(invalid(&key, format!("{shown:?}… is not the sha256 of a token (64 hex digits)")));
             }
-        }
-        if self.api.max_upload_bytes == 0 {
-            return Err(invalid("api.max_upload_bytes", "must be at least 1".into()));
         }
         if self.scheduler.cron.trim().is_empty() {
             return Err(invalid("scheduler.cron", "must not be empty".into()));
@@ -702,8 +814,105 @@ mod tests {
         assert!(err.contains("tiers.warm_days"), "{err}");
     }
 
+    /// Each bounded key: its table, name, least and greatest value, and
+    /// lines the value needs beside it to be valid otherwise.
+    const BOUNDS: &[(&str, &str, u64, u64, &str)] = &[
+        ("tiers", "hot_days", 0, 36_499, "warm_days = 36500"),
+        ("tiers", "warm_days", 1, 36_500, "hot_days = 0"),
+        ("tiers", "restore_days", 0, 3_650, ""),
+        ("tiers", "scan_interval_days", 0, 36_500, ""),
+        ("retention", "default_days", 0, 36_500, ""),
+        ("retention", "grace_days", 0, 36_500, ""),
+        ("retention", "keep_latest", 0, 1_000_000, ""),
+        ("retention.plans", "free", 0, 36_500, ""),
+        ("retention.classes", "audit", 0, 36_500, ""),
+        ("retention.keep_latest_by_plan", "pro", 0, 1_000_000, ""),
+        ("retention.keep_latest_by_tenant", "acme", 0, 1_000_000, ""),
+        ("jobs", "max_attempts", 1, 1_000, ""),
+        ("jobs.max_attempts_by_kind", "purge", 1, 1_000, ""),
+        ("jobs", "backoff_base_ms", 0, 60_000, ""),
+        ("jobs", "backoff_max_ms", 500, 86_400_000, ""),
+        ("jobs", "concurrency", 1, 4_096, ""),
+        ("jobs", "batch_size", 1, 10_000, ""),
+        ("jobs", "visibility_timeout_secs", 1, 86_400, ""),
+        ("jobs", "timeout_secs", 1, 604_800, ""),
+        ("jobs", "shutdown_grace_secs", 0, 86_400, ""),
+        ("jobs", "artifact_lease_secs", 1, 2_592_000, ""),
+        ("jobs", "per_tenant_cap", 0, 1_000_000, ""),
+        ("scheduler", "leader_ttl_secs", 3, 86_400, ""),
+        ("queue", "dead_letter_max_count", 0, 100_000_000, ""),
+        ("queue", "dead_letter_max_age_days", 0, 36_500, ""),
+        ("api", "max_upload_bytes", 1, 1 << 40, ""),
+    ];
+
+    #[test]
+    fn every_bound_is_checked_at_load_and_names_the_key_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bounds.toml");
+        let load = |table: &str, key: &str, value: u64, extra: &str| {
+            std::fs::write(&path, format!("[{table}]\n{key} = {value}\n{extra}\n")).unwrap();
+            Config::load_with_env(Some(&path), env_of(&[]))
+        };
+        for &(table, key, min, max, extra) in BOUNDS {
+            let dotted = format!("{table}.{key}");
+            for ok in [min, max] {
+                if let Err(e) = load(table, key, ok, extra) {
+                    panic!("{dotted} = {ok} must be accepted: {e}");
+                }
+            }
+            let mut refused = vec![max + 1, u64::from(u32::MAX).max(max + 1)];
+            if min > 0 {
+                refused.push(min - 1);
+            }
+            for bad in refused {
+                let err = load(table, key, bad, extra).unwrap_err().to_string();
+                assert!(err.contains(&dotted) && err.contains("bounds.toml"), "{dotted} = {bad}: {err}");
+            }
+        }
+        // The table covers every bound the configuration checks.
+        let config = Config::default();
+        let mut checked: Vec<String> = config.bounds().into_iter().map(|b| b.key).collect();
+        checked.retain(|k| !k.starts_with("retention.plans.") && !k.starts_with("retention.classes."));
+        for key in checked {
+            assert!(BOUNDS.iter().any(|(t, k, ..)| format!("{t}.{k}") == key), "{key} is not in the table");
+        }
+    }
+
+    #[test]
+    fn out_of_range_environment_values_name_the_variable() {
+        type Vars = &'static [(&'static str, &'static str)];
+        let cases: &[(Vars, &str, &str)] = &[
+            (&[("RETENTION_DAYS_FREE", "200000000")], "retention.plans.free", "RETENTION_DAYS_FREE"),
+            (
+                &[("HOT_RETENTION_DAYS", "100000000"), ("WARM_RETENTION_DAYS", "100000001")],
+                "tiers.hot_days",
+                "HOT_RETENTION_DAYS",
+            ),
+            (&[("COLD_RETENTION_DAYS", "4000000000")], "retention.default_days", "COLD_RETENTION_DAYS"),
+            (
+                &[("STRATA_LEADER_TTL_SECS", "18446744073709551615")],
+                "scheduler.leader_ttl_secs",
+                "STRATA_LEADER_TTL_SECS",
+            ),
+            (
+                &[("STRATA_SHUTDOWN_GRACE_SECS", "18446744073709551615")],
+                "jobs.shutdown_grace_secs",
+                "STRATA_SHUTDOWN_GRACE_SECS",
+            ),
+            (&[("STRATA_MAX_ATTEMPTS", "0")], "jobs.max_attempts", "STRATA_MAX_ATTEMPTS"),
+        ];
+        for (vars, key, var) in cases {
+            let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            let lookup = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let err = Config::load_with_env(None, lookup).unwrap_err().to_string();
+            assert!(err.contains(key) && err.contains(&format!("environment variable {var}")), "{err}");
+        }
+    }
+
     #[test]
     fn the_documented_example_is_valid_and_matches_the_defaults() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/strata.example.toml"));
+        Config::load_with_env(Some(path), env_of(&[])).unwrap();
         let example = Config::from_toml(include_str!("../docs/strata.example.toml")).unwrap();
         let defaults = Config::default();
         assert_eq!(example.tiers.hot_days, defaults.tiers.hot_days);

@@ -5,6 +5,8 @@
 //! think about path traversal, control characters or unbounded lengths.
 
 use std::fmt;
+use unicode_normalization::UnicodeNormalization;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
 /// The longest accepted identifier part, in bytes.
 pub const MAX_PART_LEN: usize = 128;
@@ -44,6 +46,28 @@ pub enum IdError {
         /// The first forbidden character found.
         ch: char,
     },
+    /// The part holds an invisible formatting character (Unicode category
+    /// Cf, such as the bidi override U+202E or the zero-width space U+200B),
+    /// which would make two different names look alike.
+    #[error("{what} {value:?} contains the invisible formatting character {code}")]
+    Invisible {
+        /// Which identifier was being parsed.
+        what: &'static str,
+        /// The offending value (the message shows it escaped).
+        value: String,
+        /// The character as `U+XXXX`.
+        code: String,
+    },
+    /// The part starts or ends with a space, or starts with a dot.
+    #[error("{what} {value:?} must not {rule}")]
+    Edge {
+        /// Which identifier was being parsed.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+        /// Which edge rule it breaks.
+        rule: &'static str,
+    },
     /// A key did not have exactly the expected number of parts.
     #[error("{value:?} is not of the form {expected}")]
     Shape {
@@ -52,6 +76,14 @@ pub enum IdError {
         /// The expected form.
         expected: &'static str,
     },
+}
+
+/// Normalises an identifier part to Unicode NFC and checks it, so that the
+/// composed and decomposed spellings of one name are one identifier.
+fn normalize_part(what: &'static str, value: &str) -> Result<String, IdError> {
+    let value: String = value.nfc().collect();
+    check_part(what, &value)?;
+    Ok(value)
 }
 
 fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
@@ -73,9 +105,21 @@ fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
     if let Some(ch) = value.chars().find(|&c| forbidden(c)) {
         return Err(IdError::BadChar { what, value: value.escape_debug().to_string(), ch });
     }
-    if value.starts_with(' ') || value.ends_with(' ') || value.starts_with('.') {
-        let ch = value.chars().next().unwrap_or(' ');
-        return Err(IdError::BadChar { what, value: value.to_owned(), ch });
+    if let Some(ch) = value.chars().find(|c| c.general_category() == GeneralCategory::Format) {
+        let code = format!("U+{:04X}", u32::from(ch));
+        return Err(IdError::Invisible { what, value: value.to_owned(), code });
+    }
+    let edge = if value.starts_with(' ') {
+        Some("start with a space")
+    } else if value.ends_with(' ') {
+        Some("end with a space")
+    } else if value.starts_with('.') {
+        Some("start with a dot")
+    } else {
+        None
+    };
+    if let Some(rule) = edge {
+        return Err(IdError::Edge { what, value: value.to_owned(), rule });
     }
     Ok(())
 }
@@ -88,10 +132,9 @@ macro_rules! id_type {
         pub struct $name(String);
 
         impl $name {
-            /// Parses and validates the identifier.
+            /// Parses and validates the identifier, normalised to Unicode NFC.
             pub fn parse(value: &str) -> Result<Self, IdError> {
-                check_part($what, value)?;
-                Ok(Self(value.to_owned()))
+                normalize_part($what, value).map(Self)
             }
 
             /// The identifier as a string slice.
@@ -232,6 +275,50 @@ mod tests {
         }
         let long = format!("acme/wf/{}", "x".repeat(MAX_PART_LEN + 1));
         assert!(matches!(ArtifactKey::parse(&long), Err(IdError::TooLong { .. })));
+    }
+
+    #[test]
+    fn composed_and_decomposed_spellings_are_one_identifier() {
+        let composed = ArtifactKey::parse("acme/caf\u{e9}/r\u{e9}sum\u{e9}.pdf").unwrap();
+        let decomposed = ArtifactKey::parse("acme/cafe\u{301}/re\u{301}sume\u{301}.pdf").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(decomposed.workflow.as_str(), "caf\u{e9}", "stored in NFC");
+        assert_eq!(TenantId::parse("A\u{30a}").unwrap().as_str(), "\u{c5}");
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_by_code_point() {
+        let cases = [
+            ("acme/wf/invoice\u{202e}fdp.exe", "U+202E"),
+            ("acme/wf/zero\u{200b}width", "U+200B"),
+            ("\u{feff}acme/wf/x", "U+FEFF"),
+            ("acme/wf/isolate\u{2066}x", "U+2066"),
+            ("acme/wf/soft\u{ad}hyphen", "U+00AD"),
+            ("acme/wf/tag\u{e0041}", "U+E0041"),
+        ];
+        for (value, code) in cases {
+            let err = ArtifactKey::parse(value).unwrap_err();
+            assert!(matches!(err, IdError::Invisible { .. }), "{value:?}: {err:?}");
+            let message = err.to_string();
+            assert!(message.contains(code), "{value:?}: {message}");
+            assert!(message.is_ascii(), "the message shows the character escaped: {message}");
+        }
+    }
+
+    #[test]
+    fn edge_spaces_and_dots_are_reported_as_such() {
+        let cases = [
+            ("acme/wf/trailing ", "must not end with a space"),
+            ("acme/wf/ leading", "must not start with a space"),
+            ("acme/ wf/x", "must not start with a space"),
+            ("acme/wf/.dot", "must not start with a dot"),
+        ];
+        for (value, want) in cases {
+            let message = ArtifactKey::parse(value).unwrap_err().to_string();
+            assert!(message.contains(want), "{value:?}: {message}");
+            assert!(!message.contains("forbidden character"), "{value:?}: {message}");
+        }
+        assert_eq!(ArtifactKey::parse("acme/wf/inner space").unwrap().name.as_str(), "inner space");
     }
 
     #[test]

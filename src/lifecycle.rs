@@ -5,8 +5,9 @@
 //! [`decide`], so what is planned is exactly what is carried out.
 
 use crate::artifact::{Artifact, State, Tier};
+use crate::clock::add_days;
 use crate::config::{AgeFrom, ClassRule, Config, Days};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 /// A lifecycle action the scheduler can plan.
@@ -57,11 +58,10 @@ pub struct Decision {
     pub schedule: Vec<(Action, DateTime<Utc>, &'static str)>,
 }
 
-fn days(n: u32) -> Duration {
-    Duration::days(i64::from(n))
-}
-
 /// The tier an artifact of this age belongs in, ignoring restore pins.
+///
+/// Here and in [`decide`], an instant past the last representable one is
+/// never reached: the action it would schedule is left out.
 fn tier_transitions(a: &Artifact, config: &Config) -> Vec<(Action, DateTime<Utc>, &'static str)> {
     let tiers = &config.tiers;
     let base = match tiers.age_from {
@@ -70,8 +70,10 @@ fn tier_transitions(a: &Artifact, config: &Config) -> Vec<(Action, DateTime<Utc>
     };
     let pin = |at: DateTime<Utc>| a.pinned_hot_until.map_or(at, |p| p.max(at));
     let mut out = Vec::new();
-    if tiers.cold_enabled && a.tier < Tier::Cold {
-        let at = pin(base + days(tiers.warm_days));
+    if tiers.cold_enabled
+        && a.tier < Tier::Cold
+        && let Some(at) = add_days(base, tiers.warm_days).map(pin)
+    {
         let action = if tiers.compress {
             Action::Compress { from: a.tier }
         } else {
@@ -79,12 +81,10 @@ fn tier_transitions(a: &Artifact, config: &Config) -> Vec<(Action, DateTime<Utc>
         };
         out.push((action, at, "tiers.warm_days"));
     }
-    if a.tier == Tier::Hot {
-        out.push((
-            Action::Promote { from: Tier::Hot, to: Tier::Warm },
-            pin(base + days(tiers.hot_days)),
-            "tiers.hot_days",
-        ));
+    if a.tier == Tier::Hot
+        && let Some(at) = add_days(base, tiers.hot_days).map(pin)
+    {
+        out.push((Action::Promote { from: Tier::Hot, to: Tier::Warm }, at, "tiers.hot_days"));
     }
     out
 }
@@ -106,16 +106,17 @@ pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
         State::Eligible if a.held => {}
         State::Eligible => {
             let since = a.eligible_at.or(a.expires_at).unwrap_or(a.created_at);
-            schedule.push((Action::Purge, since + days(config.retention.grace_days), "retention.grace_days"));
+            if let Some(at) = add_days(since, config.retention.grace_days) {
+                schedule.push((Action::Purge, at, "retention.grace_days"));
+            }
         }
         State::Purged | State::Erased => {}
     }
-    if a.state.is_live() && config.tiers.scan_interval_days > 0 {
-        schedule.push((
-            Action::Scan,
-            a.verified_at + days(config.tiers.scan_interval_days),
-            "tiers.scan_interval_days",
-        ));
+    if a.state.is_live()
+        && config.tiers.scan_interval_days > 0
+        && let Some(at) = add_days(a.verified_at, config.tiers.scan_interval_days)
+    {
+        schedule.push((Action::Scan, at, "tiers.scan_interval_days"));
     }
     let next_due_at = schedule.iter().map(|(_, at, _)| *at).min();
     // Keep-latest-N protects without moving the expiry: the artifact stays
@@ -142,7 +143,8 @@ pub struct UnknownClass {
 }
 
 /// Computes when an artifact created at `created_at` expires, from its class
-/// (if any) or its tenant's plan.
+/// (if any) or its tenant's plan. An expiry past the last representable
+/// instant is no expiry.
 pub fn expires_at(
     config: &Config,
     plan: &str,
@@ -160,7 +162,7 @@ pub fn expires_at(
         ClassRule::Fixed(d) => d,
         ClassRule::Plan(_) => config.plan_days(plan),
     };
-    Ok(d.days().map(|n| created_at + days(n)))
+    Ok(d.days().and_then(|n| add_days(created_at, n)))
 }
 
 #[cfg(test)]
@@ -168,6 +170,7 @@ mod tests {
     use super::*;
     use crate::artifact::Codec;
     use crate::id::{ArtifactName, TenantId, WorkflowName};
+    use chrono::Duration;
 
     fn artifact(created_at: DateTime<Utc>) -> Artifact {
         Artifact {
@@ -256,6 +259,25 @@ mod tests {
         assert_eq!(d.next_due_at, Some(t0 + Duration::days(7)));
         let purged = Artifact { state: State::Purged, ..artifact(t0) };
         assert_eq!(decide(&purged, &Config::default(), t0).next_due_at, None);
+    }
+
+    #[test]
+    fn days_past_the_end_of_time_schedule_nothing_and_never_panic() {
+        let mut config = Config::default();
+        config.tiers.hot_days = u32::MAX - 1;
+        config.tiers.warm_days = u32::MAX;
+        config.tiers.scan_interval_days = u32::MAX;
+        config.retention.grace_days = u32::MAX;
+        config.retention.plans.insert("pro".into(), Days::Days(u32::MAX));
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let a = Artifact { expires_at: None, ..artifact(t0) };
+        let d = decide(&a, &config, t0 + Duration::days(400));
+        assert_eq!((d.due, d.next_due_at), (None, None));
+        let eligible = Artifact { state: State::Eligible, eligible_at: Some(t0), ..a.clone() };
+        assert_eq!(decide(&eligible, &config, t0).schedule, Vec::new());
+        assert_eq!(expires_at(&config, "pro", None, t0).unwrap(), None);
+        config.retention.classes.insert("forever-ish".into(), ClassRule::Fixed(Days::Days(4_000_000_000)));
+        assert_eq!(expires_at(&config, "pro", Some("forever-ish"), t0).unwrap(), None);
     }
 
     #[test]

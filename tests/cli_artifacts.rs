@@ -228,3 +228,101 @@ fn a_full_tier_fails_cleanly_and_changes_nothing() {
     let again = s.file("again.bin", &noise(100 * 1024, 10));
     s.ok(&["put", "acme/wf/again.bin", &again]);
 }
+
+/// The type of whatever is at `path`, not following a link.
+fn file_type(path: &std::path::Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).expect("something at the path").file_type()
+}
+
+#[test]
+fn get_to_dash_is_standard_output() {
+    let s = with_tenant("pro");
+    let bytes = noise(70_000, 3);
+    s.ok(&["put", "acme/wf/x.bin", &s.file("in.bin", &bytes)]);
+    let dash = s.command(&["get", "acme/wf/x.bin", "-o", "-"]).output().unwrap();
+    assert!(dash.status.success(), "{}", String::from_utf8_lossy(&dash.stderr));
+    assert_eq!(dash.stdout, bytes);
+    assert!(!s.path("-").exists(), "no file named -");
+    let plain = s.command(&["get", "acme/wf/x.bin"]).output().unwrap();
+    assert_eq!(plain.stdout, dash.stdout);
+}
+
+#[test]
+fn get_replaces_a_regular_file_atomically() {
+    use std::os::unix::fs::MetadataExt;
+    let s = with_tenant("pro");
+    let bytes = noise(50_000, 4);
+    s.ok(&["put", "acme/wf/x.bin", &s.file("in.bin", &bytes)]);
+    let out = s.path("out.bin");
+    std::fs::write(&out, vec![b'z'; 200_000]).unwrap();
+    let before = std::fs::metadata(&out).unwrap().ino();
+    s.ok(&["get", "acme/wf/x.bin", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes, "no tail of the longer old file is left");
+    assert!(file_type(&out).is_file());
+    assert_ne!(std::fs::metadata(&out).unwrap().ino(), before, "a new file was renamed over the old one");
+}
+
+#[test]
+fn get_writes_into_a_character_device_without_replacing_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let s = with_tenant("pro");
+    s.ok(&["put", "acme/wf/x.bin", &s.file("in.bin", &noise(10_000, 5))]);
+    let null = std::path::Path::new("/dev/null");
+    assert!(file_type(null).is_char_device());
+    s.ok(&["get", "acme/wf/x.bin", "-o", "/dev/null"]);
+    assert!(file_type(null).is_char_device(), "/dev/null is still the device");
+}
+
+#[test]
+fn get_writes_into_a_fifo_without_replacing_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let s = with_tenant("pro");
+    let bytes = noise(200_000, 6);
+    s.ok(&["put", "acme/wf/x.bin", &s.file("in.bin", &bytes)]);
+    let fifo = s.path("pipe");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader_path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read(reader_path));
+    });
+    s.ok(&["get", "acme/wf/x.bin", "-o", fifo.to_str().unwrap()]);
+    let read = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the reader got the bytes").unwrap();
+    assert_eq!(read, bytes);
+    assert!(file_type(&fifo).is_fifo(), "the FIFO is still a FIFO");
+
+    // Bytes are verified before the FIFO is even opened: a corrupt blob
+    // sends none (the reader waits until this test opens the FIFO itself).
+    std::fs::write(s.blob_of("acme/wf/x.bin"), b"bit rot").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader_path = fifo.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::read(reader_path));
+    });
+    let err = s.fails(&["get", "acme/wf/x.bin", "-o", fifo.to_str().unwrap()], 1);
+    assert!(err.contains("corrupt"), "{err}");
+    drop(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let read = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the reader saw the end").unwrap();
+    assert!(read.is_empty(), "not one unverified byte: got {}", read.len());
+}
+
+#[test]
+fn get_refuses_a_symlink_and_a_directory_and_changes_nothing() {
+    let s = with_tenant("pro");
+    s.ok(&["put", "acme/wf/x.bin", &s.file("in.bin", &noise(1_000, 7))]);
+    let target = s.path("target.txt");
+    std::fs::write(&target, b"keep me").unwrap();
+    let link = s.path("link.txt");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let err = s.fails(&["get", "acme/wf/x.bin", "-o", link.to_str().unwrap()], 2);
+    assert!(err.contains("symbolic link") && err.contains("-o -"), "{err}");
+    assert!(file_type(&link).is_symlink(), "the link is still a link");
+    assert_eq!(std::fs::read(&target).unwrap(), b"keep me");
+
+    let dir = s.path("a-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let err = s.fails(&["get", "acme/wf/x.bin", "-o", dir.to_str().unwrap()], 2);
+    assert!(err.contains("is a directory"), "{err}");
+    assert!(file_type(&dir).is_dir());
+}

@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use strata_core::artifact::Tier;
-use strata_core::id::{ArtifactKey, Scope, TenantId};
+use strata_core::id::{ArtifactKey, IdError, Scope, TenantId};
 use strata_core::retention::Target;
 
 /// strata: a durable, job-queue-driven lifecycle engine for stored artifacts.
@@ -45,16 +45,31 @@ fn key_value(s: &str) -> Result<KeyValue, String> {
     }
 }
 
-fn artifact_key(s: &str) -> Result<ArtifactKey, String> {
-    ArtifactKey::parse(s).map_err(|e| e.to_string())
-}
+/// Parses an identifier argument. Unlike a plain function parser, its error
+/// does not echo the raw argument: the identifier error shows the value
+/// escaped, so an invisible bidi control in it cannot reorder the line.
+#[derive(Clone)]
+struct IdParser<T>(fn(&str) -> Result<T, IdError>);
 
-fn tenant_id(s: &str) -> Result<TenantId, String> {
-    TenantId::parse(s).map_err(|e| e.to_string())
-}
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for IdParser<T> {
+    type Value = T;
 
-fn scope(s: &str) -> Result<Scope, String> {
-    Scope::parse(s).map_err(|e| e.to_string())
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "argument".to_owned(), |a| a.get_id().to_string().to_uppercase());
+        let invalid = |message: String| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("invalid {name}: {message}\n"))
+                .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| invalid(format!("{} is not UTF-8", value.to_string_lossy().escape_debug())))?;
+        (self.0)(text).map_err(|e| invalid(e.to_string()))
+    }
 }
 
 fn tier(s: &str) -> Result<Tier, String> {
@@ -118,7 +133,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct PutArgs {
     /// Where to store it: TENANT/WORKFLOW/NAME.
-    #[arg(value_parser = artifact_key)]
+    #[arg(value_parser = IdParser(ArtifactKey::parse))]
     pub key: ArtifactKey,
     /// The file to read (`-` for standard input).
     pub file: PathBuf,
@@ -146,9 +161,11 @@ pub struct PutArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// TENANT/WORKFLOW/NAME.
-    #[arg(value_parser = artifact_key)]
+    #[arg(value_parser = IdParser(ArtifactKey::parse))]
     pub key: ArtifactKey,
-    /// Output file (default: standard output).
+    /// Output file (default, or `-`: standard output). A regular file is
+    /// replaced atomically; a character device or FIFO is written in place;
+    /// a symbolic link, directory, block device or socket is refused.
     #[arg(short, long)]
     pub output: Option<PathBuf>,
 }
@@ -157,7 +174,7 @@ pub struct GetArgs {
 #[derive(Debug, Args)]
 pub struct LsArgs {
     /// TENANT or TENANT/WORKFLOW (default: everything).
-    #[arg(value_parser = scope, default_value = "")]
+    #[arg(value_parser = IdParser(Scope::parse), default_value = "")]
     pub scope: Scope,
     /// Only this tier.
     #[arg(long, value_parser = tier)]
@@ -174,7 +191,7 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct RmArgs {
     /// TENANT/WORKFLOW/NAME.
-    #[arg(value_parser = artifact_key)]
+    #[arg(value_parser = IdParser(ArtifactKey::parse))]
     pub key: ArtifactKey,
 }
 
@@ -184,7 +201,7 @@ pub enum TenantCommand {
     /// Add a tenant.
     Add {
         /// Tenant id.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         name: TenantId,
         /// Plan (see `[retention.plans]`).
         #[arg(long, default_value = "free")]
@@ -193,7 +210,7 @@ pub enum TenantCommand {
     /// Move a tenant to another plan; recomputes its artifacts' expiry.
     SetPlan {
         /// Tenant id.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         name: TenantId,
         /// The new plan.
         plan: String,
@@ -215,13 +232,13 @@ pub enum TokenCommand {
     /// Create an API token for a tenant; it is printed once, alone on the last line.
     Create {
         /// Tenant id.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         name: TenantId,
     },
     /// List tokens (ids, creation, revocation; never the tokens themselves).
     Ls {
         /// Only this tenant's.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         name: Option<TenantId>,
         /// Print JSON.
         #[arg(long)]
@@ -230,7 +247,7 @@ pub enum TokenCommand {
     /// Revoke a token: it stops working at once.
     Revoke {
         /// Tenant id.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         name: TenantId,
         /// The token's id (from `token ls`).
         id: i64,
@@ -304,8 +321,8 @@ pub struct RestoreArgs {
     /// Only restore from this tier (warm or cold).
     #[arg(long, value_parser = tier)]
     pub from_tier: Option<Tier>,
-    /// Days to keep it hot (default: `tiers.restore_days`).
-    #[arg(long)]
+    /// Days to keep it hot, 1 to 3650 (default: `tiers.restore_days`).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(strata_core::config::MAX_RESTORE_DAYS)))]
     pub days: Option<u32>,
     /// Only print what would be restored.
     #[arg(long)]
@@ -339,7 +356,7 @@ pub struct EraseArgs {
 #[derive(Debug, Args)]
 pub struct ExplainArgs {
     /// TENANT/WORKFLOW/NAME.
-    #[arg(value_parser = artifact_key)]
+    #[arg(value_parser = IdParser(ArtifactKey::parse))]
     pub key: ArtifactKey,
     /// Explain as of this time (default now).
     #[arg(long, value_name = "TIME")]
@@ -375,7 +392,7 @@ pub enum RetentionCommand {
     /// Move an artifact's expiry later (strictly), with a reason.
     Extend {
         /// TENANT/WORKFLOW/NAME.
-        #[arg(value_parser = artifact_key)]
+        #[arg(value_parser = IdParser(ArtifactKey::parse))]
         key: ArtifactKey,
         /// The new expiry: RFC 3339, a date, or relative (+90d).
         #[arg(long, value_name = "TIME")]
@@ -414,7 +431,7 @@ pub enum RetentionCommand {
     /// List holds.
     Holds {
         /// Only this tenant's.
-        #[arg(value_parser = tenant_id)]
+        #[arg(value_parser = IdParser(TenantId::parse))]
         tenant: Option<TenantId>,
         /// Include released holds.
         #[arg(long)]
@@ -426,7 +443,7 @@ pub enum RetentionCommand {
     /// An artifact's retention events, in order (every version of the name).
     History {
         /// TENANT/WORKFLOW/NAME.
-        #[arg(value_parser = artifact_key)]
+        #[arg(value_parser = IdParser(ArtifactKey::parse))]
         key: ArtifactKey,
         /// Print JSON.
         #[arg(long)]
@@ -520,10 +537,10 @@ pub struct EventsArgs {
 #[derive(Debug, Args)]
 pub struct EventFilterArgs {
     /// Only this tenant's events.
-    #[arg(long, value_parser = tenant_id)]
+    #[arg(long, value_parser = IdParser(TenantId::parse))]
     pub tenant: Option<TenantId>,
     /// Only this artifact's events (TENANT/WORKFLOW/NAME, live or deleted).
-    #[arg(long, value_parser = artifact_key)]
+    #[arg(long, value_parser = IdParser(ArtifactKey::parse))]
     pub artifact: Option<ArtifactKey>,
     /// Only this event kind (e.g. promoted, purged).
     #[arg(long)]
@@ -560,7 +577,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 300)]
     pub count: usize,
     /// Seed only this tenant (on the pro plan) instead of the four demo tenants.
-    #[arg(long, value_parser = tenant_id)]
+    #[arg(long, value_parser = IdParser(TenantId::parse))]
     pub tenant: Option<TenantId>,
     /// Random seed for reproducible content.
     #[arg(long, default_value_t = 26)]

@@ -153,7 +153,7 @@ async fn plan_with(
 ) -> Result<Plan, CatalogError> {
     let now = store.clock.now();
     let forced = as_of > now + Duration::seconds(1);
-    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let lease_until = lease_end(store, now);
     let mut tx = store.catalog.begin_write().await?;
     if let Some(fence) = fence
         && !tx.still_leads(fence, now).await?
@@ -214,6 +214,11 @@ async fn plan_with(
     Ok(plan)
 }
 
+/// When a claim stamped at `now` runs out (`jobs.artifact_lease_secs` later).
+fn lease_end(store: &Store, now: DateTime<Utc>) -> DateTime<Utc> {
+    strata_core::clock::add_secs(now, store.config.jobs.artifact_lease_secs).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// Orders jobs so that tenants take turns — one job of each tenant with work,
 /// then the next round — so one tenant's backlog cannot hold the others back
 /// in a shared lane. Each tenant's own order is kept.
@@ -251,7 +256,7 @@ pub async fn plan_restore(
     actor: &str,
 ) -> Result<Job, strata_core::store::StoreError> {
     let now = store.clock.now();
-    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let lease_until = lease_end(store, now);
     let mut tx = store.catalog.begin_write().await?;
     let a = tx.find_live(key).await?.ok_or_else(|| strata_core::store::StoreError::NotFound(key.clone()))?;
     let token = uuid::Uuid::new_v4().to_string();
@@ -318,7 +323,7 @@ pub async fn plan_erase(
     }
     let artifact_id = store.target_artifact(target).await?.map(|a| a.id);
     let now = store.clock.now();
-    let lease_until = now + Duration::seconds(store.config.jobs.artifact_lease_secs as i64);
+    let lease_until = lease_end(store, now);
     let mut tx = store.catalog.begin_write().await?;
     let mut erasure = Erasure::default();
     for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {

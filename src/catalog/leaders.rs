@@ -41,7 +41,7 @@ impl Catalog {
         .bind(name)
         .bind(holder)
         .bind(to_millis(now))
-        .bind(to_millis(now + ttl))
+        .bind(to_millis(now.checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC)))
         .fetch_optional(&self.writer)
         .await?;
         row.map(|r| Ok(Fence { name: name.to_owned(), holder: holder.to_owned(), token: r.try_get("fence")? }))

@@ -6,9 +6,11 @@
 use crate::backoff::full_jitter;
 use crate::metrics::JobMetrics;
 use crate::queue::{Delivery, Failure, LaneStats, Queue, QueueError};
+use futures::FutureExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_core::event::{EventKind, NewEvent};
@@ -280,8 +282,13 @@ impl WorkerPool {
         }
     }
 
+    /// Runs the handler, extending the lease while it runs. A panic in the
+    /// handler fails the job for good (retrying would panic again): it is
+    /// dead-lettered with the panic's message, and the worker goes on.
     async fn run_with_lease(&self, d: &Delivery, job: &Job, visibility: Duration) -> Result<Outcome, JobError> {
-        let work = handlers::run(&self.ctx, job);
+        let work = AssertUnwindSafe(handlers::run(&self.ctx, job))
+            .catch_unwind()
+            .map(|result| result.unwrap_or_else(|panic| Err(JobError::Abort(panic_message(panic.as_ref())))));
         tokio::pin!(work);
         let mut tick = tokio::time::interval(visibility / 2);
         tick.tick().await;
@@ -324,6 +331,16 @@ impl WorkerPool {
             tracing::warn!(error = %e, "Could not record a dead letter event");
         }
     }
+}
+
+/// What a caught panic said, as a job error.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let said = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-text payload");
+    format!("the handler panicked: {said}")
 }
 
 /// Resolves once `shutdown` turns true; never when its sender is gone
@@ -383,7 +400,8 @@ impl Running {
     /// Waits up to `grace` for every task; aborts the rest and returns
     /// their deliveries.
     async fn wind_down(mut self, grace: Duration) -> Vec<Delivery> {
-        let deadline = tokio::time::Instant::now() + grace;
+        let now = tokio::time::Instant::now();
+        let deadline = now.checked_add(grace).unwrap_or_else(|| now + Duration::from_secs(86_400 * 365));
         loop {
             match tokio::time::timeout_at(deadline, self.tasks.join_next_with_id()).await {
                 Ok(Some(result)) => self.finished(result),
@@ -490,6 +508,31 @@ mod tests {
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!(report.count("promote", Outcome::Done), 1);
         assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap()[0].tier, Tier::Warm);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_dead_lettered_at_once_and_the_worker_goes_on() {
+        let (_dir, store, queue) = setup(3).await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let once = panicked.clone();
+        let panic_once: handlers::FailPoint = Arc::new(move |step| {
+            if step == "after_write" && !once.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                panic!("the handler tripped over a bug");
+            }
+            Ok(())
+        });
+        let report = drain(&queue, Context::new(store.clone(), "test").with_failpoint(panic_once)).await;
+        assert!(panicked.load(std::sync::atomic::Ordering::SeqCst));
+        assert_eq!((report.dead_lettered, report.retried), (1, 0), "dead at once, never retried");
+        assert_eq!(report.count("promote", Outcome::Done), 2, "the worker carried on with the others");
+        let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].attempts, 1);
+        assert!(dead[0].last_error.contains("panicked: the handler tripped over a bug"), "{}", dead[0].last_error);
+        let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
+        assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
+        assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0), "nothing left to loop on");
     }
 
     #[tokio::test]

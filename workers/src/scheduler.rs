@@ -97,7 +97,10 @@ async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Res
 
 /// Takes or renews the scheduler's leadership, logging changes of state.
 async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fence> {
-    let ttl = chrono::Duration::seconds(store.config.scheduler.leader_ttl_secs as i64);
+    let ttl = i64::try_from(store.config.scheduler.leader_ttl_secs)
+        .ok()
+        .and_then(chrono::Duration::try_seconds)
+        .unwrap_or(chrono::Duration::MAX);
     let next = match store.catalog.lead(LEADERSHIP, holder, store.clock.now(), ttl).await {
         Ok(fence) => fence,
         Err(e) => {

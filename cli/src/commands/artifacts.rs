@@ -4,8 +4,10 @@ use crate::app::{App, UsageError};
 use crate::args::{GetArgs, KeyValue, LsArgs, PutArgs, RmArgs};
 use crate::output;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use strata_core::artifact::Artifact;
 use strata_core::catalog::ArtifactFilter;
+use strata_core::id::ArtifactKey;
 use strata_core::store::PutOptions;
 use tokio::io::AsyncWriteExt;
 
@@ -58,23 +60,108 @@ pub async fn put(app: &App, args: PutArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
-    match &args.output {
-        Some(path) => {
-            let a = app.store.get_to_file(&args.key, path).await?;
-            eprintln!("Wrote {} ({}) from the {} tier to {}.", a.key(), output::bytes(a.size), a.tier, path.display());
-        }
-        None => {
-            let tmp_dir = app.store.data_dir().join("tmp");
-            std::fs::create_dir_all(&tmp_dir)?;
-            let tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
-            app.store.get_to_file(&args.key, tmp.path()).await?;
-            let mut file = tokio::fs::File::open(tmp.path()).await?;
-            let mut stdout = tokio::io::stdout();
-            tokio::io::copy(&mut file, &mut stdout).await?;
-            stdout.flush().await?;
+/// Where `get` puts the bytes, decided from what is at the output path now.
+enum Destination {
+    /// Standard output: no `-o`, or `-o -`.
+    Stdout,
+    /// Nothing yet, or a regular file: a verified copy is renamed over it.
+    Replace(PathBuf),
+    /// A character device or FIFO: written in place, never replaced.
+    InPlace(PathBuf),
+}
+
+/// Why `get` will not write to `path`, or `None` when it will write in place.
+#[cfg(unix)]
+fn not_writable_in_place(file_type: std::fs::FileType) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_char_device() || file_type.is_fifo() {
+        None
+    } else if file_type.is_block_device() {
+        Some("is a block device; strata does not write to block devices")
+    } else if file_type.is_socket() {
+        Some("is a socket")
+    } else {
+        Some("is not a regular file")
+    }
+}
+
+/// Why `get` will not write to `path`, or `None` when it will write in place.
+#[cfg(not(unix))]
+fn not_writable_in_place(_file_type: std::fs::FileType) -> Option<&'static str> {
+    Some("is not a regular file")
+}
+
+/// Looks at the output path without following a symbolic link.
+fn destination(output: Option<&Path>) -> Result<Destination, UsageError> {
+    let Some(path) = output.filter(|p| *p != Path::new("-")) else {
+        return Ok(Destination::Stdout);
+    };
+    let refuse = |why: &str| UsageError(format!("cannot write to {}: it {why}", path.display()));
+    let file_type = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta.file_type(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Destination::Replace(path.to_owned())),
+        Err(e) => return Err(UsageError(format!("cannot write to {}: {e}", path.display()))),
+    };
+    if file_type.is_file() {
+        Ok(Destination::Replace(path.to_owned()))
+    } else if file_type.is_symlink() {
+        Err(refuse(
+            "is a symbolic link; strata does not write through links (give the path it points to, or `-o -` for standard output)",
+        ))
+    } else if file_type.is_dir() {
+        Err(refuse("is a directory"))
+    } else {
+        match not_writable_in_place(file_type) {
+            None => Ok(Destination::InPlace(path.to_owned())),
+            Some(why) => Err(refuse(why)),
         }
     }
+}
+
+/// The artifact in a temporary file under the data directory, verified
+/// against its digest: what is copied to standard output or into a device,
+/// so that no unverified byte reaches either.
+async fn verified_copy(app: &App, key: &ArtifactKey) -> anyhow::Result<(Artifact, tempfile::NamedTempFile)> {
+    let tmp_dir = app.store.data_dir().join("tmp");
+    std::fs::create_dir_all(&tmp_dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(&tmp_dir)?;
+    let a = app.store.get_to_file(key, tmp.path()).await?;
+    Ok((a, tmp))
+}
+
+async fn copy_into(
+    verified: &tempfile::NamedTempFile,
+    out: &mut (impl tokio::io::AsyncWrite + Unpin),
+) -> anyhow::Result<()> {
+    let mut file = tokio::fs::File::open(verified.path()).await?;
+    tokio::io::copy(&mut file, out).await?;
+    out.flush().await?;
+    Ok(())
+}
+
+pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
+    let (a, path) = match destination(args.output.as_deref())? {
+        Destination::Stdout => {
+            let (_, verified) = verified_copy(app, &args.key).await?;
+            return copy_into(&verified, &mut tokio::io::stdout()).await;
+        }
+        Destination::Replace(path) => (app.store.get_to_file(&args.key, &path).await?, path),
+        Destination::InPlace(path) => {
+            let (a, verified) = verified_copy(app, &args.key).await?;
+            // Opened for writing only: never created, truncated or replaced.
+            let mut out = tokio::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .await
+                .map_err(|e| UsageError(format!("cannot write to {}: {e}", path.display())))?;
+            if out.metadata().await?.is_file() {
+                return Err(UsageError(format!("cannot write to {}: it changed while opening", path.display())).into());
+            }
+            copy_into(&verified, &mut out).await?;
+            (a, path)
+        }
+    };
+    eprintln!("Wrote {} ({}) from the {} tier to {}.", a.key(), output::bytes(a.size), a.tier, path.display());
     Ok(())
 }
 

@@ -218,18 +218,29 @@ pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let report = drain(app, vec![PRIORITY_LANE.to_owned()], targets.len() > 1).await?;
+    drain(app, vec![PRIORITY_LANE.to_owned()], targets.len() > 1).await?;
+    let mut failed = 0;
     for a in &targets {
-        let now = app.store.find(&a.key()).await?;
-        println!(
-            "Restored {} to the {} tier; it stays hot until {}.",
-            now.key(),
-            now.tier,
-            output::time_or(now.pinned_hot_until, "-")
-        );
+        // Restored means hot and pinned; anything else is a failed restore.
+        match app.store.find(&a.key()).await {
+            Ok(now) if now.tier == Tier::Hot && now.pinned_hot_until.is_some() => println!(
+                "Restored {} to the {} tier; it stays hot until {}.",
+                now.key(),
+                now.tier,
+                output::time_or(now.pinned_hot_until, "-")
+            ),
+            Ok(now) => {
+                failed += 1;
+                eprintln!("Restore of {} failed: it is still in the {} tier.", now.key(), now.tier);
+            }
+            Err(e) => {
+                failed += 1;
+                eprintln!("Restore of {} failed: {e}.", a.key());
+            }
+        }
     }
-    if report.dead_lettered > 0 {
-        anyhow::bail!("{} restores failed; see `strata dlq list`", report.dead_lettered);
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} restores failed; see `strata dlq list`", targets.len());
     }
     Ok(())
 }

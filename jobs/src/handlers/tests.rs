@@ -136,6 +136,21 @@ async fn restore_survives_a_crash_at_every_step() {
 }
 
 #[tokio::test]
+async fn a_restore_pin_past_the_last_date_fails_the_job_without_a_panic() {
+    let f = fixture("pro").await;
+    let compress = plan_one(&f, 31, JobKind::Compress).await;
+    run(&Context::new(f.store.clone(), "test"), &compress).await.unwrap();
+    let job = planner::plan_restore(&f.store, &f.key, Some(u32::MAX), f.store.clock.now(), "test").await.unwrap();
+    let err = run(&Context::new(f.store.clone(), "test"), &job).await.unwrap_err();
+    assert!(matches!(err, JobError::Abort(_)), "{err:?}");
+    assert!(err.to_string().contains("4294967295 days"), "{err}");
+    let a = f.store.find(&f.key).await.unwrap();
+    assert_eq!(a.tier, Tier::Cold, "nothing switched");
+    assert_eq!(blob_files(&f, Tier::Hot), 0, "nothing copied");
+    assert_eq!(read_back(&f).await, f.bytes);
+}
+
+#[tokio::test]
 async fn eligibility_and_purge_survive_crashes() {
     let f = fixture("free").await;
     let eligibility = plan_one(&f, 30, JobKind::Eligibility).await;

@@ -3,9 +3,9 @@
 
 use super::{Context, JobError, Outcome, event_data};
 use crate::payload::{Job, JobKind};
-use chrono::Duration;
 use serde_json::json;
 use strata_core::artifact::{Artifact, Codec, Tier};
+use strata_core::clock::add_days;
 use strata_core::committer::{Change, EnsureBlob};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::lifecycle::{Action, decide};
@@ -51,16 +51,30 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
 async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -> Result<(), JobError> {
     let store = &ctx.store;
     let codec = if target == Tier::Cold && job.kind == JobKind::Compress { Codec::Zstd } else { Codec::None };
+    // A restore's pin is worked out before any byte is copied, so a pin that
+    // cannot be represented fails the job without leaving a copy behind.
+    let pinned_hot_until = match job.kind {
+        JobKind::Restore => {
+            let days = job.restore_days.unwrap_or(store.config.tiers.restore_days);
+            let until = add_days(job.planned_for, days).ok_or_else(|| {
+                JobError::Abort(format!("cannot keep {} hot for {days} days: that is past the last date", a.key()))
+            })?;
+            Some(until)
+        }
+        _ => a.pinned_hot_until,
+    };
     let source = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
     let stored_size = store.tiers.copy_verified(a.tier, &source, target, codec, a.size).await?;
     ctx.step("after_write")?;
-    let mut updated = Artifact { tier: target, codec, verified_at: job.planned_for.max(a.verified_at), ..a.clone() };
+    let mut updated = Artifact {
+        tier: target,
+        codec,
+        verified_at: job.planned_for.max(a.verified_at),
+        pinned_hot_until,
+        ..a.clone()
+    };
     let kind = match job.kind {
-        JobKind::Restore => {
-            let days = job.restore_days.unwrap_or(store.config.tiers.restore_days);
-            updated.pinned_hot_until = Some(job.planned_for + Duration::days(i64::from(days)));
-            EventKind::Restored
-        }
+        JobKind::Restore => EventKind::Restored,
         JobKind::Compress => EventKind::Compressed,
         _ => EventKind::Promoted,
     };
