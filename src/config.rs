@@ -351,6 +351,15 @@ pub struct ApiConfig {
     /// Tenant tokens provisioned by configuration: per tenant, the sha256
     /// (64 hex digits) of each token, never the token itself.
     pub tenant_tokens: BTreeMap<String, Vec<String>>,
+    /// Seconds a client has to send a whole request head, from its first
+    /// byte (`STRATA_API_HEADER_READ_TIMEOUT_SECS`); 1 to 86400.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may wait for its next request before it is
+    /// closed (`STRATA_API_IDLE_TIMEOUT_SECS`); 1 to 86400.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted
+    /// (`STRATA_API_MAX_CONNECTIONS`); 1 to 1000000.
+    pub max_connections: u32,
 }
 
 impl Default for ApiConfig {
@@ -360,6 +369,9 @@ impl Default for ApiConfig {
             admin_token: None,
             max_upload_bytes: 5 * 1024 * 1024 * 1024,
             tenant_tokens: BTreeMap::new(),
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -498,6 +510,18 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.api.max_upload_bytes = parse_env(k, v)?;
         Ok(())
     }),
+    ("STRATA_API_HEADER_READ_TIMEOUT_SECS", |c, k, v| {
+        c.api.header_read_timeout_secs = parse_env(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_API_IDLE_TIMEOUT_SECS", |c, k, v| {
+        c.api.idle_timeout_secs = parse_env(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_API_MAX_CONNECTIONS", |c, k, v| {
+        c.api.max_connections = parse_env(k, v)?;
+        Ok(())
+    }),
     ("RETENTION_DAYS_FREE", |c, k, v| plan_env(c, "free", k, v)),
     ("RETENTION_DAYS_BASIC", |c, k, v| plan_env(c, "basic", k, v)),
     ("RETENTION_DAYS_PRO", |c, k, v| plan_env(c, "pro", k, v)),
@@ -586,6 +610,17 @@ impl Config {
         }
         if self.api.max_upload_bytes == 0 {
             return Err(invalid("api.max_upload_bytes", "must be at least 1".into()));
+        }
+        for (key, secs) in [
+            ("api.header_read_timeout_secs", self.api.header_read_timeout_secs),
+            ("api.idle_timeout_secs", self.api.idle_timeout_secs),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                return Err(invalid(key, "must be between 1 and 86400 seconds".into()));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.api.max_connections) {
+            return Err(invalid("api.max_connections", "must be between 1 and 1000000".into()));
         }
         if self.scheduler.cron.trim().is_empty() {
             return Err(invalid("scheduler.cron", "must not be empty".into()));
@@ -714,6 +749,9 @@ mod tests {
         assert_eq!(example.queue.redis_prefix, defaults.queue.redis_prefix);
         assert_eq!(example.api.listen, defaults.api.listen);
         assert_eq!(example.api.max_upload_bytes, defaults.api.max_upload_bytes);
+        assert_eq!(example.api.header_read_timeout_secs, defaults.api.header_read_timeout_secs);
+        assert_eq!(example.api.idle_timeout_secs, defaults.api.idle_timeout_secs);
+        assert_eq!(example.api.max_connections, defaults.api.max_connections);
         assert!(example.api.admin_token.is_none());
     }
 }

@@ -281,6 +281,18 @@ pub async fn problem_details(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// Answers a request whose handler panicked: a 500 problem with the generic
+/// detail. The panic's message is logged, never sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "A request handler panicked");
+    problem_response(&Kind::Internal.problem(INTERNAL_DETAIL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
