@@ -5,6 +5,8 @@ mod common;
 
 use common::api::Api;
 use common::noise;
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
 
 /// A ranged GET as a client sees it: the status, and the body or the error
 /// that cut it short.
@@ -102,4 +104,96 @@ async fn ranges_of_corrupt_blobs_never_complete_with_wrong_bytes() {
     }
     let health = api.call("GET", "/healthz").send().await;
     assert_eq!(health.status, 200, "the server keeps serving");
+}
+
+/// A raw connection to the server.
+fn connect(api: &Api) -> std::net::TcpStream {
+    let stream = std::net::TcpStream::connect(api.server.base.trim_start_matches("http://")).expect("connects");
+    stream.set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    stream
+}
+
+/// Reads (and, with `dribble`, sends a byte of it every 100 ms) until the
+/// server closes the connection; how long that took, or `None` if it was
+/// still open after `limit`. Returns what was read too.
+fn until_closed(stream: &mut std::net::TcpStream, dribble: &[u8], limit: Duration) -> (Option<Duration>, String) {
+    let started = Instant::now();
+    let mut read = Vec::new();
+    let mut dribble = dribble.iter();
+    while started.elapsed() < limit {
+        if let Some(byte) = dribble.next()
+            && stream.write_all(&[*byte]).is_err()
+        {
+            return (Some(started.elapsed()), String::from_utf8_lossy(&read).into_owned());
+        }
+        let mut buf = [0u8; 4096];
+        match stream.read(&mut buf) {
+            Ok(0) => return (Some(started.elapsed()), String::from_utf8_lossy(&read).into_owned()),
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return (Some(started.elapsed()), String::from_utf8_lossy(&read).into_owned()),
+        }
+    }
+    (None, String::from_utf8_lossy(&read).into_owned())
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_idle_timeout() {
+    let api = Api::start(&[("STRATA_API_IDLE_TIMEOUT_SECS", "1"), ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "30")]);
+    // A connection that never sends a byte.
+    let mut silent = connect(&api);
+    let (closed, read) = until_closed(&mut silent, b"", Duration::from_secs(10));
+    let closed = closed.expect("a silent connection is closed");
+    assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(5), "{closed:?}");
+    assert!(read.is_empty(), "{read}");
+    // A kept-alive connection, after its answer.
+    let mut kept = connect(&api);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: strata\r\n\r\n").unwrap();
+    let (closed, read) = until_closed(&mut kept, b"", Duration::from_secs(10));
+    assert!(read.starts_with("HTTP/1.1 200"), "{read}");
+    let closed = closed.expect("an idle kept-alive connection is closed");
+    assert!(closed < Duration::from_secs(5), "{closed:?}");
+}
+
+#[test]
+fn a_request_head_sent_byte_by_byte_is_cut_off() {
+    let api = Api::start(&[("STRATA_API_HEADER_READ_TIMEOUT_SECS", "1"), ("STRATA_API_IDLE_TIMEOUT_SECS", "30")]);
+    let mut slow = connect(&api);
+    let head: Vec<u8> =
+        b"GET /healthz HTTP/1.1\r\nHost: strata\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 200)).collect();
+    let (closed, read) = until_closed(&mut slow, &head, Duration::from_secs(15));
+    let closed = closed.expect("a head that never ends is cut off");
+    // Well before the idle timeout: the head's own deadline closed it.
+    assert!(closed >= Duration::from_millis(900) && closed < Duration::from_secs(5), "{closed:?}");
+    assert!(!read.contains("200 OK"), "{read}");
+}
+
+/// Open descriptors of a process.
+fn descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn connections_beyond_the_cap_wait_and_hold_no_descriptors() {
+    let api = Api::start(&[
+        ("STRATA_API_MAX_CONNECTIONS", "4"),
+        ("STRATA_API_IDLE_TIMEOUT_SECS", "1"),
+        ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "1"),
+    ]);
+    let pid = api.server.pid();
+    let before = descriptors(pid);
+    let idle: Vec<_> = (0..12).map(|_| connect(&api)).collect();
+    let mut held = 0;
+    for _ in 0..5 {
+        held = held.max(descriptors(pid).saturating_sub(before));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(held <= 4, "{held} descriptors held for 12 idle connections under a cap of 4");
+    // The idle ones are closed in turn (1 s each, 4 at a time); then a real
+    // request is answered.
+    let started = Instant::now();
+    let health = api.server.raw("GET /healthz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health:?}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    drop(idle);
 }
