@@ -197,3 +197,28 @@ fn connections_beyond_the_cap_wait_and_hold_no_descriptors() {
     assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
     drop(idle);
 }
+
+#[test]
+fn heads_the_http_stack_refuses_are_answered_as_problems() {
+    let api = Api::start(&[]);
+    let many_headers: String = (0..120).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let long_uri = format!("/v1/{}", "a".repeat(70_000));
+    let cases = [
+        (format!("GET /healthz HTTP/1.1\r\nHost: strata\r\n{many_headers}\r\n"), 431, "headers-too-large"),
+        (format!("GET {long_uri} HTTP/1.1\r\nHost: strata\r\n\r\n"), 414, "uri-too-long"),
+        ("POST /v1/tenants HTTP/1.1\r\nHost: strata\r\nContent-Length: abc\r\n\r\n".to_owned(), 400, "bad-request"),
+        ("GET /healthz HTTP/1.1\r\nHost: strata\r\nbad header\r\n\r\n".to_owned(), 400, "bad-request"),
+    ];
+    for (request, status, slug) in cases {
+        let answer = api.server.raw(&request);
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no head: {answer:?}"));
+        assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{head}");
+        assert!(head.to_ascii_lowercase().contains("content-type: application/problem+json"), "{head}");
+        let problem: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body:?}"));
+        assert_eq!(problem["type"], format!("https://strata.dev/problems/{slug}"), "{problem}");
+        assert_eq!(problem["status"], status);
+        assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()), "{problem}");
+    }
+    let health = api.server.raw("GET /healthz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}

@@ -15,17 +15,30 @@
 //! A request being answered is never cut by these timeouts (a long download
 //! or upload keeps its connection). Shutdown stops accepting, then lets
 //! requests in flight finish.
+//!
+//! hyper answers a request head it cannot parse or will not hold (431 too
+//! many or too large headers, 414 URI too long, 400 malformed line, header
+//! or framing) by itself, with an empty body, and offers no hook to shape
+//! that answer. On a connection where no request reached the router yet,
+//! the only bytes hyper can write are that answer, so the socket layer
+//! replaces them with the same status as `application/problem+json`
+//! ([`error::protocol_problem`]). After a connection answered a request,
+//! hyper's plain answer goes out as is: bytes still being flushed from the
+//! previous response cannot be told apart from it.
 
+use crate::error::{self, PROBLEM_JSON};
 use axum::Router;
 use axum::body::Body;
+use axum::http::StatusCode;
 use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use strata_core::config::ApiConfig;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -71,11 +84,17 @@ enum Phase {
 struct Activity {
     phase: Mutex<Phase>,
     changed: Notify,
+    /// Whether a request ever reached the router on this connection.
+    routed: AtomicBool,
 }
 
 impl Activity {
     fn new() -> Arc<Self> {
-        Arc::new(Self { phase: Mutex::new(Phase::Idle(Instant::now())), changed: Notify::new() })
+        Arc::new(Self {
+            phase: Mutex::new(Phase::Idle(Instant::now())),
+            changed: Notify::new(),
+            routed: AtomicBool::new(false),
+        })
     }
 
     fn update(&self, f: impl FnOnce(Phase) -> Phase) {
@@ -102,6 +121,7 @@ impl Activity {
     /// A request's head arrived whole: it is being answered until the
     /// returned guard is dropped (with the response body, or the request).
     fn answering(self: &Arc<Self>) -> Answering {
+        self.routed.store(true, Ordering::SeqCst);
         self.update(|phase| match phase {
             Phase::Busy(n) => Phase::Busy(n + 1),
             Phase::Idle(_) | Phase::Head(_) => Phase::Busy(1),
@@ -171,10 +191,38 @@ impl http_body::Body for Counted {
     }
 }
 
-/// A socket that reports arriving bytes to its connection's [`Activity`].
+/// hyper's own answer to a head it refused, and what became of it.
+enum Automatic {
+    /// Nothing written yet on this connection.
+    Unseen,
+    /// Sending `bytes` in place of the `replaces` bytes hyper wrote.
+    Rewriting { bytes: Vec<u8>, sent: usize, replaces: usize },
+    /// Written (rewritten or not): later writes pass through.
+    Past,
+}
+
+/// The problem+json answer replacing hyper's automatic (empty) answer
+/// `written`, or `None` when `written` is not one.
+fn rewritten(written: &[u8]) -> Option<Vec<u8>> {
+    let head = std::str::from_utf8(written).ok()?;
+    let status = StatusCode::from_bytes(head.strip_prefix("HTTP/1.1 ")?.get(..3)?.as_bytes()).ok()?;
+    let empty = "content-length: 0\r\n";
+    if !status.is_client_error() || !head.ends_with("\r\n\r\n") || !head.contains(empty) {
+        return None;
+    }
+    let body = serde_json::to_vec(&error::protocol_problem(status)).ok()?;
+    let typed = format!("content-type: {PROBLEM_JSON}\r\ncontent-length: {}\r\n", body.len());
+    let mut bytes = head.replacen(empty, &typed, 1).into_bytes();
+    bytes.extend_from_slice(&body);
+    Some(bytes)
+}
+
+/// A socket that reports arriving bytes to its connection's [`Activity`],
+/// and gives hyper's automatic answers the problem shape (see the module).
 struct Watched {
     stream: TcpStream,
     activity: Arc<Activity>,
+    automatic: Automatic,
 }
 
 impl AsyncRead for Watched {
@@ -190,7 +238,29 @@ impl AsyncRead for Watched {
 
 impl AsyncWrite for Watched {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = &mut *self;
+        if let Automatic::Unseen = this.automatic {
+            // Before a request reached the router, hyper writes nothing but
+            // its automatic answer.
+            this.automatic = match rewritten(buf) {
+                Some(bytes) if !this.activity.routed.load(Ordering::SeqCst) => {
+                    Automatic::Rewriting { bytes, sent: 0, replaces: buf.len() }
+                }
+                _ => Automatic::Past,
+            };
+        }
+        if let Automatic::Rewriting { bytes, sent, replaces } = &mut this.automatic {
+            while *sent < bytes.len() {
+                match ready!(Pin::new(&mut this.stream).poll_write(cx, &bytes[*sent..]))? {
+                    0 => return Poll::Ready(Ok(0)),
+                    n => *sent += n,
+                }
+            }
+            let replaces = *replaces;
+            this.automatic = Automatic::Past;
+            return Poll::Ready(Ok(replaces));
+        }
+        Pin::new(&mut this.stream).poll_write(cx, buf)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -206,6 +276,10 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
+        if !matches!(self.automatic, Automatic::Past) {
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+            return self.poll_write(cx, first);
+        }
         Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
     }
 
@@ -277,7 +351,7 @@ pub async fn serve(
                 }
             })
         };
-        let io = TokioIo::new(Watched { stream, activity: activity.clone() });
+        let io = TokioIo::new(Watched { stream, activity: activity.clone(), automatic: Automatic::Unseen });
         let connection = graceful.watch(http.serve_connection(io, service));
         tokio::spawn(async move {
             tokio::select! {
@@ -294,4 +368,27 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_hypers_empty_refusals_are_rewritten() {
+        let automatic = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let answer = String::from_utf8(rewritten(automatic).unwrap()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 ") && head.contains("date: x"), "{head}");
+        assert!(head.contains(&format!("content-type: {PROBLEM_JSON}\r\ncontent-length: {}", body.len())), "{head}");
+        assert!(body.contains("headers-too-large"), "{body}");
+        for other in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 12\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\nbody",
+            b"some artifact bytes",
+        ] {
+            assert_eq!(rewritten(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
 }
