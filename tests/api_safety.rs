@@ -222,3 +222,17 @@ fn heads_the_http_stack_refuses_are_answered_as_problems() {
     let health = api.server.raw("GET /healthz HTTP/1.1\r\nHost: strata\r\nConnection: close\r\n\r\n");
     assert!(health.starts_with("HTTP/1.1 200"), "{health}");
 }
+
+#[test]
+fn connection_limits_out_of_bounds_are_refused_naming_the_key() {
+    for (var, value, key) in [
+        ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "0", "api.header_read_timeout_secs"),
+        ("STRATA_API_IDLE_TIMEOUT_SECS", "18446744073709551615", "api.idle_timeout_secs"),
+        ("STRATA_API_MAX_CONNECTIONS", "0", "api.max_connections"),
+        ("STRATA_API_MAX_CONNECTIONS", "many", "STRATA_API_MAX_CONNECTIONS"),
+    ] {
+        let s = common::Strata::new().env(var, value);
+        let err = s.fails(&["serve", "--listen", "127.0.0.1:0"], 2);
+        assert!(err.contains(key), "{var}={value}: {err}");
+    }
+}
