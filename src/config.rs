@@ -360,6 +360,15 @@ pub struct ApiConfig {
     /// Tenant tokens provisioned by configuration: per tenant, the sha256
     /// (64 hex digits) of each token, never the token itself.
     pub tenant_tokens: BTreeMap<String, Vec<String>>,
+    /// Seconds a client has to send a whole request head, from its first
+    /// byte (`STRATA_API_HEADER_READ_TIMEOUT_SECS`); 1 to 86400.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a connection may wait for its next request before it is
+    /// closed (`STRATA_API_IDLE_TIMEOUT_SECS`); 1 to 86400.
+    pub idle_timeout_secs: u64,
+    /// Connections served at once; more wait to be accepted
+    /// (`STRATA_API_MAX_CONNECTIONS`); 1 to 1000000.
+    pub max_connections: u32,
 }
 
 impl Default for ApiConfig {
@@ -369,6 +378,9 @@ impl Default for ApiConfig {
             admin_token: None,
             max_upload_bytes: 5 * 1024 * 1024 * 1024,
             tenant_tokens: BTreeMap::new(),
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }
@@ -511,6 +523,18 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         c.api.max_upload_bytes = parse_env(k, v)?;
         Ok(())
     }),
+    ("STRATA_API_HEADER_READ_TIMEOUT_SECS", |c, k, v| {
+        c.api.header_read_timeout_secs = parse_env(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_API_IDLE_TIMEOUT_SECS", |c, k, v| {
+        c.api.idle_timeout_secs = parse_env(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_API_MAX_CONNECTIONS", |c, k, v| {
+        c.api.max_connections = parse_env(k, v)?;
+        Ok(())
+    }),
     ("RETENTION_DAYS_FREE", |c, k, v| plan_env(c, "free", k, v)),
     ("RETENTION_DAYS_BASIC", |c, k, v| plan_env(c, "basic", k, v)),
     ("RETENTION_DAYS_PRO", |c, k, v| plan_env(c, "pro", k, v)),
@@ -538,6 +562,9 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("STRATA_SHUTDOWN_GRACE_SECS", "jobs.shutdown_grace_secs"),
     ("STRATA_ADMIN_TOKEN", "api.admin_token"),
     ("STRATA_MAX_UPLOAD_BYTES", "api.max_upload_bytes"),
+    ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "api.header_read_timeout_secs"),
+    ("STRATA_API_IDLE_TIMEOUT_SECS", "api.idle_timeout_secs"),
+    ("STRATA_API_MAX_CONNECTIONS", "api.max_connections"),
     ("RETENTION_DAYS_FREE", "retention.plans.free"),
     ("RETENTION_DAYS_BASIC", "retention.plans.basic"),
     ("RETENTION_DAYS_PRO", "retention.plans.pro"),
@@ -611,6 +638,9 @@ impl Config {
             bounded("queue.dead_letter_max_count", self.queue.dead_letter_max_count, 0, 100_000_000u64),
             bounded("queue.dead_letter_max_age_days", self.queue.dead_letter_max_age_days, 0, MAX_DAYS),
             bounded("api.max_upload_bytes", self.api.max_upload_bytes, 1, MAX_UPLOAD_BYTES),
+            bounded("api.header_read_timeout_secs", self.api.header_read_timeout_secs, 1, 86_400u64),
+            bounded("api.idle_timeout_secs", self.api.idle_timeout_secs, 1, 86_400u64),
+            bounded("api.max_connections", u64::from(self.api.max_connections), 1, 1_000_000u64),
         ];
         out.extend(days("retention.default_days".into(), &r.default_days));
         out.extend(r.plans.iter().filter_map(|(plan, d)| days(format!("retention.plans.{plan}"), d)));
@@ -930,6 +960,9 @@ mod tests {
         assert_eq!(example.queue.redis_prefix, defaults.queue.redis_prefix);
         assert_eq!(example.api.listen, defaults.api.listen);
         assert_eq!(example.api.max_upload_bytes, defaults.api.max_upload_bytes);
+        assert_eq!(example.api.header_read_timeout_secs, defaults.api.header_read_timeout_secs);
+        assert_eq!(example.api.idle_timeout_secs, defaults.api.idle_timeout_secs);
+        assert_eq!(example.api.max_connections, defaults.api.max_connections);
         assert!(example.api.admin_token.is_none());
     }
 }

@@ -299,6 +299,43 @@ pub async fn problem_details(response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(body))
 }
 
+/// The problem for an answer the HTTP stack gives by itself, before any
+/// route sees the request: a request head it cannot parse or will not hold.
+pub fn protocol_problem(status: StatusCode) -> Problem {
+    let own = |slug: &str, title: &str, detail: &str| Problem {
+        problem_type: format!("{PROBLEM_BASE}{slug}"),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail: detail.to_owned(),
+    };
+    match status {
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => own(
+            "headers-too-large",
+            "Request headers too large",
+            "the request has more headers, or a larger head, than the server accepts",
+        ),
+        StatusCode::URI_TOO_LONG => {
+            own("uri-too-long", "URI too long", "the request's URI is longer than the server accepts")
+        }
+        _ => Problem {
+            status: status.as_u16(),
+            ..Kind::BadRequest.problem("the request's line, headers or framing are malformed")
+        },
+    }
+}
+
+/// Answers a request whose handler panicked: a 500 problem with the generic
+/// detail. The panic's message is logged, never sent.
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = message, "A request handler panicked");
+    problem_response(&Kind::Internal.problem(INTERNAL_DETAIL))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,6 +42,9 @@ const CONFIG_ENV: &[&str] = &[
     "STRATA_LEADER_TTL_SECS",
     "STRATA_ADMIN_TOKEN",
     "STRATA_MAX_UPLOAD_BYTES",
+    "STRATA_API_HEADER_READ_TIMEOUT_SECS",
+    "STRATA_API_IDLE_TIMEOUT_SECS",
+    "STRATA_API_MAX_CONNECTIONS",
 ];
 
 /// The `strata` binary, built once per test process.

@@ -169,8 +169,10 @@ pub async fn put_artifact(
 /// Downloads an artifact from whichever tier holds it (decompressed).
 ///
 /// Supports `If-None-Match` (304) and a single `Range: bytes=a-b` (206; 416
-/// when outside the artifact). The bytes are checked against the blake3 as
-/// they stream; a mismatch ends the body early instead of completing it.
+/// when outside the artifact). The bytes are checked against the blake3: a
+/// range of up to 1 MiB is checked (with the whole blob) before it is sent,
+/// so a mismatch answers 500; otherwise a mismatch ends the body early
+/// instead of completing it.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
@@ -205,7 +207,8 @@ pub async fn get_artifact(
         RangeRequest::Unsatisfiable => return Err(ApiError::RangeNotSatisfiable { size: a.size }),
     };
     let length = range.map_or(a.size, |r| r.len());
-    let mut response = (status, download::body(reader, range, key)).into_response();
+    let body = download::response_body(reader, range, key).await?;
+    let mut response = (status, body).into_response();
     response.headers_mut().extend(entity_headers(&a));
     response.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(length));
     if let Some(r) = range {

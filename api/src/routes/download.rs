@@ -2,17 +2,31 @@
 //! response body that holds one chunk at a time.
 //!
 //! Bytes are checked against the artifact's blake3 as they pass, and the
-//! check can only finish after the last byte. So the body always holds back
-//! one chunk: the final chunk is sent only once the whole blob matched. A
-//! blob that does not match ends the body early, which the client sees as a
-//! truncated transfer (shorter than `Content-Length`), never as complete
-//! wrong bytes. A range request reads the whole blob for the same reason.
+//! check can only finish after the last byte of the blob. So nothing is ever
+//! sent complete before the whole blob matched:
+//!
+//! - A range of at most [`VERIFY_FIRST_MAX`] bytes is read with the whole
+//!   blob before anything is sent ([`read_verified`]): a blob that does not
+//!   match is answered with a 500 problem, never with bytes.
+//! - A whole download, or a larger range, streams and holds back the last
+//!   piece it would send ([`body`]) until the blob's end matched. A blob that
+//!   does not match ends the body early, which the client sees as a truncated
+//!   transfer (shorter than `Content-Length`), never as complete wrong bytes.
+//!
+//! Either way a range costs a read of the whole blob (see ADR 0009).
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, header};
 use bytes::Bytes;
 use strata_core::id::ArtifactKey;
-use strata_core::tiers::BlobReader;
+use strata_core::store::StoreError;
+use strata_core::tiers::{BlobReader, TierError};
+
+use crate::error::ApiError;
+
+/// The largest range read whole and checked before its answer starts; a
+/// larger range streams with its last piece held back.
+pub const VERIFY_FIRST_MAX: u64 = 1024 * 1024;
 
 /// An inclusive byte range within an artifact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,8 +111,9 @@ struct Streaming {
     key: ArtifactKey,
     /// Offset in the original bytes of the next chunk the reader returns.
     next_offset: u64,
-    /// The chunk read but not yet sent, with its offset.
-    held_back: Option<(u64, Bytes)>,
+    /// The last piece to send, held until the next one (or the blob's
+    /// verified end) shows it is not the last.
+    held_back: Option<Bytes>,
     finished: bool,
 }
 
@@ -112,8 +127,51 @@ fn clip(offset: u64, chunk: Bytes, range: Option<ByteRange>) -> Option<Bytes> {
     (lo < hi).then(|| chunk.slice((lo - offset) as usize..(hi - offset) as usize))
 }
 
-/// The response body streaming `reader` (all of it, or `range`).
-pub fn body(reader: BlobReader, range: Option<ByteRange>, key: ArtifactKey) -> Body {
+/// A reader's failure as the store reports it, naming the artifact.
+fn read_failure(key: &ArtifactKey, e: TierError) -> StoreError {
+    match e {
+        TierError::Corrupt { tier, expected, found, .. } => {
+            StoreError::Corrupt { key: key.clone(), tier, detail: format!("expected blake3 {expected}, read {found}") }
+        }
+        e => StoreError::Tier(e),
+    }
+}
+
+/// Reads the whole blob, keeping only `range`, and returns the kept bytes
+/// once every byte of the blob matched its digest. Holds at most the range
+/// and one chunk.
+pub async fn read_verified(mut reader: BlobReader, range: ByteRange, key: &ArtifactKey) -> Result<Bytes, ApiError> {
+    let capacity = usize::try_from(range.len()).unwrap_or(0).min(VERIFY_FIRST_MAX as usize);
+    let mut kept = Vec::with_capacity(capacity);
+    let mut offset = 0u64;
+    loop {
+        match reader.next_chunk().await {
+            Ok(Some(chunk)) => {
+                let len = chunk.len() as u64;
+                if let Some(part) = clip(offset, chunk, Some(range)) {
+                    kept.extend_from_slice(&part);
+                }
+                offset += len;
+            }
+            Ok(None) => return Ok(Bytes::from(kept)),
+            Err(e) => return Err(read_failure(key, e).into()),
+        }
+    }
+}
+
+/// The body answering for `range` (or the whole blob): read and checked
+/// first when the range is small ([`read_verified`], so a corrupt blob is an
+/// error before anything is sent), streamed with its end held back otherwise.
+pub async fn response_body(reader: BlobReader, range: Option<ByteRange>, key: ArtifactKey) -> Result<Body, ApiError> {
+    match range {
+        Some(r) if r.len() <= VERIFY_FIRST_MAX => Ok(Body::from(read_verified(reader, r, &key).await?)),
+        range => Ok(body(reader, range, key)),
+    }
+}
+
+/// The response body streaming `reader` (all of it, or `range`). The last
+/// piece of what is sent leaves only after the whole blob matched.
+fn body(reader: BlobReader, range: Option<ByteRange>, key: ArtifactKey) -> Body {
     let state = Streaming { reader, range, key, next_offset: 0, held_back: None, finished: false };
     let stream = futures::stream::unfold(state, |mut s| async move {
         loop {
@@ -124,22 +182,21 @@ pub fn body(reader: BlobReader, range: Option<ByteRange>, key: ArtifactKey) -> B
                 Ok(Some(chunk)) => {
                     let offset = s.next_offset;
                     s.next_offset += chunk.len() as u64;
-                    if let Some((held_offset, held)) = s.held_back.replace((offset, chunk))
-                        && let Some(part) = clip(held_offset, held, s.range)
+                    if let Some(part) = clip(offset, chunk, s.range)
+                        && let Some(previous) = s.held_back.replace(part)
                     {
-                        return Some((Ok::<Bytes, std::io::Error>(part), s));
+                        return Some((Ok::<Bytes, std::io::Error>(previous), s));
                     }
                 }
                 Ok(None) => {
                     s.finished = true;
-                    if let Some((offset, held)) = s.held_back.take()
-                        && let Some(part) = clip(offset, held, s.range)
-                    {
-                        return Some((Ok(part), s));
+                    if let Some(last) = s.held_back.take() {
+                        return Some((Ok(last), s));
                     }
                 }
                 Err(e) => {
                     s.finished = true;
+                    let e = read_failure(&s.key, e);
                     tracing::error!(artifact = %s.key, error = %e, "Download aborted: the artifact failed its check");
                     return Some((Err(std::io::Error::other("the artifact failed its integrity check")), s));
                 }
