@@ -873,6 +873,9 @@ mod tests {
         ("queue", "dead_letter_max_count", 0, 100_000_000, ""),
         ("queue", "dead_letter_max_age_days", 0, 36_500, ""),
         ("api", "max_upload_bytes", 1, 1 << 40, ""),
+        ("api", "header_read_timeout_secs", 1, 86_400, ""),
+        ("api", "idle_timeout_secs", 1, 86_400, ""),
+        ("api", "max_connections", 1, 1_000_000, ""),
     ];
 
     #[test]
