@@ -58,6 +58,9 @@ pub enum EventKind {
     ErasureRequested,
     /// An artifact was erased on request.
     Erased,
+    /// A lifecycle run planned without changing anything (a dry run), with
+    /// its counts and bytes per action.
+    LifecycleDryRun,
 }
 
 impl EventKind {
@@ -83,11 +86,12 @@ impl EventKind {
             EventKind::HoldReleased => "hold_released",
             EventKind::HoldReleaseRefused => "hold_release_refused",
             EventKind::EligibilityRevoked => "eligibility_revoked",
-            EventKind::RetentionExtended => "retention_extended",
+            EventKind::RetentionExtended => "retention.extended",
             EventKind::PlanChanged => "plan_changed",
             EventKind::RetentionRecomputed => "retention_recomputed",
             EventKind::ErasureRequested => "erasure_requested",
             EventKind::Erased => "erased",
+            EventKind::LifecycleDryRun => "lifecycle_dry_run",
         }
     }
 }
@@ -109,6 +113,8 @@ pub const RETENTION_HISTORY: &[&str] = &[
     "hold_release_refused",
     "deletion_eligible",
     "eligibility_revoked",
+    "retention.extended",
+    // The name catalogs written before the seed's name was adopted hold.
     "retention_extended",
     "retention_recomputed",
     "erasure_requested",

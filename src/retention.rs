@@ -267,7 +267,7 @@ fn refusal(hold: &Hold, target: &Target, by: &Principal, now: DateTime<Utc>) -> 
 
 impl Store {
     /// Moves an artifact's expiry to `until`, strictly later than the current
-    /// one, with a mandatory reason (one `retention_extended` event). An
+    /// one, with a mandatory reason (one `retention.extended` event). An
     /// eligible artifact whose new expiry is in the future leaves eligibility.
     pub async fn extend(
         &self,

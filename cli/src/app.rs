@@ -3,10 +3,13 @@
 use crate::args::Global;
 use std::sync::Arc;
 use std::time::Duration;
+use sqlx::Row;
+use strata_core::artifact::{Codec, Tier};
 use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
-use strata_core::id::IdError;
+use strata_core::id::{IdError, TenantId};
 use strata_core::store::{Store, StoreError};
+use strata_core::tiers::BlobRef;
 use strata_workers::queue::redis::RedisQueue;
 use strata_workers::queue::sqlite::SqliteQueue;
 use strata_workers::queue::{DeadLetterRetention, Queue, QueueError};
@@ -24,10 +27,37 @@ pub struct App {
     pub queue: Arc<dyn Queue>,
 }
 
+/// How a command opens its data directory.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Opening {
+    /// The command only reads: a data directory without a catalog is an
+    /// error, and nothing is created.
+    pub read_only: bool,
+    /// `--live` was given: the dry-run switch does not hold in this process.
+    pub live: bool,
+    /// The command moves or deletes blobs: it refuses to start when a tier's
+    /// configured directory appears to have moved away from its blobs.
+    pub check_tiers: bool,
+}
+
+/// Live artifacts sampled per tier, newest first, to notice a moved tier.
+const TIER_SAMPLE: i64 = 20;
+
 impl App {
     /// Loads the configuration and opens the store and the embedded queue.
-    pub async fn open(global: &Global) -> anyhow::Result<Self> {
-        let config = Config::load(global.config.as_deref())?;
+    pub async fn open(global: &Global, opening: Opening) -> anyhow::Result<Self> {
+        if opening.read_only && !global.data_dir.join("catalog.db").is_file() {
+            return Err(UsageError(format!(
+                "no strata data directory at {} (it holds no catalog.db): nothing to read, and nothing was created; \
+                 give --data-dir (or STRATA_DATA_DIR), or create one with `strata tenant add` or `strata demo`",
+                global.data_dir.display()
+            ))
+            .into());
+        }
+        let mut config = Config::load(global.config.as_deref())?;
+        if opening.live {
+            config.lifecycle.dry_run = false;
+        }
         let queue_config = config.queue.clone();
         let store = Store::open(&global.data_dir, config, Arc::new(SystemClock)).await?;
         let retention = DeadLetterRetention {
@@ -49,7 +79,79 @@ impl App {
                 .with_retention(retention),
             ),
         };
-        Ok(Self { store, queue })
+        let app = Self { store, queue };
+        if opening.check_tiers {
+            app.check_tiers_in_place().await?;
+        }
+        Ok(app)
+    }
+
+    /// Whether the dry-run switch holds in this process.
+    pub fn dry_run(&self) -> bool {
+        self.store.config.lifecycle.dry_run
+    }
+
+    /// Prints the dry-run notice on standard error when the switch holds;
+    /// returns whether it does.
+    pub fn announce_dry_run(&self) -> bool {
+        if self.dry_run() {
+            eprintln!("{}", strata_workers::scheduler::dry_run_notice());
+        }
+        self.dry_run()
+    }
+
+    /// Refuses to go on when a tier's configured directory appears to have
+    /// moved: none of the newest live artifacts of that tier has its blob
+    /// there, while some have theirs at the tier's default location
+    /// (`<data-dir>/tiers/<tier>`). Jobs started now would dead-letter every
+    /// such artifact as missing.
+    async fn check_tiers_in_place(&self) -> anyhow::Result<()> {
+        let tiers = &self.store.tiers;
+        for tier in Tier::ALL {
+            let root = tiers.root(*tier);
+            let old = self.store.data_dir().join("tiers").join(tier.as_str());
+            if old == root {
+                continue;
+            }
+            let rows = sqlx::query(
+                "SELECT tenant, blake3, codec FROM artifacts \
+                 WHERE tier = ? AND state IN ('active', 'eligible') ORDER BY id DESC LIMIT ?",
+            )
+            .bind(tier.as_str())
+            .bind(TIER_SAMPLE)
+            .fetch_all(self.store.catalog.sqlite_pool())
+            .await?;
+            let (mut here, mut there) = (0, 0);
+            for row in &rows {
+                let (Ok(tenant), Ok(blake3), Ok(codec)) =
+                    (row.try_get::<String, _>("tenant"), row.try_get::<String, _>("blake3"), row.try_get::<String, _>("codec"))
+                else {
+                    continue;
+                };
+                let (Ok(tenant), Ok(codec)) = (TenantId::parse(&tenant), codec.parse::<Codec>()) else { continue };
+                let path = tiers.local_path(*tier, &BlobRef { tenant: &tenant, blake3: &blake3, codec });
+                if path.exists() {
+                    here += 1;
+                } else if path.strip_prefix(root).is_ok_and(|rel| old.join(rel).exists()) {
+                    there += 1;
+                }
+            }
+            if here == 0 && there > 0 {
+                anyhow::bail!(
+                    "the {tier} tier appears to have moved: none of its {} newest live artifacts has its blob in {} \
+                     (the configured {tier} tier), and {there} have theirs in {}. Move the files from {} to {} \
+                     (or configure the {tier} tier at {} again); refusing to start, so that no job fails on a \
+                     missing blob",
+                    rows.len(),
+                    root.display(),
+                    old.display(),
+                    old.display(),
+                    root.display(),
+                    old.display()
+                );
+            }
+        }
+        Ok(())
     }
 }
 

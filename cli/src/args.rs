@@ -111,7 +111,7 @@ pub enum Command {
     /// Run workers until interrupted (SIGINT/SIGTERM).
     Worker(WorkerArgs),
     /// Plan due work on a cron schedule until interrupted.
-    Scheduler,
+    Scheduler(SchedulerArgs),
     /// Queue depth per lane.
     #[command(subcommand)]
     Queue(QueueCommand),
@@ -260,6 +260,19 @@ pub struct ServeArgs {
     /// Address to listen on (default `api.listen`, 127.0.0.1:8080); port 0 picks a free port.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// Change data even when LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN (or
+    /// `lifecycle.dry_run`) makes this process a dry run.
+    #[arg(long)]
+    pub live: bool,
+}
+
+/// `strata scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Plan and enqueue for real even when LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN
+    /// (or `lifecycle.dry_run`) makes each tick a recorded dry run.
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// `strata lifecycle …`.
@@ -410,9 +423,13 @@ pub enum RetentionCommand {
         /// Sweep as of this time (default now).
         #[arg(long, value_name = "TIME")]
         as_of: Option<String>,
-        /// Only list what would become eligible.
-        #[arg(long)]
+        /// Only list what would become eligible (the default under
+        /// LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN).
+        #[arg(long, conflicts_with = "live")]
         dry_run: bool,
+        /// Mark for real even when LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN makes dry runs the default.
+        #[arg(long)]
+        live: bool,
     },
     /// Release a hold.
     Release {
@@ -465,6 +482,11 @@ pub struct WorkerArgs {
     /// durations, lag; admin token) on ADDR, e.g. 127.0.0.1:9187.
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<String>,
+    /// Run lifecycle jobs even when LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN
+    /// holds (under the switch a worker takes only the priority lane:
+    /// restores and erasures).
+    #[arg(long)]
+    pub live: bool,
 }
 
 /// `strata queue …`.

@@ -6,6 +6,7 @@ use croner::Cron;
 use std::str::FromStr;
 use strata_core::catalog::{CatalogError, Fence};
 use strata_core::config::Config;
+use strata_core::event::{EventKind, NewEvent};
 use strata_core::store::Store;
 use strata_jobs::payload::Job;
 use strata_jobs::planner::{self, Plan};
@@ -56,6 +57,55 @@ pub async fn plan_and_enqueue(
 ) -> Result<Plan, SchedulerError> {
     let plan = planner::plan(store, as_of, false, PLAN_LIMIT, actor).await?;
     enqueue_plan(store, queue, &plan).await?;
+    Ok(plan)
+}
+
+/// What set the dry-run switch, for the line every process prints at start:
+/// the environment variable when one of them did, else the configuration key.
+pub fn dry_run_switch() -> &'static str {
+    let set = |var: &str| {
+        std::env::var(var).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+    };
+    if set("LIFECYCLE_DRY_RUN") {
+        "LIFECYCLE_DRY_RUN=true"
+    } else if set("RETENTION_DRY_RUN") {
+        "RETENTION_DRY_RUN=true"
+    } else {
+        "lifecycle.dry_run = true"
+    }
+}
+
+/// The line a process prints at start when the dry-run switch holds.
+pub fn dry_run_notice() -> String {
+    format!("dry run: {}; nothing will be changed", dry_run_switch())
+}
+
+/// Plans what is due as of `as_of` (only `kinds`, or all) without changing
+/// anything, and records the dry run as one `lifecycle_dry_run` event with
+/// its counts and bytes per action.
+pub async fn dry_run(
+    store: &Store,
+    as_of: chrono::DateTime<chrono::Utc>,
+    actor: &str,
+    kinds: Option<&[strata_jobs::payload::JobKind]>,
+) -> Result<Plan, SchedulerError> {
+    let plan = planner::plan_kinds(store, as_of, true, PLAN_LIMIT, actor, kinds).await?;
+    let by_kind: serde_json::Map<String, serde_json::Value> = plan
+        .by_kind()
+        .into_iter()
+        .map(|(k, t)| (k.as_str().to_owned(), serde_json::json!({ "count": t.count, "bytes": t.bytes })))
+        .collect();
+    let data = serde_json::json!({
+        "dry_run": true,
+        "as_of": as_of,
+        "forced": plan.forced,
+        "actions": plan.items.len(),
+        "bytes": plan.items.iter().map(|i| i.bytes).sum::<u64>(),
+        "by_kind": by_kind,
+    });
+    let mut tx = store.catalog.begin_write().await?;
+    tx.append_event(store.clock.now(), None, None, &NewEvent::new(EventKind::LifecycleDryRun, actor, data)).await?;
+    tx.commit().await?;
     Ok(plan)
 }
 
@@ -123,6 +173,7 @@ pub const LEADERSHIP: &str = "scheduler";
 /// Any number of schedulers may run: they hold a leadership lease in the
 /// catalog (renewed every third of `scheduler.leader_ttl_secs`) and only the
 /// holder plans; a plan commits only while its fence still holds the lease.
+/// Under the dry-run switch (`lifecycle.dry_run`) each tick is a [`dry_run`].
 pub async fn run(
     store: &Store,
     queue: &dyn Queue,
@@ -160,6 +211,13 @@ pub async fn run(
             tracing::info!("Another scheduler leads; standing by");
             continue;
         };
+        if store.config.lifecycle.dry_run {
+            match dry_run(store, store.clock.now(), "scheduler", None).await {
+                Ok(plan) => tracing::info!(would_run = plan.items.len(), "dry run: the tick planned, changed nothing"),
+                Err(e) => tracing::warn!(error = %e, "Scheduler dry run failed; the next tick retries"),
+            }
+            continue;
+        }
         let planned = planner::plan_fenced(store, store.clock.now(), PLAN_LIMIT, "scheduler", f).await;
         match planned {
             Ok(plan) => match enqueue_patiently(store, queue, &plan).await {

@@ -18,7 +18,7 @@ use strata_core::event::Event;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 use strata_jobs::planner::{self, Plan};
-use strata_workers::scheduler::{PLAN_LIMIT, SchedulerError, plan_and_enqueue};
+use strata_workers::scheduler::{PLAN_LIMIT, SchedulerError, dry_run, dry_run_notice, plan_and_enqueue};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -127,6 +127,13 @@ pub async fn run(
     ApiJson(request): ApiJson<PlanRequest>,
 ) -> Result<(StatusCode, Json<PlanView>), ApiError> {
     let as_of = request.as_of(&state)?;
+    // The dry-run switch holds here too, and no request can lift it: the
+    // answer says what would be done, and the dry run is recorded.
+    if state.store.config.lifecycle.dry_run {
+        let plan = dry_run(&state.store, as_of, &caller.actor(), None).await?;
+        tracing::info!(as_of = %as_of, would_run = plan.items.len(), "{}", dry_run_notice());
+        return Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))));
+    }
     let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &caller.actor()).await?;
     tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
     Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))))

@@ -4,6 +4,8 @@ use crate::app::{App, UsageError};
 use crate::args::{GetArgs, KeyValue, LsArgs, PutArgs, RmArgs};
 use crate::output;
 use indicatif::{ProgressBar, ProgressStyle};
+use sqlx::Row;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use strata_core::artifact::Artifact;
 use strata_core::catalog::ArtifactFilter;
@@ -165,6 +167,30 @@ pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What ended each tombstone among `artifacts`, by catalog id: `deleted`
+/// (`rm`), `overwritten`, `purged` (the lifecycle) or `erased`, from the
+/// last such event of the row. The catalog keeps one tombstone state for
+/// the first three; the event log says which it was.
+async fn endings(app: &App, artifacts: &[Artifact]) -> anyhow::Result<HashMap<i64, String>> {
+    let ids: Vec<i64> = artifacts.iter().filter(|a| !a.state.is_live()).map(|a| a.id).collect();
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT artifact_id, kind FROM events WHERE kind IN ('deleted', 'overwritten', 'purged', 'erased') \
+             AND artifact_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(") ORDER BY seq");
+        for row in q.build().fetch_all(app.store.catalog.sqlite_pool()).await? {
+            out.insert(row.try_get::<i64, _>("artifact_id")?, row.try_get::<String, _>("kind")?);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
     let filter = ArtifactFilter {
         tenant: args.scope.tenant,
@@ -173,15 +199,25 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
         include_deleted: args.all,
     };
     let artifacts = app.store.list(&filter).await?;
+    let endings = endings(app, &artifacts).await?;
+    let state = |a: &Artifact| endings.get(&a.id).cloned().unwrap_or_else(|| a.state.to_string());
     if args.json {
-        return output::json(&artifacts);
+        let listed: Vec<serde_json::Value> = artifacts
+            .iter()
+            .map(|a| {
+                let mut v = serde_json::to_value(a)?;
+                v["state"] = serde_json::Value::String(state(a));
+                Ok(v)
+            })
+            .collect::<Result<_, serde_json::Error>>()?;
+        return output::json(&listed);
     }
     let mut t = output::table(&["artifact", "tier", "state", "size", "stored", "codec", "created", "expires"]);
     for a in &artifacts {
         t.add_row(vec![
             a.key().to_string(),
             a.tier.to_string(),
-            a.state.to_string(),
+            state(a),
             output::bytes(a.size),
             output::bytes(a.stored_size),
             a.codec.to_string(),
@@ -190,8 +226,22 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
-    let total: u64 = artifacts.iter().map(|a| a.size).sum();
-    println!("{} artifacts, {}", artifacts.len(), output::bytes(total));
+    let (live, gone): (Vec<&Artifact>, Vec<&Artifact>) = artifacts.iter().partition(|a| a.state.is_live());
+    let total: u64 = live.iter().map(|a| a.size).sum();
+    println!("{} artifacts, {}", live.len(), output::bytes(total));
+    if !gone.is_empty() {
+        let mut by_ending: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+        for a in &gone {
+            *by_ending.entry(state(a)).or_default() += 1;
+        }
+        let each: Vec<String> = by_ending.iter().map(|(ending, n)| format!("{n} {ending}")).collect();
+        println!(
+            "and {} tombstones, not counted above ({}), which held {}",
+            gone.len(),
+            each.join(", "),
+            output::bytes(gone.iter().map(|a| a.size).sum())
+        );
+    }
     Ok(())
 }
 

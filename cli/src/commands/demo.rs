@@ -118,7 +118,7 @@ fn print_step(row: &StepRow, as_of: DateTime<Utc>) {
 
 pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let app = App::open(global).await?;
+    let app = App::open(global, crate::app::Opening::default()).await?;
     if !app.store.catalog.tenants().await?.is_empty() {
         return Err(UsageError(format!(
             "the demo needs a fresh data directory, and {} already has tenants: remove it or pass --data-dir NEW_DIR",

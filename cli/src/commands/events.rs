@@ -31,6 +31,8 @@ fn audit_line(e: &Event) -> serde_json::Value {
             line.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
+    // Every line says whether it records a dry run, as the audit log does.
+    line.entry("dry_run").or_insert(serde_json::Value::Bool(false));
     serde_json::Value::Object(line)
 }
 

@@ -10,12 +10,13 @@ use std::time::Duration;
 use strata_core::artifact::{Artifact, Tier};
 use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::clock::parse_instant;
+use strata_core::event::EventKind;
 use strata_core::id::{ArtifactKey, Scope};
 use strata_jobs::handlers::Context;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner::{self, Plan};
 use strata_workers::pool::{Mode, RunReport, WorkerPool, all_lanes};
-use strata_workers::scheduler::{PLAN_LIMIT, plan_and_enqueue, to_new_jobs};
+use strata_workers::scheduler::{dry_run, plan_and_enqueue, to_new_jobs};
 
 /// Planning passes per `--wait` run: each pass picks up actions that the
 /// previous pass's jobs made due at the same instant.
@@ -58,7 +59,9 @@ pub async fn drain(app: &App, lanes: Vec<String>, show_progress: bool) -> anyhow
     Ok(result?)
 }
 
-fn print_plan(plan: &Plan, list: bool) {
+/// Prints a plan; `passes` holds the actions each planning pass added (a
+/// `--wait` run plans again after each drain).
+fn print_plan(plan: &Plan, list: bool, passes: &[usize]) {
     if list && !plan.items.is_empty() {
         let mut t = output::table(&["artifact", "tier", "action", "bytes", "rule", "due"]);
         for item in &plan.items {
@@ -90,13 +93,29 @@ fn print_plan(plan: &Plan, list: bool) {
         plan.by_kind().iter().map(|(k, t)| format!("{k} {} ({})", t.count, output::bytes(t.bytes))).collect();
     let verb = if plan.dry_run { "Would run" } else { "Planned" };
     let ahead = if plan.forced { " (ahead of the real clock)" } else { "" };
+    let in_passes = if passes.len() > 1 {
+        let each: Vec<String> = passes.iter().map(ToString::to_string).collect();
+        format!(" in {} passes ({})", passes.len(), each.join(" + "))
+    } else {
+        String::new()
+    };
     println!(
-        "{verb} {} actions as of {}{ahead}{}{}",
+        "{verb} {} actions as of {}{ahead}{in_passes}{}{}",
         plan.items.len(),
         plan.as_of.to_rfc3339(),
         if totals.is_empty() { "." } else { ": " },
         totals.join(", ")
     );
+    if passes.len() > 1 {
+        println!("Each pass planned what the previous pass's jobs made due at the same instant.");
+    }
+    if plan.dry_run && !plan.items.is_empty() {
+        println!(
+            "These are the actions due now (the first pass). Actions that they make due at the same instant \
+             (a purge once an eligibility's grace has passed, …) are planned only after these are done: \
+             a live run with --wait plans them in further passes."
+        );
+    }
 }
 
 /// Prints a worker run's outcome table.
@@ -126,10 +145,22 @@ pub async fn run_lifecycle(
     wait: bool,
     progress: bool,
 ) -> anyhow::Result<(Plan, Option<RunReport>)> {
+    let (plan, report, _) = run_in_passes(app, as_of, wait, progress).await?;
+    Ok((plan, report))
+}
+
+/// [`run_lifecycle`], also returning how many actions each pass planned.
+async fn run_in_passes(
+    app: &App,
+    as_of: DateTime<Utc>,
+    wait: bool,
+    progress: bool,
+) -> anyhow::Result<(Plan, Option<RunReport>, Vec<usize>)> {
     let started = std::time::Instant::now();
     let mut plan = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
+    let mut passes = vec![plan.items.len()];
     if !wait {
-        return Ok((plan, None));
+        return Ok((plan, None, passes));
     }
     let mut report = drain(app, all_lanes(&app.store.config), progress).await?;
     for _ in 1..MAX_PASSES {
@@ -137,6 +168,7 @@ pub async fn run_lifecycle(
         if next.items.is_empty() {
             break;
         }
+        passes.push(next.items.len());
         plan.items.extend(next.items);
         let more = drain(app, all_lanes(&app.store.config), progress).await?;
         for (kind, outcomes) in more.outcomes {
@@ -150,24 +182,24 @@ pub async fn run_lifecycle(
     if let Some(id) = plan.run_id {
         app.store.catalog.finish_run(id, started.elapsed()).await?;
     }
-    Ok((plan, Some(report)))
+    Ok((plan, Some(report), passes))
 }
 
 pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
     let as_of = as_of(args.as_of.as_deref())?;
-    if args.dry_run || (app.store.config.lifecycle.dry_run && !args.live) {
-        let plan = planner::plan(&app.store, as_of, true, PLAN_LIMIT, "cli").await?;
+    if app.announce_dry_run() || args.dry_run {
+        let plan = dry_run(&app.store, as_of, "cli", None).await?;
         if args.json {
             return output::json(&plan);
         }
-        print_plan(&plan, true);
+        print_plan(&plan, true, &[plan.items.len()]);
         return Ok(());
     }
-    let (plan, report) = run_lifecycle(app, as_of, args.wait, !args.json).await?;
+    let (plan, report, passes) = run_in_passes(app, as_of, args.wait, !args.json).await?;
     if args.json {
-        return output::json(&serde_json::json!({ "plan": plan, "report": report }));
+        return output::json(&serde_json::json!({ "plan": plan, "report": report, "passes": passes }));
     }
-    print_plan(&plan, args.verbose);
+    print_plan(&plan, args.verbose, &passes);
     match report {
         Some(r) => print_report(&r),
         None if !plan.items.is_empty() => {
@@ -245,16 +277,53 @@ pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A run's counts per action (`{"promote": {"count": 2, "bytes": 10}}`) as
+/// a line: `promote 2 (10 B), purge 1 (3 B)`.
+fn actions_line(summary: &serde_json::Value) -> String {
+    let Some(by_kind) = summary.as_object().filter(|m| !m.is_empty()) else {
+        return "nothing".to_owned();
+    };
+    by_kind
+        .iter()
+        .map(|(kind, tally)| {
+            let count = tally["count"].as_u64().unwrap_or(0);
+            match tally["bytes"].as_u64() {
+                Some(bytes) => format!("{kind} {count} ({})", output::bytes(bytes)),
+                None => format!("{kind} {count}"),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
-    let totals = app.store.catalog.tier_totals().await?;
+    let (live, tombstones): (Vec<_>, Vec<_>) =
+        app.store.catalog.tier_totals().await?.into_iter().partition(|t| t.state.is_live());
     let last_run = app.store.catalog.last_run().await?;
+    let last_dry_run = app
+        .store
+        .catalog
+        .events(&EventFilter {
+            kind: Some(EventKind::LifecycleDryRun.as_str().to_owned()),
+            limit: Some(1),
+            newest: true,
+            ..EventFilter::default()
+        })
+        .await?
+        .pop();
     let recent =
         app.store.catalog.events(&EventFilter { limit: Some(10), newest: true, ..EventFilter::default() }).await?;
     if json {
-        return output::json(&serde_json::json!({ "totals": totals, "last_run": last_run, "recent_events": recent }));
+        return output::json(&serde_json::json!({
+            "totals": live,
+            "tombstones": tombstones,
+            "last_run": last_run,
+            "last_dry_run": last_dry_run,
+            "recent_events": recent,
+        }));
     }
     let mut t = output::table(&["tenant", "tier", "state", "artifacts", "bytes", "stored"]);
-    for row in &totals {
+    for row in &live {
         t.add_row(vec![
             row.tenant.clone(),
             row.tier.to_string(),
@@ -265,16 +334,41 @@ pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
+    let sum = |rows: &[strata_core::catalog::TierTotal]| {
+        rows.iter().fold((0i64, 0i64, 0i64), |(n, b, s), r| (n + r.artifacts, b + r.bytes, s + r.stored_bytes))
+    };
+    let (n, bytes, stored) = sum(&live);
+    println!(
+        "Live: {n} artifacts, {} ({} stored).",
+        output::bytes(bytes.max(0) as u64),
+        output::bytes(stored.max(0) as u64)
+    );
+    let (gone, gone_bytes, _) = sum(&tombstones);
+    if gone > 0 {
+        println!(
+            "Tombstones (deleted, not counted above): {gone} artifacts, which held {}.",
+            output::bytes(gone_bytes.max(0) as u64)
+        );
+    }
     match last_run {
         Some(r) => println!(
-            "Last run: {} as of {}{}, {} jobs planned: {}",
+            "Last run: {} as of {}{}, {} jobs planned: {}.",
             output::time(r.started_at),
             output::time(r.as_of),
             if r.dry_run { " (dry run)" } else { "" },
             r.n_planned,
-            r.summary
+            actions_line(&r.summary)
         ),
         None => println!("No lifecycle run yet."),
+    }
+    if let Some(e) = last_dry_run {
+        println!(
+            "Last dry run: {} as of {} by {}: would run {}.",
+            output::time(e.timestamp),
+            e.data["as_of"].as_str().unwrap_or("-"),
+            output::text(&e.actor),
+            actions_line(&e.data["by_kind"])
+        );
     }
     println!("Recent events:");
     for e in recent {

@@ -10,8 +10,47 @@ mod retention;
 mod serve;
 mod tenant;
 
-use crate::app::App;
-use crate::args::{Cli, Command, LifecycleCommand, QueueCommand};
+use crate::app::{App, Opening};
+use crate::args::{
+    Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand,
+    TenantCommand, TokenCommand,
+};
+
+/// How a command opens the data directory: commands that only read never
+/// create it; `--live` lifts the dry-run switch; the processes that move
+/// blobs first check that no tier directory has moved away from its blobs.
+fn opening(command: &Command) -> Opening {
+    let read_only = match command {
+        Command::Get(_)
+        | Command::Ls(_)
+        | Command::Explain(_)
+        | Command::Queue(_)
+        | Command::Metrics
+        | Command::Events(_)
+        | Command::Dlq(DlqCommand::List { .. })
+        | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
+        | Command::Retention(RetentionCommand::Holds { .. } | RetentionCommand::History { .. })
+        | Command::Lifecycle(LifecycleCommand::Summary { .. } | LifecycleCommand::Plan { .. }) => true,
+        _ => false,
+    };
+    let live = match command {
+        Command::Lifecycle(LifecycleCommand::Run(args)) => args.live,
+        Command::Retention(RetentionCommand::Sweep { live, .. }) => *live,
+        Command::Serve(args) | Command::Run(args) => args.live,
+        Command::Worker(args) => args.live,
+        Command::Scheduler(args) => args.live,
+        _ => false,
+    };
+    let check_tiers = matches!(
+        command,
+        Command::Lifecycle(LifecycleCommand::Run(_))
+            | Command::Serve(_)
+            | Command::Run(_)
+            | Command::Worker(_)
+            | Command::Scheduler(_)
+    );
+    Opening { read_only, live, check_tiers }
+}
 
 /// Runs the parsed command.
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
@@ -19,7 +58,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&global, args).await;
     }
-    let app = App::open(&global).await?;
+    let app = App::open(&global, opening(&cli.command)).await?;
     match cli.command {
         Command::Put(args) => artifacts::put(&app, args).await,
         Command::Get(args) => artifacts::get(&app, args).await,
@@ -38,7 +77,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve::serve(&app, args).await,
         Command::Run(args) => serve::run(&app, args).await,
         Command::Worker(args) => ops::worker(&app, args).await,
-        Command::Scheduler => ops::scheduler(&app).await,
+        Command::Scheduler(_) => ops::scheduler(&app).await,
         Command::Queue(QueueCommand::Stats { json }) => ops::queue_stats(&app, json).await,
         Command::Dlq(cmd) => ops::dlq(&app, cmd).await,
         Command::Events(args) => events::run(&app, args).await,

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use std::sync::Arc;
 use strata_api::state::ApiState;
 use strata_jobs::handlers::Context;
+use strata_jobs::payload::PRIORITY_LANE;
 use strata_workers::metrics::JobMetrics;
 use strata_workers::pool::{Mode, WorkerPool, default_lanes};
 use strata_workers::queue::DeadFilter;
@@ -44,8 +45,35 @@ pub fn shutdown_signal() -> watch::Receiver<bool> {
     rx
 }
 
+/// The lanes a worker consumes. Under the dry-run switch a worker carries out
+/// no lifecycle job (promote, compress, scan, eligibility, purge), planned
+/// before the switch or not: it takes only the priority lane, whose restores
+/// and erasures are explicit requests, and leaves the other lanes' jobs
+/// queued for a live worker.
+pub fn worker_lanes(app: &App, lanes: Vec<String>) -> anyhow::Result<Vec<String>> {
+    if !app.announce_dry_run() {
+        return Ok(lanes);
+    }
+    let (kept, left): (Vec<String>, Vec<String>) = lanes.into_iter().partition(|l| l == PRIORITY_LANE);
+    if kept.is_empty() {
+        return Err(UsageError(format!(
+            "lanes {} carry lifecycle jobs, which no worker runs in a dry run; pass --live to run them",
+            left.join(", ")
+        ))
+        .into());
+    }
+    if !left.is_empty() {
+        eprintln!(
+            "dry run: lifecycle jobs on lanes {} stay queued; this worker takes only the {PRIORITY_LANE} lane \
+             (restores and erasures); pass --live to run them",
+            left.join(", ")
+        );
+    }
+    Ok(kept)
+}
+
 pub async fn worker(app: &App, args: WorkerArgs) -> anyhow::Result<()> {
-    let lanes = if args.lanes.is_empty() { default_lanes() } else { args.lanes };
+    let lanes = worker_lanes(app, if args.lanes.is_empty() { default_lanes() } else { args.lanes })?;
     let actor = format!("worker:{}", std::process::id());
     let jobs = Arc::new(JobMetrics::default());
     let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone())
@@ -77,6 +105,7 @@ pub async fn worker(app: &App, args: WorkerArgs) -> anyhow::Result<()> {
 pub async fn scheduler(app: &App) -> anyhow::Result<()> {
     let expr = app.store.config.scheduler.cron.clone();
     let cron = scheduler::parse_cron(&expr).map_err(|e| UsageError(e.to_string()))?;
+    app.announce_dry_run();
     eprintln!("Scheduler planning on {expr:?} (Ctrl-C to stop).");
     scheduler::run(&app.store, app.queue.as_ref(), &cron, shutdown_signal()).await?;
     Ok(())

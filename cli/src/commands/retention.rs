@@ -12,8 +12,7 @@ use strata_jobs::handlers::{self, Context, Outcome};
 use strata_jobs::payload::JobKind;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
-use strata_workers::scheduler::PLAN_LIMIT;
-use strata_workers::scheduler::to_new_jobs;
+use strata_workers::scheduler::{self, PLAN_LIMIT, to_new_jobs};
 
 pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
     match cmd {
@@ -45,11 +44,16 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 output::text(&reason)
             );
         }
-        RetentionCommand::Sweep { as_of, dry_run } => {
+        RetentionCommand::Sweep { as_of, dry_run, live: _ } => {
             let as_of = crate::commands::lifecycle::as_of(as_of.as_deref())?;
             let started = std::time::Instant::now();
             let kinds = [JobKind::Eligibility];
-            let plan = planner::plan_kinds(&app.store, as_of, dry_run, PLAN_LIMIT, "sweep", Some(&kinds)).await?;
+            let dry_run = app.announce_dry_run() || dry_run;
+            let plan = if dry_run {
+                scheduler::dry_run(&app.store, as_of, "sweep", Some(&kinds)).await?
+            } else {
+                planner::plan_kinds(&app.store, as_of, false, PLAN_LIMIT, "sweep", Some(&kinds)).await?
+            };
             let ctx = Context::new(app.store.clone(), "sweep");
             let mut marked = 0;
             for job in &plan.jobs {
@@ -189,11 +193,28 @@ pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
         None
     };
     let blocked: Vec<String> = erasure.blocked.iter().map(ToString::to_string).collect();
+    // What outranks the erasure, per blocked artifact: a hold, a permanent
+    // record's class, or both.
+    let mut why = Vec::with_capacity(erasure.blocked.len());
+    for key in &erasure.blocked {
+        let a = app.store.find(key).await?;
+        let mut reasons = Vec::new();
+        if a.held {
+            reasons.push("a hold".to_owned());
+        }
+        if app.store.config.is_permanent_record(a.class.as_deref()) {
+            reasons.push(format!("a permanent record (class {})", a.class.as_deref().unwrap_or("-")));
+        }
+        why.push(if reasons.is_empty() { "a protection that has since ended".to_owned() } else { reasons.join(" and ") });
+    }
     if args.json {
+        let blocked_by: serde_json::Map<String, serde_json::Value> =
+            blocked.iter().cloned().zip(why.iter().cloned().map(serde_json::Value::String)).collect();
         return output::json(&serde_json::json!({
             "target": args.target.to_string(),
             "artifacts": erasure.jobs.len(),
             "blocked": blocked,
+            "blocked_by": blocked_by,
             "erased": report.as_ref().map(|r| r.count("erase", Outcome::Done)),
         }));
     }
@@ -205,8 +226,8 @@ pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
             args.target
         ),
     }
-    for key in &blocked {
-        println!("Blocked by a hold: {key}");
+    for (key, why) in blocked.iter().zip(&why) {
+        println!("Blocked by {why}: {key}");
     }
     Ok(())
 }

@@ -50,6 +50,7 @@ async fn serve_until(
 }
 
 pub async fn serve(app: &App, args: ServeArgs) -> anyhow::Result<()> {
+    app.announce_dry_run();
     let listener = listen(app, args).await?;
     serve_until(app, listener, Arc::default(), shutdown_signal()).await
 }
@@ -57,10 +58,10 @@ pub async fn serve(app: &App, args: ServeArgs) -> anyhow::Result<()> {
 pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
     let expr = app.store.config.scheduler.cron.clone();
     let cron = scheduler::parse_cron(&expr).map_err(|e| UsageError(e.to_string()))?;
+    let lanes = crate::commands::ops::worker_lanes(app, all_lanes(&app.store.config))?;
     let listener = listen(app, args).await?;
     let stop = shutdown_signal();
     let actor = format!("worker:{}", std::process::id());
-    let lanes = all_lanes(&app.store.config);
     let jobs = Arc::new(JobMetrics::default());
     let pool = WorkerPool::new(app.queue.clone(), Context::new(app.store.clone(), &actor), lanes.clone())
         .with_metrics(jobs.clone());
