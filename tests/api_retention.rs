@@ -86,7 +86,7 @@ async fn extensions_holds_history_and_explain() {
 
     let history = api.call("GET", &format!("{base}/history")).token(&api.acme).send().await.json();
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["event_type"].as_str().unwrap()).collect();
-    assert_eq!(kinds, ["ingested", "retention.default_applied", "retention_extended", "hold_applied", "hold_released"]);
+    assert_eq!(kinds, ["ingested", "retention.default_applied", "retention.extended", "hold_applied", "hold_released"]);
     assert_eq!(history[2]["actor"], "api:acme");
     assert_eq!(history[2]["reason"], "customer");
     api.call("GET", "/v1/tenants/acme/artifacts/wf/never.json/history")

@@ -124,7 +124,7 @@ fn extensions_are_strictly_later_reasoned_and_revoke_eligibility() {
             "ingested",
             "retention.default_applied",
             "deletion_eligible",
-            "retention_extended",
+            "retention.extended",
             "eligibility_revoked",
             "deletion_eligible"
         ]
