@@ -167,11 +167,7 @@ fn the_scheduler_under_the_switch_records_dry_runs_and_changes_nothing_until_liv
 async fn strata_run_and_its_api_under_the_switch_answer_what_would_be_done_and_change_nothing() {
     let api = Api::launch(
         "run",
-        &[
-            ("LIFECYCLE_DRY_RUN", "true"),
-            ("HOT_RETENTION_DAYS", "0"),
-            ("STRATA_SCHEDULE", "* * * * * *"),
-        ],
+        &[("LIFECYCLE_DRY_RUN", "true"), ("HOT_RETENTION_DAYS", "0"), ("STRATA_SCHEDULE", "* * * * * *")],
     );
     api.put("wf", "a.txt", b"alpha").await;
     api.put("wf", "b.txt", b"beta").await;

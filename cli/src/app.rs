@@ -1,9 +1,9 @@
 //! Opening the store and queue a command needs, and mapping errors to exit codes.
 
 use crate::args::Global;
+use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
-use sqlx::Row;
 use strata_core::artifact::{Codec, Tier};
 use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
@@ -123,9 +123,11 @@ impl App {
             .await?;
             let (mut here, mut there) = (0, 0);
             for row in &rows {
-                let (Ok(tenant), Ok(blake3), Ok(codec)) =
-                    (row.try_get::<String, _>("tenant"), row.try_get::<String, _>("blake3"), row.try_get::<String, _>("codec"))
-                else {
+                let (Ok(tenant), Ok(blake3), Ok(codec)) = (
+                    row.try_get::<String, _>("tenant"),
+                    row.try_get::<String, _>("blake3"),
+                    row.try_get::<String, _>("codec"),
+                ) else {
                     continue;
                 };
                 let (Ok(tenant), Ok(codec)) = (TenantId::parse(&tenant), codec.parse::<Codec>()) else { continue };

@@ -107,13 +107,16 @@ fn print_plan(plan: &Plan, list: bool, passes: &[usize]) {
         totals.join(", ")
     );
     if passes.len() > 1 {
-        println!("Each pass planned what the previous pass's jobs made due at the same instant.");
+        println!(
+            "Each pass plans one action per artifact; the later passes planned what was still due at the same \
+             instant once the earlier passes' jobs were done."
+        );
     }
     if plan.dry_run && !plan.items.is_empty() {
         println!(
-            "These are the actions due now (the first pass). Actions that they make due at the same instant \
-             (a purge once an eligibility's grace has passed, …) are planned only after these are done: \
-             a live run with --wait plans them in further passes."
+            "This is the first pass: one action per artifact. Where an artifact has several actions due at \
+             this instant (marked eligible, then scanned), the next is planned once the first is done, so a \
+             live run with --wait, which plans again after each pass, can carry out more."
         );
     }
 }

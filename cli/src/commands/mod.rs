@@ -12,8 +12,7 @@ mod tenant;
 
 use crate::app::{App, Opening};
 use crate::args::{
-    Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand,
-    TenantCommand, TokenCommand,
+    Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand, TenantCommand, TokenCommand,
 };
 
 /// How a command opens the data directory: commands that only read never

@@ -205,7 +205,11 @@ pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
         if app.store.config.is_permanent_record(a.class.as_deref()) {
             reasons.push(format!("a permanent record (class {})", a.class.as_deref().unwrap_or("-")));
         }
-        why.push(if reasons.is_empty() { "a protection that has since ended".to_owned() } else { reasons.join(" and ") });
+        why.push(if reasons.is_empty() {
+            "a protection that has since ended".to_owned()
+        } else {
+            reasons.join(" and ")
+        });
     }
     if args.json {
         let blocked_by: serde_json::Map<String, serde_json::Value> =
