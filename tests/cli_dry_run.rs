@@ -46,8 +46,8 @@ fn wait_for(what: &str, done: &dyn Fn() -> bool) {
 
 /// Sends SIGTERM and returns the process's standard error.
 fn stop(child: std::process::Child) -> String {
-    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = child.wait_with_output().unwrap();
+    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    let out = child.wait_with_output().expect("the process exits");
     assert!(out.status.success(), "{:?}: {}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -19,19 +19,19 @@ use crate::args::{
 /// create it; `--live` lifts the dry-run switch; the processes that move
 /// blobs first check that no tier directory has moved away from its blobs.
 fn opening(command: &Command) -> Opening {
-    let read_only = match command {
+    let read_only = matches!(
+        command,
         Command::Get(_)
-        | Command::Ls(_)
-        | Command::Explain(_)
-        | Command::Queue(_)
-        | Command::Metrics
-        | Command::Events(_)
-        | Command::Dlq(DlqCommand::List { .. })
-        | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
-        | Command::Retention(RetentionCommand::Holds { .. } | RetentionCommand::History { .. })
-        | Command::Lifecycle(LifecycleCommand::Summary { .. } | LifecycleCommand::Plan { .. }) => true,
-        _ => false,
-    };
+            | Command::Ls(_)
+            | Command::Explain(_)
+            | Command::Queue(_)
+            | Command::Metrics
+            | Command::Events(_)
+            | Command::Dlq(DlqCommand::List { .. })
+            | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
+            | Command::Retention(RetentionCommand::Holds { .. } | RetentionCommand::History { .. })
+            | Command::Lifecycle(LifecycleCommand::Summary { .. } | LifecycleCommand::Plan { .. })
+    );
     let live = match command {
         Command::Lifecycle(LifecycleCommand::Run(args)) => args.live,
         Command::Retention(RetentionCommand::Sweep { live, .. }) => *live,
