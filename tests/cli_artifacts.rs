@@ -174,7 +174,7 @@ fn an_unwritable_tier_fails_cleanly_and_changes_nothing() {
 
     // A tier location that cannot be a directory at all fails at start-up.
     let s2 = Strata::new().env("STORAGE_COLD_PATH", &input);
-    let err = s2.fails(&["tenant", "ls"], 1);
+    let err = s2.fails(&["tenant", "add", "acme"], 1);
     assert!(err.contains("cold tier"), "{err}");
 }
 

@@ -46,6 +46,7 @@ const TIER_SAMPLE: i64 = 20;
 impl App {
     /// Loads the configuration and opens the store and the embedded queue.
     pub async fn open(global: &Global, opening: Opening) -> anyhow::Result<Self> {
+        let mut config = Config::load(global.config.as_deref())?;
         if opening.read_only && !global.data_dir.join("catalog.db").is_file() {
             return Err(UsageError(format!(
                 "no strata data directory at {} (it holds no catalog.db): nothing to read, and nothing was created; \
@@ -54,7 +55,6 @@ impl App {
             ))
             .into());
         }
-        let mut config = Config::load(global.config.as_deref())?;
         if opening.live {
             config.lifecycle.dry_run = false;
         }
