@@ -253,3 +253,36 @@ fn a_worker_under_the_switch_runs_no_lifecycle_job_planned_before_it() {
     wait_for("the live worker", &|| s.artifact("globex/wf/h")["tier"] == "warm");
     stop(live);
 }
+
+#[tokio::test]
+async fn serve_live_on_the_command_line_lifts_the_switch_for_the_api() {
+    use std::io::BufRead;
+    let s = Strata::new().env("LIFECYCLE_DRY_RUN", "true").env("STRATA_ADMIN_TOKEN", ADMIN);
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let input = s.file("a", b"alpha");
+    s.ok(&["put", "acme/wf/a", &input]);
+    let mut child = s
+        .command(&["serve", "--live", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("a first line");
+    let base = line.trim().replace("Listening on ", "");
+    let as_of = (chrono::Utc::now() + chrono::Duration::days(8)).to_rfc3339();
+    let reply = reqwest::Client::new()
+        .post(format!("{base}/v1/lifecycle/run"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(json!({ "as_of": as_of }).to_string())
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(reply.status(), 202);
+    let plan: Value = serde_json::from_slice(&reply.bytes().await.expect("a body")).expect("JSON");
+    assert_eq!((plan["dry_run"].as_bool(), plan["enqueued"].as_u64()), (Some(false), Some(1)), "{plan}");
+    let stderr = stop(child);
+    assert!(!stderr.contains("dry run:"), "{stderr}");
+    assert!(dry_run_events(&s).is_empty());
+}
