@@ -1,13 +1,12 @@
 //! Opening the store and queue a command needs, and mapping errors to exit codes.
 
 use crate::args::Global;
-use sqlx::Row;
 use std::sync::Arc;
 use std::time::Duration;
-use strata_core::artifact::{Codec, Tier};
+use strata_core::artifact::Tier;
 use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
-use strata_core::id::{IdError, TenantId};
+use strata_core::id::IdError;
 use strata_core::store::{Store, StoreError};
 use strata_core::tiers::BlobRef;
 use strata_workers::queue::redis::RedisQueue;
@@ -113,25 +112,10 @@ impl App {
             if old == root {
                 continue;
             }
-            let rows = sqlx::query(
-                "SELECT tenant, blake3, codec FROM artifacts \
-                 WHERE tier = ? AND state IN ('active', 'eligible') ORDER BY id DESC LIMIT ?",
-            )
-            .bind(tier.as_str())
-            .bind(TIER_SAMPLE)
-            .fetch_all(self.store.catalog.sqlite_pool())
-            .await?;
+            let blobs = self.store.catalog.newest_live_blobs(*tier, TIER_SAMPLE).await?;
             let (mut here, mut there) = (0, 0);
-            for row in &rows {
-                let (Ok(tenant), Ok(blake3), Ok(codec)) = (
-                    row.try_get::<String, _>("tenant"),
-                    row.try_get::<String, _>("blake3"),
-                    row.try_get::<String, _>("codec"),
-                ) else {
-                    continue;
-                };
-                let (Ok(tenant), Ok(codec)) = (TenantId::parse(&tenant), codec.parse::<Codec>()) else { continue };
-                let path = tiers.local_path(*tier, &BlobRef { tenant: &tenant, blake3: &blake3, codec });
+            for b in &blobs {
+                let path = tiers.local_path(*tier, &BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec });
                 if path.exists() {
                     here += 1;
                 } else if path.strip_prefix(root).is_ok_and(|rel| old.join(rel).exists()) {
@@ -144,7 +128,7 @@ impl App {
                      (the configured {tier} tier), and {there} have theirs in {}. Move the files from {} to {} \
                      (or configure the {tier} tier at {} again); refusing to start, so that no job fails on a \
                      missing blob",
-                    rows.len(),
+                    blobs.len(),
                     root.display(),
                     old.display(),
                     old.display(),

@@ -10,6 +10,7 @@
 mod artifacts;
 mod events;
 mod holds;
+mod inspect;
 mod leaders;
 mod restores;
 mod tenants;
@@ -18,6 +19,7 @@ mod tokens;
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
+pub use inspect::LiveBlob;
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use tenants::Tenant;

@@ -4,8 +4,6 @@ use crate::app::{App, UsageError};
 use crate::args::{GetArgs, KeyValue, LsArgs, PutArgs, RmArgs};
 use crate::output;
 use indicatif::{ProgressBar, ProgressStyle};
-use sqlx::Row;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use strata_core::artifact::Artifact;
 use strata_core::catalog::ArtifactFilter;
@@ -167,30 +165,6 @@ pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What ended each tombstone among `artifacts`, by catalog id: `deleted`
-/// (`rm`), `overwritten`, `purged` (the lifecycle) or `erased`, from the
-/// last such event of the row. The catalog keeps one tombstone state for
-/// the first three; the event log says which it was.
-async fn endings(app: &App, artifacts: &[Artifact]) -> anyhow::Result<HashMap<i64, String>> {
-    let ids: Vec<i64> = artifacts.iter().filter(|a| !a.state.is_live()).map(|a| a.id).collect();
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(500) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT artifact_id, kind FROM events WHERE kind IN ('deleted', 'overwritten', 'purged', 'erased') \
-             AND artifact_id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        q.push(") ORDER BY seq");
-        for row in q.build().fetch_all(app.store.catalog.sqlite_pool()).await? {
-            out.insert(row.try_get::<i64, _>("artifact_id")?, row.try_get::<String, _>("kind")?);
-        }
-    }
-    Ok(out)
-}
-
 pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
     let filter = ArtifactFilter {
         tenant: args.scope.tenant,
@@ -199,7 +173,10 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
         include_deleted: args.all,
     };
     let artifacts = app.store.list(&filter).await?;
-    let endings = endings(app, &artifacts).await?;
+    // A tombstone's state says what ended it (`rm`, an overwrite, the
+    // lifecycle, an erasure), from its last such event.
+    let tombstones: Vec<i64> = artifacts.iter().filter(|a| !a.state.is_live()).map(|a| a.id).collect();
+    let endings = app.store.catalog.tombstone_endings(&tombstones).await?;
     let state = |a: &Artifact| endings.get(&a.id).cloned().unwrap_or_else(|| a.state.to_string());
     if args.json {
         let listed: Vec<serde_json::Value> = artifacts
