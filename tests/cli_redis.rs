@@ -41,7 +41,10 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
     s.ok(&["restore", "acme/wf/a1", "--wait"]);
     assert_eq!(s.artifact("acme/wf/a1")["tier"], "hot");
 
-    let bad = Strata::new().env("STRATA_REDIS_URL", "redis://127.0.0.1:1/");
+    // A data directory that exists, so that reading it reaches the queue.
+    let bad = Strata::new();
+    bad.ok(&["tenant", "add", "acme"]);
+    let bad = bad.env("STRATA_REDIS_URL", "redis://127.0.0.1:1/");
     let err = bad.fails(&["queue", "stats"], 1);
     assert!(err.contains("redis://127.0.0.1:1/"), "the error names the URL: {err}");
 }
