@@ -96,6 +96,7 @@ fn the_last_run_prints_readably() {
     assert!(last.ends_with("1 jobs planned: promote 1 (5 B)."), "{last}");
     let dry = text.lines().find(|l| l.starts_with("Last dry run:")).expect("a last dry run line");
     assert!(dry.contains("would run compress 1 (5 B)"), "{dry}");
+    assert!(dry.contains(" by cli: would run") && !dry.contains("Z by"), "the instant as the tables show it: {dry}");
     assert!(!last.contains('{') && !dry.contains('{'), "no raw JSON: {text}");
 }
 

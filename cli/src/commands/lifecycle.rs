@@ -368,7 +368,7 @@ pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
         println!(
             "Last dry run: {} as of {} by {}: would run {}.",
             output::time(e.timestamp),
-            e.data["as_of"].as_str().unwrap_or("-"),
+            output::time_or(e.data["as_of"].as_str().and_then(|t| t.parse::<DateTime<Utc>>().ok()), "-"),
             output::text(&e.actor),
             actions_line(&e.data["by_kind"])
         );
