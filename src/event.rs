@@ -55,6 +55,9 @@ pub enum EventKind {
     ErasureRequested,
     /// An artifact was erased on request.
     Erased,
+    /// A garbage collection removed crash leftovers and unreferenced blobs
+    /// (files and bytes per tier).
+    GcCompleted,
 }
 
 impl EventKind {
@@ -84,6 +87,7 @@ impl EventKind {
             EventKind::RetentionRecomputed => "retention_recomputed",
             EventKind::ErasureRequested => "erasure_requested",
             EventKind::Erased => "erased",
+            EventKind::GcCompleted => "gc_completed",
         }
     }
 }

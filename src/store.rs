@@ -163,7 +163,8 @@ impl Store {
     pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
-        let catalog = Catalog::open(&data_dir.join("catalog.db"), config.keep_latest_cap()).await?;
+        let catalog =
+            Catalog::open_with(&data_dir.join("catalog.db"), config.keep_latest_cap(), config.storage.fsync).await?;
         let tiers = Tiers::open(&config, data_dir)?;
         let committer = Committer::start(catalog.clone(), tiers.clone(), clock.clone());
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
@@ -214,8 +215,12 @@ impl Store {
         let tenant = self.tenant(&key.tenant).await?;
         let now = self.clock.now();
         let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
-        if !opts.overwrite && self.catalog.find_live(key).await.is_ok() {
-            return Err(StoreError::AlreadyExists(key.clone()));
+        // Refusals that can be known before any byte is written are made
+        // here; the transaction below checks again, for racing writers.
+        match self.catalog.find_live(key).await {
+            Ok(_) if !opts.overwrite => return Err(StoreError::AlreadyExists(key.clone())),
+            Ok(old) if old.held => return Err(StoreError::Held(key.clone())),
+            _ => {}
         }
         let landing = self.tiers.land(&key.tenant, reader).await?;
         let digests = landing.digests().clone();
@@ -259,8 +264,13 @@ impl Store {
                 Ok(inserted)
             }
             Err(e) => {
-                // A staged file is ours alone; removing it cannot lose live bytes.
+                // Nothing references the upload: its staging file goes, and
+                // so does its content address unless a live artifact uses it
+                // (checked under the write lock; a concurrent put of the same
+                // bytes writes them again when it settles).
+                let blake3 = landing.digests().blake3.clone();
                 let _ = self.tiers.abandon(landing).await;
+                let _ = self.release_blob(&key.tenant, &blake3, Tier::Hot, Codec::None, None).await;
                 Err(e)
             }
         }
@@ -347,7 +357,7 @@ impl Store {
                         detail: format!("expected blake3 {expected}, read {found}"),
                     });
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(read_failure(key, e)),
             }
         }
     }
@@ -373,7 +383,7 @@ impl Store {
                     attempts += 1;
                 }
                 Err(TierError::Missing { tier, .. }) => return Err(StoreError::BlobMissing { key: key.clone(), tier }),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(read_failure(key, e)),
             }
         }
     }
@@ -432,6 +442,15 @@ impl Store {
             claim: claim.map(|(id, token)| (id, token.to_owned())),
         };
         self.committer.release_blob(release).await
+    }
+}
+
+/// A failed read of `key`'s blob: one that cannot be decoded is corrupt,
+/// and the error names the artifact as well as the blob.
+fn read_failure(key: &ArtifactKey, e: TierError) -> StoreError {
+    match e {
+        TierError::Codec { tier, .. } => StoreError::Corrupt { key: key.clone(), tier, detail: e.to_string() },
+        e => e.into(),
     }
 }
 

@@ -8,6 +8,7 @@
 //! and blob deletions are serialized against ingests of the same bytes.
 
 mod artifacts;
+mod blobs;
 mod events;
 mod holds;
 mod leaders;
@@ -16,6 +17,7 @@ mod tenants;
 mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
+pub use blobs::LiveBlob;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::Hold;
 pub use leaders::Fence;
@@ -91,14 +93,23 @@ impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and applies
     /// migrations. `keep_latest_cap` is the largest keep-latest-N configured
     /// (0 when keep-latest is off): artifact reads count newer artifacts up to it.
+    /// Every commit is synced to stable storage before it returns.
     pub async fn open(path: &Path, keep_latest_cap: u32) -> Result<Self, CatalogError> {
+        Self::open_with(path, keep_latest_cap, true).await
+    }
+
+    /// Like [`Catalog::open`]; with `durable` false, commits return before
+    /// they are synced (SQLite `synchronous=NORMAL`: a power loss may undo
+    /// the latest commits, though never corrupt the database).
+    pub async fn open_with(path: &Path, keep_latest_cap: u32, durable: bool) -> Result<Self, CatalogError> {
         let open_err = |message: String| CatalogError::Open { path: path.display().to_string(), message };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.to_string()))?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: in WAL mode, every commit syncs the WAL before it returns.
+            .synchronous(if durable { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         // One connection writes: writers in this process queue on the pool
