@@ -114,6 +114,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when a tier or the catalog ran out of space: retrying cannot
+    /// help until space is freed.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::Tier(TierError::NoSpace { .. }) => true,
+            StoreError::Catalog(e) => e.is_no_space(),
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -112,6 +112,21 @@ pub enum Command {
     Metrics,
     /// Create or upgrade the catalog schema, then exit.
     Migrate,
+    /// Remove crash leftovers and blobs no live artifact references (once
+    /// older than gc.min_age_secs), and report live artifacts whose blob is
+    /// missing.
+    Gc(GcArgs),
+}
+
+/// `strata gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `strata put`.

@@ -60,6 +60,15 @@ impl CatalogError {
         matches!(self, CatalogError::NotFound(_))
     }
 
+    /// True when the database's file system has no space left (`SQLITE_FULL`).
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            CatalogError::Db(sqlx::Error::Database(e)) => e.message().contains("disk is full"),
+            CatalogError::Db(sqlx::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed (a busy or locked database, I/O).
     pub fn is_transient(&self) -> bool {
         match self {

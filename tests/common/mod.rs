@@ -41,6 +41,8 @@ const CONFIG_ENV: &[&str] = &[
     "STRATA_LEADER_TTL_SECS",
     "STRATA_ADMIN_TOKEN",
     "STRATA_MAX_UPLOAD_BYTES",
+    "STRATA_FSYNC",
+    "STRATA_GC_MIN_AGE_SECS",
 ];
 
 /// The `strata` binary, built once per test process.

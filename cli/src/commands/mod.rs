@@ -3,6 +3,7 @@
 mod artifacts;
 mod demo;
 mod events;
+mod gc;
 mod lifecycle;
 mod metrics;
 mod ops;
@@ -43,6 +44,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(cmd) => ops::dlq(&app, cmd).await,
         Command::Events(args) => events::run(&app, args).await,
         Command::Metrics => metrics::run(&app).await,
+        Command::Gc(args) => gc::run(&app, args).await,
         Command::Migrate => {
             println!("Catalog at {} is up to date.", global.data_dir.join("catalog.db").display());
             Ok(())
