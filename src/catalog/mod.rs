@@ -178,3 +178,24 @@ fn opt_time(ms: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
 fn opt_millis(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
     t.map(crate::clock::to_millis)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(catalog: &Catalog) -> i64 {
+        let row = sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&catalog.writer).await.unwrap();
+        let reader = sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&catalog.pool).await.unwrap();
+        assert_eq!(row, reader, "both pools sync alike");
+        row
+    }
+
+    #[tokio::test]
+    async fn commits_are_synced_unless_durability_is_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = Catalog::open(&dir.path().join("a.db"), 0).await.unwrap();
+        assert_eq!(synchronous(&durable).await, 2, "FULL");
+        let fast = Catalog::open_with(&dir.path().join("b.db"), 0, false).await.unwrap();
+        assert_eq!(synchronous(&fast).await, 1, "NORMAL");
+    }
+}
