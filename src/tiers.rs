@@ -849,6 +849,20 @@ mod tests {
         assert!(matches!(last, Err(TierError::Corrupt { .. })), "a streamed read ends in an error, not an end");
     }
 
+    #[test]
+    fn tier_locations_are_local_paths_or_local_file_urls() {
+        let root = |location: &str| local_root(Tier::Hot, location);
+        assert_eq!(root("/srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("relative/hot").unwrap(), PathBuf::from("relative/hot"));
+        assert_eq!(root("file:///srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("FILE:///srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("file://localhost/srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("file:///srv/my%20hot").unwrap(), PathBuf::from("/srv/my hot"));
+        let err = root("file://host/path").unwrap_err().to_string();
+        assert!(err.contains("\"host\"") && err.contains("file:///"), "{err}");
+        assert!(root("s3://bucket/hot").is_err());
+    }
+
     #[tokio::test]
     async fn small_uploads_land_in_place_and_large_ones_stream_through_staging() {
         let dir = tempfile::tempdir().unwrap();

@@ -217,3 +217,16 @@ fn the_scheduler_collects_garbage() {
     let events: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "gc_completed").collect();
     assert!(!events.is_empty() && events[0]["actor"] == "scheduler", "{events:?}");
 }
+
+#[test]
+fn gc_refuses_tiers_that_share_a_directory() {
+    let s = Strata::new();
+    let shared = s.path("shared").display().to_string();
+    let s = s.env("STORAGE_HOT_PATH", &shared).env("STORAGE_WARM_PATH", &shared);
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let input = s.file("input", b"in the shared directory");
+    s.ok(&["put", "acme/wf/x", &input]);
+    let err = s.fails(&["gc"], 1);
+    assert!(err.contains("overlaps"), "{err}");
+    assert_eq!(s.ok(&["get", "acme/wf/x"]).as_bytes(), b"in the shared directory");
+}
