@@ -31,15 +31,15 @@ fn with_tenant() -> Strata {
 
 /// Writes a file and sets its modification time `age` in the past.
 fn file_aged(path: &Path, bytes: &[u8], age: Duration) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, bytes).unwrap();
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(SystemTime::now() - age).unwrap();
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create the directory");
+    std::fs::write(path, bytes).expect("write the file");
+    set_age(path, age);
 }
 
-fn age(path: &Path, age: Duration) {
-    let f = std::fs::File::options().write(true).open(path).unwrap();
-    f.set_modified(SystemTime::now() - age).unwrap();
+/// Sets a file's modification time `age` in the past.
+fn set_age(path: &Path, age: Duration) {
+    let f = std::fs::File::options().write(true).open(path).expect("open the file");
+    f.set_modified(SystemTime::now() - age).expect("set its modification time");
 }
 
 const TWO_HOURS: Duration = Duration::from_secs(7200);
@@ -127,7 +127,7 @@ fn gc_collects_old_leftovers_and_unreferenced_blobs_and_keeps_everything_else() 
     let live = s.file("live", b"live bytes");
     s.ok(&["put", "acme/wf/live", &live]);
     let live_blob = s.blob_of("acme/wf/live");
-    age(&live_blob, TWO_HOURS);
+    set_age(&live_blob, TWO_HOURS);
 
     let hot = s.data().join("tiers/hot");
     let old_staging = hot.join("acme/.staging/3f/3f0123456789abcdef");
