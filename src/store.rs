@@ -4,7 +4,7 @@
 use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{ArtifactFilter, Catalog, CatalogError, RestoreJob, Tenant};
 use crate::clock::SharedClock;
-use crate::committer::{BlobRelease, Committer};
+use crate::committer::{BlobRelease, Committer, Ingest};
 use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
@@ -265,7 +265,8 @@ impl Store {
             newer_live: 0,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
-        let result = self.record_ingest(&artifact, &landing, opts.overwrite, &opts.actor).await;
+        let ingest = Ingest { artifact, landing: landing.clone(), overwrite: opts.overwrite, actor: opts.actor };
+        let result = self.committer.ingest(ingest).await;
         match result {
             Ok((inserted, replaced)) => {
                 if let Some(old) = replaced {
@@ -284,60 +285,6 @@ impl Store {
                 Err(e)
             }
         }
-    }
-
-    async fn record_ingest(
-        &self,
-        artifact: &Artifact,
-        landing: &crate::tiers::Landing,
-        overwrite: bool,
-        actor: &str,
-    ) -> Result<(Artifact, Option<Artifact>), StoreError> {
-        let key = artifact.key();
-        let now = artifact.created_at;
-        let mut tx = self.catalog.begin_write().await?;
-        let replaced = match tx.find_live(&key).await? {
-            Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
-            Some(old) if old.held => return Err(StoreError::Held(key)),
-            Some(old) => {
-                let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
-                tx.save(&tomb, old.generation, None).await?;
-                let event =
-                    NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
-                tx.append_event(now, None, Some(&old), &event).await?;
-                Some(old)
-            }
-            None => None,
-        };
-        let inserted = tx.insert_artifact(artifact).await?;
-        let event = NewEvent::new(
-            EventKind::Ingested,
-            actor,
-            json!({
-                "size": inserted.size,
-                "blake3": inserted.blake3,
-                "sha256": inserted.sha256,
-                "tier": inserted.tier,
-                "class": inserted.class,
-                "expires_at": inserted.expires_at,
-            }),
-        );
-        tx.append_event(now, None, Some(&inserted), &event).await?;
-        let rule = match &inserted.class {
-            Some(class) => format!("class {class}"),
-            None => format!("plan {}", inserted.plan),
-        };
-        let applied = NewEvent::new(
-            EventKind::RetentionDefaultApplied,
-            actor,
-            json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
-        );
-        tx.append_event(now, None, Some(&inserted), &applied).await?;
-        // Settled under the write lock, so no concurrent blob release can
-        // delete the address between this and the commit.
-        self.tiers.settle(landing, &key.tenant).await?;
-        tx.commit().await?;
-        Ok((inserted, replaced))
     }
 
     /// Writes the artifact's bytes to `dest` (atomically, verified) and

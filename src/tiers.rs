@@ -159,7 +159,7 @@ impl BlobRef<'_> {
 }
 
 /// Bytes streamed into the hot tier's staging area, not yet addressable.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Staged {
     path: ObjectPath,
     /// Digests and size of what was streamed.
@@ -167,7 +167,7 @@ pub struct Staged {
 }
 
 /// Uploaded bytes on their way into the hot tier.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Landing {
     /// A large upload, streamed into the staging area.
     Staged(Staged),
@@ -332,10 +332,21 @@ impl Tiers {
     }
 
     /// Makes a landed upload addressable; call it under the catalog's write
-    /// lock, before the commit that references it.
+    /// lock, before the commit that references it. Settling again is a
+    /// no-op (a transaction that rolled back after settling is retried).
     pub async fn settle(&self, landing: &Landing, tenant: &TenantId) -> Result<(), TierError> {
         match landing {
-            Landing::Staged(staged) => self.commit_staged(staged, tenant).await,
+            Landing::Staged(staged) => match self.commit_staged(staged, tenant).await {
+                Err(_)
+                    if !self.staged_exists(staged).await?
+                        && self
+                            .exists(Tier::Hot, &BlobRef { tenant, blake3: &staged.digests.blake3, codec: Codec::None })
+                            .await? =>
+                {
+                    Ok(())
+                }
+                other => other,
+            },
             Landing::Written { digests, plain } => {
                 let blob = BlobRef { tenant, blake3: &digests.blake3, codec: Codec::None };
                 if !self.exists(Tier::Hot, &blob).await? {
@@ -364,6 +375,14 @@ impl Tiers {
             .rename(&staged.path, &blob.path())
             .await
             .map_err(|e| TierError::store("commit", Tier::Hot, blob.path(), e))
+    }
+
+    async fn staged_exists(&self, staged: &Staged) -> Result<bool, TierError> {
+        match self.store(Tier::Hot).head(&staged.path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(TierError::io("stat", Tier::Hot, &staged.path, e)),
+        }
     }
 
     /// Deletes a staged upload that will not be committed.
