@@ -83,3 +83,56 @@ fn a_full_disk_is_an_honest_error_and_leaves_nothing_behind() {
     }
     assert_eq!(s.catalog(), serde_json::json!([]), "nothing was recorded");
 }
+
+#[test]
+fn a_full_disk_answers_507_over_http() {
+    const ADMIN: &str = "admin-token-for-the-full-disk-test";
+    let s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    if !std::process::Command::new("unshare").args(["-rm", "true"]).status().is_ok_and(|st| st.success()) {
+        assert!(std::env::var_os("CI").is_none(), "unshare -rm is needed under CI for the full-disk test");
+        eprintln!("skipped: no user and mount namespaces here");
+        return;
+    }
+    let cmd = s.command(&["serve", "--listen", "127.0.0.1:0"]);
+    let mut unshare = std::process::Command::new("unshare");
+    unshare
+        .args(["-rm", "sh", "-c", r#"mount -t tmpfs -o size=64k tmpfs "$HOT" || exit 97; exec "$@""#, "sh"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .env("HOT", s.data().join("tiers/hot"))
+        .stdout(std::process::Stdio::piped());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(v) => unshare.env(key, v),
+            None => unshare.env_remove(key),
+        };
+    }
+    let mut child = unshare.spawn().expect("unshare runs");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("first line");
+    let address = line.trim().strip_prefix("Listening on http://").map(str::to_owned);
+    let answer = address.map(|address| {
+        use std::io::{Read, Write};
+        let body = noise(200_000, 9);
+        let mut stream = std::net::TcpStream::connect(&address).expect("connects");
+        let head = format!(
+            "PUT /v1/tenants/acme/artifacts/wf/big.bin HTTP/1.1\r\nHost: strata\r\nAuthorization: Bearer {ADMIN}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("head sent");
+        let _ = stream.write_all(&body);
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    let answer = answer.unwrap_or_else(|| panic!("strata serve did not start: {line:?}"));
+    assert!(answer.starts_with("HTTP/1.1 507"), "{answer}");
+    assert!(answer.contains("application/problem+json") && answer.contains("insufficient-storage"), "{answer}");
+    assert!(!answer.contains("retry later"), "{answer}");
+    assert_eq!(s.catalog(), serde_json::json!([]), "nothing was recorded");
+}
