@@ -1,16 +1,18 @@
-//! Group commit for lifecycle changes. Handlers hand their catalog changes
-//! (a compare-and-set with its event, a blob release, a claim release) to one
-//! committer task, which applies every change waiting at that moment in a
-//! single write transaction. Each change keeps its own semantics; only the
-//! commit is shared, so a burst of jobs costs one commit, not one each.
+//! Group commit for lifecycle changes and uploads. Handlers and puts hand
+//! their catalog changes (a compare-and-set with its event, a blob release, a
+//! claim release, a new artifact) to one committer task, which applies every
+//! change waiting at that moment in a single write transaction. Each change
+//! keeps its own semantics; only the commit is shared, so a burst of jobs or
+//! uploads costs one synced commit, not one each.
 
-use crate::artifact::{Artifact, Codec, Tier};
+use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{Catalog, WriteTx};
 use crate::clock::SharedClock;
-use crate::event::NewEvent;
+use crate::event::{EventKind, NewEvent};
 use crate::id::TenantId;
 use crate::store::StoreError;
-use crate::tiers::{BlobRef, Tiers};
+use crate::tiers::{BlobRef, Landing, Tiers};
+use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes applied in one transaction.
@@ -64,14 +66,37 @@ pub struct BlobRelease {
     pub claim: Option<(i64, String)>,
 }
 
+/// A new artifact to record, with the upload that holds its bytes.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    /// The row to insert.
+    pub artifact: Artifact,
+    /// The landed bytes, settled into the hot tier in the transaction.
+    pub landing: Landing,
+    /// Replace a live artifact of the same key (unless it is held).
+    pub overwrite: bool,
+    /// Who is writing (for the events).
+    pub actor: String,
+}
+
 #[derive(Debug)]
 enum Op {
     Change(Box<Change>),
     ReleaseBlob(BlobRelease),
     ReleaseClaim { id: i64, token: String },
+    Ingest(Box<Ingest>),
 }
 
-type Request = (Op, oneshot::Sender<Result<bool, StoreError>>);
+/// What applying an [`Op`] gave.
+#[derive(Debug)]
+enum Outcome {
+    /// Whether a change, release or claim release took effect.
+    Applied(bool),
+    /// The inserted artifact, and the one it replaced.
+    Ingested(Box<(Artifact, Option<Artifact>)>),
+}
+
+type Request = (Op, oneshot::Sender<Result<Outcome, StoreError>>);
 
 /// The handle to the committer task.
 #[derive(Debug, Clone)]
@@ -87,25 +112,42 @@ impl Committer {
         Self { tx }
     }
 
-    async fn submit(&self, op: Op) -> Result<bool, StoreError> {
+    async fn submit(&self, op: Op) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.tx.send((op, reply)).await.map_err(|_| StoreError::Committer("the committer has stopped".into()))?;
         answer.await.map_err(|_| StoreError::Committer("the committer dropped a change".into()))?
     }
 
+    async fn submit_flag(&self, op: Op) -> Result<bool, StoreError> {
+        match self.submit(op).await? {
+            Outcome::Applied(applied) => Ok(applied),
+            Outcome::Ingested(_) => Err(StoreError::Committer("an ingest's answer to another change".into())),
+        }
+    }
+
     /// Applies a change; false when the row no longer matches (nothing changed).
     pub async fn apply(&self, change: Change) -> Result<bool, StoreError> {
-        self.submit(Op::Change(Box::new(change))).await
+        self.submit_flag(Op::Change(Box::new(change))).await
     }
 
     /// Releases a blob if unreferenced; true when it was deleted.
     pub async fn release_blob(&self, release: BlobRelease) -> Result<bool, StoreError> {
-        self.submit(Op::ReleaseBlob(release)).await
+        self.submit_flag(Op::ReleaseBlob(release)).await
     }
 
     /// Ends a job's claim on an artifact; false when it no longer held it.
     pub async fn release_claim(&self, id: i64, token: &str) -> Result<bool, StoreError> {
-        self.submit(Op::ReleaseClaim { id, token: token.to_owned() }).await
+        self.submit_flag(Op::ReleaseClaim { id, token: token.to_owned() }).await
+    }
+
+    /// Records an upload (see [`Ingest`]): the inserted artifact and the one
+    /// it replaced. [`StoreError::AlreadyExists`] or [`StoreError::Held`]
+    /// when a live artifact has the key and may not be replaced.
+    pub async fn ingest(&self, ingest: Ingest) -> Result<(Artifact, Option<Artifact>), StoreError> {
+        match self.submit(Op::Ingest(Box::new(ingest))).await? {
+            Outcome::Ingested(done) => Ok(*done),
+            Outcome::Applied(_) => Err(StoreError::Committer("another change's answer to an ingest".into())),
+        }
     }
 }
 
@@ -122,7 +164,9 @@ async fn run(catalog: Catalog, tiers: Tiers, clock: SharedClock, mut rx: mpsc::R
             // One bad change must not fail the others: apply them one by one.
             Err(_) => {
                 for (op, reply) in batch.drain(..) {
-                    let result = apply_all(&catalog, &tiers, &clock, &[&op]).await.map(|r| r[0]);
+                    let result = apply_all(&catalog, &tiers, &clock, &[&op])
+                        .await
+                        .and_then(|r| r.into_iter().next().ok_or_else(|| StoreError::Committer("no answer".into())));
                     let _ = reply.send(result);
                 }
             }
@@ -135,7 +179,7 @@ async fn apply_all(
     tiers: &Tiers,
     clock: &SharedClock,
     ops: &[&Op],
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<Vec<Outcome>, StoreError> {
     let mut tx = catalog.begin_write().await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
@@ -145,8 +189,9 @@ async fn apply_all(
     Ok(results)
 }
 
-async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op) -> Result<bool, StoreError> {
+async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op) -> Result<Outcome, StoreError> {
     match op {
+        Op::Ingest(ingest_op) => ingest(tx, tiers, ingest_op).await,
         Op::Change(c) => {
             let a = &c.artifact;
             if let Some(blob) = &c.ensure_blob {
@@ -165,7 +210,7 @@ async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op
             if c.release_claim {
                 tx.release(a.id, &c.token).await?;
             }
-            Ok(saved)
+            Ok(Outcome::Applied(saved))
         }
         Op::ReleaseBlob(r) => {
             let unreferenced = tx.blob_refs(&r.tenant, &r.blake3, r.tier).await? == 0;
@@ -175,8 +220,57 @@ async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op
             if let Some((id, token)) = &r.claim {
                 tx.release(*id, token).await?;
             }
-            Ok(unreferenced)
+            Ok(Outcome::Applied(unreferenced))
         }
-        Op::ReleaseClaim { id, token } => Ok(tx.release(*id, token).await?),
+        Op::ReleaseClaim { id, token } => Ok(Outcome::Applied(tx.release(*id, token).await?)),
     }
+}
+
+/// Records an upload in `tx`: the new row with its `ingested` and
+/// `retention.default_applied` events, replacing (tombstoning) a live row of
+/// the same key when overwriting. The landed bytes are settled last, under
+/// the write lock, so no concurrent blob release can delete the address
+/// between that and the commit.
+async fn ingest(tx: &mut WriteTx, tiers: &Tiers, op: &Ingest) -> Result<Outcome, StoreError> {
+    let (artifact, overwrite, actor) = (&op.artifact, op.overwrite, op.actor.as_str());
+    let key = artifact.key();
+    let now = artifact.created_at;
+    let replaced = match tx.find_live(&key).await? {
+        Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
+        Some(old) if old.held => return Err(StoreError::Held(key)),
+        Some(old) => {
+            let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
+            tx.save(&tomb, old.generation, None).await?;
+            let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
+            tx.append_event(now, None, Some(&old), &event).await?;
+            Some(old)
+        }
+        None => None,
+    };
+    let inserted = tx.insert_artifact(artifact).await?;
+    let event = NewEvent::new(
+        EventKind::Ingested,
+        actor,
+        json!({
+            "size": inserted.size,
+            "blake3": inserted.blake3,
+            "sha256": inserted.sha256,
+            "tier": inserted.tier,
+            "class": inserted.class,
+            "expires_at": inserted.expires_at,
+        }),
+    );
+    tx.append_event(now, None, Some(&inserted), &event).await?;
+    let rule = match &inserted.class {
+        Some(class) => format!("class {class}"),
+        None => format!("plan {}", inserted.plan),
+    };
+    let applied = NewEvent::new(
+        EventKind::RetentionDefaultApplied,
+        actor,
+        json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
+    );
+    tx.append_event(now, None, Some(&inserted), &applied).await?;
+    tiers.settle(&op.landing, &key.tenant).await?;
+    Ok(Outcome::Ingested(Box::new((inserted, replaced))))
 }

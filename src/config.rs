@@ -115,7 +115,7 @@ pub enum PlanWord {
 }
 
 /// Where each tier keeps its bytes.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     /// Base directory of the local tiers (`STORAGE_BASE_PATH`); default `<data-dir>/tiers`.
@@ -126,6 +126,36 @@ pub struct StorageConfig {
     pub warm: Option<String>,
     /// Cold tier location (`STORAGE_COLD_PATH`).
     pub cold: Option<String>,
+    /// Sync every tier write (file, then directory) and every catalog commit
+    /// to stable storage before it counts as done (`STRATA_FSYNC`; default
+    /// true). False trades durability on power loss for speed.
+    pub fsync: bool,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self { base_path: None, hot: None, warm: None, cold: None, fsync: true }
+    }
+}
+
+/// The longest gc window or interval: 100 years, in seconds.
+const GC_MAX_SECS: u64 = 100 * 36_525 * 864;
+
+/// Garbage collection of bytes no live artifact references.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcConfig {
+    /// Files modified more recently than this are never collected: an
+    /// in-flight write may still be using them (`STRATA_GC_MIN_AGE_SECS`).
+    pub min_age_secs: u64,
+    /// How often the scheduler runs a collection; 0 turns it off.
+    pub interval_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self { min_age_secs: 3600, interval_secs: 3600 }
+    }
 }
 
 /// When artifacts change tier.
@@ -405,6 +435,8 @@ pub struct Config {
     pub queue: QueueConfig,
     /// HTTP API.
     pub api: ApiConfig,
+    /// Garbage collection.
+    pub gc: GcConfig,
 }
 
 /// The environment variables read, with the setter applied to each.
@@ -465,6 +497,14 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("STORAGE_COLD_PATH", |c, _, v| {
         c.storage.cold = Some(v.to_owned());
+        Ok(())
+    }),
+    ("STRATA_FSYNC", |c, k, v| {
+        c.storage.fsync = parse_bool(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_GC_MIN_AGE_SECS", |c, k, v| {
+        c.gc.min_age_secs = parse_env(k, v)?;
         Ok(())
     }),
     ("LIFECYCLE_DRY_RUN", |c, k, v| {
@@ -739,6 +779,11 @@ impl Config {
         if self.scheduler.cron.trim().is_empty() {
             return Err(invalid("scheduler.cron", "must not be empty".into()));
         }
+        for (key, secs) in [("gc.min_age_secs", self.gc.min_age_secs), ("gc.interval_secs", self.gc.interval_secs)] {
+            if secs > GC_MAX_SECS {
+                return Err(invalid(key, format!("{secs} is more than {GC_MAX_SECS} (100 years)")));
+            }
+        }
         Ok(())
     }
 
@@ -967,5 +1012,8 @@ mod tests {
         assert_eq!(example.api.idle_timeout_secs, defaults.api.idle_timeout_secs);
         assert_eq!(example.api.max_connections, defaults.api.max_connections);
         assert!(example.api.admin_token.is_none());
+        assert_eq!(example.storage.fsync, defaults.storage.fsync);
+        assert_eq!(example.gc.min_age_secs, defaults.gc.min_age_secs);
+        assert_eq!(example.gc.interval_secs, defaults.gc.interval_secs);
     }
 }

@@ -61,6 +61,9 @@ pub enum EventKind {
     /// A lifecycle run planned without changing anything (a dry run), with
     /// its counts and bytes per action.
     LifecycleDryRun,
+    /// A garbage collection removed crash leftovers and unreferenced blobs
+    /// (files and bytes per tier).
+    GcCompleted,
 }
 
 impl EventKind {
@@ -92,6 +95,7 @@ impl EventKind {
             EventKind::ErasureRequested => "erasure_requested",
             EventKind::Erased => "erased",
             EventKind::LifecycleDryRun => "lifecycle_dry_run",
+            EventKind::GcCompleted => "gc_completed",
         }
     }
 }

@@ -9,6 +9,7 @@
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
 //! - [`committer`]: group commit of the lifecycle's catalog changes.
+//! - [`gc`]: collection of crash leftovers and unreferenced blobs, and reconciliation.
 //! - [`retention`]: holds on artifacts, workflows and tenants.
 //! - [`tokens`]: tenant API tokens, stored hashed.
 
@@ -19,6 +20,7 @@ pub mod committer;
 pub mod config;
 pub mod digest;
 pub mod event;
+pub mod gc;
 pub mod id;
 pub mod lifecycle;
 pub mod retention;

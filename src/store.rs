@@ -4,7 +4,7 @@
 use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{ArtifactFilter, Catalog, CatalogError, RestoreJob, Tenant};
 use crate::clock::SharedClock;
-use crate::committer::{BlobRelease, Committer};
+use crate::committer::{BlobRelease, Committer, Ingest};
 use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
@@ -117,6 +117,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// True when a tier or the catalog ran out of space: retrying cannot
+    /// help until space is freed.
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            StoreError::Tier(TierError::NoSpace { .. }) => true,
+            StoreError::Catalog(e) => e.is_no_space(),
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
@@ -166,7 +176,8 @@ impl Store {
     pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
-        let catalog = Catalog::open(&data_dir.join("catalog.db"), config.keep_latest_cap()).await?;
+        let catalog =
+            Catalog::open_with(&data_dir.join("catalog.db"), config.keep_latest_cap(), config.storage.fsync).await?;
         let tiers = Tiers::open(&config, data_dir)?;
         let committer = Committer::start(catalog.clone(), tiers.clone(), clock.clone());
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
@@ -217,8 +228,12 @@ impl Store {
         let tenant = self.tenant(&key.tenant).await?;
         let now = self.clock.now();
         let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
-        if !opts.overwrite && self.catalog.find_live(key).await.is_ok() {
-            return Err(StoreError::AlreadyExists(key.clone()));
+        // Refusals that can be known before any byte is written are made
+        // here; the transaction below checks again, for racing writers.
+        match self.catalog.find_live(key).await {
+            Ok(_) if !opts.overwrite => return Err(StoreError::AlreadyExists(key.clone())),
+            Ok(old) if old.held => return Err(StoreError::Held(key.clone())),
+            _ => {}
         }
         let landing = self.tiers.land(&key.tenant, reader).await?;
         let digests = landing.digests().clone();
@@ -253,7 +268,8 @@ impl Store {
             newer_live: 0,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
-        let result = self.record_ingest(&artifact, &landing, opts.overwrite, &opts.actor).await;
+        let ingest = Ingest { artifact, landing: landing.clone(), overwrite: opts.overwrite, actor: opts.actor };
+        let result = self.committer.ingest(ingest).await;
         match result {
             Ok((inserted, replaced)) => {
                 if let Some(old) = replaced {
@@ -262,65 +278,16 @@ impl Store {
                 Ok(inserted)
             }
             Err(e) => {
-                // A staged file is ours alone; removing it cannot lose live bytes.
+                // Nothing references the upload: its staging file goes, and
+                // so does its content address unless a live artifact uses it
+                // (checked under the write lock; a concurrent put of the same
+                // bytes writes them again when it settles).
+                let blake3 = landing.digests().blake3.clone();
                 let _ = self.tiers.abandon(landing).await;
+                let _ = self.release_blob(&key.tenant, &blake3, Tier::Hot, Codec::None, None).await;
                 Err(e)
             }
         }
-    }
-
-    async fn record_ingest(
-        &self,
-        artifact: &Artifact,
-        landing: &crate::tiers::Landing,
-        overwrite: bool,
-        actor: &str,
-    ) -> Result<(Artifact, Option<Artifact>), StoreError> {
-        let key = artifact.key();
-        let now = artifact.created_at;
-        let mut tx = self.catalog.begin_write().await?;
-        let replaced = match tx.find_live(&key).await? {
-            Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
-            Some(old) if old.held => return Err(StoreError::Held(key)),
-            Some(old) => {
-                let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
-                tx.save(&tomb, old.generation, None).await?;
-                let event =
-                    NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
-                tx.append_event(now, None, Some(&old), &event).await?;
-                Some(old)
-            }
-            None => None,
-        };
-        let inserted = tx.insert_artifact(artifact).await?;
-        let event = NewEvent::new(
-            EventKind::Ingested,
-            actor,
-            json!({
-                "size": inserted.size,
-                "blake3": inserted.blake3,
-                "sha256": inserted.sha256,
-                "tier": inserted.tier,
-                "class": inserted.class,
-                "expires_at": inserted.expires_at,
-            }),
-        );
-        tx.append_event(now, None, Some(&inserted), &event).await?;
-        let rule = match &inserted.class {
-            Some(class) => format!("class {class}"),
-            None => format!("plan {}", inserted.plan),
-        };
-        let applied = NewEvent::new(
-            EventKind::RetentionDefaultApplied,
-            actor,
-            json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
-        );
-        tx.append_event(now, None, Some(&inserted), &applied).await?;
-        // Settled under the write lock, so no concurrent blob release can
-        // delete the address between this and the commit.
-        self.tiers.settle(landing, &key.tenant).await?;
-        tx.commit().await?;
-        Ok((inserted, replaced))
     }
 
     /// Writes the artifact's bytes to `dest` (atomically, verified) and
@@ -350,7 +317,7 @@ impl Store {
                         detail: format!("expected blake3 {expected}, read {found}"),
                     });
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(read_failure(key, e)),
             }
         }
     }
@@ -376,7 +343,7 @@ impl Store {
                     attempts += 1;
                 }
                 Err(TierError::Missing { tier, .. }) => return Err(StoreError::BlobMissing { key: key.clone(), tier }),
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(read_failure(key, e)),
             }
         }
     }
@@ -435,6 +402,15 @@ impl Store {
             claim: claim.map(|(id, token)| (id, token.to_owned())),
         };
         self.committer.release_blob(release).await
+    }
+}
+
+/// A failed read of `key`'s blob: one that cannot be decoded is corrupt,
+/// and the error names the artifact as well as the blob.
+fn read_failure(key: &ArtifactKey, e: TierError) -> StoreError {
+    match e {
+        TierError::Codec { tier, .. } => StoreError::Corrupt { key: key.clone(), tier, detail: e.to_string() },
+        e => e.into(),
     }
 }
 

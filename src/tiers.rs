@@ -2,7 +2,9 @@
 //! blobs at `{tenant}/{blake3}` (plus `.zst` when compressed).
 //!
 //! Writes are atomic: the local store writes a staging file and renames it, so
-//! no reader ever sees a partial blob.
+//! no reader ever sees a partial blob. With `storage.fsync` (the default) they
+//! are also durable before they return: the file is fsynced, renamed into
+//! place, and its directory fsynced (object_store's `with_fsync`).
 
 use crate::artifact::{Codec, Tier};
 use crate::config::Config;
@@ -65,9 +67,26 @@ pub enum TierError {
         /// The underlying error.
         message: String,
     },
+    /// The tier's file system has no space (or quota) left for a write.
+    /// Retrying cannot help until space is freed.
+    #[error(
+        "the {tier} tier is full: no space left to write {path} ({message}); free space in the tier, then try again"
+    )]
+    NoSpace {
+        /// Which tier.
+        tier: Tier,
+        /// The blob's key or local path.
+        path: String,
+        /// The underlying error.
+        message: String,
+    },
     /// Compression or decompression failed.
-    #[error("codec error on {path}: {message}")]
+    #[error("zstd {op} of blob {path} in the {tier} tier failed: {message}")]
     Codec {
+        /// `compression` or `decompression`.
+        op: &'static str,
+        /// Which tier.
+        tier: Tier,
         /// The blob's key.
         path: String,
         /// The underlying error.
@@ -84,6 +103,30 @@ impl TierError {
     fn io(op: &'static str, tier: Tier, path: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {
         TierError::Io { op, tier, path: path.to_string(), message: e.to_string() }
     }
+
+    /// A failed store operation: [`TierError::NoSpace`] when the file system
+    /// ran out of space or quota, [`TierError::Io`] otherwise.
+    fn store(op: &'static str, tier: Tier, path: impl std::fmt::Display, e: object_store::Error) -> Self {
+        if is_no_space(&e) {
+            return TierError::NoSpace { tier, path: path.to_string(), message: e.to_string() };
+        }
+        TierError::io(op, tier, path, e)
+    }
+}
+
+/// Whether an error, or any error it wraps, is "no space left on device" or
+/// "disk quota exceeded".
+fn is_no_space(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(io.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Where a blob lives in a tier: its content address.
@@ -116,7 +159,7 @@ impl BlobRef<'_> {
 }
 
 /// Bytes streamed into the hot tier's staging area, not yet addressable.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Staged {
     path: ObjectPath,
     /// Digests and size of what was streamed.
@@ -124,7 +167,7 @@ pub struct Staged {
 }
 
 /// Uploaded bytes on their way into the hot tier.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Landing {
     /// A large upload, streamed into the staging area.
     Staged(Staged),
@@ -188,7 +231,8 @@ impl Tiers {
             std::fs::create_dir_all(&root).map_err(|e| open_err(&e))?;
             // Fan-out directories are kept when they empty: removing and
             // recreating them costs more than the empty directory entries.
-            let store = LocalFileSystem::new_with_prefix(&root).map_err(|e| open_err(&e))?;
+            let store =
+                LocalFileSystem::new_with_prefix(&root).map_err(|e| open_err(&e))?.with_fsync(config.storage.fsync);
             Ok((Arc::new(store), root))
         };
         let (hot, hot_root) = open_one(Tier::Hot)?;
@@ -233,7 +277,7 @@ impl Tiers {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let path = ObjectPath::from(format!("{}/.staging/{}/{}", tenant, &id[..2], id));
         let store = self.store(Tier::Hot);
-        let upload = store.put_multipart(&path).await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
+        let upload = store.put_multipart(&path).await.map_err(|e| TierError::store("stage", Tier::Hot, &path, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut hasher = Hasher::default();
         let mut buf = vec![0u8; CHUNK];
@@ -253,10 +297,10 @@ impl Tiers {
             if let Err(e) = writer.wait_for_capacity(2).await {
                 // Removes the partial file now, not in a background task.
                 let _ = writer.abort().await;
-                return Err(TierError::io("stage", Tier::Hot, &path, e));
+                return Err(TierError::store("stage", Tier::Hot, &path, e));
             }
         }
-        writer.finish().await.map_err(|e| TierError::io("stage", Tier::Hot, &path, e))?;
+        writer.finish().await.map_err(|e| TierError::store("stage", Tier::Hot, &path, e))?;
         Ok(Staged { path, digests: hasher.finish() })
     }
 
@@ -288,10 +332,21 @@ impl Tiers {
     }
 
     /// Makes a landed upload addressable; call it under the catalog's write
-    /// lock, before the commit that references it.
+    /// lock, before the commit that references it. Settling again is a
+    /// no-op (a transaction that rolled back after settling is retried).
     pub async fn settle(&self, landing: &Landing, tenant: &TenantId) -> Result<(), TierError> {
         match landing {
-            Landing::Staged(staged) => self.commit_staged(staged, tenant).await,
+            Landing::Staged(staged) => match self.commit_staged(staged, tenant).await {
+                Err(_)
+                    if !self.staged_exists(staged).await?
+                        && self
+                            .exists(Tier::Hot, &BlobRef { tenant, blake3: &staged.digests.blake3, codec: Codec::None })
+                            .await? =>
+                {
+                    Ok(())
+                }
+                other => other,
+            },
             Landing::Written { digests, plain } => {
                 let blob = BlobRef { tenant, blake3: &digests.blake3, codec: Codec::None };
                 if !self.exists(Tier::Hot, &blob).await? {
@@ -302,8 +357,9 @@ impl Tiers {
         }
     }
 
-    /// Drops a landed upload that will not be recorded. A small upload's
-    /// blob stays: its address may be shared with a live artifact.
+    /// Deletes a landed upload's staging file, if it has one. Its content
+    /// address may be shared with a live artifact, so releasing that is left
+    /// to a check under the catalog's write lock (`Store::release_blob`).
     pub async fn abandon(&self, landing: Landing) -> Result<(), TierError> {
         match landing {
             Landing::Staged(staged) => self.discard_staged(staged).await,
@@ -318,7 +374,15 @@ impl Tiers {
         self.store(Tier::Hot)
             .rename(&staged.path, &blob.path())
             .await
-            .map_err(|e| TierError::io("commit", Tier::Hot, blob.path(), e))
+            .map_err(|e| TierError::store("commit", Tier::Hot, blob.path(), e))
+    }
+
+    async fn staged_exists(&self, staged: &Staged) -> Result<bool, TierError> {
+        match self.store(Tier::Hot).head(&staged.path).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(TierError::io("stat", Tier::Hot, &staged.path, e)),
+        }
     }
 
     /// Deletes a staged upload that will not be committed.
@@ -344,9 +408,9 @@ impl Tiers {
                 let p = path.to_string();
                 tokio::task::spawn_blocking(move || zstd::decode_all(raw.as_ref()))
                     .await
-                    .map_err(|e| TierError::Codec { path: p.clone(), message: e.to_string() })?
+                    .map_err(|e| codec_error(DECODE, tier, &p, e))?
                     .map(Bytes::from)
-                    .map_err(|e| TierError::Codec { path: p, message: e.to_string() })?
+                    .map_err(|e| codec_error(DECODE, tier, &p, e))?
             }
         };
         check(tier, &path, blob.blake3, &crate::digest::blake3_hex(&plain))?;
@@ -366,7 +430,7 @@ impl Tiers {
         let decoder = match blob.codec {
             Codec::None => None,
             Codec::Zstd => Some(Inflate {
-                raw: zstd::stream::raw::Decoder::new().map_err(|e| codec_error(&path, e))?,
+                raw: zstd::stream::raw::Decoder::new().map_err(|e| codec_error(DECODE, tier, &path, e))?,
                 input: Bytes::new(),
                 used: 0,
                 more_output: false,
@@ -438,13 +502,13 @@ impl Tiers {
         let dst_path = dst.path();
         let mut reader = self.plain_reader(from, src).await?;
         let upload =
-            self.store(to).put_multipart(&dst_path).await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+            self.store(to).put_multipart(&dst_path).await.map_err(|e| TierError::store("write", to, &dst_path, e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, CHUNK);
         let mut encoder = match codec {
             Codec::None => None,
             Codec::Zstd => Some(
                 zstd::stream::write::Encoder::new(Vec::new(), self.compression_level)
-                    .map_err(|e| codec_error(&dst_path, e))?,
+                    .map_err(|e| codec_error(ENCODE, to, &dst_path, e))?,
             ),
         };
         let mut hasher = Hasher::default();
@@ -456,16 +520,16 @@ impl Tiers {
                     None => plain,
                     Some(e) => {
                         use std::io::Write;
-                        e.write_all(&plain).map_err(|err| codec_error(&dst_path, err))?;
+                        e.write_all(&plain).map_err(|err| codec_error(ENCODE, to, &dst_path, err))?;
                         Bytes::from(std::mem::take(e.get_mut()))
                     }
                 };
                 stored += out.len() as u64;
                 writer.put(out);
-                writer.wait_for_capacity(2).await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+                writer.wait_for_capacity(2).await.map_err(|e| TierError::store("write", to, &dst_path, e))?;
             }
             if let Some(e) = encoder.take() {
-                let rest = e.finish().map_err(|err| codec_error(&dst_path, err))?;
+                let rest = e.finish().map_err(|err| codec_error(ENCODE, to, &dst_path, err))?;
                 stored += rest.len() as u64;
                 writer.write(&rest);
             }
@@ -474,7 +538,7 @@ impl Tiers {
         .await;
         match copied {
             Ok(()) => {
-                writer.finish().await.map_err(|e| TierError::io("write", to, &dst_path, e))?;
+                writer.finish().await.map_err(|e| TierError::store("write", to, &dst_path, e))?;
                 Ok(stored)
             }
             Err(e) => {
@@ -495,16 +559,16 @@ impl Tiers {
                 let p = path.to_string();
                 tokio::task::spawn_blocking(move || zstd::encode_all(plain.as_ref(), level))
                     .await
-                    .map_err(|e| TierError::Codec { path: p.clone(), message: e.to_string() })?
+                    .map_err(|e| codec_error(ENCODE, tier, &p, e))?
                     .map(Bytes::from)
-                    .map_err(|e| TierError::Codec { path: p, message: e.to_string() })?
+                    .map_err(|e| codec_error(ENCODE, tier, &p, e))?
             }
         };
         let stored = encoded.len() as u64;
         self.store(tier)
             .put(&path, PutPayload::from_bytes(encoded))
             .await
-            .map_err(|e| TierError::io("write", tier, &path, e))?;
+            .map_err(|e| TierError::store("write", tier, &path, e))?;
         Ok(stored)
     }
 
@@ -649,7 +713,7 @@ impl PlainReader {
         };
         loop {
             if d.used < d.input.len() || d.more_output {
-                let out = d.step().map_err(|e| codec_error(&self.path, e))?;
+                let out = d.step().map_err(|e| codec_error(DECODE, self.tier, &self.path, e))?;
                 if !out.is_empty() {
                     return Ok(Some(Bytes::from(out)));
                 }
@@ -679,8 +743,11 @@ fn read_error(tier: Tier, path: &ObjectPath, e: object_store::Error) -> TierErro
     }
 }
 
-fn codec_error(path: &ObjectPath, e: impl std::fmt::Display) -> TierError {
-    TierError::Codec { path: path.to_string(), message: e.to_string() }
+const ENCODE: &str = "compression";
+const DECODE: &str = "decompression";
+
+fn codec_error(op: &'static str, tier: Tier, path: impl std::fmt::Display, e: impl std::fmt::Display) -> TierError {
+    TierError::Codec { op, tier, path: path.to_string(), message: e.to_string() }
 }
 
 fn check(tier: Tier, path: &ObjectPath, expected: &str, found: &str) -> Result<(), TierError> {
@@ -698,16 +765,25 @@ fn ignore_not_found(e: object_store::Error) -> Result<(), object_store::Error> {
     }
 }
 
+/// The local directory of a configured tier location: a path, or a
+/// `file://` URL naming this machine (`file:///abs/path` or
+/// `file://localhost/abs/path`, percent-decoded).
 fn local_root(tier: Tier, location: &str) -> Result<PathBuf, TierError> {
-    if let Some(path) = location.strip_prefix("file://") {
-        return Ok(PathBuf::from(path));
+    let refuse = |message: String| TierError::Open { tier, location: location.to_owned(), message };
+    if location.get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case("file://")) {
+        let url = url::Url::parse(location).map_err(|e| refuse(format!("not a valid file:// URL: {e}")))?;
+        return match url.host_str() {
+            None | Some("") | Some("localhost") => url.to_file_path().map_err(|()| {
+                refuse("a file:// URL must name an absolute path, as in file:///var/lib/strata/hot".into())
+            }),
+            Some(host) => Err(refuse(format!(
+                "a file:// URL must name a local path (file:///path), not one on host {host:?}; \
+                 mount remote storage and give its local path instead"
+            ))),
+        };
     }
     if location.contains("://") {
-        return Err(TierError::Open {
-            tier,
-            location: location.to_owned(),
-            message: "only local directories and file:// URLs are supported in this build".into(),
-        });
+        return Err(refuse("only local directories and file:// URLs are supported in this build".into()));
     }
     Ok(PathBuf::from(location))
 }
@@ -790,6 +866,20 @@ mod tests {
             last = reader.next_chunk().await;
         }
         assert!(matches!(last, Err(TierError::Corrupt { .. })), "a streamed read ends in an error, not an end");
+    }
+
+    #[test]
+    fn tier_locations_are_local_paths_or_local_file_urls() {
+        let root = |location: &str| local_root(Tier::Hot, location);
+        assert_eq!(root("/srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("relative/hot").unwrap(), PathBuf::from("relative/hot"));
+        assert_eq!(root("file:///srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("FILE:///srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("file://localhost/srv/hot").unwrap(), PathBuf::from("/srv/hot"));
+        assert_eq!(root("file:///srv/my%20hot").unwrap(), PathBuf::from("/srv/my hot"));
+        let err = root("file://host/path").unwrap_err().to_string();
+        assert!(err.contains("\"host\"") && err.contains("file:///"), "{err}");
+        assert!(root("s3://bucket/hot").is_err());
     }
 
     #[tokio::test]

@@ -125,6 +125,8 @@ pub enum Kind {
     Internal,
     /// 503.
     Unavailable,
+    /// 507, when storage is full.
+    InsufficientStorage,
 }
 
 impl Kind {
@@ -154,6 +156,9 @@ impl Kind {
             }
             Kind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
             Kind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            Kind::InsufficientStorage => {
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient-storage", "Insufficient storage")
+            }
         }
     }
 
@@ -219,6 +224,11 @@ fn store_problem(e: &StoreError) -> Problem {
         },
         StoreError::UnknownPlan { .. } | StoreError::UnknownClass(_) => Kind::BadRequest.problem(e.to_string()),
         StoreError::MissingReason => Kind::BadRequest.problem("a non-empty \"reason\" is required"),
+        e if e.is_no_space() => {
+            tracing::error!(error = %e, "Storage is full");
+            Kind::InsufficientStorage
+                .problem("storage is full, so nothing was stored; retrying fails until an operator frees space")
+        }
         e if e.is_transient() => {
             tracing::warn!(error = %e, "Store unavailable during a request");
             Kind::Unavailable.problem(UNAVAILABLE_DETAIL)
@@ -351,6 +361,15 @@ mod tests {
             (StoreError::Held(key.clone()), 409, "held"),
             (StoreError::MissingReason, 400, "bad-request"),
             (StoreError::Committer("disk on fire at /secret/path".into()), 503, "unavailable"),
+            (
+                StoreError::Tier(strata_core::tiers::TierError::NoSpace {
+                    tier: strata_core::artifact::Tier::Hot,
+                    path: "/secret/path".into(),
+                    message: "No space left on device (os error 28)".into(),
+                }),
+                507,
+                "insufficient-storage",
+            ),
             (
                 StoreError::Corrupt { key, tier: strata_core::artifact::Tier::Cold, detail: "/secret/path".into() },
                 500,

@@ -8,7 +8,9 @@
 //! it measures the server, not a client library.
 //!
 //! Run: `cargo build --release -p strata-cli && cargo run --release -p strata-cli --example bench_api`
-//! (`-- --quick` for fewer rounds). Temporary files go to `$TMPDIR`.
+//! (`-- --quick` for fewer rounds). Temporary files go to `$TMPDIR`. The raw
+//! copy syncs its file and directory when strata does (unless
+//! `STRATA_FSYNC=false`, which the server inherits).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark stops at its first failure")]
 
@@ -195,8 +197,15 @@ fn row(label: &str, f: &Figures, baseline: Option<&Figures>) {
     );
 }
 
+/// Whether the server syncs its writes (`STRATA_FSYNC`, default true).
+fn fsync() -> bool {
+    std::env::var("STRATA_FSYNC")
+        .map_or(true, |v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off"))
+}
+
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
+    let sync = fsync();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     cli(&data, &["tenant", "add", "bench", "--plan", "pro"]);
@@ -204,7 +213,10 @@ fn main() {
     let address = server.address.clone();
     let (idle_rss, _) = rss_kib(server.child.id());
 
-    println!("HTTP API benchmark over loopback ({address}); latencies in ms");
+    println!(
+        "HTTP API benchmark over loopback ({address}); latencies in ms; fsync {}",
+        if sync { "on" } else { "off" }
+    );
     println!("{:<34} {:>10} {:>10} {:>10} {:>8}", "", "p50", "p99", "MB/s", "vs copy");
     for (size, rounds) in [(MIB, if quick { 20 } else { 200 }), (100 * MIB, if quick { 2 } else { 5 })] {
         let label = if size == MIB { "1 MiB" } else { "100 MiB" };
@@ -213,7 +225,12 @@ fn main() {
         std::fs::write(&source, &chunk).unwrap();
         drop(chunk);
         let copy = measure(rounds, size, |i| {
-            std::fs::copy(&source, dir.path().join(format!("copy-{i}"))).unwrap();
+            let dest = dir.path().join(format!("copy-{i}"));
+            std::fs::copy(&source, &dest).unwrap();
+            if sync {
+                std::fs::File::open(&dest).unwrap().sync_all().unwrap();
+                std::fs::File::open(dir.path()).unwrap().sync_all().unwrap();
+            }
         });
         for i in 0..rounds {
             let _ = std::fs::remove_file(dir.path().join(format!("copy-{i}")));

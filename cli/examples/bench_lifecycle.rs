@@ -2,10 +2,13 @@
 //! then moves them hot → warm → cold through the real planner, queue and
 //! workers, next to a raw baseline measured in the same run: the same bytes
 //! written, copied and compressed between plain directories with the same
-//! concurrency.
+//! concurrency. When strata syncs (`storage.fsync`, the default), so does
+//! the baseline: each file is fsynced, renamed into place and its directory
+//! fsynced before the next step (and before a moved source is deleted).
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_lifecycle [-- N]`
-//! (`-- N strata` skips the baseline, for profiling.)
+//! (`-- N strata` skips the baseline, for profiling; `STRATA_FSYNC=false`
+//! measures both without syncing.)
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
 
@@ -58,21 +61,37 @@ async fn make_fan_out(dir: &Path) {
     }
 }
 
-async fn raw_write(dir: &Path, data: &[Vec<u8>], concurrency: usize) -> f64 {
+/// Writes `bytes` to a temporary file and renames it to `dest`; with `sync`,
+/// the file is fsynced before the rename and the directory after it.
+fn write_file(dest: &Path, bytes: &[u8], sync: bool) {
+    use std::io::Write;
+    let tmp = dest.with_extension("tmp");
+    let mut file = std::fs::File::create(&tmp).unwrap();
+    file.write_all(bytes).unwrap();
+    if sync {
+        file.sync_all().unwrap();
+    }
+    drop(file);
+    std::fs::rename(&tmp, dest).unwrap();
+    if sync {
+        std::fs::File::open(dest.parent().unwrap()).unwrap().sync_all().unwrap();
+    }
+}
+
+async fn raw_write(dir: &Path, data: &[Vec<u8>], concurrency: usize, sync: bool) -> f64 {
     make_fan_out(dir).await;
     let t = Instant::now();
     futures::stream::iter(data.iter().enumerate())
         .for_each_concurrent(concurrency, |(i, bytes)| async move {
             let dest = raw_path(dir, i);
-            let tmp = dest.with_extension("tmp");
-            tokio::fs::write(&tmp, bytes).await.unwrap();
-            tokio::fs::rename(&tmp, dest).await.unwrap();
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || write_file(&dest, &bytes, sync)).await.unwrap();
         })
         .await;
     data.len() as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn raw_move(from: &Path, to: &Path, n: usize, concurrency: usize, level: Option<i32>) -> f64 {
+async fn raw_move(from: &Path, to: &Path, n: usize, concurrency: usize, level: Option<i32>, sync: bool) -> f64 {
     make_fan_out(to).await;
     let t = Instant::now();
     futures::stream::iter(0..n)
@@ -84,9 +103,7 @@ async fn raw_move(from: &Path, to: &Path, n: usize, concurrency: usize, level: O
                 None => bytes,
             };
             let dest = raw_path(to, i);
-            let tmp = dest.with_extension("tmp");
-            tokio::fs::write(&tmp, out).await.unwrap();
-            tokio::fs::rename(&tmp, dest).await.unwrap();
+            tokio::task::spawn_blocking(move || write_file(&dest, &out, sync)).await.unwrap();
             tokio::fs::remove_file(src).await.unwrap();
         })
         .await;
@@ -112,6 +129,7 @@ async fn main() {
     let config = Config::load(None).expect("configuration from the environment");
     let concurrency = config.jobs.concurrency;
     let level = config.tiers.compression_level;
+    let sync = config.storage.fsync;
     let data = payloads(n);
 
     let store = Store::open(&dir.path().join("strata"), config, Arc::new(SystemClock)).await.unwrap();
@@ -142,12 +160,15 @@ async fn main() {
     let (mut raw_ingest, mut raw_warm, mut raw_cold) = (f64::NAN, f64::NAN, f64::NAN);
     if with_baseline {
         let raw: PathBuf = dir.path().join("raw");
-        raw_ingest = raw_write(&raw.join("hot"), &data, concurrency).await;
-        raw_warm = raw_move(&raw.join("hot"), &raw.join("warm"), n, concurrency, None).await;
-        raw_cold = raw_move(&raw.join("warm"), &raw.join("cold"), n, concurrency, Some(level)).await;
+        raw_ingest = raw_write(&raw.join("hot"), &data, concurrency, sync).await;
+        raw_warm = raw_move(&raw.join("hot"), &raw.join("warm"), n, concurrency, None, sync).await;
+        raw_cold = raw_move(&raw.join("warm"), &raw.join("cold"), n, concurrency, Some(level), sync).await;
     }
 
-    println!("strata lifecycle benchmark: {n} artifacts of {SIZE} B, concurrency {concurrency}, zstd level {level}");
+    println!(
+        "strata lifecycle benchmark: {n} artifacts of {SIZE} B, concurrency {concurrency}, zstd level {level}, fsync {}",
+        if sync { "on" } else { "off" }
+    );
     println!("{:<22} {:>14} {:>14} {:>7}", "step", "strata /s", "raw files /s", "ratio");
     for (step, ours, base) in
         [("ingest (hot)", ingest, raw_ingest), ("hot -> warm", warm, raw_warm), ("warm -> cold (zstd)", cold, raw_cold)]

@@ -127,6 +127,25 @@ pub enum Command {
     Metrics,
     /// Create or upgrade the catalog schema, then exit.
     Migrate,
+    /// Remove crash leftovers and blobs no live artifact references (once
+    /// older than gc.min_age_secs), and report live artifacts whose blob is
+    /// missing.
+    Gc(GcArgs),
+}
+
+/// `strata gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Report what would be removed; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove even when LIFECYCLE_DRY_RUN / RETENTION_DRY_RUN (or
+    /// `lifecycle.dry_run`) makes this a dry run.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub live: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `strata put`.

@@ -8,6 +8,7 @@
 //! and blob deletions are serialized against ingests of the same bytes.
 
 mod artifacts;
+mod blobs;
 mod events;
 mod holds;
 mod inspect;
@@ -17,6 +18,7 @@ mod tenants;
 mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
+pub use blobs::LiveBlob;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
 pub use inspect::LiveBlob;
@@ -60,6 +62,15 @@ impl CatalogError {
         matches!(self, CatalogError::NotFound(_))
     }
 
+    /// True when the database's file system has no space left (`SQLITE_FULL`).
+    pub fn is_no_space(&self) -> bool {
+        match self {
+            CatalogError::Db(sqlx::Error::Database(e)) => e.message().contains("disk is full"),
+            CatalogError::Db(sqlx::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
     /// True when retrying later may succeed (a busy or locked database, I/O).
     pub fn is_transient(&self) -> bool {
         match self {
@@ -93,14 +104,23 @@ impl Catalog {
     /// Opens (creating if needed) the catalog at `path` and applies
     /// migrations. `keep_latest_cap` is the largest keep-latest-N configured
     /// (0 when keep-latest is off): artifact reads count newer artifacts up to it.
+    /// Every commit is synced to stable storage before it returns.
     pub async fn open(path: &Path, keep_latest_cap: u32) -> Result<Self, CatalogError> {
+        Self::open_with(path, keep_latest_cap, true).await
+    }
+
+    /// Like [`Catalog::open`]; with `durable` false, commits return before
+    /// they are synced (SQLite `synchronous=NORMAL`: a power loss may undo
+    /// the latest commits, though never corrupt the database).
+    pub async fn open_with(path: &Path, keep_latest_cap: u32, durable: bool) -> Result<Self, CatalogError> {
         let open_err = |message: String| CatalogError::Open { path: path.display().to_string(), message };
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.to_string()))?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: in WAL mode, every commit syncs the WAL before it returns.
+            .synchronous(if durable { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
         // One connection writes: writers in this process queue on the pool
@@ -159,4 +179,25 @@ fn opt_time(ms: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
 
 fn opt_millis(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
     t.map(crate::clock::to_millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous(catalog: &Catalog) -> i64 {
+        let row = sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&catalog.writer).await.unwrap();
+        let reader = sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&catalog.pool).await.unwrap();
+        assert_eq!(row, reader, "both pools sync alike");
+        row
+    }
+
+    #[tokio::test]
+    async fn commits_are_synced_unless_durability_is_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = Catalog::open(&dir.path().join("a.db"), 0).await.unwrap();
+        assert_eq!(synchronous(&durable).await, 2, "FULL");
+        let fast = Catalog::open_with(&dir.path().join("b.db"), 0, false).await.unwrap();
+        assert_eq!(synchronous(&fast).await, 1, "NORMAL");
+    }
 }

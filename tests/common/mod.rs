@@ -45,6 +45,8 @@ const CONFIG_ENV: &[&str] = &[
     "STRATA_API_HEADER_READ_TIMEOUT_SECS",
     "STRATA_API_IDLE_TIMEOUT_SECS",
     "STRATA_API_MAX_CONNECTIONS",
+    "STRATA_FSYNC",
+    "STRATA_GC_MIN_AGE_SECS",
 ];
 
 /// The `strata` binary, built once per test process.

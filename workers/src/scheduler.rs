@@ -7,6 +7,7 @@ use std::str::FromStr;
 use strata_core::catalog::{CatalogError, Fence};
 use strata_core::config::Config;
 use strata_core::event::{EventKind, NewEvent};
+use strata_core::gc;
 use strata_core::store::Store;
 use strata_jobs::payload::Job;
 use strata_jobs::planner::{self, Plan};
@@ -169,11 +170,39 @@ async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fen
 /// The leadership lease schedulers compete for.
 pub const LEADERSHIP: &str = "scheduler";
 
+/// Collects garbage (see [`strata_core::gc`]) when `gc.interval_secs` has
+/// passed since `last` (or on the first call), returning when it last ran.
+async fn collect_if_due(
+    store: &Store,
+    last: Option<chrono::DateTime<chrono::Utc>>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let interval = store.config.gc.interval_secs;
+    let now = store.clock.now();
+    let due = interval > 0 && last.is_none_or(|l| (now - l).num_seconds() >= interval as i64);
+    if !due {
+        return last;
+    }
+    match gc::collect(store, false, "scheduler").await {
+        Ok(report) => {
+            let removed = report.removed();
+            tracing::info!(
+                files = removed.files,
+                bytes = removed.bytes,
+                missing_blobs = report.missing.len(),
+                "Garbage collection done"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "Garbage collection failed; the next one retries"),
+    }
+    Some(now)
+}
+
 /// Ticks on `cron` until shutdown, planning as of each tick's real time.
 /// Any number of schedulers may run: they hold a leadership lease in the
 /// catalog (renewed every third of `scheduler.leader_ttl_secs`) and only the
 /// holder plans; a plan commits only while its fence still holds the lease.
 /// Under the dry-run switch (`lifecycle.dry_run`) each tick is a [`dry_run`].
+/// The leader also collects garbage every `gc.interval_secs`.
 pub async fn run(
     store: &Store,
     queue: &dyn Queue,
@@ -183,6 +212,7 @@ pub async fn run(
     let holder = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let renew_every = std::time::Duration::from_secs((store.config.scheduler.leader_ttl_secs / 3).max(1));
     let mut fence = lead(store, &holder, None).await;
+    let mut last_gc = None;
     loop {
         let now = store.clock.now();
         let next = cron
@@ -228,5 +258,6 @@ pub async fn run(
             },
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
+        last_gc = collect_if_due(store, last_gc).await;
     }
 }

@@ -3,6 +3,7 @@
 mod artifacts;
 mod demo;
 mod events;
+mod gc;
 mod lifecycle;
 mod metrics;
 mod ops;
@@ -38,6 +39,7 @@ fn opening(command: &Command) -> Opening {
         Command::Serve(args) | Command::Run(args) => args.live,
         Command::Worker(args) => args.live,
         Command::Scheduler(args) => args.live,
+        Command::Gc(args) => args.live,
         _ => false,
     };
     let check_tiers = matches!(
@@ -47,6 +49,7 @@ fn opening(command: &Command) -> Opening {
             | Command::Run(_)
             | Command::Worker(_)
             | Command::Scheduler(_)
+            | Command::Gc(_)
     );
     Opening { read_only, live, check_tiers }
 }
@@ -81,6 +84,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(cmd) => ops::dlq(&app, cmd).await,
         Command::Events(args) => events::run(&app, args).await,
         Command::Metrics => metrics::run(&app).await,
+        Command::Gc(args) => gc::run(&app, args).await,
         Command::Migrate => {
             println!("Catalog at {} is up to date.", global.data_dir.join("catalog.db").display());
             Ok(())
