@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 /// The blob address of one live artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveBlob {
+pub struct SampledBlob {
     /// Owning tenant.
     pub tenant: TenantId,
     /// blake3 of the original bytes, hex.
@@ -44,7 +44,7 @@ impl Catalog {
     }
 
     /// The blobs of the `limit` newest live artifacts in `tier`.
-    pub async fn newest_live_blobs(&self, tier: Tier, limit: i64) -> Result<Vec<LiveBlob>, CatalogError> {
+    pub async fn newest_live_blobs(&self, tier: Tier, limit: i64) -> Result<Vec<SampledBlob>, CatalogError> {
         let rows = sqlx::query(
             "SELECT tenant, blake3, codec FROM artifacts \
              WHERE tier = ? AND state IN ('active', 'eligible') ORDER BY id DESC LIMIT ?",
@@ -56,7 +56,7 @@ impl Catalog {
         let bad = |e: &dyn std::fmt::Display| CatalogError::BadRow(e.to_string());
         rows.iter()
             .map(|r| {
-                Ok(LiveBlob {
+                Ok(SampledBlob {
                     tenant: TenantId::parse(&r.try_get::<String, _>("tenant")?).map_err(|e| bad(&e))?,
                     blake3: r.try_get("blake3")?,
                     codec: r.try_get::<String, _>("codec")?.parse().map_err(|e| bad(&e))?,

@@ -21,7 +21,7 @@ pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use blobs::LiveBlob;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
-pub use inspect::LiveBlob;
+pub use inspect::SampledBlob;
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use tenants::Tenant;
