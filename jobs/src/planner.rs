@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use strata_core::artifact::Tier;
 use strata_core::catalog::CatalogError;
-use strata_core::lifecycle::{Action, decide};
+use strata_core::lifecycle::{Action, Rule, decide};
 use strata_core::store::Store;
 
 /// One planned action, for display.
@@ -25,8 +25,8 @@ pub struct PlannedItem {
     pub kind: JobKind,
     /// The action with its parameters.
     pub action: Action,
-    /// The rule that made it due.
-    pub rule: &'static str,
+    /// The rule that made it due (plan, class, extension, tier age, …).
+    pub rule: Rule,
     /// Bytes involved (as stored).
     pub bytes: u64,
     /// When it became due.
@@ -160,18 +160,23 @@ async fn plan_with(
     {
         return Err(CatalogError::Conflict(format!("leadership of {} held by another process", fence.name)));
     }
+    // A changed policy is applied first, in this transaction, so the due
+    // query below sees the planner index it implies. A dry run drops the
+    // transaction, and with it the recompute.
+    store.apply_policy(&mut tx, now, actor).await?;
     let due = tx.due(as_of, now, limit).await?;
     let mut plan = Plan { as_of, dry_run, forced, ..Plan::default() };
     let cap = store.config.jobs.per_tenant_cap;
     let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
     for a in due {
         let decision = decide(&a, &store.config, as_of);
-        let Some((action, rule)) = decision.due else {
+        let Some(due) = decision.due else {
             if !dry_run {
                 tx.set_next_due(a.id, decision.next_due_at).await?;
             }
             continue;
         };
+        let action = due.action;
         let kind = job_kind(action);
         if kinds.is_some_and(|k| !k.contains(&kind)) {
             continue;
@@ -187,9 +192,9 @@ async fn plan_with(
             tier: a.tier,
             kind,
             action,
-            rule,
+            rule: due.rule,
             bytes: a.stored_size,
-            due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+            due_at: Some(due.at),
         });
         if dry_run {
             continue;
@@ -268,28 +273,22 @@ pub async fn plan_restore(
 }
 
 /// What the store's policy would do as of `as_of`: each live artifact's due
-/// action, with expiries from plans and classes recomputed under the store's
-/// configuration (extended expiries stay as they are). It reads the whole
-/// catalog, so it sees artifacts a policy change would make due that the
-/// planner index does not list yet. For `lifecycle plan --policy`.
+/// action under the store's configuration ([`decide`] derives expiries from
+/// it; extensions stay as they are). It reads the whole catalog, so it needs
+/// no planner index. For `lifecycle plan --policy`.
 pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedItem>, strata_core::store::StoreError> {
     let mut items = Vec::new();
-    for mut a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
-        if !a.extended {
-            a.expires_at =
-                strata_core::lifecycle::expires_at(&store.config, &a.plan, a.class.as_deref(), a.created_at)?;
-        }
-        let decision = decide(&a, &store.config, as_of);
-        if let Some((action, rule)) = decision.due {
+    for a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
+        if let Some(due) = decide(&a, &store.config, as_of).due {
             items.push(PlannedItem {
                 key: a.key().to_string(),
                 tenant: a.tenant.to_string(),
                 tier: a.tier,
-                kind: job_kind(action),
-                action,
-                rule,
+                kind: job_kind(due.action),
+                action: due.action,
+                rule: due.rule,
                 bytes: a.stored_size,
-                due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+                due_at: Some(due.at),
             });
         }
     }
