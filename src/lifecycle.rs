@@ -472,9 +472,9 @@ mod tests {
         assert_eq!((d.due, d.next_due_at), (None, None));
         let eligible = Artifact { state: State::Eligible, eligible_at: Some(t0), ..a.clone() };
         assert_eq!(decide(&eligible, &config, t0).schedule, Vec::new());
-        assert_eq!(expires_at(&config, "pro", None, t0).unwrap(), None);
+        assert_eq!(expires_at(&config, "basic", None, t0).unwrap(), None);
         config.retention.classes.insert("forever-ish".into(), ClassRule::Fixed(Days::Days(4_000_000_000)));
-        assert_eq!(expires_at(&config, "pro", Some("forever-ish"), t0).unwrap(), None);
+        assert_eq!(expires_at(&config, "basic", Some("forever-ish"), t0).unwrap(), None);
     }
 
     #[test]
