@@ -211,10 +211,8 @@ pub fn effective_expiry(a: &Artifact, config: &Config) -> Expiry {
     if a.extended {
         return Expiry { at: a.expires_at, rule: Rule::Extension };
     }
-    policy_expiry(config, &a.plan, a.class.as_deref(), a.created_at).unwrap_or_else(|e| Expiry {
-        at: a.expires_at,
-        rule: Rule::UnconfiguredClass(e.class),
-    })
+    policy_expiry(config, &a.plan, a.class.as_deref(), a.created_at)
+        .unwrap_or_else(|e| Expiry { at: a.expires_at, rule: Rule::UnconfiguredClass(e.class) })
 }
 
 /// `a` as the current policy has it: its expiry from [`effective_expiry`],

@@ -11,9 +11,9 @@
 
 use crate::artifact::{Artifact, State};
 use crate::catalog::{CatalogError, Hold, HoldTerms, Principal, WriteTx};
+use crate::clock::to_millis;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
-use crate::clock::to_millis;
 use crate::lifecycle::{
     Rule, Scheduled, decide, effective_expiry, policy_difference, policy_fingerprint, policy_json, under_policy,
 };
@@ -282,8 +282,9 @@ impl Store {
         let now = self.clock.now();
         let mut tx = self.catalog.begin_write().await?;
         let stored = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-        let a = Artifact { generation: stored.generation, ..under_policy(&stored, &self.config) };
-        let current = a.expires_at.ok_or_else(|| StoreError::NeverExpires(key.clone()))?;
+        // The expiry to beat is the one the current policy decides.
+        let current =
+            effective_expiry(&stored, &self.config).at.ok_or_else(|| StoreError::NeverExpires(key.clone()))?;
         if until <= current {
             return Err(StoreError::NotLater {
                 key: key.clone(),
@@ -291,7 +292,7 @@ impl Store {
                 requested: until.to_rfc3339(),
             });
         }
-        let updated = Artifact { expires_at: Some(until), extended: true, ..a.clone() };
+        let updated = Artifact { expires_at: Some(until), extended: true, ..stored.clone() };
         let mut event = NewEvent::new(EventKind::RetentionExtended, actor, json!({ "from": current, "to": until }));
         event.reason = Some(reason.to_owned());
         let revoked = (stored.state == State::Eligible && until > now).then(|| {
@@ -509,7 +510,7 @@ impl Store {
         let decision = decide(&stored, &self.config, as_of);
         let keep = self.config.keep_latest(stored.tenant.as_str(), &plan);
         let kept_as_one_of_newest = (u64::from(keep) > stored.newer_live).then_some(keep);
-        let a = under_policy(&stored, &self.config);
+        let a = Artifact { next_due_at: decision.next_due_at, ..under_policy(&stored, &self.config) };
         let date = match &source.rule {
             Rule::Extension => format!("extended by `retention extend` (see `strata retention history {key}`)"),
             rule => rule.to_string(),

@@ -10,11 +10,7 @@ use common::Strata;
 /// returns standard output.
 fn ok_with(s: &Strata, env: &[(&str, &str)], args: &[&str]) -> String {
     let out = s.command(args).envs(env.iter().copied()).output().expect("strata runs");
-    assert!(
-        out.status.success(),
-        "strata {args:?} with {env:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "strata {args:?} with {env:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
@@ -26,17 +22,16 @@ fn json_with(s: &Strata, env: &[(&str, &str)], args: &[&str]) -> serde_json::Val
 
 /// The state of `key`'s newest version, tombstones included.
 fn state(s: &Strata, key: &str) -> String {
-    let (tenant, rest) = key.split_once('/').unwrap();
-    let (workflow, name) = rest.split_once('/').unwrap();
+    let (tenant, rest) = key.split_once('/').expect("a key");
+    let (workflow, name) = rest.split_once('/').expect("a key");
     let all = s.catalog();
     let found = all
         .as_array()
-        .unwrap()
+        .expect("a list")
         .iter()
-        .filter(|a| a["tenant"] == tenant && a["workflow"] == workflow && a["name"] == name)
-        .next_back()
+        .rfind(|a| a["tenant"] == tenant && a["workflow"] == workflow && a["name"] == name)
         .unwrap_or_else(|| panic!("{key} not in the catalog"));
-    found["state"].as_str().unwrap().to_owned()
+    found["state"].as_str().expect("a state").to_owned()
 }
 
 fn tenant_with(plan: &str, names: &[&str]) -> Strata {

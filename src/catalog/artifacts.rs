@@ -398,9 +398,8 @@ impl WriteTx {
     /// The lifecycle policy last applied to the stored artifacts: its
     /// fingerprint and the policy, if one was recorded.
     pub async fn applied_policy(&mut self) -> Result<Option<(String, serde_json::Value)>, CatalogError> {
-        let row = sqlx::query("SELECT fingerprint, policy FROM policy WHERE id = 1")
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT fingerprint, policy FROM policy WHERE id = 1").fetch_optional(&mut *self.tx).await?;
         let Some(row) = row else { return Ok(None) };
         let policy: String = row.try_get("policy")?;
         let policy = serde_json::from_str(&policy).map_err(|e| CatalogError::BadRow(format!("policy: {e}")))?;

@@ -308,8 +308,10 @@ pub async fn what_if(
     };
     let (before, after) = (index(&current), index(&proposed));
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
-    let kind = |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(kind, _)| kind.clone());
-    let rule = |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(_, rule)| rule.clone());
+    let kind =
+        |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(kind, _)| kind.clone());
+    let rule =
+        |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(_, rule)| rule.clone());
     let changes: Vec<serde_json::Value> = keys
         .into_iter()
         .filter(|k| kind(&before, k) != kind(&after, k))

@@ -17,9 +17,7 @@ fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
     }
     match decide(a, &ctx.store.config, job.planned_for).due.map(|d| d.action) {
         Some(Action::Compress { from }) => job.kind == JobKind::Compress && from == a.tier,
-        Some(Action::Promote { from, to }) => {
-            job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier
-        }
+        Some(Action::Promote { from, to }) => job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier,
         _ => false,
     }
 }
