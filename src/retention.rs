@@ -320,7 +320,7 @@ impl Store {
         let event = NewEvent::new(EventKind::PlanChanged, actor, json!({ "from": previous, "to": plan }));
         tx.append_event(now, Some(tenant), None, &event).await?;
         let live = tx_live_in(&mut tx, Some(tenant)).await?;
-        let changes = recompute(&mut tx, &self.config, live, now).await?;
+        let (changes, _) = recompute(&mut tx, &self.config, live, now).await?;
         let changed = changes.iter().filter(|c| c.expiry_changed()).count();
         record_recomputed(&mut tx, &changes, now, actor, Some(plan)).await?;
         tx.commit().await?;
@@ -347,12 +347,12 @@ impl Store {
             return Ok(None);
         }
         let live = tx_live_in(tx, None).await?;
-        let changes = recompute(tx, &self.config, live, now).await?;
+        let (changes, moved) = recompute(tx, &self.config, live, now).await?;
         let change = PolicyChange {
             difference: policy_difference(&previous.as_ref().map_or(json!({}), |(_, p)| p.clone()), &policy),
             recomputed: changes.iter().filter(|c| c.expiry_changed()).count(),
             revoked: changes.iter().filter(|c| c.revoked()).count(),
-            rescheduled: changes.len(),
+            rescheduled: changes.len() + moved,
         };
         tx.set_applied_policy(&fingerprint, &policy, now).await?;
         // The first policy recorded is a baseline: an event only when it
@@ -414,14 +414,15 @@ async fn tx_live_in(tx: &mut WriteTx, tenant: Option<&TenantId>) -> Result<Vec<A
 /// eligibility and planner index as [`under_policy`] and [`decide`] derive
 /// them. Artifacts whose only change is the index get it set; the others are
 /// saved (bumping their generation, so a job planned under the old policy
-/// finds them changed). Returns the saved ones.
+/// finds them changed). Returns the saved ones and how many only had their
+/// index moved.
 async fn recompute(
     tx: &mut WriteTx,
     config: &crate::config::Config,
     live: Vec<Artifact>,
     now: DateTime<Utc>,
-) -> Result<Vec<Recomputed>, CatalogError> {
-    let mut out = Vec::new();
+) -> Result<(Vec<Recomputed>, usize), CatalogError> {
+    let (mut out, mut moved) = (Vec::new(), 0);
     for a in live {
         let mut after = under_policy(&a, config);
         after.next_due_at = decide(&after, config, now).next_due_at;
@@ -429,13 +430,14 @@ async fn recompute(
         if !c.expiry_changed() && !c.revoked() {
             if c.before.next_due_at.map(to_millis) != c.after.next_due_at.map(to_millis) {
                 tx.set_next_due(c.before.id, c.after.next_due_at).await?;
+                moved += 1;
             }
             continue;
         }
         tx.save(&c.after, c.before.generation, None).await?;
         out.push(c);
     }
-    Ok(out)
+    Ok((out, moved))
 }
 
 /// Records one `retention_recomputed` event per changed expiry and one

@@ -558,6 +558,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_dry_run_sees_a_changed_policy_and_changes_nothing() {
+        use strata_core::clock::Clock;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        let key = ArtifactKey::parse("acme/wf/a").unwrap();
+        store.put(&key, b"a".as_slice(), PutOptions::default()).await.unwrap();
+        assert!(plan(&store, clock.now() + Duration::days(3), false, 100, "test").await.unwrap().items.is_empty());
+        drop(store);
+        let mut config = Config::default();
+        config.tiers.hot_days = 2;
+        let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+        let as_of = clock.now() + Duration::days(3);
+        let count = |kind: &str| {
+            let filter = strata_core::catalog::EventFilter { kind: Some(kind.into()), ..Default::default() };
+            let catalog = store.catalog.clone();
+            async move { catalog.events(&filter).await.unwrap().len() }
+        };
+        let before = store.find(&key).await.unwrap();
+        let dry = plan(&store, as_of, true, 100, "test").await.unwrap();
+        assert_eq!(keyed(&dry), [("acme/wf/a".to_owned(), JobKind::Promote)]);
+        assert_eq!(dry.items[0].rule.to_string(), "tiers.hot_days: 2 days");
+        assert_eq!(store.find(&key).await.unwrap(), before, "a dry run writes nothing");
+        assert_eq!(count("policy_changed").await, 0);
+        let live = plan(&store, as_of, false, 100, "test").await.unwrap();
+        assert_eq!(keyed(&live), keyed(&dry));
+        assert_eq!(count("policy_changed").await, 1);
+        let event = store.catalog.events(&Default::default()).await.unwrap();
+        let changed = event.iter().find(|e| e.event_type == "policy_changed").unwrap();
+        assert_eq!(changed.data["difference"]["tiers.hot_days"], serde_json::json!({ "from": 7, "to": 2 }));
+        assert_eq!(changed.data["recomputed"], 0, "no expiry changed");
+        assert_eq!(changed.data["rescheduled"], 1, "the due date moved");
+        plan(&store, as_of, false, 100, "test").await.unwrap();
+        assert_eq!(count("policy_changed").await, 1, "applied once");
+    }
+
+    #[tokio::test]
     async fn tenants_take_turns_so_a_backlog_cannot_starve_a_small_tenant() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Config::default(), Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
