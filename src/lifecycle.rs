@@ -476,6 +476,35 @@ mod tests {
     }
 
     #[test]
+    fn the_policy_decides_the_expiry_unless_an_extension_set_it() {
+        let mut c = Config::default();
+        let t0 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").unwrap().to_utc();
+        let a = Artifact { plan: "pro".into(), expires_at: Some(t0 + Duration::days(365)), ..artifact(t0) };
+        let rule = |a: &Artifact, c: &Config| effective_expiry(a, c).rule.to_string();
+        assert_eq!(rule(&a, &c), "plan pro: 365 days");
+        c.retention.plans.insert("pro".into(), Days::Days(730));
+        assert_eq!(effective_expiry(&a, &c).at, Some(t0 + Duration::days(730)), "the stored expiry is not used");
+        c.tiers.cold_days = Some(90);
+        assert_eq!(rule(&a, &c), "cold tier limit (tiers.cold_days): 90 days");
+        c.tiers.cold_days = Some(1000);
+        assert_eq!(rule(&a, &c), "plan pro: 730 days", "the earlier of the two decides");
+        let evidence = Artifact { class: Some("release-evidence".into()), ..a.clone() };
+        c.tiers.cold_days = Some(90);
+        assert_eq!(rule(&evidence, &c), "class release-evidence: 730 days", "a class of its own outranks the limit");
+        let extended = Artifact { extended: true, expires_at: Some(t0 + Duration::days(50)), ..a.clone() };
+        assert_eq!(effective_expiry(&extended, &c), Expiry { at: extended.expires_at, rule: Rule::Extension });
+        let gone = Artifact { class: Some("retired".into()), ..a.clone() };
+        assert_eq!(effective_expiry(&gone, &c).at, a.expires_at, "an unconfigured class keeps its stored expiry");
+
+        let eligible = Artifact { state: State::Eligible, eligible_at: Some(t0 + Duration::days(366)), ..a.clone() };
+        c.tiers.cold_days = None;
+        let now = under_policy(&eligible, &c);
+        assert_eq!((now.state, now.eligible_at), (State::Active, None), "a later expiry revokes eligibility");
+        c.retention.plans.insert("pro".into(), Days::Days(300));
+        assert_eq!(under_policy(&eligible, &c).state, State::Eligible, "an earlier expiry keeps it");
+    }
+
+    #[test]
     fn expiry_from_class_or_plan() {
         let c = Config::default();
         let t0 = Utc::now();
