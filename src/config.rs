@@ -56,8 +56,7 @@ pub enum ConfigError {
 }
 
 /// Retention days for a plan or class: a number of days, or never.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Days {
     /// Expires this many days after creation.
     Days(u32),
@@ -97,8 +96,7 @@ impl Days {
 }
 
 /// What a retention class does to expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClassRule {
     /// A fixed number of days, or never.
     Fixed(Days),
@@ -112,6 +110,58 @@ pub enum ClassRule {
 pub enum PlanWord {
     /// Use the tenant plan's retention.
     Plan,
+}
+
+/// Reads a plan's or class's days: a number, `"unlimited"` or `"never"`,
+/// and for a class also `"plan"`; anything else is refused saying so.
+struct DaysVisitor {
+    plan_word: bool,
+}
+
+impl serde::de::Visitor<'_> for DaysVisitor {
+    type Value = ClassRule;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a number of days or \"unlimited\" (also \"never\")")?;
+        if self.plan_word { f.write_str(" or \"plan\" (the tenant plan's days)") } else { Ok(()) }
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ClassRule, E> {
+        u32::try_from(v)
+            .map(|d| ClassRule::Fixed(Days::Days(d)))
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ClassRule, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(v), &self)),
+        }
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ClassRule, E> {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "unlimited" => Ok(ClassRule::Fixed(Days::Never(NeverWord::Unlimited))),
+            "never" => Ok(ClassRule::Fixed(Days::Never(NeverWord::Never))),
+            "plan" if self.plan_word => Ok(ClassRule::Plan(PlanWord::Plan)),
+            _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Days {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match d.deserialize_any(DaysVisitor { plan_word: false })? {
+            ClassRule::Fixed(days) => Ok(days),
+            ClassRule::Plan(_) => Err(serde::de::Error::custom("\"plan\" is a class's word, not a number of days")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClassRule {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(DaysVisitor { plan_word: true })
+    }
 }
 
 /// Where each tier keeps its bytes.
@@ -166,6 +216,10 @@ pub struct TierConfig {
     pub hot_days: u32,
     /// Age in days at which artifacts move to cold (`WARM_RETENTION_DAYS`).
     pub warm_days: u32,
+    /// Age in days at which artifacts leave the cold tier: purged, when the
+    /// plan would keep them longer (`COLD_RETENTION_DAYS`); unset: the plan
+    /// alone decides. Classes with days of their own and extensions outrank it.
+    pub cold_days: Option<u32>,
     /// Whether age counts from creation (`created`) or last access (`last_access`).
     pub age_from: AgeFrom,
     /// Whether the cold tier is used at all (`ENABLE_COLD_ARCHIVE`).
@@ -185,6 +239,7 @@ impl Default for TierConfig {
         Self {
             hot_days: 7,
             warm_days: 30,
+            cold_days: None,
             age_from: AgeFrom::Created,
             cold_enabled: true,
             compress: true,
@@ -209,7 +264,7 @@ pub enum AgeFrom {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetentionConfig {
-    /// Retention for a tenant whose plan has no entry (`COLD_RETENTION_DAYS`).
+    /// Retention for a tenant whose plan has no entry.
     pub default_days: Days,
     /// Days between eligibility and purge.
     pub grace_days: u32,
@@ -439,6 +494,27 @@ pub struct Config {
     pub gc: GcConfig,
 }
 
+/// The dotted key whose value starts at byte `at` of a TOML text: the
+/// nearest table header above it and the key on its line.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let (key, _) = text[line_start..].lines().next()?.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|l| l.split(']').next())
+        .map(|l| l.trim_start_matches('[').trim());
+    match table {
+        Some(table) if !table.is_empty() => Some(format!("{table}.{key}")),
+        _ if !key.is_empty() => Some(key.to_owned()),
+        _ => None,
+    }
+}
+
 /// The environment variables read, with the setter applied to each.
 type EnvSetter = fn(&mut Config, &'static str, &str) -> Result<(), ConfigError>;
 
@@ -468,7 +544,7 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
         Ok(())
     }),
     ("COLD_RETENTION_DAYS", |c, k, v| {
-        c.retention.default_days = Days::parse_env(k, v)?;
+        c.tiers.cold_days = Days::parse_env(k, v)?.days();
         Ok(())
     }),
     ("RETENTION_GRACE_DAYS", |c, k, v| {
@@ -591,7 +667,7 @@ fn plan_env(c: &mut Config, plan: &str, var: &'static str, value: &str) -> Resul
 const ENV_KEYS: &[(&str, &str)] = &[
     ("HOT_RETENTION_DAYS", "tiers.hot_days"),
     ("WARM_RETENTION_DAYS", "tiers.warm_days"),
-    ("COLD_RETENTION_DAYS", "retention.default_days"),
+    ("COLD_RETENTION_DAYS", "tiers.cold_days"),
     ("RETENTION_GRACE_DAYS", "retention.grace_days"),
     ("STRATA_COMPRESSION_LEVEL", "tiers.compression_level"),
     ("STRATA_LEADER_TTL_SECS", "scheduler.leader_ttl_secs"),
@@ -683,6 +759,7 @@ impl Config {
             bounded("api.max_connections", u64::from(self.api.max_connections), 1, 1_000_000u64),
         ];
         out.extend(days("retention.default_days".into(), &r.default_days));
+        out.extend(t.cold_days.map(|d| bounded("tiers.cold_days", d, 1, MAX_DAYS)));
         out.extend(r.plans.iter().filter_map(|(plan, d)| days(format!("retention.plans.{plan}"), d)));
         out.extend(r.classes.iter().filter_map(|(class, rule)| match rule {
             ClassRule::Fixed(d) => days(format!("retention.classes.{class}"), d),
@@ -741,7 +818,13 @@ impl Config {
 
     /// Parses TOML text; the error message names the offending key and line.
     pub fn from_toml(text: &str) -> Result<Self, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+        toml::from_str(text).map_err(|e| {
+            let message = e.to_string().trim().replace('\n', " ");
+            match e.span().and_then(|span| key_at(text, span.start)) {
+                Some(key) => format!("{key}: {message}"),
+                None => message,
+            }
+        })
     }
 
     fn validate(&self, sources: &Sources) -> Result<(), ConfigError> {
@@ -754,6 +837,12 @@ impl Config {
             return Err(invalid(
                 "tiers.warm_days",
                 format!("must be greater than tiers.hot_days ({} <= {})", self.tiers.warm_days, self.tiers.hot_days),
+            ));
+        }
+        if let Some(cold) = self.tiers.cold_days.filter(|d| *d <= self.tiers.warm_days) {
+            return Err(invalid(
+                "tiers.cold_days",
+                format!("must be greater than tiers.warm_days ({cold} <= {})", self.tiers.warm_days),
             ));
         }
         if !(1..=22).contains(&self.tiers.compression_level) {
@@ -896,6 +985,7 @@ mod tests {
         ("tiers", "warm_days", 1, 36_500, "hot_days = 0"),
         ("tiers", "restore_days", 0, 3_650, ""),
         ("tiers", "scan_interval_days", 0, 36_500, ""),
+        ("tiers", "cold_days", 31, 36_500, ""),
         ("retention", "default_days", 0, 36_500, ""),
         ("retention", "grace_days", 0, 36_500, ""),
         ("retention", "keep_latest", 0, 1_000_000, ""),
@@ -966,7 +1056,7 @@ mod tests {
                 "tiers.hot_days",
                 "HOT_RETENTION_DAYS",
             ),
-            (&[("COLD_RETENTION_DAYS", "4000000000")], "retention.default_days", "COLD_RETENTION_DAYS"),
+            (&[("COLD_RETENTION_DAYS", "4000000000")], "tiers.cold_days", "COLD_RETENTION_DAYS"),
             (
                 &[("STRATA_LEADER_TTL_SECS", "18446744073709551615")],
                 "scheduler.leader_ttl_secs",

@@ -52,8 +52,12 @@ pub enum EventKind {
     RetentionExtended,
     /// A tenant changed plan.
     PlanChanged,
-    /// An artifact's expiry was recomputed after its tenant's plan changed.
+    /// An artifact's expiry was recomputed after its tenant's plan or the
+    /// configured policy changed.
     RetentionRecomputed,
+    /// The configured lifecycle policy changed and was applied to the
+    /// stored artifacts (one event, with the difference).
+    PolicyChanged,
     /// An erasure was requested for an artifact, workflow or tenant.
     ErasureRequested,
     /// An artifact was erased on request.
@@ -92,6 +96,7 @@ impl EventKind {
             EventKind::RetentionExtended => "retention.extended",
             EventKind::PlanChanged => "plan_changed",
             EventKind::RetentionRecomputed => "retention_recomputed",
+            EventKind::PolicyChanged => "policy_changed",
             EventKind::ErasureRequested => "erasure_requested",
             EventKind::Erased => "erased",
             EventKind::LifecycleDryRun => "lifecycle_dry_run",

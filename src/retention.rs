@@ -11,10 +11,12 @@
 
 use crate::artifact::{Artifact, State};
 use crate::catalog::{CatalogError, Hold, HoldTerms, Principal, WriteTx};
-use crate::config::ClassRule;
+use crate::clock::to_millis;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, IdError, TenantId, WorkflowName};
-use crate::lifecycle::{Action, decide};
+use crate::lifecycle::{
+    Rule, Scheduled, decide, effective_expiry, policy_difference, policy_fingerprint, policy_json, under_policy,
+};
 use crate::store::{Store, StoreError};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Serialize;
@@ -279,8 +281,10 @@ impl Store {
         require_reason(reason)?;
         let now = self.clock.now();
         let mut tx = self.catalog.begin_write().await?;
-        let a = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
-        let current = a.expires_at.ok_or_else(|| StoreError::NeverExpires(key.clone()))?;
+        let stored = tx.find_live(key).await?.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+        // The expiry to beat is the one the current policy decides.
+        let current =
+            effective_expiry(&stored, &self.config).at.ok_or_else(|| StoreError::NeverExpires(key.clone()))?;
         if until <= current {
             return Err(StoreError::NotLater {
                 key: key.clone(),
@@ -288,15 +292,15 @@ impl Store {
                 requested: until.to_rfc3339(),
             });
         }
-        let updated = Artifact { expires_at: Some(until), extended: true, ..a.clone() };
+        let updated = Artifact { expires_at: Some(until), extended: true, ..stored.clone() };
         let mut event = NewEvent::new(EventKind::RetentionExtended, actor, json!({ "from": current, "to": until }));
         event.reason = Some(reason.to_owned());
-        let revoked = (a.state == State::Eligible && until > now).then(|| {
+        let revoked = (stored.state == State::Eligible && until > now).then(|| {
             let mut revoked = NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "extended_to": until }));
             revoked.reason = Some(reason.to_owned());
             revoked
         });
-        let updated = save_change(&mut tx, self, &a, updated, now, Some(event), revoked).await?;
+        let updated = save_change(&mut tx, self, &stored, updated, now, Some(event), revoked).await?;
         tx.commit().await?;
         Ok(updated)
     }
@@ -315,90 +319,218 @@ impl Store {
         let previous = tx.set_plan(tenant, plan).await?;
         let event = NewEvent::new(EventKind::PlanChanged, actor, json!({ "from": previous, "to": plan }));
         tx.append_event(now, Some(tenant), None, &event).await?;
-        let mut changed = 0;
-        for a in tx.live_in_scope(tenant, None, None).await? {
-            let follows_plan = match &a.class {
-                None => true,
-                Some(class) => matches!(self.config.retention.classes.get(class), Some(ClassRule::Plan(_))),
-            };
-            if a.extended || !follows_plan {
-                continue;
-            }
-            let expires_at = crate::lifecycle::expires_at(&self.config, plan, a.class.as_deref(), a.created_at)?;
-            if expires_at == a.expires_at {
-                continue;
-            }
-            let data = json!({ "from": a.expires_at, "to": expires_at, "plan": plan });
-            let event = NewEvent::new(EventKind::RetentionRecomputed, actor, data);
-            let revoked = (a.state == State::Eligible && expires_at.is_none_or(|at| at > now))
-                .then(|| NewEvent::new(EventKind::EligibilityRevoked, actor, json!({ "plan": plan })));
-            save_change(&mut tx, self, &a, Artifact { expires_at, ..a.clone() }, now, Some(event), revoked).await?;
-            changed += 1;
-        }
+        let live = tx_live_in(&mut tx, Some(tenant)).await?;
+        let (changes, _) = recompute(&mut tx, &self.config, live, now).await?;
+        let changed = changes.iter().filter(|c| c.expiry_changed()).count();
+        record_recomputed(&mut tx, &changes, now, actor, Some(plan)).await?;
         tx.commit().await?;
         Ok(changed)
     }
+
+    /// Applies the configured lifecycle policy to the stored artifacts if it
+    /// differs from the one last applied (by fingerprint), inside `tx`: every
+    /// live artifact's expiry (extensions stay), eligibility and planner
+    /// index are recomputed, with one `policy_changed` event carrying the
+    /// difference and one `retention_recomputed` event per changed expiry.
+    /// Nothing is done when the policy is unchanged. The caller commits (or,
+    /// for a dry run, drops `tx` and so changes nothing).
+    pub async fn apply_policy(
+        &self,
+        tx: &mut WriteTx,
+        now: DateTime<Utc>,
+        actor: &str,
+    ) -> Result<Option<PolicyChange>, CatalogError> {
+        let policy = policy_json(&self.config);
+        let fingerprint = policy_fingerprint(&policy);
+        let previous = tx.applied_policy().await?;
+        if previous.as_ref().is_some_and(|(f, _)| *f == fingerprint) {
+            return Ok(None);
+        }
+        let live = tx_live_in(tx, None).await?;
+        let (changes, moved) = recompute(tx, &self.config, live, now).await?;
+        let change = PolicyChange {
+            difference: policy_difference(&previous.as_ref().map_or(json!({}), |(_, p)| p.clone()), &policy),
+            recomputed: changes.iter().filter(|c| c.expiry_changed()).count(),
+            revoked: changes.iter().filter(|c| c.revoked()).count(),
+            rescheduled: changes.len() + moved,
+        };
+        tx.set_applied_policy(&fingerprint, &policy, now).await?;
+        // The first policy recorded is a baseline: an event only when it
+        // changed something.
+        if previous.is_some() || change.recomputed + change.revoked > 0 {
+            let data = json!({
+                "difference": change.difference,
+                "fingerprint": fingerprint,
+                "recomputed": change.recomputed,
+                "revoked": change.revoked,
+                "rescheduled": change.rescheduled,
+            });
+            tx.append_event(now, None, None, &NewEvent::new(EventKind::PolicyChanged, actor, data)).await?;
+        }
+        record_recomputed(tx, &changes, now, actor, None).await?;
+        Ok(Some(change))
+    }
+}
+
+/// What applying a changed policy did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PolicyChange {
+    /// Per changed config key, `from` and `to`.
+    pub difference: serde_json::Value,
+    /// Artifacts whose expiry changed.
+    pub recomputed: usize,
+    /// Artifacts that left eligibility.
+    pub revoked: usize,
+    /// Artifacts whose expiry, eligibility or planner index changed.
+    pub rescheduled: usize,
+}
+
+/// One artifact changed by a recompute: before and after.
+struct Recomputed {
+    before: Artifact,
+    after: Artifact,
+    rule: Rule,
+}
+
+impl Recomputed {
+    fn expiry_changed(&self) -> bool {
+        self.before.expires_at.map(to_millis) != self.after.expires_at.map(to_millis)
+    }
+
+    fn revoked(&self) -> bool {
+        self.before.state == State::Eligible && self.after.state == State::Active
+    }
+}
+
+/// The live artifacts of `tenant` (all tenants with `None`), under the write lock.
+async fn tx_live_in(tx: &mut WriteTx, tenant: Option<&TenantId>) -> Result<Vec<Artifact>, CatalogError> {
+    match tenant {
+        Some(t) => tx.live_in_scope(t, None, None).await,
+        None => tx.live_artifacts().await,
+    }
+}
+
+/// Brings each artifact in `live` in line with `config`: its expiry,
+/// eligibility and planner index as [`under_policy`] and [`decide`] derive
+/// them. Artifacts whose only change is the index get it set; the others are
+/// saved (bumping their generation, so a job planned under the old policy
+/// finds them changed). Returns the saved ones and how many only had their
+/// index moved.
+async fn recompute(
+    tx: &mut WriteTx,
+    config: &crate::config::Config,
+    live: Vec<Artifact>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Recomputed>, usize), CatalogError> {
+    let (mut out, mut moved) = (Vec::new(), 0);
+    for a in live {
+        let mut after = under_policy(&a, config);
+        after.next_due_at = decide(&after, config, now).next_due_at;
+        let c = Recomputed { rule: effective_expiry(&a, config).rule, before: a, after };
+        if !c.expiry_changed() && !c.revoked() {
+            if c.before.next_due_at.map(to_millis) != c.after.next_due_at.map(to_millis) {
+                tx.set_next_due(c.before.id, c.after.next_due_at).await?;
+                moved += 1;
+            }
+            continue;
+        }
+        tx.save(&c.after, c.before.generation, None).await?;
+        out.push(c);
+    }
+    Ok((out, moved))
+}
+
+/// Records one `retention_recomputed` event per changed expiry and one
+/// `eligibility_revoked` per artifact that left eligibility.
+async fn record_recomputed(
+    tx: &mut WriteTx,
+    changes: &[Recomputed],
+    now: DateTime<Utc>,
+    actor: &str,
+    plan: Option<&str>,
+) -> Result<(), CatalogError> {
+    for c in changes {
+        if c.expiry_changed() {
+            let mut data = json!({ "from": c.before.expires_at, "to": c.after.expires_at, "rule": c.rule });
+            if let Some(plan) = plan {
+                data["plan"] = json!(plan);
+            }
+            let event = NewEvent::new(EventKind::RetentionRecomputed, actor, data);
+            tx.append_event(now, None, Some(&c.before), &event).await?;
+        }
+        if c.revoked() {
+            let data = json!({ "expires_at": c.after.expires_at, "rule": c.rule });
+            let event = NewEvent::new(EventKind::EligibilityRevoked, actor, data);
+            tx.append_event(now, None, Some(&c.before), &event).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Why an artifact is where it is, and what happens to it next.
 #[derive(Debug, Clone, Serialize)]
 pub struct Explanation {
-    /// The artifact as the catalog has it.
+    /// The artifact as the current policy has it (its expiry derived from
+    /// the policy unless an extension set it).
     pub artifact: Artifact,
     /// The instant explained.
     pub as_of: DateTime<Utc>,
     /// The tenant's plan.
     pub plan: String,
-    /// The rule that set the expiry.
+    /// The rule that decides whether and when it expires: a hold,
+    /// keep-latest, an extension, its class or its plan.
     pub expiry_rule: String,
+    /// The rule behind the expiry date itself.
+    pub expiry_source: Rule,
     /// Active holds covering it.
     pub holds: Vec<Hold>,
     /// When keep-latest-N protects it from eligibility: N.
     pub kept_as_one_of_newest: Option<u32>,
-    /// The action due at `as_of`, if any, and its rule.
-    pub due: Option<(Action, &'static str)>,
+    /// The action due at `as_of`, if any, with its time and rule.
+    pub due: Option<Scheduled>,
     /// Every pending action with its time and rule, earliest first.
-    pub schedule: Vec<(Action, DateTime<Utc>, &'static str)>,
+    pub schedule: Vec<Scheduled>,
 }
 
 impl Store {
     /// Explains an artifact's retention as of `as_of`, with the same
     /// decision function the planner and the handlers use.
     pub async fn explain(&self, key: &ArtifactKey, as_of: DateTime<Utc>) -> Result<Explanation, StoreError> {
-        let a = self.find(key).await?;
-        let plan = self.tenant(&a.tenant).await?.plan;
-        let computed =
-            crate::lifecycle::expires_at(&self.config, &plan, a.class.as_deref(), a.created_at).ok().flatten();
-        let base = match &a.class {
-            Some(class) => format!("class {class}"),
-            None => format!("plan {plan}"),
-        };
-        let expiry_rule = match (a.expires_at, computed) {
-            (None, _) => format!("{base}: never expires"),
-            (Some(at), Some(c)) if at.timestamp_millis() == c.timestamp_millis() => {
-                let days = (at - a.created_at).num_days();
-                format!("{base}: {days} days after creation")
-            }
-            (Some(_), _) => format!("{base}, extended (see `strata retention history {key}`)"),
-        };
-        let holds = self
+        let stored = self.find(key).await?;
+        let plan = stored.plan.clone();
+        let source = effective_expiry(&stored, &self.config);
+        let holds: Vec<Hold> = self
             .catalog
-            .holds(Some(&a.tenant), false)
+            .holds(Some(&stored.tenant), false)
             .await?
             .into_iter()
             .filter(|h| {
-                h.workflow.as_deref().is_none_or(|w| w == a.workflow.as_str())
-                    && h.artifact_id.is_none_or(|id| id == a.id)
+                h.workflow.as_deref().is_none_or(|w| w == stored.workflow.as_str())
+                    && h.artifact_id.is_none_or(|id| id == stored.id)
             })
             .collect();
-        let decision = decide(&a, &self.config, as_of);
-        let keep = self.config.keep_latest(a.tenant.as_str(), &plan);
-        let kept_as_one_of_newest = (u64::from(keep) > a.newer_live).then_some(keep);
+        let decision = decide(&stored, &self.config, as_of);
+        let keep = self.config.keep_latest(stored.tenant.as_str(), &plan);
+        let kept_as_one_of_newest = (u64::from(keep) > stored.newer_live).then_some(keep);
+        let a = Artifact { next_due_at: decision.next_due_at, ..under_policy(&stored, &self.config) };
+        let date = match &source.rule {
+            Rule::Extension => format!("extended by `retention extend` (see `strata retention history {key}`)"),
+            rule => rule.to_string(),
+        };
+        let expiry_rule = match (holds.first(), kept_as_one_of_newest, a.expires_at) {
+            (_, _, None) => date,
+            (Some(h), _, Some(_)) => format!("hold {}: never eligible while held (otherwise {date})", h.id),
+            (None, Some(n), Some(_)) => {
+                format!("keep-latest: one of the {n} newest of its workflow, never eligible (otherwise {date})")
+            }
+            (None, None, Some(_)) => date,
+        };
         Ok(Explanation {
             artifact: a,
             as_of,
             plan,
             expiry_rule,
+            expiry_source: source.rule,
             holds,
             kept_as_one_of_newest,
             due: decision.due,

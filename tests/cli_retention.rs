@@ -140,7 +140,7 @@ fn explain_says_why_and_what_next() {
     assert_eq!(e["plan"], "free");
     assert!(e["expiry_rule"].as_str().unwrap().contains("plan free: 30 days"), "{e}");
     assert_eq!(e["holds"].as_array().unwrap().len(), 1);
-    assert_eq!(e["due"][0]["action"], "compress", "held: the move is due, eligibility is not");
+    assert_eq!(e["due"]["action"], "compress", "held: the move is due, eligibility is not");
     let text = s.ok(&["explain", "acme/wf/a"]);
     assert!(text.contains("hold 1") && text.contains("workflow wf") && text.contains("next:      promote"), "{text}");
     s.fails(&["explain", "acme/wf/missing"], 2);

@@ -9,7 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use strata_core::artifact::Tier;
 use strata_core::catalog::CatalogError;
-use strata_core::lifecycle::{Action, decide};
+use strata_core::lifecycle::{Action, Rule, decide};
 use strata_core::store::Store;
 
 /// One planned action, for display.
@@ -25,8 +25,8 @@ pub struct PlannedItem {
     pub kind: JobKind,
     /// The action with its parameters.
     pub action: Action,
-    /// The rule that made it due.
-    pub rule: &'static str,
+    /// The rule that made it due (plan, class, extension, tier age, …).
+    pub rule: Rule,
     /// Bytes involved (as stored).
     pub bytes: u64,
     /// When it became due.
@@ -160,18 +160,23 @@ async fn plan_with(
     {
         return Err(CatalogError::Conflict(format!("leadership of {} held by another process", fence.name)));
     }
+    // A changed policy is applied first, in this transaction, so the due
+    // query below sees the planner index it implies. A dry run drops the
+    // transaction, and with it the recompute.
+    store.apply_policy(&mut tx, now, actor).await?;
     let due = tx.due(as_of, now, limit).await?;
     let mut plan = Plan { as_of, dry_run, forced, ..Plan::default() };
     let cap = store.config.jobs.per_tenant_cap;
     let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
     for a in due {
         let decision = decide(&a, &store.config, as_of);
-        let Some((action, rule)) = decision.due else {
+        let Some(due) = decision.due else {
             if !dry_run {
                 tx.set_next_due(a.id, decision.next_due_at).await?;
             }
             continue;
         };
+        let action = due.action;
         let kind = job_kind(action);
         if kinds.is_some_and(|k| !k.contains(&kind)) {
             continue;
@@ -187,9 +192,9 @@ async fn plan_with(
             tier: a.tier,
             kind,
             action,
-            rule,
+            rule: due.rule,
             bytes: a.stored_size,
-            due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+            due_at: Some(due.at),
         });
         if dry_run {
             continue;
@@ -268,28 +273,22 @@ pub async fn plan_restore(
 }
 
 /// What the store's policy would do as of `as_of`: each live artifact's due
-/// action, with expiries from plans and classes recomputed under the store's
-/// configuration (extended expiries stay as they are). It reads the whole
-/// catalog, so it sees artifacts a policy change would make due that the
-/// planner index does not list yet. For `lifecycle plan --policy`.
+/// action under the store's configuration ([`decide`] derives expiries from
+/// it; extensions stay as they are). It reads the whole catalog, so it needs
+/// no planner index. For `lifecycle plan --policy`.
 pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedItem>, strata_core::store::StoreError> {
     let mut items = Vec::new();
-    for mut a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
-        if !a.extended {
-            a.expires_at =
-                strata_core::lifecycle::expires_at(&store.config, &a.plan, a.class.as_deref(), a.created_at)?;
-        }
-        let decision = decide(&a, &store.config, as_of);
-        if let Some((action, rule)) = decision.due {
+    for a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
+        if let Some(due) = decide(&a, &store.config, as_of).due {
             items.push(PlannedItem {
                 key: a.key().to_string(),
                 tenant: a.tenant.to_string(),
                 tier: a.tier,
-                kind: job_kind(action),
-                action,
-                rule,
+                kind: job_kind(due.action),
+                action: due.action,
+                rule: due.rule,
                 bytes: a.stored_size,
-                due_at: decision.schedule.iter().find(|(act, _, _)| *act == action).map(|(_, at, _)| *at),
+                due_at: Some(due.at),
             });
         }
     }
@@ -451,6 +450,149 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A random change of `config`: plan days up or down, tier ages,
+    /// classes, the cold tier's limit and the grace period.
+    fn changed_policy(rng: &mut rand::rngs::StdRng, config: &Config) -> Config {
+        use rand::Rng;
+        use strata_core::config::{ClassRule, Days, PlanWord};
+        let mut c = config.clone();
+        for days in c.retention.plans.values_mut() {
+            *days = match rng.random_range(0..4) {
+                0 => Days::Never(strata_core::config::NeverWord::Unlimited),
+                1 => *days,
+                _ => Days::Days(rng.random_range(3..400)),
+            };
+        }
+        if rng.random_bool(0.6) {
+            c.tiers.hot_days = rng.random_range(0..20);
+            c.tiers.warm_days = c.tiers.hot_days + rng.random_range(1..60);
+        }
+        c.tiers.cold_days = rng.random_bool(0.5).then(|| c.tiers.warm_days + rng.random_range(1..200));
+        c.retention.grace_days = rng.random_range(0..10);
+        let ephemeral = ClassRule::Fixed(Days::Days(rng.random_range(1..30)));
+        c.retention.classes.insert("ephemeral".into(), ephemeral);
+        let standard =
+            if rng.random_bool(0.5) { ClassRule::Plan(PlanWord::Plan) } else { ClassRule::Fixed(Days::Days(50)) };
+        c.retention.classes.insert("standard".into(), standard);
+        c
+    }
+
+    /// Property: after a random policy change over a random catalog (plans,
+    /// classes, holds, extensions, artifacts already moved or eligible under
+    /// the old policy), what `explain` predicts for an instant T is exactly
+    /// what the live run plans at T, and each job succeeds.
+    #[tokio::test]
+    async fn property_explain_predicts_the_live_run_after_random_policy_changes() {
+        use rand::rngs::StdRng;
+        use rand::{Rng, SeedableRng};
+        use strata_core::retention::Target;
+        for seed in 0..8u64 {
+            let mut rng = StdRng::seed_from_u64(1000 + seed);
+            let dir = tempfile::tempdir().unwrap();
+            let clock = ManualClock::new(Utc::now());
+            let before = changed_policy(&mut rng, &Config::default());
+            let store = Store::open(dir.path(), before.clone(), Arc::new(clock.clone())).await.unwrap();
+            let plans = ["free", "basic", "pro", "enterprise"];
+            let classes = [None, None, Some("ephemeral"), Some("standard"), Some("release-evidence")];
+            for t in 0..3 {
+                let tenant = TenantId::parse(&format!("t{t}")).unwrap();
+                store.add_tenant(&tenant, plans[rng.random_range(0..4)], "test").await.unwrap();
+            }
+            let mut keys = Vec::new();
+            for i in 0..rng.random_range(15..30) {
+                clock.advance(Duration::hours(rng.random_range(0..96)));
+                let key = ArtifactKey::parse(&format!("t{}/w{}/a{i}", rng.random_range(0..3), rng.random_range(0..2)))
+                    .unwrap();
+                let class = classes[rng.random_range(0..classes.len())].map(str::to_owned);
+                let opts = PutOptions { class, ..PutOptions::default() };
+                store.put(&key, format!("artifact {seed} {i}").as_bytes(), opts).await.unwrap();
+                if rng.random_bool(0.1) {
+                    store.place_hold(&Target::Artifact(key.clone()), "random hold", "test").await.unwrap();
+                }
+                if rng.random_bool(0.2) {
+                    let until = store.clock.now() + Duration::days(rng.random_range(20..500));
+                    // An extension must be later than the current expiry; an
+                    // earlier one is refused and changes nothing.
+                    let _ = store.extend(&key, until, "random extension", "test").await;
+                }
+                keys.push(key);
+            }
+            // Some artifacts move and become eligible under the old policy.
+            let ctx = Context::new(store.clone(), "test");
+            let first = store.clock.now() + Duration::days(rng.random_range(5..200));
+            for job in plan(&store, first, false, 10_000, "test").await.unwrap().jobs {
+                run(&ctx, &job).await.unwrap();
+            }
+            drop(ctx);
+            drop(store);
+
+            let after = changed_policy(&mut rng, &before);
+            let store = Store::open(dir.path(), after, Arc::new(clock.clone())).await.unwrap();
+            let ctx = Context::new(store.clone(), "test");
+            let mut at = first;
+            for step in 0..6 {
+                at += Duration::days(rng.random_range(0..25));
+                let mut predicted = Vec::new();
+                for key in &keys {
+                    let Ok(e) = store.explain(key, at).await else { continue };
+                    if let Some(due) = e.due {
+                        predicted.push((key.to_string(), job_kind(due.action)));
+                    }
+                }
+                predicted.sort();
+                let live = plan(&store, at, false, 10_000, "test").await.unwrap();
+                assert_eq!(keyed(&live), predicted, "seed {seed} step {step}");
+                for job in &live.jobs {
+                    assert_eq!(run(&ctx, job).await.unwrap(), crate::handlers::Outcome::Done, "seed {seed}: {job:?}");
+                }
+            }
+            let events = |kind: &str| {
+                let filter = strata_core::catalog::EventFilter { kind: Some(kind.into()), ..Default::default() };
+                let catalog = store.catalog.clone();
+                async move { catalog.events(&filter).await.unwrap().len() }
+            };
+            assert_eq!(events("policy_changed").await, 1, "seed {seed}: one recompute per change");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dry_run_sees_a_changed_policy_and_changes_nothing() {
+        use strata_core::clock::Clock;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        let key = ArtifactKey::parse("acme/wf/a").unwrap();
+        store.put(&key, b"a".as_slice(), PutOptions::default()).await.unwrap();
+        assert!(plan(&store, clock.now() + Duration::days(3), false, 100, "test").await.unwrap().items.is_empty());
+        drop(store);
+        let mut config = Config::default();
+        config.tiers.hot_days = 2;
+        let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+        let as_of = clock.now() + Duration::days(3);
+        let count = |kind: &str| {
+            let filter = strata_core::catalog::EventFilter { kind: Some(kind.into()), ..Default::default() };
+            let catalog = store.catalog.clone();
+            async move { catalog.events(&filter).await.unwrap().len() }
+        };
+        let before = store.find(&key).await.unwrap();
+        let dry = plan(&store, as_of, true, 100, "test").await.unwrap();
+        assert_eq!(keyed(&dry), [("acme/wf/a".to_owned(), JobKind::Promote)]);
+        assert_eq!(dry.items[0].rule.to_string(), "tiers.hot_days: 2 days");
+        assert_eq!(store.find(&key).await.unwrap(), before, "a dry run writes nothing");
+        assert_eq!(count("policy_changed").await, 0);
+        let live = plan(&store, as_of, false, 100, "test").await.unwrap();
+        assert_eq!(keyed(&live), keyed(&dry));
+        assert_eq!(count("policy_changed").await, 1);
+        let event = store.catalog.events(&Default::default()).await.unwrap();
+        let changed = event.iter().find(|e| e.event_type == "policy_changed").unwrap();
+        assert_eq!(changed.data["difference"]["tiers.hot_days"], serde_json::json!({ "from": 7, "to": 2 }));
+        assert_eq!(changed.data["recomputed"], 0, "no expiry changed");
+        assert_eq!(changed.data["rescheduled"], 1, "the due date moved");
+        plan(&store, as_of, false, 100, "test").await.unwrap();
+        assert_eq!(count("policy_changed").await, 1, "applied once");
     }
 
     #[tokio::test]

@@ -386,6 +386,45 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Every live (active or eligible) artifact, read under the write lock,
+    /// in id order: for a policy recompute.
+    pub async fn live_artifacts(&mut self) -> Result<Vec<Artifact>, CatalogError> {
+        let rows = sqlx::query(select(&self.columns, "WHERE state IN ('active', 'eligible') ORDER BY id"))
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(artifact_from_row).collect()
+    }
+
+    /// The lifecycle policy last applied to the stored artifacts: its
+    /// fingerprint and the policy, if one was recorded.
+    pub async fn applied_policy(&mut self) -> Result<Option<(String, serde_json::Value)>, CatalogError> {
+        let row =
+            sqlx::query("SELECT fingerprint, policy FROM policy WHERE id = 1").fetch_optional(&mut *self.tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let policy: String = row.try_get("policy")?;
+        let policy = serde_json::from_str(&policy).map_err(|e| CatalogError::BadRow(format!("policy: {e}")))?;
+        Ok(Some((row.try_get("fingerprint")?, policy)))
+    }
+
+    /// Records `policy` (with its fingerprint) as the one applied at `at`.
+    pub async fn set_applied_policy(
+        &mut self,
+        fingerprint: &str,
+        policy: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Result<(), CatalogError> {
+        sqlx::query(
+            "INSERT INTO policy (id, fingerprint, policy, applied_at) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET fingerprint = ?1, policy = ?2, applied_at = ?3",
+        )
+        .bind(fingerprint)
+        .bind(policy.to_string())
+        .bind(to_millis(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// Corrects the planner index of an artifact with nothing due yet.
     pub async fn set_next_due(&mut self, id: i64, at: Option<DateTime<Utc>>) -> Result<(), CatalogError> {
         sqlx::query("UPDATE artifacts SET next_due_at = ? WHERE id = ?")

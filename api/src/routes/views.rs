@@ -246,18 +246,18 @@ impl From<&Explanation> for ExplanationView {
             expiry_rule: e.expiry_rule.clone(),
             holds: e.holds.iter().map(HoldView::from).collect(),
             kept_as_one_of_newest: e.kept_as_one_of_newest,
-            due: e.due.map(|(action, rule)| ScheduledAction {
-                action: action.job_kind().to_owned(),
-                rule: rule.to_owned(),
+            due: e.due.as_ref().map(|due| ScheduledAction {
+                action: due.action.job_kind().to_owned(),
+                rule: due.rule.to_string(),
                 at: None,
             }),
             schedule: e
                 .schedule
                 .iter()
-                .map(|(action, at, rule)| ScheduledAction {
-                    action: action.job_kind().to_owned(),
-                    rule: (*rule).to_owned(),
-                    at: Some(time(*at)),
+                .map(|s| ScheduledAction {
+                    action: s.action.job_kind().to_owned(),
+                    rule: s.rule.to_string(),
+                    at: Some(time(s.at)),
                 })
                 .collect(),
         }

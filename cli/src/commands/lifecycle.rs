@@ -70,7 +70,7 @@ fn print_plan(plan: &Plan, list: bool, passes: &[usize]) {
                 item.tier.to_string(),
                 item.kind.to_string(),
                 output::bytes(item.bytes),
-                item.rule.to_owned(),
+                item.rule.to_string(),
                 output::time_or(item.due_at, "-"),
             ]);
         }
@@ -400,15 +400,27 @@ pub async fn what_if(
         strata_core::store::Store::open(&global.data_dir, proposed_config, app.store.clock.clone()).await?;
     let current = planner::what_if(&app.store, as_of).await?;
     let proposed = planner::what_if(&proposed_store, as_of).await?;
-    let index = |items: &[planner::PlannedItem]| -> std::collections::BTreeMap<String, String> {
-        items.iter().map(|i| (i.key.clone(), i.kind.to_string())).collect()
+    let index = |items: &[planner::PlannedItem]| -> std::collections::BTreeMap<String, (String, String)> {
+        items.iter().map(|i| (i.key.clone(), (i.kind.to_string(), i.rule.to_string()))).collect()
     };
     let (before, after) = (index(&current), index(&proposed));
     let keys: std::collections::BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    let kind =
+        |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(kind, _)| kind.clone());
+    let rule =
+        |m: &std::collections::BTreeMap<String, (String, String)>, k: &str| m.get(k).map(|(_, rule)| rule.clone());
     let changes: Vec<serde_json::Value> = keys
         .into_iter()
-        .filter(|k| before.get(*k) != after.get(*k))
-        .map(|k| serde_json::json!({ "artifact": k, "current": before.get(k), "proposed": after.get(k) }))
+        .filter(|k| kind(&before, k) != kind(&after, k))
+        .map(|k| {
+            serde_json::json!({
+                "artifact": k,
+                "current": kind(&before, k),
+                "current_rule": rule(&before, k),
+                "proposed": kind(&after, k),
+                "proposed_rule": rule(&after, k),
+            })
+        })
         .collect();
     if json {
         return output::json(&serde_json::json!({
@@ -420,8 +432,12 @@ pub async fn what_if(
     }
     let mut t = output::table(&["artifact", "current policy", "proposed policy"]);
     for c in &changes {
-        let show = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
-        t.add_row(vec![show(&c["artifact"]), show(&c["current"]), show(&c["proposed"])]);
+        let show = |action: &serde_json::Value, rule: &serde_json::Value| match (action.as_str(), rule.as_str()) {
+            (Some(action), Some(rule)) => format!("{action} (by {rule})"),
+            _ => "-".to_owned(),
+        };
+        let artifact = c["artifact"].as_str().unwrap_or_default().to_owned();
+        t.add_row(vec![artifact, show(&c["current"], &c["current_rule"]), show(&c["proposed"], &c["proposed_rule"])]);
     }
     if !changes.is_empty() {
         println!("{t}");

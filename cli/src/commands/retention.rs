@@ -170,14 +170,16 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
             output::text(&h.reason)
         );
     }
-    match e.due {
-        Some((action, rule)) => {
-            println!("  due now:   {} (by {rule}) as of {}", action.job_kind(), output::time(e.as_of))
+    match &e.due {
+        Some(due) => {
+            println!("  due now:   {} (by {}) as of {}", due.action.job_kind(), due.rule, output::time(e.as_of))
         }
         None => println!("  due now:   nothing as of {}", output::time(e.as_of)),
     }
-    match e.schedule.iter().find(|(_, at, _)| *at > e.as_of) {
-        Some((action, at, rule)) => println!("  next:      {} at {} (by {rule})", action.job_kind(), output::time(*at)),
+    match e.schedule.iter().find(|s| s.at > e.as_of) {
+        Some(next) => {
+            println!("  next:      {} at {} (by {})", next.action.job_kind(), output::time(next.at), next.rule)
+        }
         None if e.due.is_none() => println!("  next:      nothing scheduled"),
         None => {}
     }

@@ -7,18 +7,21 @@ use serde_json::json;
 use strata_core::artifact::{Artifact, State};
 use strata_core::committer::Change;
 use strata_core::event::{EventKind, NewEvent};
-use strata_core::lifecycle::{Action, decide};
+use strata_core::lifecycle::{Action, decide, under_policy};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    let due = matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::MarkEligible, _)));
-    if !due {
+    let decision = decide(&a, &store.config, job.planned_for);
+    let Some(due) = decision.due.filter(|d| d.action == Action::MarkEligible) else {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
-    }
-    let mut updated = Artifact { state: State::Eligible, eligible_at: Some(job.planned_for), ..a.clone() };
+    };
+    // The expiry stored is the one the current policy decides by.
+    let current = under_policy(&a, &store.config);
+    let mut updated = Artifact { state: State::Eligible, eligible_at: Some(job.planned_for), ..current.clone() };
     updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
-    let data = event_data(job, json!({ "expires_at": a.expires_at, "tier": a.tier, "size": a.size }));
+    let data = json!({ "expires_at": current.expires_at, "rule": due.rule, "tier": a.tier, "size": a.size });
+    let data = event_data(job, data);
     let change = Change {
         artifact: updated,
         expected_generation: a.generation,

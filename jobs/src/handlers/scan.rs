@@ -12,7 +12,7 @@ use strata_core::tiers::{BlobRef, TierError};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    if !matches!(decide(&a, &store.config, job.planned_for).due, Some((Action::Scan, _))) {
+    if !matches!(decide(&a, &store.config, job.planned_for).due.map(|d| d.action), Some(Action::Scan)) {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
     }

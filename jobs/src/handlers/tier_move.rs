@@ -15,11 +15,9 @@ fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
     if job.kind == JobKind::Restore {
         return a.state.is_live();
     }
-    match decide(a, &ctx.store.config, job.planned_for).due {
-        Some((Action::Compress { from }, _)) => job.kind == JobKind::Compress && from == a.tier,
-        Some((Action::Promote { from, to }, _)) => {
-            job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier
-        }
+    match decide(a, &ctx.store.config, job.planned_for).due.map(|d| d.action) {
+        Some(Action::Compress { from }) => job.kind == JobKind::Compress && from == a.tier,
+        Some(Action::Promote { from, to }) => job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier,
         _ => false,
     }
 }
