@@ -202,6 +202,7 @@ mod tests {
             extended: false,
             plan: "pro".into(),
             newer_live: 100,
+            dead_lettered_at: None,
         }
     }
 

@@ -12,6 +12,7 @@ mod events;
 mod holds;
 mod leaders;
 mod restores;
+mod runs;
 mod tenants;
 mod tokens;
 
@@ -20,6 +21,7 @@ pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
 pub use leaders::Fence;
 pub use restores::RestoreJob;
+pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use tenants::Tenant;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -58,12 +60,13 @@ impl CatalogError {
         matches!(self, CatalogError::NotFound(_))
     }
 
-    /// True when retrying later may succeed (a busy or locked database, I/O).
+    /// True when retrying later may succeed (a busy or locked database, a
+    /// file that cannot be opened or written, a full disk, I/O).
     pub fn is_transient(&self) -> bool {
         match self {
             CatalogError::Db(sqlx::Error::Database(e)) => {
                 let m = e.message();
-                m.contains("locked") || m.contains("busy")
+                ["locked", "busy", "disk I/O error", "unable to open", "disk is full"].iter().any(|t| m.contains(t))
             }
             CatalogError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
             _ => false,
