@@ -181,7 +181,10 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
         t.add_row(vec![
             a.key().to_string(),
             a.tier.to_string(),
-            a.state.to_string(),
+            match a.dead_lettered_at {
+                Some(_) => format!("{}, dead-lettered", a.state),
+                None => a.state.to_string(),
+            },
             output::bytes(a.size),
             output::bytes(a.stored_size),
             a.codec.to_string(),
