@@ -659,6 +659,51 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn transient_failures_outlive_the_attempts_and_end_at_the_horizon() {
+        let clock = strata_core::clock::ManualClock::new(chrono::Utc::now());
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.jobs.max_attempts = 3;
+        config.jobs.backoff_base_ms = 0;
+        config.jobs.backoff_max_ms = 0;
+        config.jobs.retry_horizon_secs = 30;
+        config.jobs.visibility_timeout_secs = 3600;
+        let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
+        store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        ));
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // The warm tier becomes unreachable: a file where its directory was.
+        let warm = dir.path().join("tiers").join("warm");
+        std::fs::remove_dir_all(&warm).unwrap();
+        std::fs::write(&warm, b"not a directory").unwrap();
+        // Time runs fast: a second of the store's clock per millisecond.
+        let ticking = clock.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                ticking.advance(Days::seconds(1));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let report = drain(&queue, Context::new(store.clone(), "test")).await;
+        ticker.abort();
+        assert_eq!(report.dead_lettered, 1);
+        assert!(report.retried > 3, "transient failures spend no attempts: {report:?}");
+        let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
+        assert_eq!(dead[0].attempts, 1, "{dead:?}");
+        assert!(dead[0].last_error.contains("jobs.retry_horizon_secs = 30"), "{}", dead[0].last_error);
+        let (first, last) = (dead[0].first_failed_at.unwrap(), dead[0].last_failed_at.unwrap());
+        assert!(last - first >= Days::seconds(30), "retried until the horizon: {first} .. {last}");
+        let a = store.find(&key).await.unwrap();
+        assert!(a.dead_lettered_at.is_some(), "the artifact is marked dead-lettered");
+    }
+
+    #[tokio::test]
     async fn an_undecodable_payload_is_dead_lettered_at_once() {
         let (_dir, store, queue) = setup(0).await;
         let bad =
