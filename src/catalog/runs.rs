@@ -184,6 +184,28 @@ impl Catalog {
         Ok(released)
     }
 
+    /// Records a run that found nothing due (a scheduler tick): it ends at
+    /// `finished_at`, successfully. Returns its id.
+    pub async fn record_idle_run(
+        &self,
+        started_at: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<i64, CatalogError> {
+        let ms = (to_millis(finished_at) - to_millis(started_at)).max(0);
+        Ok(sqlx::query(
+            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary, status, finished_at, duration_ms)
+             VALUES (?, ?, 0, 0, '{}', 'success', ?, ?) RETURNING id",
+        )
+        .bind(to_millis(started_at))
+        .bind(to_millis(as_of))
+        .bind(to_millis(finished_at))
+        .bind(ms as f64)
+        .fetch_one(&self.writer)
+        .await?
+        .try_get("id")?)
+    }
+
     /// Ended lifecycle runs per outcome (`success`, `failure`), both always present.
     pub async fn run_outcomes(&self) -> Result<Vec<(String, i64)>, CatalogError> {
         let rows = sqlx::query(
