@@ -346,6 +346,19 @@ impl WorkerPool {
     async fn failed(&self, d: &Delivery, job: &Job, e: JobError, max_attempts: u32, took: Duration) {
         let s = self.settings();
         let (base, max) = (Duration::from_millis(s.backoff_base_ms), Duration::from_millis(s.backoff_max_ms));
+        // A blob that looks missing or unwritable may only be so because its
+        // whole tier (or the catalog) is gone: then the failure is transient.
+        // A panic is a bug wherever the data lives.
+        let e = match e {
+            JobError::Abort(m) if m.starts_with(PANICKED) => JobError::Abort(m),
+            e @ (JobError::Abort(_) | JobError::Retry(_)) if e.is_abort() || d.attempts >= max_attempts => {
+                match self.backend_down().await {
+                    Some(down) => JobError::Transient(format!("{e} ({down})")),
+                    None => e,
+                }
+            }
+            e => e,
+        };
         let failure = match &e {
             JobError::Abort(_) => None,
             JobError::Retry(_) if d.attempts >= max_attempts => None,
@@ -401,6 +414,15 @@ impl WorkerPool {
                 }
             }
         }
+    }
+
+    /// Why the tiers or the catalog cannot be used right now, if they cannot.
+    async fn backend_down(&self) -> Option<String> {
+        let store = &self.ctx.store;
+        if let Err(e) = store.tiers.check().await {
+            return Some(format!("a tier is unreachable: {e}"));
+        }
+        store.catalog.ping().await.err().map(|e| format!("the catalog is unreachable: {e}"))
     }
 
     /// Dead-letters a delivery whose handler ran for `took` (zero when it
@@ -463,8 +485,11 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-text payload");
-    format!("the handler panicked: {said}")
+    format!("{PANICKED}: {said}")
 }
+
+/// How the error of a job whose handler panicked begins.
+const PANICKED: &str = "the handler panicked";
 
 /// Resolves once `shutdown` turns true; never when its sender is gone
 /// without having said so.
@@ -701,6 +726,38 @@ mod tests {
         assert!(last - first >= Days::seconds(30), "retried until the horizon: {first} .. {last}");
         let a = store.find(&key).await.unwrap();
         assert!(a.dead_lettered_at.is_some(), "the artifact is marked dead-lettered");
+    }
+
+    #[tokio::test]
+    async fn a_tier_that_is_gone_makes_missing_blobs_transient_until_it_is_back() {
+        let (dir, store, queue) = setup_with(4, |c| {
+            c.jobs.backoff_base_ms = 1;
+            c.jobs.backoff_max_ms = 5;
+            c.jobs.max_attempts = 2;
+        })
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // The hot tier's directory disappears (an unmounted volume): its
+        // blobs read as missing, which alone would dead-letter at once.
+        let hot = dir.path().join("tiers").join("hot");
+        let away = dir.path().join("hot-away");
+        std::fs::rename(&hot, &away).unwrap();
+        let metrics = Arc::new(JobMetrics::default());
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
+            .with_metrics(metrics.clone());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        let started = Instant::now();
+        while metrics.count("promote", "retried") < 4 * 5 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the jobs did not fail repeatedly");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(metrics.count("promote", "dead_lettered"), 0);
+        std::fs::rename(&away, &hot).unwrap();
+        let report = running.await.unwrap().unwrap();
+        assert_eq!((report.count("promote", Outcome::Done), report.dead_lettered), (4, 0));
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 4);
     }
 
     #[tokio::test]
