@@ -362,7 +362,10 @@ impl WorkerPool {
         let failure = match &e {
             JobError::Abort(_) => None,
             JobError::Retry(_) if d.attempts >= max_attempts => None,
-            JobError::Retry(_) => Some(Failure::Retry(full_jitter(d.attempts, base, max))),
+            JobError::Retry(_) => {
+                let delay = full_jitter(d.attempts, base, max);
+                Some((Failure::Retry(delay), delay))
+            }
             JobError::Transient(message) => {
                 let now = self.ctx.store.clock.now();
                 let failing = d.first_failed_at.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default());
@@ -375,18 +378,15 @@ impl WorkerPool {
                     self.dead_letter(d, Some(job), &error, took).await;
                     return;
                 }
-                Some(Failure::Transient(since_first_failure(failing, base, max)))
+                let delay = since_first_failure(failing, base, max);
+                Some((Failure::Transient(delay), delay))
             }
         };
-        let Some(failure) = failure else {
+        let Some((failure, delay)) = failure else {
             self.dead_letter(d, Some(job), &e.to_string(), took).await;
             return;
         };
         self.metrics.record(job.kind.as_str(), "retried", took);
-        let delay = match failure {
-            Failure::Retry(delay) | Failure::Transient(delay) => delay,
-            Failure::Dead => Duration::ZERO,
-        };
         tracing::info!(kind = %job.kind, artifact_id = job.artifact_id, attempt = d.attempts, transient = e.is_transient(), error = %e, delay_ms = delay.as_millis() as u64, "Job failed; retrying");
         if let Err(qe) = self.queue.fail(d, &e.to_string(), failure).await {
             tracing::warn!(error = %qe, "Could not schedule a retry; the lease will expire instead");
