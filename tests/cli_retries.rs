@@ -141,6 +141,9 @@ fn a_corrupt_source_dead_letters_at_once_shows_and_is_released_by_retry_and_disc
     }
     let artifacts: Vec<&str> = dead.iter().filter_map(|d| d["artifact"].as_str()).collect();
     assert_eq!(artifacts, ["acme/wf/a.txt", "acme/wf/c.txt"]);
+    let metrics = s.ok(&["metrics"]);
+    assert!(metrics.contains("retention_cleanup_runs_total{status=\"failure\"} 1"), "{metrics}");
+    assert!(metrics.contains("retention_cleanup_runs_total{status=\"success\"} 0"), "{metrics}");
     let table = s.ok(&["dlq", "list"]);
     assert!(table.contains("tenant") && table.contains("acme/wf/a.txt"), "{table}");
 
