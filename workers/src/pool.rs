@@ -135,7 +135,7 @@ impl WorkerPool {
         Self { queue, ctx, lanes, report: Arc::default(), metrics: Arc::default() }
     }
 
-    /// Records job counts, durations and lags into `metrics` (shared with
+    /// Records job counts and durations into `metrics` (shared with
     /// the process's `/metrics`).
     pub fn with_metrics(mut self, metrics: Arc<JobMetrics>) -> Self {
         self.metrics = metrics;
