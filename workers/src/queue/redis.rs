@@ -35,6 +35,8 @@ const MOVE_BATCH: usize = 1000;
 const EMPTY_RECHECK: Duration = Duration::from_millis(20);
 /// Dead letters read per `XRANGE`.
 const DEAD_PAGE: usize = 1000;
+/// How long one command or pipeline may take to answer.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries acknowledged per script call (Lua's `unpack` has a stack limit).
 const ACK_CHUNK: usize = 1000;
 
@@ -366,8 +368,12 @@ impl RedisQueue {
     /// with `prefix` (e.g. `strata`).
     pub async fn connect(url: &str, prefix: &str, clock: SharedClock) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(backend(url))?;
+        // A batch (up to 10,000 jobs in one pipeline, on a Redis that may
+        // fsync every write) can take longer than the client's default 500 ms
+        // to answer; a Redis that is down fails at once, not by this timeout.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(3);
         let connect = || async {
             tokio::time::timeout(
