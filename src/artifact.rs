@@ -160,6 +160,9 @@ pub struct Artifact {
     pub plan: String,
     /// How many live artifacts of its workflow are newer (keep-latest-N).
     pub newer_live: u64,
+    /// When the job holding its claim was dead-lettered (`strata dlq`);
+    /// `None` unless that job still holds it.
+    pub dead_lettered_at: Option<DateTime<Utc>>,
 }
 
 impl Artifact {

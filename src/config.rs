@@ -313,7 +313,9 @@ impl Default for RetentionConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JobsConfig {
-    /// Attempts before a job is dead-lettered.
+    /// Attempts before a job is dead-lettered. Transient failures (a tier or
+    /// the catalog unreachable, I/O errors, timeouts) do not spend attempts:
+    /// they are retried until `retry_horizon_secs` after the first failure.
     pub max_attempts: u32,
     /// Per-kind overrides of `max_attempts` (e.g. `purge = 3`).
     pub max_attempts_by_kind: BTreeMap<String, u32>,
@@ -321,6 +323,9 @@ pub struct JobsConfig {
     pub backoff_base_ms: u64,
     /// Upper bound of a retry delay in milliseconds.
     pub backoff_max_ms: u64,
+    /// Seconds after a job's first failure during which transient failures
+    /// are retried; then the job is dead-lettered.
+    pub retry_horizon_secs: u64,
     /// Jobs run at once by one worker process.
     pub concurrency: usize,
     /// Jobs fetched per queue round trip.
@@ -345,6 +350,7 @@ impl Default for JobsConfig {
             max_attempts_by_kind: BTreeMap::new(),
             backoff_base_ms: 500,
             backoff_max_ms: 60_000,
+            retry_horizon_secs: 3600,
             concurrency: 16,
             batch_size: 128,
             visibility_timeout_secs: 30,
@@ -743,6 +749,7 @@ impl Config {
             bounded("jobs.max_attempts", j.max_attempts, 1, 1_000u32),
             bounded("jobs.backoff_base_ms", j.backoff_base_ms, 0, MAX_BACKOFF_MS),
             bounded("jobs.backoff_max_ms", j.backoff_max_ms, 0, MAX_BACKOFF_MS),
+            bounded("jobs.retry_horizon_secs", j.retry_horizon_secs, 0, 30 * 86_400u64),
             bounded("jobs.concurrency", j.concurrency as u64, 1, 4_096u64),
             bounded("jobs.batch_size", j.batch_size as u64, 1, 10_000u64),
             bounded("jobs.visibility_timeout_secs", j.visibility_timeout_secs, 1, 86_400u64),
@@ -997,6 +1004,7 @@ mod tests {
         ("jobs.max_attempts_by_kind", "purge", 1, 1_000, ""),
         ("jobs", "backoff_base_ms", 0, 60_000, ""),
         ("jobs", "backoff_max_ms", 500, 86_400_000, ""),
+        ("jobs", "retry_horizon_secs", 0, 2_592_000, ""),
         ("jobs", "concurrency", 1, 4_096, ""),
         ("jobs", "batch_size", 1, 10_000, ""),
         ("jobs", "visibility_timeout_secs", 1, 86_400, ""),

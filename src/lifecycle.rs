@@ -397,6 +397,7 @@ mod tests {
             extended: false,
             plan: "basic".into(),
             newer_live: 100,
+            dead_lettered_at: None,
         }
     }
 

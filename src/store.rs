@@ -266,6 +266,7 @@ impl Store {
             extended: false,
             plan: tenant.plan.clone(),
             newer_live: 0,
+            dead_lettered_at: None,
         };
         artifact.next_due_at = lifecycle::decide(&artifact, &self.config, now).next_due_at;
         let ingest = Ingest { artifact, landing: landing.clone(), overwrite: opts.overwrite, actor: opts.actor };

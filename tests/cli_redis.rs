@@ -50,7 +50,7 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
 }
 
 #[test]
-fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
+fn a_job_failing_past_the_retry_horizon_is_dead_lettered_on_redis() {
     let Some(url) = redis_url() else {
         eprintln!("NOT RUN: no Redis");
         return;
@@ -60,7 +60,7 @@ fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
     let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
     let cfg = s.file(
         "strata.toml",
-        b"[jobs]\nbackoff_base_ms = 1\nbackoff_max_ms = 5\n[jobs.max_attempts_by_kind]\npromote = 3\n",
+        b"[jobs]\nbackoff_base_ms = 1\nbackoff_max_ms = 5\nretry_horizon_secs = 1\n[jobs.max_attempts_by_kind]\npromote = 3\n",
     );
     let run = |args: &[&str]| {
         let mut all = vec!["--config", cfg.as_str()];
@@ -71,15 +71,25 @@ fn a_poison_job_is_dead_lettered_after_exactly_max_attempts_on_redis() {
     let input = s.file("in", b"payload");
     run(&["put", "acme/wf/a", &input]);
     // The warm tier cannot take the tenant's files: every promote fails with
-    // an I/O error, which is retried, until the attempts run out.
+    // an I/O error, which is transient: retried without spending attempts
+    // until the retry horizon (1 s here) after the first failure.
     let warm = s.data().join("tiers/warm");
     std::fs::create_dir_all(&warm).unwrap();
     std::fs::write(warm.join("acme"), b"not a directory").unwrap();
     let out = run(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
-    assert!(out.contains("2 retried; 1 dead-lettered"), "{out}");
+    assert!(out.contains("; 1 dead-lettered"), "{out}");
+    let retried: u64 = out
+        .split("Finished 0 jobs; ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(retried > 3, "more tries than the kind's 3 attempts: {out}");
     let dead: serde_json::Value = serde_json::from_str(&run(&["dlq", "list", "--json"])).unwrap();
-    assert_eq!(dead[0]["attempts"], 3, "exactly max attempts: {dead}");
-    assert!(dead[0]["last_error"].as_str().unwrap().contains("warm tier"), "{dead}");
+    assert_eq!(dead[0]["attempts"], 1, "transient failures spend no attempts: {dead}");
+    let error = dead[0]["last_error"].as_str().unwrap();
+    assert!(error.contains("warm tier") && error.contains("retry_horizon_secs = 1"), "{dead}");
+    assert_eq!(dead[0]["artifact"], "acme/wf/a", "{dead}");
     assert_eq!(s.artifact("acme/wf/a")["tier"], "hot", "nothing half-done");
 
     // Fixed, retried from the dead letters, done.

@@ -153,6 +153,7 @@ async fn bulk_ingest(store: &Store, tenant: &str, range: std::ops::Range<usize>)
                 extended: false,
                 plan: plan.clone(),
                 newer_live: 0,
+                dead_lettered_at: None,
             };
             a.next_due_at = strata_core::lifecycle::decide(&a, &store.config, now).next_due_at;
             let inserted = tx.insert_artifact(&a).await.expect("bulk ingest");

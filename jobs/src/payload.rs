@@ -85,6 +85,13 @@ pub struct Job {
     /// For erasures: why, as the requester said.
     #[serde(default)]
     pub reason: Option<String>,
+    /// The lifecycle run that planned it (`lifecycle_runs.id`): the worker
+    /// that finishes the run's last job records the run's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    /// When its action became due (for the eligibility-to-action lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_at: Option<DateTime<Utc>>,
 }
 
 impl Job {
@@ -112,6 +119,8 @@ impl Job {
             actor: actor.to_owned(),
             restore_days: None,
             reason: None,
+            run_id: None,
+            due_at: None,
         }
     }
 

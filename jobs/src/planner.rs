@@ -186,6 +186,7 @@ async fn plan_with(
             continue;
         }
         *n += 1;
+        let due_at = Some(due.at);
         plan.items.push(PlannedItem {
             key: a.key().to_string(),
             tenant: a.tenant.to_string(),
@@ -194,14 +195,15 @@ async fn plan_with(
             action,
             rule: due.rule,
             bytes: a.stored_size,
-            due_at: Some(due.at),
+            due_at,
         });
         if dry_run {
             continue;
         }
         let token = uuid::Uuid::new_v4().to_string();
         tx.stamp(a.id, &token, lease_until).await?;
-        plan.jobs.push(Job::for_artifact(kind, &a, token, target_tier(action), as_of, forced, actor));
+        let job = Job::for_artifact(kind, &a, token, target_tier(action), as_of, forced, actor);
+        plan.jobs.push(Job { due_at, ..job });
     }
     plan.jobs = interleave_tenants(std::mem::take(&mut plan.jobs));
     if !dry_run {
@@ -212,7 +214,11 @@ async fn plan_with(
         )
         .unwrap_or_default();
         if !plan.jobs.is_empty() {
-            plan.run_id = Some(tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?);
+            let run_id = tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
+            for job in &mut plan.jobs {
+                job.run_id = Some(run_id);
+            }
+            plan.run_id = Some(run_id);
         }
         tx.commit().await?;
     }

@@ -13,6 +13,7 @@ use sqlx::{QueryBuilder, Row};
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
      next_due_at, job_token, generation, extended, \
+     CASE WHEN dead_letter_token = job_token THEN dead_lettered_at END AS dead_lettered_at, \
      EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
              AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
              AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held, \
@@ -123,6 +124,7 @@ pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogErro
         extended: row.try_get("extended")?,
         plan: row.try_get("plan")?,
         newer_live: row.try_get::<i64, _>("newer_live")? as u64,
+        dead_lettered_at: opt_time(row.try_get("dead_lettered_at")?),
     })
 }
 
@@ -459,13 +461,17 @@ impl WriteTx {
 }
 
 impl Catalog {
-    /// Records how long a run took to plan and carry out.
+    /// Records how long a run took to plan and carry out, as a success,
+    /// unless its workers already ended it.
     pub async fn finish_run(&self, id: i64, duration: std::time::Duration) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE lifecycle_runs SET duration_ms = ? WHERE id = ?")
-            .bind(duration.as_secs_f64() * 1000.0)
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "UPDATE lifecycle_runs SET duration_ms = ?, status = COALESCE(status, 'success')
+             WHERE id = ? AND duration_ms IS NULL",
+        )
+        .bind(duration.as_secs_f64() * 1000.0)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 

@@ -14,6 +14,7 @@ mod holds;
 mod inspect;
 mod leaders;
 mod restores;
+mod runs;
 mod tenants;
 mod tokens;
 
@@ -24,6 +25,7 @@ pub use holds::{Hold, HoldTerms, Principal};
 pub use inspect::SampledBlob;
 pub use leaders::Fence;
 pub use restores::RestoreJob;
+pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use tenants::Tenant;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
@@ -71,12 +73,13 @@ impl CatalogError {
         }
     }
 
-    /// True when retrying later may succeed (a busy or locked database, I/O).
+    /// True when retrying later may succeed (a busy or locked database, a
+    /// file that cannot be opened or written, a full disk, I/O).
     pub fn is_transient(&self) -> bool {
         match self {
             CatalogError::Db(sqlx::Error::Database(e)) => {
                 let m = e.message();
-                m.contains("locked") || m.contains("busy")
+                ["locked", "busy", "disk I/O error", "unable to open", "disk is full"].iter().any(|t| m.contains(t))
             }
             CatalogError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
             _ => false,

@@ -17,6 +17,15 @@ pub fn full_jitter(attempt: u32, base: Duration, max: Duration) -> Duration {
     Duration::from_millis(rand::rng().random_range(0..=cap))
 }
 
+/// The delay before retrying a job whose transient failures began `failing`
+/// ago: drawn uniformly from `[0, ceiling]` where the ceiling is twice that
+/// time, at least `base` and at most `max`. The ceiling doubles with each
+/// retry on average, without a count of the retries.
+pub fn since_first_failure(failing: Duration, base: Duration, max: Duration) -> Duration {
+    let cap = failing.saturating_mul(2).max(base).min(max).as_millis() as u64;
+    Duration::from_millis(rand::rng().random_range(0..=cap))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -31,5 +40,18 @@ mod tests {
         for attempt in 1..10 {
             assert!(full_jitter(attempt, base, max) <= ceiling(attempt, base, max));
         }
+    }
+
+    #[test]
+    fn transient_delays_grow_with_the_time_failing_up_to_the_cap() {
+        let base = Duration::from_millis(10);
+        let max = Duration::from_millis(100);
+        for _ in 0..100 {
+            assert!(since_first_failure(Duration::ZERO, base, max) <= base);
+            assert!(since_first_failure(Duration::from_millis(30), base, max) <= Duration::from_millis(60));
+            assert!(since_first_failure(Duration::from_secs(3600), base, max) <= max);
+        }
+        let late: Vec<Duration> = (0..200).map(|_| since_first_failure(Duration::from_secs(3600), base, max)).collect();
+        assert!(late.iter().any(|d| *d > base), "the ceiling grew past the base: {late:?}");
     }
 }

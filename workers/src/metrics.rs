@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
-use strata_core::catalog::{CatalogError, TierTotal};
+use strata_core::catalog::{CatalogError, HistogramCounts, TierTotal};
 use strata_core::store::Store;
 
 /// Buckets (seconds) of job and request durations.
 pub const DURATION_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0];
-/// Buckets (seconds) of the lag from a job's planned instant to its completion.
+/// Buckets (seconds) of the lag from an action becoming due to its taking effect.
 const LAG_BUCKETS: &[f64] = &[0.1, 1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 21_600.0, 86_400.0];
 /// Buckets (seconds) of lifecycle run durations.
 const RUN_BUCKETS: &[f64] = &[0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0];
@@ -94,7 +94,6 @@ pub struct JobMetrics {
 struct JobInner {
     outcomes: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
-    lag: BTreeMap<String, Histogram>,
 }
 
 impl Default for JobMetrics {
@@ -116,13 +115,6 @@ impl JobMetrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Records how long after the instant it was planned for (when its
-    /// artifact became eligible) a job of `kind` took effect.
-    pub fn record_lag(&self, kind: &str, lag: Duration) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.lag.entry(kind.to_owned()).or_insert_with(|| Histogram::new(LAG_BUCKETS)).observe(lag.as_secs_f64());
-    }
-
     /// Jobs of `kind` counted with `outcome` so far.
     pub fn count(&self, kind: &str, outcome: &str) -> u64 {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,20 +133,22 @@ impl JobMetrics {
         for (kind, h) in &inner.durations {
             h.write(out, "strata_job_duration_seconds", &format!("kind=\"{}\",", escape(kind)));
         }
-        header(
-            out,
-            "strata_eligibility_lag_seconds",
-            "histogram",
-            "From the instant a job's artifact became due to the job taking effect, by kind.",
-        );
-        for (kind, h) in &inner.lag {
-            h.write(out, "strata_eligibility_lag_seconds", &format!("kind=\"{}\",", escape(kind)));
-        }
+    }
+}
+
+/// A histogram from the catalog's counts at or under each of `bounds`.
+fn histogram(bounds: &'static [f64], (counts, total, sum): HistogramCounts) -> Histogram {
+    Histogram {
+        bounds,
+        buckets: counts.iter().map(|&n| u64::try_from(n).unwrap_or(0)).collect(),
+        sum,
+        count: u64::try_from(total).unwrap_or(0),
     }
 }
 
 /// Appends the metrics derived from durable data (retention deletes and
-/// bytes freed per plan, lifecycle run durations, artifacts and bytes per
+/// bytes freed per plan, lifecycle run outcomes and durations, the
+/// eligibility-to-action lag per kind, artifacts and bytes per
 /// tenant and tier, queue depth per lane and state, oldest waiting job), so
 /// every process reports the same numbers.
 pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -> Result<(), MetricsError> {
@@ -170,20 +164,39 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         let plan = escape(plan);
         let _ = writeln!(out, "retention_bytes_freed_total{{plan=\"{plan}\",reason=\"{}\"}} {bytes}", reason(kind));
     }
-    let (counts, total, sum) = store.catalog.run_duration_histogram(RUN_BUCKETS).await?;
+    header(
+        out,
+        "retention_cleanup_runs_total",
+        "counter",
+        "Lifecycle runs ended (their last job finished), by status: failure when any job was dead-lettered.",
+    );
+    for (status, n) in store.catalog.run_outcomes().await? {
+        let _ = writeln!(out, "retention_cleanup_runs_total{{status=\"{}\"}} {n}", escape(&status));
+    }
     header(
         out,
         "retention_cleanup_seconds",
         "histogram",
-        "Duration of lifecycle runs planned and carried out in one process.",
+        "Duration of lifecycle runs, from planning to their last job finishing, whoever carried them out.",
     );
-    let runs = Histogram {
-        bounds: RUN_BUCKETS,
-        buckets: counts.iter().map(|&n| u64::try_from(n).unwrap_or(0)).collect(),
-        sum,
-        count: u64::try_from(total).unwrap_or(0),
-    };
-    runs.write(out, "retention_cleanup_seconds", "");
+    histogram(RUN_BUCKETS, store.catalog.run_duration_histogram(RUN_BUCKETS).await?).write(
+        out,
+        "retention_cleanup_seconds",
+        "",
+    );
+    header(
+        out,
+        "strata_eligibility_lag_seconds",
+        "histogram",
+        "From the instant an artifact's action became due to the action taking effect, by kind.",
+    );
+    for (kind, counts) in store.catalog.lag_histograms(LAG_BUCKETS).await? {
+        histogram(LAG_BUCKETS, counts).write(
+            out,
+            "strata_eligibility_lag_seconds",
+            &format!("kind=\"{}\",", escape(&kind)),
+        );
+    }
     let totals = store.catalog.tier_totals().await?;
     let gauges: [(&str, &str, TierValue); 2] = [
         ("strata_tier_artifacts", "Live artifacts per tenant and tier.", |t| t.artifacts),

@@ -1,9 +1,14 @@
 //! The worker pool: fetches jobs in batches, runs their handlers with a
 //! concurrency limit, a per-job timeout and lease extension, acknowledges
-//! successes in batches, retries failures with exponential backoff and full
-//! jitter, and dead-letters a job once its kind's attempts are spent.
+//! successes in batches (counting each towards its lifecycle run, whose
+//! outcome the worker finishing its last job records), and retries failures
+//! with backoff and full jitter: transient ones (a tier or the catalog
+//! unreachable, I/O, timeouts) until `jobs.retry_horizon_secs` after the
+//! job's first failure, others until the kind's attempts are spent; a job
+//! that cannot succeed (corrupt source, undecodable payload, a panic) is
+//! dead-lettered at once.
 
-use crate::backoff::full_jitter;
+use crate::backoff::{full_jitter, since_first_failure};
 use crate::metrics::JobMetrics;
 use crate::queue::{Delivery, Failure, LaneStats, Queue, QueueError};
 use futures::FutureExt;
@@ -13,10 +18,11 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use strata_core::catalog::FinishedJob;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::TenantId;
 use strata_jobs::handlers::{self, Context, JobError, Outcome};
-use strata_jobs::payload::{DEFAULT_LANE, Job, PRIORITY_LANE};
+use strata_jobs::payload::{DEFAULT_LANE, Job, JobKind, PRIORITY_LANE};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -75,6 +81,44 @@ pub async fn lane_stats(queue: &dyn Queue, config: &strata_core::config::Config)
     Ok(stats)
 }
 
+/// What an operator does with dead letters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadAction {
+    /// Back on their lanes with fresh attempts.
+    Retry,
+    /// Deleted.
+    Discard,
+}
+
+/// Retries or discards the dead letters `filter` selects, and releases
+/// their artifacts at once (the dead-lettered marker goes and the claim's
+/// lease ends, so the planner takes them up again without waiting out
+/// `jobs.artifact_lease_secs`). Returns how many dead letters were acted on.
+/// If the catalog cannot be written, the artifacts are released when their
+/// lease runs out instead (logged).
+pub async fn act_on_dead_letters(
+    queue: &dyn Queue,
+    store: &strata_core::store::Store,
+    filter: &crate::queue::DeadFilter,
+    action: DeadAction,
+) -> Result<u64, QueueError> {
+    let claims: Vec<(i64, String)> = queue
+        .dead_letters(filter, usize::MAX)
+        .await?
+        .iter()
+        .filter_map(|d| Job::from_json(&d.payload).ok())
+        .map(|j| (j.artifact_id, j.token))
+        .collect();
+    let n = match action {
+        DeadAction::Retry => queue.retry_dead(filter).await?,
+        DeadAction::Discard => queue.discard_dead(filter).await?,
+    };
+    if let Err(e) = store.catalog.release_dead_lettered(&claims, action == DeadAction::Discard).await {
+        tracing::warn!(error = %e, n = claims.len(), "Could not release dead-lettered artifacts; their leases will run out instead");
+    }
+    Ok(n)
+}
+
 /// A pool of concurrent job runners in one process.
 #[derive(Debug, Clone)]
 pub struct WorkerPool {
@@ -91,7 +135,7 @@ impl WorkerPool {
         Self { queue, ctx, lanes, report: Arc::default(), metrics: Arc::default() }
     }
 
-    /// Records job counts, durations and lags into `metrics` (shared with
+    /// Records job counts and durations into `metrics` (shared with
     /// the process's `/metrics`).
     pub fn with_metrics(mut self, metrics: Arc<JobMetrics>) -> Self {
         self.metrics = metrics;
@@ -120,16 +164,40 @@ impl WorkerPool {
         // Handlers and acks run in their own tasks: a handler may hold the
         // catalog's write lock across an await, so nothing that waits for
         // that lock may be polled by the same future as the handler.
-        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Finished>();
         let queue = self.queue.clone();
+        let store = self.ctx.store.clone();
         let batch_size = settings.batch_size;
         let acker = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(batch_size);
             while ack_rx.recv_many(&mut batch, batch_size).await > 0 {
-                if let Err(e) = queue.ack(&batch).await {
-                    tracing::warn!(error = %e, n = batch.len(), "Acknowledging jobs failed; they will be redelivered as no-ops");
+                // Counted before the ack: a crash in between redelivers the
+                // jobs as no-ops, which count once more without effect.
+                let runs: Vec<FinishedJob> = batch.iter().filter_map(|f| f.run.clone()).collect();
+                let lags: Vec<(String, f64)> = batch.iter().filter_map(|f| f.lag.clone()).collect();
+                if !(runs.is_empty() && lags.is_empty()) {
+                    match store.catalog.finish_jobs(store.clock.now(), &runs, &lags).await {
+                        Ok(ended) => {
+                            for run in ended {
+                                tracing::info!(
+                                    run_id = run.id,
+                                    status = run.status,
+                                    duration_secs = run.duration.as_secs_f64(),
+                                    "Lifecycle run finished"
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, n = batch.len(), "Recording finished jobs failed; they will be redelivered as no-ops");
+                            batch.clear();
+                            continue;
+                        }
+                    }
                 }
-                batch.clear();
+                let deliveries: Vec<Delivery> = batch.drain(..).map(|f| f.delivery).collect();
+                if let Err(e) = queue.ack(&deliveries).await {
+                    tracing::warn!(error = %e, n = deliveries.len(), "Acknowledging jobs failed; they will be redelivered as no-ops");
+                }
             }
         });
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
@@ -220,7 +288,7 @@ impl WorkerPool {
     }
 
     /// Runs one delivery; returns it when it should be acknowledged.
-    async fn handle(&self, d: Delivery, visibility: Duration) -> Option<Delivery> {
+    async fn handle(&self, d: Delivery, visibility: Duration) -> Option<Finished> {
         let job = match Job::from_json(&d.payload) {
             Ok(job) => job,
             Err(e) => {
@@ -241,45 +309,89 @@ impl WorkerPool {
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, self.run_with_lease(&d, &job, visibility)).await {
             Ok(r) => r,
-            Err(_) => Err(JobError::Retry(format!("timed out after {}s", timeout.as_secs()))),
+            Err(_) => Err(JobError::Transient(format!("timed out after {}s", timeout.as_secs()))),
         };
         let kind = job.kind.as_str();
-        match result {
-            Ok(outcome) => {
-                self.metrics.record(kind, outcome.as_str(), started.elapsed());
-                if outcome == Outcome::Done && !job.forced {
-                    let lag = self.ctx.store.clock.now() - job.planned_for;
-                    self.metrics.record_lag(kind, lag.to_std().unwrap_or_default());
-                }
-                let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
-                *report
-                    .outcomes
-                    .entry(job.kind.as_str().to_owned())
-                    .or_default()
-                    .entry(outcome.as_str().to_owned())
-                    .or_default() += 1;
-                Some(d)
-            }
-            Err(e) if e.is_abort() || d.attempts >= max_attempts => {
-                self.dead_letter(&d, Some(&job), &e.to_string(), started.elapsed()).await;
-                None
-            }
+        let outcome = match result {
+            Ok(outcome) => outcome,
             Err(e) => {
-                self.metrics.record(kind, "retried", started.elapsed());
-                let s = self.settings();
-                let delay = full_jitter(
-                    d.attempts,
-                    Duration::from_millis(s.backoff_base_ms),
-                    Duration::from_millis(s.backoff_max_ms),
-                );
-                tracing::info!(kind = %job.kind, artifact_id = job.artifact_id, attempt = d.attempts, error = %e, delay_ms = delay.as_millis() as u64, "Job failed; retrying");
-                if let Err(qe) = self.queue.fail(&d, &e.to_string(), Failure::Retry(delay)).await {
-                    tracing::warn!(error = %qe, "Could not schedule a retry; the lease will expire instead");
-                }
-                self.report.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
-                None
+                self.failed(&d, &job, e, max_attempts, started.elapsed()).await;
+                return None;
             }
+        };
+        self.metrics.record(kind, outcome.as_str(), started.elapsed());
+        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        *report.outcomes.entry(kind.to_owned()).or_default().entry(outcome.as_str().to_owned()).or_default() += 1;
+        drop(report);
+        let run = job.run_id.map(|run_id| FinishedJob { run_id, token: job.token.clone(), failed: false });
+        let lag = if outcome == Outcome::Done { self.lag(&job) } else { None };
+        Some(Finished { delivery: d, run, lag })
+    }
+
+    /// How long after its action became due a job took effect, on the
+    /// timeline it was planned on: a forced job (planned ahead of the real
+    /// clock) takes effect at the instant it was planned for. Lifecycle jobs
+    /// planned before jobs carried their due instant count from that instant.
+    fn lag(&self, job: &Job) -> Option<(String, f64)> {
+        let lifecycle = matches!(job.kind, JobKind::Promote | JobKind::Compress | JobKind::Purge);
+        let due = job.due_at.or_else(|| lifecycle.then_some(job.planned_for))?;
+        let at = if job.forced { job.planned_for } else { self.ctx.store.clock.now() };
+        Some((job.kind.as_str().to_owned(), (at - due).num_milliseconds().max(0) as f64 / 1000.0))
+    }
+
+    /// Retries a failed delivery or dead-letters it: a transient failure is
+    /// retried until the horizon after the job's first failure has passed
+    /// (without spending attempts), another until the kind's attempts are
+    /// spent, and one that retrying cannot help at once.
+    async fn failed(&self, d: &Delivery, job: &Job, e: JobError, max_attempts: u32, took: Duration) {
+        let s = self.settings();
+        let (base, max) = (Duration::from_millis(s.backoff_base_ms), Duration::from_millis(s.backoff_max_ms));
+        // A blob that looks missing or unwritable may only be so because its
+        // whole tier (or the catalog) is gone: then the failure is transient.
+        // A panic is a bug wherever the data lives.
+        let e = match e {
+            JobError::Abort(m) if m.starts_with(PANICKED) => JobError::Abort(m),
+            e @ (JobError::Abort(_) | JobError::Retry(_)) if e.is_abort() || d.attempts >= max_attempts => {
+                match self.backend_down().await {
+                    Some(down) => JobError::Transient(format!("{e} ({down})")),
+                    None => e,
+                }
+            }
+            e => e,
+        };
+        let failure = match &e {
+            JobError::Abort(_) => None,
+            JobError::Retry(_) if d.attempts >= max_attempts => None,
+            JobError::Retry(_) => {
+                let delay = full_jitter(d.attempts, base, max);
+                Some((Failure::Retry(delay), delay))
+            }
+            JobError::Transient(message) => {
+                let now = self.ctx.store.clock.now();
+                let failing = d.first_failed_at.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default());
+                if failing >= Duration::from_secs(s.retry_horizon_secs) {
+                    let error = format!(
+                        "still failing {}s after its first failure (jobs.retry_horizon_secs = {}): {message}",
+                        failing.as_secs(),
+                        s.retry_horizon_secs
+                    );
+                    self.dead_letter(d, Some(job), &error, took).await;
+                    return;
+                }
+                let delay = since_first_failure(failing, base, max);
+                Some((Failure::Transient(delay), delay))
+            }
+        };
+        let Some((failure, delay)) = failure else {
+            self.dead_letter(d, Some(job), &e.to_string(), took).await;
+            return;
+        };
+        self.metrics.record(job.kind.as_str(), "retried", took);
+        tracing::info!(kind = %job.kind, artifact_id = job.artifact_id, attempt = d.attempts, transient = e.is_transient(), error = %e, delay_ms = delay.as_millis() as u64, "Job failed; retrying");
+        if let Err(qe) = self.queue.fail(d, &e.to_string(), failure).await {
+            tracing::warn!(error = %qe, "Could not schedule a retry; the lease will expire instead");
         }
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).retried += 1;
     }
 
     /// Runs the handler, extending the lease while it runs. A panic in the
@@ -304,8 +416,19 @@ impl WorkerPool {
         }
     }
 
+    /// Why the tiers or the catalog cannot be used right now, if they cannot.
+    async fn backend_down(&self) -> Option<String> {
+        let store = &self.ctx.store;
+        if let Err(e) = store.tiers.check().await {
+            return Some(format!("a tier is unreachable: {e}"));
+        }
+        store.catalog.ping().await.err().map(|e| format!("the catalog is unreachable: {e}"))
+    }
+
     /// Dead-letters a delivery whose handler ran for `took` (zero when it
-    /// did not run).
+    /// did not run). Its artifact is marked dead-lettered (while the job
+    /// holds its claim) and the job counts as failed towards its run, in one
+    /// commit with the `job_dead_lettered` event.
     async fn dead_letter(&self, d: &Delivery, job: Option<&Job>, error: &str, took: Duration) {
         self.metrics.record(&d.kind, "dead_lettered", took);
         tracing::warn!(kind = %d.kind, id = %d.id, attempts = d.attempts, error, "Job dead-lettered");
@@ -323,14 +446,36 @@ impl WorkerPool {
         let data = serde_json::json!({ "job_id": d.id, "kind": d.kind, "lane": d.lane, "attempts": d.attempts, "error": error });
         let event = NewEvent::new(EventKind::JobDeadLettered, &self.ctx.actor, data);
         let recorded = async {
+            let now = store.clock.now();
             let mut tx = store.catalog.begin_write().await?;
-            tx.append_event(store.clock.now(), tenant.as_ref(), artifact.as_ref(), &event).await?;
+            tx.append_event(now, tenant.as_ref(), artifact.as_ref(), &event).await?;
+            if let Some(j) = job {
+                tx.mark_dead_lettered(j.artifact_id, &j.token, now).await?;
+                if let Some(run_id) = j.run_id {
+                    let failed = FinishedJob { run_id, token: j.token.clone(), failed: true };
+                    for run in tx.finish_jobs(now, &[failed]).await? {
+                        tracing::warn!(
+                            run_id = run.id,
+                            status = run.status,
+                            "Lifecycle run finished with a dead letter"
+                        );
+                    }
+                }
+            }
             tx.commit().await
         };
         if let Err(e) = recorded.await {
             tracing::warn!(error = %e, "Could not record a dead letter event");
         }
     }
+}
+
+/// A job that finished, to acknowledge: its delivery, what it counts
+/// towards its lifecycle run, and its eligibility-to-action lag.
+struct Finished {
+    delivery: Delivery,
+    run: Option<FinishedJob>,
+    lag: Option<(String, f64)>,
 }
 
 /// What a caught panic said, as a job error.
@@ -340,8 +485,11 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a non-text payload");
-    format!("the handler panicked: {said}")
+    format!("{PANICKED}: {said}")
 }
+
+/// How the error of a job whose handler panicked begins.
+const PANICKED: &str = "the handler panicked";
 
 /// Resolves once `shutdown` turns true; never when its sender is gone
 /// without having said so.
@@ -533,6 +681,83 @@ mod tests {
         let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
         assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
         assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0), "nothing left to loop on");
+    }
+
+    #[tokio::test]
+    async fn transient_failures_outlive_the_attempts_and_end_at_the_horizon() {
+        let clock = strata_core::clock::ManualClock::new(chrono::Utc::now());
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.jobs.max_attempts = 3;
+        config.jobs.backoff_base_ms = 0;
+        config.jobs.backoff_max_ms = 0;
+        config.jobs.retry_horizon_secs = 30;
+        config.jobs.visibility_timeout_secs = 3600;
+        let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
+        store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
+        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        ));
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // The warm tier becomes unreachable: a file where its directory was.
+        let warm = dir.path().join("tiers").join("warm");
+        std::fs::remove_dir_all(&warm).unwrap();
+        std::fs::write(&warm, b"not a directory").unwrap();
+        // Time runs fast: a second of the store's clock per millisecond.
+        let ticking = clock.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                ticking.advance(Days::seconds(1));
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        });
+        let report = drain(&queue, Context::new(store.clone(), "test")).await;
+        ticker.abort();
+        assert_eq!(report.dead_lettered, 1);
+        assert!(report.retried > 3, "transient failures spend no attempts: {report:?}");
+        let dead = queue.dead_letters(&DeadFilter::default(), 10).await.unwrap();
+        assert_eq!(dead[0].attempts, 1, "{dead:?}");
+        assert!(dead[0].last_error.contains("jobs.retry_horizon_secs = 30"), "{}", dead[0].last_error);
+        let (first, last) = (dead[0].first_failed_at.unwrap(), dead[0].last_failed_at.unwrap());
+        assert!(last - first >= Days::seconds(30), "retried until the horizon: {first} .. {last}");
+        let a = store.find(&key).await.unwrap();
+        assert!(a.dead_lettered_at.is_some(), "the artifact is marked dead-lettered");
+    }
+
+    #[tokio::test]
+    async fn a_tier_that_is_gone_makes_missing_blobs_transient_until_it_is_back() {
+        let (dir, store, queue) = setup_with(4, |c| {
+            c.jobs.backoff_base_ms = 1;
+            c.jobs.backoff_max_ms = 5;
+            c.jobs.max_attempts = 2;
+        })
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // The hot tier's directory disappears (an unmounted volume): its
+        // blobs read as missing, which alone would dead-letter at once.
+        let hot = dir.path().join("tiers").join("hot");
+        let away = dir.path().join("hot-away");
+        std::fs::rename(&hot, &away).unwrap();
+        let metrics = Arc::new(JobMetrics::default());
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
+            .with_metrics(metrics.clone());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        let started = Instant::now();
+        while metrics.count("promote", "retried") < 4 * 5 {
+            assert!(started.elapsed() < Duration::from_secs(20), "the jobs did not fail repeatedly");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(metrics.count("promote", "dead_lettered"), 0);
+        std::fs::rename(&away, &hot).unwrap();
+        let report = running.await.unwrap().unwrap();
+        assert_eq!((report.count("promote", Outcome::Done), report.dead_lettered), (4, 0));
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 4);
     }
 
     #[tokio::test]

@@ -241,16 +241,24 @@ pub async fn run(
             tracing::info!("Another scheduler leads; standing by");
             continue;
         };
+        let tick = store.clock.now();
         if store.config.lifecycle.dry_run {
-            match dry_run(store, store.clock.now(), "scheduler", None).await {
+            match dry_run(store, tick, "scheduler", None).await {
                 Ok(plan) => tracing::info!(would_run = plan.items.len(), "dry run: the tick planned, changed nothing"),
                 Err(e) => tracing::warn!(error = %e, "Scheduler dry run failed; the next tick retries"),
             }
             continue;
         }
-        let planned = planner::plan_fenced(store, store.clock.now(), PLAN_LIMIT, "scheduler", f).await;
+        let planned = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", f).await;
         match planned {
             Ok(plan) => match enqueue_patiently(store, queue, &plan).await {
+                // A tick with nothing due is a run all the same, ended at once
+                // (retention_cleanup_runs_total counts it).
+                Ok(()) if plan.jobs.is_empty() && !plan.dry_run => {
+                    if let Err(e) = store.catalog.record_idle_run(tick, plan.as_of, store.clock.now()).await {
+                        tracing::warn!(error = %e, "Could not record an idle scheduler tick");
+                    }
+                }
                 Ok(()) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
                 Err(e) => {
                     tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
@@ -259,5 +267,47 @@ pub async fn run(
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
         last_gc = collect_if_due(store, last_gc).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::queue::sqlite::SqliteQueue;
+    use std::sync::Arc;
+    use strata_core::clock::ManualClock;
+
+    #[tokio::test]
+    async fn a_tick_with_nothing_due_counts_as_a_successful_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(chrono::Utc::now());
+        let mut config = Config::default();
+        config.scheduler.leader_ttl_secs = 3;
+        let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
+        let queue = SqliteQueue::new(
+            store.catalog.sqlite_pool().clone(),
+            store.catalog.sqlite_writer().clone(),
+            store.clock.clone(),
+        );
+        let cron = parse_cron("*/10 * * * * *").unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        let scheduler = {
+            let (store, queue) = (store.clone(), queue.clone());
+            tokio::spawn(async move { run(&store, &queue, &cron, shutdown).await })
+        };
+        let started = std::time::Instant::now();
+        let succeeded = |outcomes: Vec<(String, i64)>| outcomes.iter().any(|(s, n)| s == "success" && *n >= 1);
+        while !succeeded(store.catalog.run_outcomes().await.unwrap()) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "no tick was recorded");
+            clock.advance(chrono::Duration::seconds(10));
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        stop.send(true).unwrap();
+        scheduler.await.unwrap().unwrap();
+        let outcomes = store.catalog.run_outcomes().await.unwrap();
+        assert_eq!(outcomes[0], ("failure".to_owned(), 0));
+        let (_, total, _) = store.catalog.run_duration_histogram(&[1.0]).await.unwrap();
+        assert_eq!(total, outcomes[1].1, "each idle tick has a duration");
+        assert!(store.catalog.last_run().await.unwrap().is_some_and(|r| r.n_planned == 0));
     }
 }

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use serde::Serialize;
 use std::sync::Arc;
 use strata_jobs::payload::Job;
-use strata_workers::pool::lane_stats;
+use strata_workers::pool::{DeadAction, act_on_dead_letters, lane_stats};
 use strata_workers::queue::{DeadFilter, DeadLetter, LaneStats, QueueError};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -142,10 +142,11 @@ enum Action {
 
 impl Action {
     async fn on(self, state: &ApiState, filter: &DeadFilter) -> Result<u64, QueueError> {
-        match self {
-            Action::Retry => state.queue.retry_dead(filter).await,
-            Action::Discard => state.queue.discard_dead(filter).await,
-        }
+        let action = match self {
+            Action::Retry => DeadAction::Retry,
+            Action::Discard => DeadAction::Discard,
+        };
+        act_on_dead_letters(state.queue.as_ref(), &state.store, filter, action).await
     }
 }
 
@@ -251,7 +252,7 @@ pub async fn retry_dead_letter(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Changed>, ApiError> {
-    let count = state.queue.retry_dead(&DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
+    let count = Action::Retry.on(&state, &DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
     tracing::info!(id, "Retried a dead letter over HTTP");
     Ok(Json(Changed { count }))
 }
@@ -268,7 +269,7 @@ pub async fn discard_dead_letter(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.queue.discard_dead(&DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
+    Action::Discard.on(&state, &DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
     tracing::info!(id, "Discarded a dead letter over HTTP");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -194,7 +194,10 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
         t.add_row(vec![
             a.key().to_string(),
             a.tier.to_string(),
-            state(a),
+            match a.dead_lettered_at {
+                Some(_) => format!("{}, dead-lettered", state(a)),
+                None => state(a),
+            },
             output::bytes(a.size),
             output::bytes(a.stored_size),
             a.codec.to_string(),

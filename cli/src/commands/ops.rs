@@ -10,9 +10,10 @@ use std::sync::Arc;
 use strata_api::state::ApiState;
 use strata_jobs::handlers::Context;
 use strata_jobs::payload::PRIORITY_LANE;
+use strata_jobs::payload::Job;
 use strata_workers::metrics::JobMetrics;
-use strata_workers::pool::{Mode, WorkerPool, default_lanes};
-use strata_workers::queue::DeadFilter;
+use strata_workers::pool::{DeadAction, Mode, WorkerPool, act_on_dead_letters, default_lanes};
+use strata_workers::queue::{DeadFilter, DeadLetter};
 use strata_workers::scheduler;
 use tokio::sync::watch;
 
@@ -138,34 +139,73 @@ fn filter_of(select: DlqSelect) -> anyhow::Result<DeadFilter> {
     Ok(DeadFilter { id: select.id, lane: select.lane, kind: select.kind, from: None })
 }
 
+/// A dead letter as `dlq list` shows it: the queue's fields, plus the
+/// tenant and the artifact (`TENANT/WORKFLOW/NAME`) its job acts on.
+#[derive(serde::Serialize)]
+struct DeadLetterRow {
+    #[serde(flatten)]
+    dead: DeadLetter,
+    tenant: Option<String>,
+    artifact: Option<String>,
+}
+
+async fn dead_letter_row(app: &App, dead: DeadLetter) -> DeadLetterRow {
+    let job = Job::from_json(&dead.payload).ok();
+    let artifact = match &job {
+        Some(j) => app.store.catalog.artifact(j.artifact_id).await.ok().map(|a| a.key().to_string()),
+        None => None,
+    };
+    DeadLetterRow { tenant: job.map(|j| j.tenant), artifact, dead }
+}
+
 pub async fn dlq(app: &App, cmd: DlqCommand) -> anyhow::Result<()> {
     match cmd {
         DlqCommand::List { kind, lane, limit, json } => {
             let dead = app.queue.dead_letters(&DeadFilter { lane, kind, ..DeadFilter::default() }, limit).await?;
-            if json {
-                return output::json(&dead);
+            let mut rows = Vec::with_capacity(dead.len());
+            for d in dead {
+                rows.push(dead_letter_row(app, d).await);
             }
-            let mut t = output::table(&["id", "lane", "kind", "attempts", "last failed", "error"]);
-            for d in &dead {
+            if json {
+                return output::json(&rows);
+            }
+            let mut t = output::table(&[
+                "id",
+                "lane",
+                "kind",
+                "tenant",
+                "artifact",
+                "attempts",
+                "first failed",
+                "last failed",
+                "error",
+            ]);
+            for r in &rows {
+                let d = &r.dead;
                 t.add_row(vec![
                     d.id.clone(),
                     d.lane.clone(),
                     d.kind.clone(),
+                    r.tenant.clone().unwrap_or_else(|| "-".into()),
+                    r.artifact.clone().unwrap_or_else(|| "-".into()),
                     d.attempts.to_string(),
+                    output::time_or(d.first_failed_at, "-"),
                     output::time_or(d.last_failed_at, "-"),
                     d.last_error.clone(),
                 ]);
             }
             println!("{t}");
-            println!("{} dead letters.", dead.len());
+            println!("{} dead letters.", rows.len());
         }
         DlqCommand::Retry(select) => {
-            let n = app.queue.retry_dead(&filter_of(select)?).await?;
-            println!("Re-queued {n} dead letters.");
+            let filter = filter_of(select)?;
+            let n = act_on_dead_letters(app.queue.as_ref(), &app.store, &filter, DeadAction::Retry).await?;
+            println!("Re-queued {n} dead letters; their artifacts are planned again at the next run.");
         }
         DlqCommand::Discard(select) => {
-            let n = app.queue.discard_dead(&filter_of(select)?).await?;
-            println!("Discarded {n} dead letters.");
+            let filter = filter_of(select)?;
+            let n = act_on_dead_letters(app.queue.as_ref(), &app.store, &filter, DeadAction::Discard).await?;
+            println!("Discarded {n} dead letters; their artifacts are planned again at the next run.");
         }
     }
     Ok(())

@@ -146,6 +146,12 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
         output::bytes(a.size)
     );
     println!("  state:     {}", a.state);
+    if let Some(at) = a.dead_lettered_at {
+        println!(
+            "  dead-lettered: since {} (strata dlq list); `dlq retry` or `dlq discard` releases it",
+            output::time(at)
+        );
+    }
     println!("  created:   {}", output::time(a.created_at));
     println!("  expires:   {} — {}", output::time_or(a.expires_at, "never"), e.expiry_rule);
     if e.holds.is_empty() {

@@ -45,10 +45,16 @@ impl Outcome {
 /// A job that failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
-    /// Worth retrying with backoff.
+    /// The cause lies outside the job (a tier or the catalog unreachable,
+    /// an I/O error, a timeout): retried with backoff, without spending
+    /// attempts, until `jobs.retry_horizon_secs` after the first failure.
+    #[error("{0}")]
+    Transient(String),
+    /// Worth retrying a few times: retried with backoff until the kind's
+    /// attempts are spent.
     #[error("{0}")]
     Retry(String),
-    /// Retrying cannot help: dead-letter at once.
+    /// Retrying cannot help (corrupt source, missing blob, a bug): dead-letter at once.
     #[error("{0}")]
     Abort(String),
 }
@@ -58,6 +64,11 @@ impl JobError {
     pub fn is_abort(&self) -> bool {
         matches!(self, JobError::Abort(_))
     }
+
+    /// True for [`JobError::Transient`].
+    pub fn is_transient(&self) -> bool {
+        matches!(self, JobError::Transient(_))
+    }
 }
 
 impl From<StoreError> for JobError {
@@ -66,6 +77,7 @@ impl From<StoreError> for JobError {
             StoreError::Corrupt { .. }
             | StoreError::BlobMissing { .. }
             | StoreError::Tier(TierError::Corrupt { .. } | TierError::Missing { .. }) => JobError::Abort(e.to_string()),
+            _ if e.is_transient() => JobError::Transient(e.to_string()),
             _ => JobError::Retry(e.to_string()),
         }
     }

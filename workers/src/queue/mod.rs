@@ -54,6 +54,9 @@ pub struct Delivery {
     pub lease: String,
     /// When it was first enqueued.
     pub enqueued_at: DateTime<Utc>,
+    /// When a delivery of it first failed (`None` until one has): retries
+    /// of transient failures are bounded by the time since.
+    pub first_failed_at: Option<DateTime<Utc>>,
 }
 
 /// What to do with a failed delivery.
@@ -61,6 +64,11 @@ pub struct Delivery {
 pub enum Failure {
     /// Make it fetchable again after this delay.
     Retry(Duration),
+    /// Make it fetchable again after this delay without counting this
+    /// delivery as an attempt: it failed for a reason outside the job (a
+    /// tier or the catalog unreachable), so only the time since its first
+    /// failure bounds its retries.
+    Transient(Duration),
     /// Move it to the dead letters.
     Dead,
 }

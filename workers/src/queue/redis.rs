@@ -35,6 +35,8 @@ const MOVE_BATCH: usize = 1000;
 const EMPTY_RECHECK: Duration = Duration::from_millis(20);
 /// Dead letters read per `XRANGE`.
 const DEAD_PAGE: usize = 1000;
+/// How long one command or pipeline may take to answer.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Entries acknowledged per script call (Lua's `unpack` has a stack limit).
 const ACK_CHUNK: usize = 1000;
 
@@ -171,10 +173,13 @@ end
 local h = {n = '0', f = '', r = ''}
 local fields = entry[1][2]
 for i = 1, #fields, 2 do h[fields[i]] = fields[i + 1] end
-local attempts = tostring(tonumber(h.n) + delivered)
+local attempts = tonumber(h.n) + delivered
+-- A transient failure gives its attempt back.
+if ARGV[4] == 'transient' then attempts = math.max(attempts - 1, 0) end
+attempts = tostring(attempts)
 local first = h.f
 if first == '' then first = ARGV[5] end
-if ARGV[4] == 'retry' then
+if ARGV[4] ~= 'dead' then
   local member = cjson.encode({id = id, k = h.k, p = h.p, e = h.e, n = attempts, f = first, r = ARGV[7]})
   redis.call('ZADD', KEYS[4], ARGV[6], member)
 else
@@ -334,6 +339,7 @@ fn consumer_name() -> String {
 /// this entry's deliveries, the `n` field the attempts before it was retried.
 fn delivery(lane: &str, lease: &str, id: String, fields: Vec<String>, delivered: i64) -> Delivery {
     let (mut kind, mut payload, mut enqueued, mut before) = (String::new(), String::new(), 0, 0);
+    let mut first_failed = None;
     let mut fields = fields.into_iter();
     while let (Some(name), Some(value)) = (fields.next(), fields.next()) {
         match name.as_str() {
@@ -341,6 +347,7 @@ fn delivery(lane: &str, lease: &str, id: String, fields: Vec<String>, delivered:
             "p" => payload = value,
             "e" => enqueued = value.parse().unwrap_or(0),
             "n" => before = value.parse().unwrap_or(0),
+            "f" => first_failed = value.parse::<i64>().ok().map(from_millis),
             _ => {}
         }
     }
@@ -352,6 +359,7 @@ fn delivery(lane: &str, lease: &str, id: String, fields: Vec<String>, delivered:
         attempts: u32::try_from(before + delivered).unwrap_or(u32::MAX),
         lease: lease.to_owned(),
         enqueued_at: from_millis(enqueued),
+        first_failed_at: first_failed,
     }
 }
 
@@ -360,8 +368,12 @@ impl RedisQueue {
     /// with `prefix` (e.g. `strata`).
     pub async fn connect(url: &str, prefix: &str, clock: SharedClock) -> Result<Self, QueueError> {
         let client = redis::Client::open(url).map_err(backend(url))?;
+        // A batch (up to 10,000 jobs in one pipeline, on a Redis that may
+        // fsync every write) can take longer than the client's default 500 ms
+        // to answer; a Redis that is down fails at once, not by this timeout.
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(3);
         let connect = || async {
             tokio::time::timeout(
@@ -776,6 +788,7 @@ impl Queue for RedisQueue {
         let now = to_millis(self.clock.now());
         let (mode, until) = match failure {
             Failure::Retry(delay) => ("retry", now.saturating_add(millis(delay))),
+            Failure::Transient(delay) => ("transient", now.saturating_add(millis(delay))),
             Failure::Dead => ("dead", now),
         };
         let k = self.keys(&delivery.lane);

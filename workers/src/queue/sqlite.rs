@@ -126,7 +126,7 @@ impl Queue for SqliteQueue {
                 "UPDATE jobs SET state = 'leased', lease_token = ?, lease_until = ?, attempts = attempts + 1
                  WHERE id IN (SELECT id FROM jobs WHERE state = 'ready' AND lane = ? AND available_at <= ?
                               ORDER BY available_at, id LIMIT ?)
-                 RETURNING id, lane, kind, payload, attempts, enqueued_at",
+                 RETURNING id, lane, kind, payload, attempts, enqueued_at, first_failed_at",
             )
             .bind(&lease)
             .bind(lease_until)
@@ -145,6 +145,10 @@ impl Queue for SqliteQueue {
                     attempts: row.try_get::<i64, _>("attempts").map_err(backend)? as u32,
                     lease: lease.clone(),
                     enqueued_at: from_millis(row.try_get("enqueued_at").map_err(backend)?),
+                    first_failed_at: row
+                        .try_get::<Option<i64>, _>("first_failed_at")
+                        .map_err(backend)?
+                        .map(from_millis),
                 });
             }
         }
@@ -176,17 +180,19 @@ impl Queue for SqliteQueue {
 
     async fn fail(&self, delivery: &Delivery, error: &str, failure: Failure) -> Result<(), QueueError> {
         let now = to_millis(self.now());
-        let (state, available_at) = match failure {
-            Failure::Retry(delay) => ("ready", now.saturating_add(millis(delay))),
-            Failure::Dead => ("dead", now),
+        let (state, available_at, given_back) = match failure {
+            Failure::Retry(delay) => ("ready", now.saturating_add(millis(delay)), 0),
+            Failure::Transient(delay) => ("ready", now.saturating_add(millis(delay)), 1),
+            Failure::Dead => ("dead", now, 0),
         };
         sqlx::query(
-            "UPDATE jobs SET state = ?, available_at = ?, lease_token = NULL, lease_until = NULL, last_error = ?,
-                first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?
+            "UPDATE jobs SET state = ?, available_at = ?, attempts = MAX(attempts - ?, 0), lease_token = NULL,
+                lease_until = NULL, last_error = ?, first_failed_at = COALESCE(first_failed_at, ?), last_failed_at = ?
              WHERE id = ? AND lease_token = ?",
         )
         .bind(state)
         .bind(available_at)
+        .bind(given_back)
         .bind(error)
         .bind(now)
         .bind(now)
@@ -288,7 +294,9 @@ impl Queue for SqliteQueue {
 
     async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
         let now = to_millis(self.now());
-        let mut q = QueryBuilder::<Sqlite>::new("UPDATE jobs SET state = 'ready', attempts = 0, available_at = ");
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "UPDATE jobs SET state = 'ready', attempts = 0, first_failed_at = NULL, last_failed_at = NULL, available_at = ",
+        );
         q.push_bind(now);
         q.push(", enqueued_at = ").push_bind(now);
         q.push(" WHERE state = 'dead'");

@@ -5,7 +5,7 @@
 use super::{DeadFilter, DeadLetterRetention, Failure, NewJob, Queue, QueueError};
 use chrono::Duration as ChronoDuration;
 use std::time::Duration;
-use strata_core::clock::ManualClock;
+use strata_core::clock::{Clock, ManualClock};
 
 const VIS: Duration = Duration::from_secs(30);
 
@@ -117,6 +117,34 @@ pub async fn retry_is_delayed(q: &dyn Queue, clock: &ManualClock) {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 2);
     q.ack(&again).await.unwrap();
+}
+
+/// A transient retry waits out its delay like a retry but gives its attempt
+/// back; the first failure's time is kept across retries and cleared when
+/// the job is retried from the dead letters.
+pub async fn transient_retry_keeps_attempts_and_first_failure(q: &dyn Queue, clock: &ManualClock) {
+    q.enqueue(&jobs("default", 1)).await.unwrap();
+    let d = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    assert_eq!((d[0].attempts, d[0].first_failed_at), (1, None));
+    let first = clock.now();
+    q.fail(&d[0], "tier down", Failure::Transient(Duration::from_secs(5))).await.unwrap();
+    assert_eq!(q.stats().await.unwrap()[0].delayed, 1);
+    clock.advance(ChronoDuration::seconds(5));
+    let d = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    assert_eq!(d[0].attempts, 1, "a transient failure does not spend an attempt");
+    let millis = |t: chrono::DateTime<chrono::Utc>| t.timestamp_millis();
+    assert_eq!(d[0].first_failed_at.map(millis), Some(millis(first)));
+    q.fail(&d[0], "bad", Failure::Retry(Duration::ZERO)).await.unwrap();
+    clock.advance(ChronoDuration::seconds(1));
+    let d = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    assert_eq!(d[0].attempts, 2);
+    assert_eq!(d[0].first_failed_at.map(millis), Some(millis(first)), "kept from the first failure");
+    q.fail(&d[0], "dead", Failure::Dead).await.unwrap();
+    assert_eq!(q.retry_dead(&DeadFilter::default()).await.unwrap(), 1);
+    let d = q.fetch(&lanes(&["default"]), 1, VIS).await.unwrap();
+    assert_eq!((d[0].attempts, d[0].first_failed_at), (1, None), "a retried dead letter starts afresh");
+    q.ack(&d).await.unwrap();
+    assert_eq!(total_pending(q).await, 0);
 }
 
 /// Dead letters keep their error and times; retry and discard work by id,
@@ -271,6 +299,8 @@ where
     a_partial_take_over_refuses_the_stale_ack(q.as_ref(), &c).await;
     let (q, c) = make().await;
     retry_is_delayed(q.as_ref(), &c).await;
+    let (q, c) = make().await;
+    transient_retry_keeps_attempts_and_first_failure(q.as_ref(), &c).await;
     let (q, c) = make().await;
     dead_letters_list_retry_discard(q.as_ref(), &c).await;
     let (q, c) = make().await;

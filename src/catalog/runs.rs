@@ -1,0 +1,301 @@
+//! Lifecycle runs carried out by workers: each finished job is counted once
+//! per run, and the worker that finishes a run's last job records its
+//! outcome and duration; the eligibility-to-action lag of every action; and
+//! the dead-lettered marker on artifacts.
+
+use super::{Catalog, CatalogError, WriteTx};
+use crate::clock::to_millis;
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use std::collections::BTreeMap;
+
+/// A job of a lifecycle run that finished: done, skipped or stale
+/// (`failed` false), or dead-lettered (`failed` true).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedJob {
+    /// The run that planned it.
+    pub run_id: i64,
+    /// Its claim token (a duplicate delivery carries the same one).
+    pub token: String,
+    /// Whether it was dead-lettered.
+    pub failed: bool,
+}
+
+/// A run whose last job just finished.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletedRun {
+    /// The run.
+    pub id: i64,
+    /// `success`, or `failure` when any of its jobs was dead-lettered.
+    pub status: &'static str,
+    /// From planning to its last job finishing.
+    pub duration: std::time::Duration,
+}
+
+/// One histogram read from the catalog: counts at or under each bound, then
+/// the total count and the sum.
+pub type HistogramCounts = (Vec<i64>, i64, f64);
+
+impl WriteTx {
+    /// Counts finished jobs towards their runs (once per run and token; a
+    /// job that finishes after its dead letter was retried counts as not
+    /// failed) and ends each run whose last job this was, at `now`.
+    pub async fn finish_jobs(
+        &mut self,
+        now: DateTime<Utc>,
+        jobs: &[FinishedJob],
+    ) -> Result<Vec<CompletedRun>, CatalogError> {
+        let mut by_run: BTreeMap<i64, Vec<&FinishedJob>> = BTreeMap::new();
+        for job in jobs {
+            by_run.entry(job.run_id).or_default().push(job);
+        }
+        let mut completed = Vec::new();
+        for (run_id, jobs) in by_run {
+            let Some(row) = sqlx::query(
+                "SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL",
+            )
+            .bind(run_id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            else {
+                continue;
+            };
+            let (planned, mut finished, mut failed): (i64, i64, i64) =
+                (row.try_get("n_planned")?, row.try_get("n_finished")?, row.try_get("n_failed")?);
+            let started_at: i64 = row.try_get("started_at")?;
+            for job in jobs {
+                let inserted =
+                    sqlx::query("INSERT OR IGNORE INTO run_jobs_finished (run_id, token, failed) VALUES (?, ?, ?)")
+                        .bind(run_id)
+                        .bind(&job.token)
+                        .bind(job.failed)
+                        .execute(&mut *self.tx)
+                        .await?
+                        .rows_affected();
+                if inserted == 1 {
+                    finished += 1;
+                    failed += i64::from(job.failed);
+                } else if !job.failed {
+                    let cleared = sqlx::query(
+                        "UPDATE run_jobs_finished SET failed = 0 WHERE run_id = ? AND token = ? AND failed = 1",
+                    )
+                    .bind(run_id)
+                    .bind(&job.token)
+                    .execute(&mut *self.tx)
+                    .await?
+                    .rows_affected();
+                    failed -= i64::try_from(cleared).unwrap_or(0);
+                }
+            }
+            if finished < planned {
+                sqlx::query("UPDATE lifecycle_runs SET n_finished = ?, n_failed = ? WHERE id = ?")
+                    .bind(finished)
+                    .bind(failed)
+                    .bind(run_id)
+                    .execute(&mut *self.tx)
+                    .await?;
+                continue;
+            }
+            let status = if failed > 0 { "failure" } else { "success" };
+            let ms = (to_millis(now) - started_at).max(0);
+            sqlx::query(
+                "UPDATE lifecycle_runs SET n_finished = ?, n_failed = ?, status = ?, finished_at = ?, duration_ms = ?
+                 WHERE id = ?",
+            )
+            .bind(finished)
+            .bind(failed)
+            .bind(status)
+            .bind(to_millis(now))
+            .bind(ms as f64)
+            .bind(run_id)
+            .execute(&mut *self.tx)
+            .await?;
+            sqlx::query("DELETE FROM run_jobs_finished WHERE run_id = ?").bind(run_id).execute(&mut *self.tx).await?;
+            completed.push(CompletedRun {
+                id: run_id,
+                status,
+                duration: std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0)),
+            });
+        }
+        Ok(completed)
+    }
+
+    /// Records how long after becoming due actions of each kind took effect.
+    pub async fn record_lags(&mut self, lags: &[(String, f64)]) -> Result<(), CatalogError> {
+        for (kind, seconds) in lags {
+            sqlx::query("INSERT INTO eligibility_lags (kind, seconds) VALUES (?, ?)")
+                .bind(kind)
+                .bind(seconds)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Marks artifact `id` dead-lettered at `at`, while it still carries the
+    /// claim `token` of the dead-lettered job.
+    pub async fn mark_dead_lettered(&mut self, id: i64, token: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
+        sqlx::query(
+            "UPDATE artifacts SET dead_letter_token = job_token, dead_lettered_at = ? WHERE id = ? AND job_token = ?",
+        )
+        .bind(to_millis(at))
+        .bind(id)
+        .bind(token)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+impl Catalog {
+    /// [`WriteTx::finish_jobs`] and [`WriteTx::record_lags`] in one transaction.
+    pub async fn finish_jobs(
+        &self,
+        now: DateTime<Utc>,
+        jobs: &[FinishedJob],
+        lags: &[(String, f64)],
+    ) -> Result<Vec<CompletedRun>, CatalogError> {
+        let mut tx = self.begin_write().await?;
+        let completed = tx.finish_jobs(now, jobs).await?;
+        tx.record_lags(lags).await?;
+        tx.commit().await?;
+        Ok(completed)
+    }
+
+    /// Releases the artifacts of dead-lettered jobs (id and claim token) so
+    /// the planner takes them up at once: the marker goes and the claim's
+    /// lease ends. With `drop_claim` (the dead letter was discarded) the
+    /// claim goes too; otherwise the retried job keeps it and may still act,
+    /// unless a new plan claims the artifact first.
+    pub async fn release_dead_lettered(&self, claims: &[(i64, String)], drop_claim: bool) -> Result<u64, CatalogError> {
+        let sql = if drop_claim {
+            "UPDATE artifacts SET job_token = NULL, lease_until = NULL, dead_letter_token = NULL, dead_lettered_at = NULL
+             WHERE id = ? AND job_token = ?"
+        } else {
+            "UPDATE artifacts SET lease_until = 0, dead_letter_token = NULL, dead_lettered_at = NULL
+             WHERE id = ? AND job_token = ?"
+        };
+        let mut tx = self.begin_write().await?;
+        let mut released = 0;
+        for (id, token) in claims {
+            released += sqlx::query(sql).bind(id).bind(token).execute(&mut *tx.tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(released)
+    }
+
+    /// Records a run that found nothing due (a scheduler tick): it ends at
+    /// `finished_at`, successfully. Returns its id.
+    pub async fn record_idle_run(
+        &self,
+        started_at: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+    ) -> Result<i64, CatalogError> {
+        let ms = (to_millis(finished_at) - to_millis(started_at)).max(0);
+        Ok(sqlx::query(
+            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary, status, finished_at, duration_ms)
+             VALUES (?, ?, 0, 0, '{}', 'success', ?, ?) RETURNING id",
+        )
+        .bind(to_millis(started_at))
+        .bind(to_millis(as_of))
+        .bind(to_millis(finished_at))
+        .bind(ms as f64)
+        .fetch_one(&self.writer)
+        .await?
+        .try_get("id")?)
+    }
+
+    /// Ended lifecycle runs per outcome (`success`, `failure`), both always present.
+    pub async fn run_outcomes(&self) -> Result<Vec<(String, i64)>, CatalogError> {
+        let rows = sqlx::query(
+            "SELECT s.status, (SELECT COUNT(*) FROM lifecycle_runs r WHERE r.status = s.status) AS n
+             FROM (SELECT 'failure' AS status UNION ALL SELECT 'success') s ORDER BY s.status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
+    }
+
+    /// The eligibility-to-action lag per kind as a histogram over `bounds`
+    /// (seconds), in one pass.
+    pub async fn lag_histograms(&self, bounds: &[f64]) -> Result<Vec<(String, HistogramCounts)>, CatalogError> {
+        let per_bound: String = bounds.iter().map(|_| ", COALESCE(SUM(seconds <= ?), 0)").collect();
+        let sql = format!(
+            "SELECT kind, COUNT(*), COALESCE(SUM(seconds), 0.0){per_bound} FROM eligibility_lags GROUP BY kind ORDER BY kind"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for bound in bounds {
+            query = query.bind(*bound);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| {
+                let counts = (0..bounds.len()).map(|i| row.try_get::<i64, _>(i + 3)).collect::<Result<Vec<_>, _>>()?;
+                Ok((row.try_get(0)?, (counts, row.try_get(1)?, row.try_get(2)?)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run_of(catalog: &Catalog, started: DateTime<Utc>, jobs: i64) -> i64 {
+        let mut tx = catalog.begin_write().await.unwrap();
+        let id = tx.record_run(started, started, false, jobs, &serde_json::json!({})).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    }
+
+    fn job(run_id: i64, token: &str, failed: bool) -> FinishedJob {
+        FinishedJob { run_id, token: token.into(), failed }
+    }
+
+    #[tokio::test]
+    async fn a_run_ends_with_its_last_job_counting_duplicates_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db"), 0).await.unwrap();
+        let t0 = Utc::now();
+        let ok = run_of(&catalog, t0, 3).await;
+        let bad = run_of(&catalog, t0, 2).await;
+        let later = t0 + chrono::Duration::seconds(90);
+        let first = catalog.finish_jobs(later, &[job(ok, "a", false), job(ok, "a", false)], &[]).await.unwrap();
+        assert!(first.is_empty(), "a duplicate delivery counts once");
+        let done = catalog.finish_jobs(later, &[job(ok, "b", false), job(ok, "c", false)], &[]).await.unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!((done[0].id, done[0].status, done[0].duration.as_secs()), (ok, "success", 90));
+        assert!(catalog.finish_jobs(later, &[job(ok, "c", false)], &[]).await.unwrap().is_empty(), "ended once");
+
+        let done = catalog.finish_jobs(later, &[job(bad, "x", true), job(bad, "y", false)], &[]).await.unwrap();
+        assert_eq!(done[0].status, "failure");
+        let outcomes = catalog.run_outcomes().await.unwrap();
+        assert_eq!(outcomes, vec![("failure".to_owned(), 1), ("success".to_owned(), 1)]);
+        let (counts, total, sum) = catalog.run_duration_histogram(&[60.0, 120.0]).await.unwrap();
+        assert_eq!((counts, total, sum), (vec![0, 2], 2, 180.0));
+    }
+
+    #[tokio::test]
+    async fn a_retried_dead_letter_that_succeeds_turns_the_run_successful() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db"), 0).await.unwrap();
+        let t0 = Utc::now();
+        let run = run_of(&catalog, t0, 2).await;
+        assert!(catalog.finish_jobs(t0, &[job(run, "a", true)], &[]).await.unwrap().is_empty());
+        let done = catalog.finish_jobs(t0, &[job(run, "a", false), job(run, "b", false)], &[]).await.unwrap();
+        assert_eq!(done[0].status, "success");
+    }
+
+    #[tokio::test]
+    async fn lags_are_bucketed_per_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = Catalog::open(&dir.path().join("c.db"), 0).await.unwrap();
+        assert!(catalog.lag_histograms(&[1.0]).await.unwrap().is_empty());
+        let lags = [("promote".to_owned(), 0.5), ("promote".to_owned(), 30.0), ("purge".to_owned(), 2.0)];
+        catalog.finish_jobs(Utc::now(), &[], &lags).await.unwrap();
+        let got = catalog.lag_histograms(&[1.0, 10.0]).await.unwrap();
+        assert_eq!(got[0], ("promote".to_owned(), (vec![1, 1], 2, 30.5)));
+        assert_eq!(got[1], ("purge".to_owned(), (vec![0, 1], 1, 2.0)));
+    }
+}
