@@ -738,7 +738,7 @@ mod tests {
         .await;
         plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
         // The hot tier's directory disappears (an unmounted volume): its
-        // blobs read as missing, which alone would dead-letter at once.
+        // blobs read as missing, which alone would spend the attempts.
         let hot = dir.path().join("tiers").join("hot");
         let away = dir.path().join("hot-away");
         std::fs::rename(&hot, &away).unwrap();

@@ -74,9 +74,13 @@ impl JobError {
 impl From<StoreError> for JobError {
     fn from(e: StoreError) -> Self {
         match &e {
-            StoreError::Corrupt { .. }
-            | StoreError::BlobMissing { .. }
-            | StoreError::Tier(TierError::Corrupt { .. } | TierError::Missing { .. }) => JobError::Abort(e.to_string()),
+            StoreError::Corrupt { .. } | StoreError::Tier(TierError::Corrupt { .. }) => JobError::Abort(e.to_string()),
+            // A missing blob is retried within the kind's attempts, not
+            // dead-lettered at once: its volume may be coming back (while a
+            // whole tier is gone, the pool makes the failure transient).
+            StoreError::BlobMissing { .. } | StoreError::Tier(TierError::Missing { .. }) => {
+                JobError::Retry(e.to_string())
+            }
             _ if e.is_transient() => JobError::Transient(e.to_string()),
             _ => JobError::Retry(e.to_string()),
         }
