@@ -29,6 +29,8 @@ if [ ! -x "$venv/bin/st" ]; then
   "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
+ci="$PWD/.ci"
+st="$PWD/$venv/bin/st"
 work="$(mktemp -d)"
 server_pid=""
 cleanup() {
@@ -69,8 +71,9 @@ base="$(sed -n 's/^Listening on //p' "$work/serve.out" | head -n 1)"
 fuzz() {
   local who="$1" token="$2"
   echo "== schemathesis $SCHEMATHESIS_VERSION as $who against $base"
-  SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=.ci \
-    timeout --kill-after=10 $((max_time + 60)) "$venv/bin/st" --config-file .ci/schemathesis.toml run "$base/openapi.json" \
+  # From the scratch directory, so schemathesis keeps its own files there.
+  (cd "$work" && SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH="$ci" \
+    timeout --kill-after=10 $((max_time + 60)) "$st" --config-file "$ci/schemathesis.toml" run "$base/openapi.json" \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$max_examples" \
     --max-time "$max_time" \
@@ -78,7 +81,7 @@ fuzz() {
     --request-timeout 10 \
     --workers 1 \
     --no-color \
-    --header "Authorization: Bearer $token"
+    --header "Authorization: Bearer $token")
 }
 
 # The tenant first: the admin run's stateful phase may revoke its token.

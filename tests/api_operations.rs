@@ -447,11 +447,18 @@ async fn stats_and_the_event_log_page_through_everything_once() {
     let kinds: Vec<&str> = a.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ingested", "retention.default_applied", "promoted"]);
     assert!(
-        a.iter().all(|e| (&e["tenant_id"], &e["workflow_id"], &e["artifact_id"]) == (&json!("acme"), &json!("wf"), &json!("a"))),
+        a.iter()
+            .all(|e| (&e["tenant_id"], &e["workflow_id"], &e["artifact_id"])
+                == (&json!("acme"), &json!("wf"), &json!("a"))),
         "{a:?}"
     );
     // The fields and values of `strata events export`, plus the details under `data`.
-    let exported: Vec<Value> = api.s.ok(&["events", "export", "--artifact", "acme/wf/a"]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let exported: Vec<Value> = api
+        .s
+        .ok(&["events", "export", "--artifact", "acme/wf/a"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(exported.len(), a.len());
     for (api_event, line) in a.iter().zip(&exported) {
         for field in ["seq", "timestamp", "event_type", "tenant_id", "workflow_id", "artifact_id", "actor"] {

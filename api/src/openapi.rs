@@ -15,11 +15,13 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use utoipa::openapi::header::{Header, HeaderBuilder};
 use strata_core::artifact::Tier;
 use strata_core::config::Config;
 use utoipa::openapi::Required;
-use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::schema::{
+    AllOfBuilder, AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{
     ComponentsBuilder, Content, ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, Ref, RefOr,
@@ -88,7 +90,9 @@ fn string() -> ObjectBuilder {
 /// What a status means when the operation's own annotation does not say.
 fn describe(status: &str) -> &'static str {
     match status {
-        "400" => "The request is malformed: a path identifier, a query parameter, a header or the body (problem `bad-request` or `invalid-identifier`)",
+        "400" => {
+            "The request is malformed: a path identifier, a query parameter, a header or the body (problem `bad-request` or `invalid-identifier`)"
+        }
         "401" => "No bearer token, or one that is not known (problem `unauthorized`)",
         "403" => "The token is valid but not allowed here (problem `forbidden`)",
         "404" => "Not found, or it belongs to another tenant (problem `not-found`)",
@@ -127,7 +131,8 @@ fn implied_statuses(op: &Operation, access: Access) -> Vec<&'static str> {
 }
 
 /// A `HEAD` operation for a `GET` one: axum answers `HEAD` on every `GET`
-/// route with the same status and headers and no body.
+/// route with the same status and headers and no body (its successes are
+/// documented without content; its errors keep the problem's media type).
 fn head_of(get: &Operation) -> Operation {
     let mut head = get.clone();
     head.operation_id = get.operation_id.as_ref().map(|id| format!("head_{id}"));
@@ -149,11 +154,9 @@ pub fn declare(doc: &mut OpenApi, access: Access) {
         if item.head.is_none() {
             item.head = item.get.as_ref().map(head_of);
         }
-        let is_head = |op: &Operation| op.operation_id.as_deref().is_some_and(|id| id.starts_with("head"));
         for op in operations(item) {
             op.security =
                 Some(access.schemes().iter().map(|s| SecurityRequirement::new(*s, Vec::<String>::new())).collect());
-            let head = is_head(op);
             for status in implied_statuses(op, access) {
                 op.responses
                     .responses
@@ -168,10 +171,9 @@ pub fn declare(doc: &mut OpenApi, access: Access) {
                 if response.description.is_empty() {
                     response.description = describe(status).into();
                 }
+                // A HEAD answer has the problem's Content-Type and no body.
                 response.content.clear();
-                if !head {
-                    response.content.insert(PROBLEM_JSON.into(), problem_content());
-                }
+                response.content.insert(PROBLEM_JSON.into(), problem_content());
                 match status.as_str() {
                     "401" => {
                         response.headers.insert("WWW-Authenticate".into(), string_header("`Bearer`"));
@@ -222,8 +224,7 @@ pub fn configure(doc: &mut OpenApi, config: &Config) {
         .enum_values(Some(plans))
         .description(Some("Its plan (`free` when absent): one of the configured plans."))
         .build();
-    if let Some(RefOr::T(Schema::Object(tenant))) =
-        doc.components.as_mut().and_then(|c| c.schemas.get_mut("NewTenant"))
+    if let Some(RefOr::T(Schema::Object(tenant))) = doc.components.as_mut().and_then(|c| c.schemas.get_mut("NewTenant"))
         && let Some(slot) = tenant.properties.get_mut("plan")
     {
         *slot = RefOr::T(Schema::Object(plan));
@@ -425,3 +426,57 @@ impl PartialSchema for TierName {
 }
 
 impl ToSchema for TierName {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_name_runs_of_refused_characters() {
+        let class = negated_class(|c| matches!(c, 'a' | 'b' | 'z' | '\u{1F600}'), "-");
+        assert_eq!(class, "[^\\u0061-\\u0062\\u007A\u{1F600}\\u002D]");
+    }
+
+    /// The characters a negated class `[^…]` leaves out, as ranges.
+    fn ranges(class: &str) -> Vec<(u32, u32)> {
+        let body = class.strip_prefix("[^").and_then(|c| c.strip_suffix(']')).expect("a negated class");
+        let mut chars = body.chars().peekable();
+        let item = |chars: &mut std::iter::Peekable<std::str::Chars<'_>>| -> u32 {
+            match chars.next() {
+                Some('\\') => {
+                    assert_eq!(chars.next(), Some('u'));
+                    let hex: String = chars.by_ref().take(4).collect();
+                    u32::from_str_radix(&hex, 16).expect("four hex digits")
+                }
+                Some(c) => u32::from(c),
+                None => panic!("a truncated class"),
+            }
+        };
+        let mut out = Vec::new();
+        while chars.peek().is_some() {
+            let first = item(&mut chars);
+            let last = if chars.peek() == Some(&'-') {
+                chars.next();
+                item(&mut chars)
+            } else {
+                first
+            };
+            out.push((first, last));
+        }
+        out
+    }
+
+    #[test]
+    fn the_identifier_pattern_refuses_exactly_what_the_parser_refuses() {
+        let pattern = identifier_pattern();
+        let middle =
+            format!("[^{}]", pattern.split("(?:[^").nth(1).and_then(|m| m.split(']').next()).expect("a middle class"));
+        let refused = ranges(&middle);
+        let in_class = |c: char| refused.iter().any(|&(a, b)| (a..=b).contains(&u32::from(c)));
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            let parser = strata_core::id::TenantId::parse(&format!("a{c}a")).is_err();
+            assert_eq!(in_class(c), parser, "U+{:04X}", u32::from(c));
+        }
+        assert!(pattern.starts_with("^[^") && pattern.ends_with(")?$"), "{pattern}");
+    }
+}

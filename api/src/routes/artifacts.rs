@@ -417,7 +417,8 @@ mod tests {
         assert_eq!(decode_cursor("7766.612e62696e.42").unwrap(), ("wf".into(), "a.bin".into(), 42));
         assert_eq!(decode_cursor("..0").unwrap(), (String::new(), String::new(), 0));
         assert_eq!(decode_cursor("ff.00.1").unwrap().0, "\u{fffd}");
-        for bad in ["", "zz", "7766.61", "7766.61.x", "776.61.1", "7766.61.1.1", "AA.61.1", "61.61.1234567890123456789"] {
+        for bad in ["", "zz", "7766.61", "7766.61.x", "776.61.1", "7766.61.1.1", "AA.61.1", "61.61.1234567890123456789"]
+        {
             assert!(decode_cursor(bad).is_err(), "{bad:?}");
         }
     }
