@@ -315,6 +315,7 @@ impl PartialSchema for Identifier {
             .min_length(Some(1))
             .max_length(Some(strata_core::id::MAX_PART_LEN))
             .pattern(Some(identifier_pattern()))
+            .examples(["acme", "nightly", "report-2027.json"])
             .description(Some(
                 "An identifier part (tenant, workflow or artifact name), normalised to Unicode NFC: at most \
                  128 bytes of UTF-8; no control or invisible formatting characters, no whitespace but the \
@@ -380,6 +381,7 @@ impl PartialSchema for Reason {
         string()
             .min_length(Some(1))
             .pattern(Some(pattern.as_str()))
+            .examples(["legal review 2027-04"])
             .description(Some("Why (mandatory): at least one character that is not whitespace."))
             .into()
     }
@@ -399,7 +401,7 @@ impl PartialSchema for KeyValue {
             let value = negated_class(char::is_control, "");
             format!("^{key}+={value}*$")
         });
-        string().pattern(Some(pattern.as_str())).description(Some("`key=value`")).into()
+        string().pattern(Some(pattern.as_str())).examples(["branch=main"]).description(Some("`key=value`")).into()
     }
 }
 
