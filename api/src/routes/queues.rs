@@ -296,7 +296,7 @@ fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
         ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
         ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
     ),
-    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected, or a malformed filter"))
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn retry_dead_letters(
     State(state): State<Arc<ApiState>>,
@@ -318,7 +318,7 @@ pub async fn retry_dead_letters(
         ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
         ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
     ),
-    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected, or a malformed filter"))
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn discard_dead_letters(
     State(state): State<Arc<ApiState>>,

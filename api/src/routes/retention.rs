@@ -49,7 +49,8 @@ pub struct NewHold {
     #[schema(value_type = Reason)]
     pub reason: String,
     /// For a compliance hold: the date (RFC 3339) before which nobody, an
-    /// operator included, can release it; absent: a legal hold.
+    /// operator included, can release it; later than now and at most 36525
+    /// days ahead (else 400). Absent: a legal hold.
     #[schema(format = DateTime)]
     pub until: Option<String>,
 }
