@@ -59,7 +59,9 @@ strata put acme/archive/kept.txt "$work/a.txt" >/dev/null
 strata retention hold acme/archive --reason "schemathesis seed" >/dev/null
 
 # The API alone: queued jobs stay queued, which the API reports as pending.
-strata serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
+# The binary itself in the background (not a function's subshell), so the
+# pid is the server's and the cleanup stops it.
+"$bin" serve --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.log" &
 server_pid=$!
 for _ in $(seq 100); do
   grep -q '^Listening on http://' "$work/serve.out" 2>/dev/null && break
