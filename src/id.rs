@@ -86,6 +86,21 @@ fn normalize_part(what: &'static str, value: &str) -> Result<String, IdError> {
     Ok(value)
 }
 
+/// Whether `c` is refused anywhere in an identifier part as a forbidden
+/// character: a control character, whitespace other than the space, or one
+/// of `/ \\ : * ? " < > | %`.
+pub fn is_reserved(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%')
+        || c.is_whitespace() && c != ' '
+}
+
+/// Whether `c` is an invisible formatting character (Unicode category Cf),
+/// refused anywhere in an identifier part.
+pub fn is_invisible(c: char) -> bool {
+    c.general_category() == GeneralCategory::Format
+}
+
 fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
     if value.is_empty() {
         return Err(IdError::Empty { what });
@@ -97,15 +112,10 @@ fn check_part(what: &'static str, value: &str) -> Result<(), IdError> {
     if value == "." || value == ".." || value.starts_with("..") {
         return Err(IdError::Relative { what, value: value.to_owned() });
     }
-    let forbidden = |c: char| {
-        c.is_control()
-            || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|' | '%')
-            || c.is_whitespace() && c != ' '
-    };
-    if let Some(ch) = value.chars().find(|&c| forbidden(c)) {
+    if let Some(ch) = value.chars().find(|&c| is_reserved(c)) {
         return Err(IdError::BadChar { what, value: value.escape_debug().to_string(), ch });
     }
-    if let Some(ch) = value.chars().find(|c| c.general_category() == GeneralCategory::Format) {
+    if let Some(ch) = value.chars().find(|&c| is_invisible(c)) {
         let code = format!("U+{:04X}", u32::from(ch));
         return Err(IdError::Invisible { what, value: value.to_owned(), code });
     }

@@ -225,6 +225,15 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
     assert_eq!(row(&tiers, "acme")[1..3], ["warm", "1"], "{tiers}");
     let events = browser.text("#events tbody").await;
     assert!(events.contains("promoted") && events.contains("job_dead_lettered"), "{events}");
+    // Each row shows the event's time, type, tenant and WORKFLOW/NAME, from
+    // the API's `timestamp`, `event_type`, `tenant_id`, `workflow_id` and `artifact_id`.
+    let promoted = events
+        .lines()
+        .map(|l| l.split('\t').map(str::trim).collect::<Vec<_>>())
+        .find(|cells| cells.get(2) == Some(&"promoted"))
+        .unwrap_or_else(|| panic!("no promoted row in {events:?}"));
+    assert_eq!(promoted[3..5], ["acme", "wf/b.bin"], "{events}");
+    assert!(promoted[1].starts_with("20") && promoted[1].ends_with('Z'), "a timestamp: {events}");
 
     browser.click("#dead button.retry").await;
     browser.wait_text("#dead tbody", "the retried dead letter leaves", |t| t.contains("no dead letters")).await;

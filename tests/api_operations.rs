@@ -442,15 +442,39 @@ async fn stats_and_the_event_log_page_through_everything_once() {
     let globex = walk_events(&api, "&tenant=globex", 2).await;
     let cli_globex = api.s.events().into_iter().filter(|e| e["tenant_id"] == "globex").count();
     assert_eq!(globex.len(), cli_globex);
-    assert!(globex.iter().all(|e| e["tenant"] == "globex"));
+    assert!(globex.iter().all(|e| e["tenant_id"] == "globex"));
     let a = walk_events(&api, "&artifact=acme/wf/a", 2).await;
-    let kinds: Vec<&str> = a.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = a.iter().map(|e| e["event_type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["ingested", "retention.default_applied", "promoted"]);
-    assert!(a.iter().all(|e| e["artifact"] == "wf/a" && e["tenant"] == "acme"), "{a:?}");
+    assert!(
+        a.iter()
+            .all(|e| (&e["tenant_id"], &e["workflow_id"], &e["artifact_id"])
+                == (&json!("acme"), &json!("wf"), &json!("a"))),
+        "{a:?}"
+    );
+    // The fields and values of `strata events export`, plus the details under `data`.
+    let exported: Vec<Value> = api
+        .s
+        .ok(&["events", "export", "--artifact", "acme/wf/a"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported.len(), a.len());
+    for (api_event, line) in a.iter().zip(&exported) {
+        for field in ["seq", "timestamp", "event_type", "tenant_id", "workflow_id", "artifact_id", "actor"] {
+            let (served, written) = (&api_event[field], &line[field]);
+            if field == "timestamp" {
+                let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+                assert_eq!(at(served), at(written), "{field}");
+            } else {
+                assert_eq!(served, written, "{field}");
+            }
+        }
+    }
     assert_eq!(a[0]["actor"], "api:acme");
     let promoted = walk_events(&api, "&kind=promoted", 3).await;
     assert_eq!(promoted.len(), 4);
-    assert!(promoted.iter().all(|e| e["kind"] == "promoted" && e["actor"] == "worker"));
+    assert!(promoted.iter().all(|e| e["event_type"] == "promoted" && e["actor"] == "worker"));
     let newest = admin_get(&api, "/v1/events?newest=true&limit=2").await;
     let newest_seqs: Vec<i64> =
         newest["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();

@@ -6,6 +6,7 @@ use super::views::time;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::Identifier;
 use crate::state::ApiState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -40,8 +41,9 @@ impl From<&Tenant> for TenantView {
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// Its id.
+    #[schema(value_type = Identifier)]
     pub name: String,
-    /// Its plan (`free` when absent).
+    /// Its plan (`free` when absent): one of the configured plans.
     pub plan: Option<String>,
 }
 
@@ -73,7 +75,7 @@ pub async fn list_tenants(
     path = "/v1/tenants",
     tag = "tenants",
     request_body = NewTenant,
-    responses((status = 201, body = TenantView), (status = 409, description = "It exists"))
+    responses((status = 201, body = TenantView), (status = 409, description = "It exists (problem `conflict`)"))
 )]
 pub async fn add_tenant(
     State(state): State<Arc<ApiState>>,
@@ -91,8 +93,8 @@ pub async fn add_tenant(
     post,
     path = "/v1/tenants/{tenant}/tokens",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id")),
-    responses((status = 201, body = TokenView))
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    responses((status = 201, body = TokenView), (status = 404, description = "No such tenant"))
 )]
 pub async fn create_token(
     State(state): State<Arc<ApiState>>,
@@ -128,8 +130,8 @@ pub struct TokenInfo {
     get,
     path = "/v1/tenants/{tenant}/tokens",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id")),
-    responses((status = 200, body = Vec<TokenInfo>))
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    responses((status = 200, body = Vec<TokenInfo>), (status = 404, description = "No such tenant"))
 )]
 pub async fn list_tokens(
     State(state): State<Arc<ApiState>>,
@@ -157,7 +159,7 @@ pub async fn list_tokens(
     delete,
     path = "/v1/tenants/{tenant}/tokens/{id}",
     tag = "tenants",
-    params(("tenant" = String, Path, description = "Tenant id"), ("id" = i64, Path, description = "Token id")),
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id"), ("id" = i64, Path, description = "Token id")),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token"))
 )]
 pub async fn revoke_token(

@@ -6,6 +6,7 @@ use super::params::{self, artifact_key};
 use super::views::{ArtifactPage, ArtifactView};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::{Binary, Identifier, KeyValue, KeyValues, TierName};
 use crate::state::ApiState;
 use axum::Extension;
 use axum::body::Body;
@@ -102,19 +103,29 @@ fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Res
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
-        ("class" = Option<String>, Query, description = "Retention class (or header X-Strata-Class)"),
-        ("tag" = Option<String>, Query, description = "A tag key=value, repeatable (or header X-Strata-Tag)"),
-        ("meta" = Option<String>, Query, description = "Metadata key=value, repeatable (or header X-Strata-Meta)"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ("class" = Option<String>, Query, description = "Retention class (or header X-Strata-Class); one of the configured classes"),
+        ("tag" = inline(Option<KeyValues>), Query, description = "Tags key=value, repeatable (or header X-Strata-Tag)"),
+        ("meta" = inline(Option<KeyValues>), Query, description = "Metadata key=value, repeatable (or header X-Strata-Meta)"),
         ("overwrite" = Option<bool>, Query, description = "Replace a live artifact of the same name"),
     ),
-    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The artifact's bytes; Content-Type is kept as the artifact's"),
+    request_body(
+        description = "The artifact's bytes; any Content-Type, kept as the artifact's",
+        content(
+            (inline(Binary) = "application/octet-stream"),
+            (inline(Binary) = "*/*"),
+        ),
+    ),
     responses(
-        (status = 201, description = "Stored in the hot tier", body = ArtifactView),
-        (status = 409, description = "Exists (without overwrite) or held"),
-        (status = 413, description = "Larger than the upload limit; nothing was stored"),
+        (status = 201, description = "Stored in the hot tier", body = ArtifactView, headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+            ("Location" = String, description = "The artifact's URL"),
+        )),
+        (status = 409, description = "Exists (without overwrite) or held (problem `conflict` or `held`)"),
+        (status = 413, description = "Larger than the upload limit; nothing was stored (problem `payload-too-large`)"),
+        (status = 415, description = "The Content-Type header is not text (problem `unsupported-media-type`)"),
     )
 )]
 pub async fn put_artifact(
@@ -158,7 +169,12 @@ pub async fn put_artifact(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(artifact = %key, size = stored.size, actor = %caller.actor(), "Stored an artifact over HTTP");
-    let location = format!("/v1/tenants/{}/artifacts/{}/{}", key.tenant, key.workflow, key.name);
+    let location = format!(
+        "/v1/tenants/{}/artifacts/{}/{}",
+        path_segment(key.tenant.as_str()),
+        path_segment(key.workflow.as_str()),
+        path_segment(key.name.as_str())
+    );
     let response = (StatusCode::CREATED, axum::Json(ArtifactView::from(&stored))).into_response();
     Ok(with_headers(
         response,
@@ -178,16 +194,29 @@ pub async fn put_artifact(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
-        ("Range" = Option<String>, Header, description = "One range: bytes=a-b, bytes=a- or bytes=-n"),
-        ("If-None-Match" = Option<String>, Header, description = "ETag(s) the client holds"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ("Range" = Option<String>, Header, nullable = false, description = "One range: bytes=a-b, bytes=a- or bytes=-n (anything else: the whole artifact)"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETag(s) the client holds, or *"),
     ),
     responses(
-        (status = 200, description = "The artifact's bytes", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 206, description = "The requested range", content_type = "application/octet-stream", body = Vec<u8>),
-        (status = 304, description = "Not modified"),
+        (status = 200, description = "The artifact's bytes, with its own Content-Type", content((inline(Binary) = "*/*")), headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+            ("Content-Length" = u64, description = "The artifact's size"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("X-Strata-Tier" = inline(TierName), description = "The tier it was read from"),
+        )),
+        (status = 206, description = "The requested range, with the artifact's Content-Type", content((inline(Binary) = "*/*")), headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+            ("Content-Range" = String, description = "`bytes FIRST-LAST/SIZE`"),
+            ("Content-Length" = u64, description = "The range's length"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("X-Strata-Tier" = inline(TierName), description = "The tier it was read from"),
+        )),
+        (status = 304, description = "Not modified: If-None-Match names its ETag", headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+        )),
         (status = 416, description = "Range outside the artifact"),
     )
 )]
@@ -224,11 +253,22 @@ pub async fn get_artifact(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETag(s) the client holds, or *"),
     ),
-    responses((status = 200, description = "It exists"), (status = 304, description = "Not modified"))
+    responses(
+        (status = 200, description = "It exists", headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+            ("Content-Length" = u64, description = "The artifact's size"),
+            ("Accept-Ranges" = String, description = "`bytes`"),
+            ("X-Strata-Tier" = inline(TierName), description = "The tier that holds it"),
+        )),
+        (status = 304, description = "Not modified: If-None-Match names its ETag", headers(
+            ("ETag" = String, description = "The artifact's blake3, quoted"),
+        )),
+    )
 )]
 pub async fn head_artifact(
     State(state): State<Arc<ApiState>>,
@@ -251,11 +291,11 @@ pub async fn head_artifact(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
     ),
-    responses((status = 204, description = "Deleted"), (status = 409, description = "Held"))
+    responses((status = 204, description = "Deleted"), (status = 409, description = "Held (problem `held`)"))
 )]
 pub async fn delete_artifact(
     State(state): State<Arc<ApiState>>,
@@ -268,17 +308,43 @@ pub async fn delete_artifact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Encodes a listing position as an opaque cursor.
+/// Encodes a listing position as a cursor: `HEX(workflow).HEX(name).id`.
 fn encode_cursor(a: &Artifact) -> String {
-    hex::encode(serde_json::json!([a.workflow, a.name, a.id]).to_string())
+    format!("{}.{}.{}", hex::encode(a.workflow.as_str()), hex::encode(a.name.as_str()), a.id)
 }
 
-/// Decodes a cursor made by [`encode_cursor`].
+/// Decodes a cursor made by [`encode_cursor`]. Any text of its shape (the
+/// documented pattern `^(?:[0-9a-f]{2})*\.(?:[0-9a-f]{2})*\.[0-9]{1,18}$`) is a
+/// position (the listing goes on after it), so what the pattern admits is
+/// never refused.
 fn decode_cursor(cursor: &str) -> Result<(String, String, i64), ApiError> {
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| ApiError::BadRequest("cursor is not one this API returned".into()))
+    let bad = || ApiError::BadRequest("cursor is not one this API returned".into());
+    let mut parts = cursor.split('.');
+    let (Some(workflow), Some(name), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    let text = |part: &str| -> Result<String, ApiError> {
+        let lower = part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let bytes = hex::decode(part).ok().filter(|_| lower).ok_or_else(bad)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    let digits = !id.is_empty() && id.len() <= 18 && id.bytes().all(|b| b.is_ascii_digit());
+    let id = id.parse::<i64>().ok().filter(|_| digits).ok_or_else(bad)?;
+    Ok((text(workflow)?, text(name)?, id))
+}
+
+/// A path segment as a URI writes it: unreserved ASCII as is, every other
+/// byte percent-encoded (RFC 3986).
+fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Lists a tenant's live artifacts by workflow and name, one page at a time.
@@ -287,14 +353,14 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, i64), ApiError> {
     path = "/v1/tenants/{tenant}/artifacts",
     tag = "artifacts",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = Option<String>, Query, description = "Only this workflow"),
-        ("tier" = Option<String>, Query, description = "Only this tier: hot, warm or cold"),
-        ("tag" = Option<String>, Query, description = "Only artifacts with this tag, key=value"),
-        ("created_after" = Option<String>, Query, description = "Created at or after (RFC 3339)"),
-        ("created_before" = Option<String>, Query, description = "Created before (RFC 3339)"),
-        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
-        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Option<Identifier>), Query, description = "Only this workflow"),
+        ("tier" = inline(Option<TierName>), Query, description = "Only this tier"),
+        ("tag" = inline(Option<KeyValue>), Query, description = "Only artifacts with this tag, key=value"),
+        ("created_after" = Option<String>, Query, format = DateTime, description = "Created at or after (RFC 3339)"),
+        ("created_before" = Option<String>, Query, format = DateTime, description = "Created before (RFC 3339)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
+        ("cursor" = Option<String>, Query, pattern = "^(?:[0-9a-f]{2})*\\.(?:[0-9a-f]{2})*\\.[0-9]{1,18}$", description = "next_cursor of the previous page"),
     ),
     responses((status = 200, description = "One page", body = ArtifactPage))
 )]
@@ -334,4 +400,26 @@ pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
         .routes(routes!(put_artifact, get_artifact, head_artifact, delete_artifact))
         .routes(routes!(list_artifacts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_percent_encoded() {
+        assert_eq!(path_segment("caf\u{e9} r.txt"), "caf%C3%A9%20r.txt");
+        assert_eq!(path_segment("a-b_c.d~e"), "a-b_c.d~e");
+    }
+
+    #[test]
+    fn every_cursor_of_the_documented_shape_is_a_position() {
+        assert_eq!(decode_cursor("7766.612e62696e.42").unwrap(), ("wf".into(), "a.bin".into(), 42));
+        assert_eq!(decode_cursor("..0").unwrap(), (String::new(), String::new(), 0));
+        assert_eq!(decode_cursor("ff.00.1").unwrap().0, "\u{fffd}");
+        for bad in ["", "zz", "7766.61", "7766.61.x", "776.61.1", "7766.61.1.1", "AA.61.1", "61.61.1234567890123456789"]
+        {
+            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+        }
+    }
 }

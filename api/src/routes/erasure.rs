@@ -7,6 +7,7 @@ use super::params;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Identifier, Reason};
 use crate::state::ApiState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -25,10 +26,13 @@ use utoipa_axum::routes;
 #[serde(deny_unknown_fields)]
 pub struct EraseRequest {
     /// The workflow to erase; absent: the whole tenant.
+    #[schema(value_type = Option<Identifier>)]
     pub workflow: Option<String>,
     /// The artifact to erase (needs `workflow`); absent: the whole workflow.
+    #[schema(value_type = Option<Identifier>)]
     pub name: Option<String>,
     /// Why, as the requester said (mandatory; recorded in the events).
+    #[schema(value_type = Reason)]
     pub reason: String,
 }
 
@@ -46,9 +50,12 @@ pub struct ErasureView {
     post,
     path = "/v1/tenants/{tenant}/erasures",
     tag = "retention",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
     request_body = EraseRequest,
-    responses((status = 202, description = "Erase jobs queued", body = ErasureView))
+    responses(
+        (status = 202, description = "Erase jobs queued", body = ErasureView),
+        (status = 400, description = "A name without its workflow, an invalid identifier or an empty reason"),
+    )
 )]
 pub async fn erase(
     State(state): State<Arc<ApiState>>,

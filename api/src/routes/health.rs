@@ -25,7 +25,12 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// The catalog, the queue and every tier answer; 503 names the first that does not.
-#[utoipa::path(get, path = "/readyz", tag = "meta", responses((status = 200, body = Health)))]
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "meta",
+    responses((status = 200, body = Health), (status = 503, description = "The catalog, the queue or a tier does not answer"))
+)]
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
     let failed = if let Err(e) = state.store.catalog.ping().await {
         tracing::warn!(error = %e, "Readiness: the catalog does not answer");

@@ -11,6 +11,7 @@ use super::params::{self, artifact_key};
 use super::views::{JobView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::openapi::Identifier;
 use crate::state::ApiState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -79,14 +80,16 @@ fn accepted(job: JobView) -> Response {
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/restore",
     tag = "jobs",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
-        ("days" = Option<u32>, Query, description = "Days to keep it hot once restored"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ("days" = Option<u32>, Query, minimum = 1, maximum = 3650, description = "Days to keep it hot once restored (default `tiers.restore_days`)"),
     ),
     responses(
-        (status = 202, description = "Queued, or already under way (the same job)", body = JobView),
-        (status = 409, description = "Already in the hot tier"),
+        (status = 202, description = "Queued, or already under way (the same job)", body = JobView, headers(
+            ("Location" = String, description = "The job's URL"),
+        )),
+        (status = 409, description = "Already in the hot tier (problem `conflict`)"),
     )
 )]
 pub async fn restore(

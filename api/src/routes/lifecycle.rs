@@ -2,10 +2,11 @@
 //! instant, tier totals, and the event log.
 
 use super::params::{artifact_key, flag, instant, page_size, query_pairs, single};
-use super::views::time;
+use super::views::{EventView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{ArtifactPath, Identifier};
 use crate::state::ApiState;
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
@@ -14,7 +15,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strata_core::catalog::EventFilter;
-use strata_core::event::Event;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 use strata_jobs::planner::{self, Plan};
@@ -44,6 +44,7 @@ impl From<SchedulerError> for ApiError {
 pub struct PlanRequest {
     /// The instant (RFC 3339) to plan as of; now when absent. Later than now
     /// plans ahead of time, and the jobs and events say so.
+    #[schema(format = DateTime)]
     pub as_of: Option<String>,
 }
 
@@ -183,47 +184,6 @@ pub async fn stats(State(state): State<Arc<ApiState>>, RawQuery(query): RawQuery
     Ok(Json(StatsView { tiers }))
 }
 
-/// An event of the append-only log.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct EventView {
-    /// Its sequence number (use as `after` to page).
-    pub seq: i64,
-    /// When it was recorded (RFC 3339).
-    pub at: String,
-    /// Its kind (`promoted`, `purged`, `hold_applied`, …).
-    pub kind: String,
-    /// The tenant concerned.
-    pub tenant: Option<String>,
-    /// The artifact concerned, `WORKFLOW/NAME`.
-    pub artifact: Option<String>,
-    /// Who did it.
-    pub actor: String,
-    /// Why, when a reason was given.
-    pub reason: Option<String>,
-    /// Details.
-    #[schema(value_type = Object)]
-    pub data: serde_json::Value,
-}
-
-impl From<Event> for EventView {
-    fn from(e: Event) -> Self {
-        let artifact = match (e.workflow_id, e.artifact_id) {
-            (Some(w), Some(n)) => Some(format!("{w}/{n}")),
-            _ => None,
-        };
-        Self {
-            seq: e.seq,
-            at: time(e.timestamp),
-            kind: e.event_type,
-            tenant: e.tenant_id,
-            artifact,
-            actor: e.actor,
-            reason: e.reason,
-            data: e.data,
-        }
-    }
-}
-
 /// A page of events.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventPage {
@@ -239,11 +199,11 @@ pub struct EventPage {
     path = "/v1/events",
     tag = "lifecycle",
     params(
-        ("tenant" = Option<String>, Query, description = "Only this tenant's events"),
-        ("artifact" = Option<String>, Query, description = "Only this artifact's (TENANT/WORKFLOW/NAME)"),
-        ("kind" = Option<String>, Query, description = "Only this kind"),
+        ("tenant" = inline(Option<Identifier>), Query, description = "Only this tenant's events"),
+        ("artifact" = inline(Option<ArtifactPath>), Query, description = "Only this artifact's (TENANT/WORKFLOW/NAME)"),
+        ("kind" = Option<String>, Query, description = "Only this kind (`event_type`)"),
         ("after" = Option<i64>, Query, description = "Only events after this sequence number"),
-        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("newest" = Option<bool>, Query, description = "The newest `limit` events instead of the oldest"),
     ),
     responses((status = 200, body = EventPage))
@@ -277,7 +237,7 @@ pub async fn events(
     let more = !newest && events.len() as i64 > limit;
     events.truncate(limit as usize);
     let next_after = if more { events.last().map(|e| e.seq) } else { None };
-    Ok(Json(EventPage { items: events.into_iter().map(EventView::from).collect(), next_after }))
+    Ok(Json(EventPage { items: events.iter().map(EventView::from).collect(), next_after }))
 }
 
 fn parse_key(s: &str) -> Result<ArtifactKey, ApiError> {

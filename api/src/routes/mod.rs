@@ -62,6 +62,7 @@ pub fn build(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, OpenApi) {
         router = router.merge(group_router);
         doc.merge(group_doc);
     }
+    openapi::configure(&mut doc, &state.store.config);
     (router, doc)
 }
 
@@ -85,16 +86,26 @@ mod tests {
         let state = Arc::new(ApiState::new(store, Arc::new(queue)));
         let (_, doc) = build(&state);
         let json = serde_json::to_value(&doc).unwrap();
-        let mut public = Vec::new();
+        let mut public = std::collections::BTreeSet::new();
         for (path, item) in json["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 let security = op["security"].as_array().unwrap_or_else(|| panic!("{method} {path} has no security"));
                 if security.is_empty() {
-                    public.push(path.as_str());
+                    public.insert(path.as_str());
                 }
-                assert!(op["responses"]["default"].is_object(), "{method} {path} lacks the problem response");
+                let responses = op["responses"].as_object().unwrap();
+                assert!(!responses.contains_key("default"), "{method} {path} has a catch-all response");
+                for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('4') || s.starts_with('5')) {
+                    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/Problem", "{method} {path} {status}");
+                }
+                if security.is_empty() {
+                    continue;
+                }
+                assert!(responses.contains_key("401"), "{method} {path} says who may call it");
+                assert!(responses["401"]["headers"]["WWW-Authenticate"].is_object(), "{method} {path}");
             }
         }
-        assert_eq!(public, ["/", "/healthz", "/openapi.json", "/readyz"]);
+        assert_eq!(public.into_iter().collect::<Vec<_>>(), ["/", "/healthz", "/openapi.json", "/readyz"]);
     }
 }

@@ -4,6 +4,7 @@
 use super::params::{flag, page_size, query_pairs, single};
 use super::views::time;
 use crate::error::ApiError;
+use crate::openapi::Identifier;
 use crate::state::ApiState;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
@@ -208,8 +209,8 @@ impl Selection {
     params(
         ("lane" = Option<String>, Query, description = "Only this lane"),
         ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
-        ("limit" = Option<u32>, Query, description = "Page size (default 100, at most 1000)"),
+        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
         ("cursor" = Option<String>, Query, description = "From a previous page's next_cursor"),
     ),
     responses((status = 200, body = DeadLetterPage))
@@ -246,7 +247,7 @@ pub async fn list_dead_letters(
     path = "/v1/dead-letters/{id}/retry",
     tag = "operations",
     params(("id" = String, Path, description = "Dead letter id")),
-    responses((status = 200, body = Changed), (status = 404, description = "No such dead letter"))
+    responses((status = 200, body = Changed), (status = 404, description = "No such dead letter (problem `not-found`)"))
 )]
 pub async fn retry_dead_letter(
     State(state): State<Arc<ApiState>>,
@@ -263,7 +264,7 @@ pub async fn retry_dead_letter(
     path = "/v1/dead-letters/{id}",
     tag = "operations",
     params(("id" = String, Path, description = "Dead letter id")),
-    responses((status = 204, description = "Discarded"), (status = 404, description = "No such dead letter"))
+    responses((status = 204, description = "Discarded"), (status = 404, description = "No such dead letter (problem `not-found`)"))
 )]
 pub async fn discard_dead_letter(
     State(state): State<Arc<ApiState>>,
@@ -293,10 +294,10 @@ fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
     params(
         ("lane" = Option<String>, Query, description = "Only this lane"),
         ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
+        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
         ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
     ),
-    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected"))
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn retry_dead_letters(
     State(state): State<Arc<ApiState>>,
@@ -315,10 +316,10 @@ pub async fn retry_dead_letters(
     params(
         ("lane" = Option<String>, Query, description = "Only this lane"),
         ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = Option<String>, Query, description = "Only jobs of this tenant"),
+        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
         ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
     ),
-    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected"))
+    responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn discard_dead_letters(
     State(state): State<Arc<ApiState>>,

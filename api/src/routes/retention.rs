@@ -7,6 +7,7 @@ use super::views::{ArtifactView, EventView, ExplanationView, HoldView};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::openapi::{Identifier, Reason};
 use crate::state::ApiState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -27,8 +28,10 @@ use utoipa_axum::routes;
 #[serde(deny_unknown_fields)]
 pub struct NewExtension {
     /// The new expiry (RFC 3339), strictly later than the current one.
+    #[schema(format = DateTime)]
     pub until: String,
     /// Why (mandatory; recorded in the event).
+    #[schema(value_type = Reason)]
     pub reason: String,
 }
 
@@ -37,13 +40,18 @@ pub struct NewExtension {
 #[serde(deny_unknown_fields)]
 pub struct NewHold {
     /// The workflow it covers; absent: the whole tenant.
+    #[schema(value_type = Option<Identifier>)]
     pub workflow: Option<String>,
     /// The artifact it covers (needs `workflow`); absent: the whole workflow.
+    #[schema(value_type = Option<Identifier>)]
     pub name: Option<String>,
     /// Why (mandatory).
+    #[schema(value_type = Reason)]
     pub reason: String,
     /// For a compliance hold: the date (RFC 3339) before which nobody, an
-    /// operator included, can release it; absent: a legal hold.
+    /// operator included, can release it; later than now and at most 36525
+    /// days ahead (else 400). Absent: a legal hold.
+    #[schema(format = DateTime)]
     pub until: Option<String>,
 }
 
@@ -52,6 +60,7 @@ pub struct NewHold {
 #[serde(deny_unknown_fields)]
 pub struct Release {
     /// Why (mandatory).
+    #[schema(value_type = Reason)]
     pub reason: String,
 }
 
@@ -62,14 +71,14 @@ pub struct Release {
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/extensions",
     tag = "retention",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
     ),
     request_body = NewExtension,
     responses(
         (status = 200, description = "The artifact with its new expiry", body = ArtifactView),
-        (status = 409, description = "Not later than the current expiry, or never expires"),
+        (status = 409, description = "Not later than the current expiry, or never expires (problem `conflict`)"),
     )
 )]
 pub async fn extend(
@@ -92,10 +101,11 @@ pub async fn extend(
     post,
     path = "/v1/tenants/{tenant}/holds",
     tag = "retention",
-    params(("tenant" = String, Path, description = "Tenant id")),
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
     request_body = NewHold,
     responses(
         (status = 201, description = "The hold", body = HoldView),
+        (status = 400, description = "A name without its workflow, an invalid identifier or date, or an empty reason"),
         (status = 403, description = "Tenants may not place holds here (`tenant-holds-disabled`)"),
     )
 )]
@@ -119,7 +129,7 @@ pub async fn place_hold(
     path = "/v1/tenants/{tenant}/holds",
     tag = "retention",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
         ("all" = Option<bool>, Query, description = "Include released holds"),
     ),
     responses((status = 200, body = Vec<HoldView>))
@@ -146,7 +156,7 @@ pub async fn list_holds(
     post,
     path = "/v1/tenants/{tenant}/holds/{id}/release",
     tag = "retention",
-    params(("tenant" = String, Path, description = "Tenant id"), ("id" = i64, Path, description = "Hold id")),
+    params(("tenant" = inline(Identifier), Path, description = "Tenant id"), ("id" = i64, Path, description = "Hold id")),
     request_body = Release,
     responses(
         (status = 200, description = "The released hold", body = HoldView),
@@ -180,9 +190,9 @@ pub async fn release_hold(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/history",
     tag = "retention",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
     ),
     responses((status = 200, body = Vec<EventView>))
 )]
@@ -208,10 +218,10 @@ pub async fn history(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/explain",
     tag = "retention",
     params(
-        ("tenant" = String, Path, description = "Tenant id"),
-        ("workflow" = String, Path, description = "Workflow"),
-        ("name" = String, Path, description = "Artifact name"),
-        ("as_of" = Option<String>, Query, description = "Explain as of this time (RFC 3339); default now"),
+        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
+        ("workflow" = inline(Identifier), Path, description = "Workflow"),
+        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ("as_of" = Option<String>, Query, format = DateTime, description = "Explain as of this time (RFC 3339); default now"),
     ),
     responses((status = 200, body = ExplanationView))
 )]

@@ -174,15 +174,24 @@ impl From<&Hold> for HoldView {
     }
 }
 
-/// An event of the audit log.
+/// An event of the audit log, with the field names of `strata events
+/// export` (the audit-log format: `timestamp`, `event_type`, `tenant_id`,
+/// `workflow_id`, `artifact_id`).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct EventView {
-    /// Its sequence number.
+    /// Its sequence number (use as `after` to page `/v1/events`).
     pub seq: i64,
     /// When it was recorded (RFC 3339).
+    #[schema(format = DateTime)]
     pub timestamp: String,
-    /// Its kind (`ingested`, `hold_applied`, …).
+    /// Its kind (`ingested`, `promoted`, `purged`, `hold_applied`, …).
     pub event_type: String,
+    /// The tenant concerned.
+    pub tenant_id: Option<String>,
+    /// The workflow concerned.
+    pub workflow_id: Option<String>,
+    /// The artifact concerned (its name within the workflow).
+    pub artifact_id: Option<String>,
     /// Who did it.
     pub actor: String,
     /// Why, when a reason was given.
@@ -198,6 +207,9 @@ impl From<&Event> for EventView {
             seq: e.seq,
             timestamp: time(e.timestamp),
             event_type: e.event_type.clone(),
+            tenant_id: e.tenant_id.clone(),
+            workflow_id: e.workflow_id.clone(),
+            artifact_id: e.artifact_id.clone(),
             actor: e.actor.clone(),
             reason: e.reason.clone(),
             data: e.data.clone(),
