@@ -1,0 +1,85 @@
+//! README behaviours through the real binary and server, each asserted so it
+//! fails when the behaviour breaks.
+
+mod common;
+
+use common::{Strata, noise};
+
+/// A data directory with tenant `acme` on `plan`, configured by `toml`.
+fn configured(plan: &str, toml: &str) -> Strata {
+    let s = Strata::new();
+    let cfg = s.file("strata.toml", toml.as_bytes());
+    let s = s.env("STRATA_CONFIG", &cfg);
+    s.ok(&["tenant", "add", "acme", "--plan", plan]);
+    s
+}
+
+fn put(s: &Strata, key: &str, bytes: &[u8]) {
+    let input = s.file("input", bytes);
+    s.ok(&["put", key, &input]);
+}
+
+/// What identifies an artifact's stored copy.
+fn stored_copy(a: &serde_json::Value) -> [serde_json::Value; 6] {
+    ["tier", "codec", "blake3", "size", "stored_size", "state"].map(|k| a[k].clone())
+}
+
+#[test]
+fn a_scan_mismatch_records_scan_failed_and_repairs_nothing() {
+    let s = configured("pro", "[tiers]\nscan_interval_days = 1\nhot_days = 100\nwarm_days = 200\n");
+    put(&s, "acme/wf/corrupt.bin", &noise(4000, 1));
+    put(&s, "acme/wf/missing.bin", &noise(3000, 2));
+    put(&s, "acme/wf/intact.bin", &noise(2000, 3));
+    let corrupt = s.blob_of("acme/wf/corrupt.bin");
+    let mut tampered = std::fs::read(&corrupt).unwrap();
+    tampered[100] ^= 0xff;
+    std::fs::write(&corrupt, &tampered).unwrap();
+    let missing = s.blob_of("acme/wf/missing.bin");
+    std::fs::remove_file(&missing).unwrap();
+    let before: Vec<_> =
+        ["corrupt", "missing", "intact"].map(|n| stored_copy(&s.artifact(&format!("acme/wf/{n}.bin")))).into();
+    let files_before = s.blob_files("hot");
+
+    s.ok(&["lifecycle", "run", "--as-of", "+2d", "--wait"]);
+
+    let failed: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "scan_failed").collect();
+    let mut names: Vec<_> = failed.iter().map(|e| e["artifact_id"].as_str().unwrap_or_default().to_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["corrupt.bin", "missing.bin"], "{failed:?}");
+    assert!(failed.iter().all(|e| e["data"]["tier"] == "hot" && e["data"]["error"].is_string()), "{failed:?}");
+    assert_eq!(s.count_events("verified"), 1, "the intact blob is verified");
+    let after: Vec<_> =
+        ["corrupt", "missing", "intact"].map(|n| stored_copy(&s.artifact(&format!("acme/wf/{n}.bin")))).into();
+    assert_eq!(after, before, "no artifact was rewritten");
+    assert_eq!(std::fs::read(&corrupt).unwrap(), tampered, "the corrupt bytes are left as they are");
+    assert!(!missing.exists(), "the missing blob is not recreated");
+    assert_eq!(s.blob_files("hot"), files_before, "no blob was written");
+    assert!(s.blob_files("warm").is_empty() && s.blob_files("cold").is_empty());
+}
+
+#[test]
+fn events_verify_names_a_modified_event_and_exits_1() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme"]);
+    put(&s, "acme/wf/a.bin", &noise(100, 1));
+    put(&s, "acme/wf/b.bin", &noise(100, 2));
+    assert!(s.ok(&["events", "verify"]).contains("intact"));
+    let events = s.events();
+    let target = events.iter().find(|e| e["artifact_id"] == "a.bin").expect("a.bin's event");
+    let seq = target["seq"].as_i64().expect("seq");
+    let sql = format!("DROP TRIGGER events_append_only_update; UPDATE events SET actor = 'mallory' WHERE seq = {seq};");
+    let status = std::process::Command::new("sqlite3")
+        .arg(s.data().join("catalog.db"))
+        .arg(&sql)
+        .status()
+        .expect("the sqlite3 command runs");
+    assert!(status.success());
+
+    let err = s.fails(&["events", "verify"], 1);
+    assert!(err.contains(&format!("event #{seq} was modified")), "{err}");
+    let out = s.command(&["events", "verify", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(report["problem"], serde_json::json!({ "problem": "modified", "seq": seq }), "{report}");
+    assert_eq!(report["checked"].as_i64(), Some(seq - 1), "the events before it are intact: {report}");
+}
