@@ -83,3 +83,73 @@ fn events_verify_names_a_modified_event_and_exits_1() {
     assert_eq!(report["problem"], serde_json::json!({ "problem": "modified", "seq": seq }), "{report}");
     assert_eq!(report["checked"].as_i64(), Some(seq - 1), "the events before it are intact: {report}");
 }
+
+/// Runs SQL on the catalog with the `sqlite3` command (no process is open on it).
+fn sql(s: &Strata, statement: &str) {
+    let status = std::process::Command::new("sqlite3")
+        .arg(s.data().join("catalog.db"))
+        .arg(statement)
+        .status()
+        .expect("the sqlite3 command runs");
+    assert!(status.success(), "{statement}");
+}
+
+#[test]
+fn without_the_cold_archive_nothing_goes_cold() {
+    let s = Strata::new().env("ENABLE_COLD_ARCHIVE", "false");
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    put(&s, "acme/wf/log.bin", &noise(5000, 4));
+    let plan = s.json(&["lifecycle", "run", "--dry-run", "--as-of", "+40d"]);
+    let kinds: Vec<_> = plan["items"].as_array().unwrap().iter().map(|i| i["kind"].clone()).collect();
+    assert_eq!(kinds, ["promote"], "an artifact overdue for cold only goes warm: {plan}");
+    s.ok(&["lifecycle", "run", "--as-of", "+40d", "--wait"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+200d", "--wait"]);
+    let a = s.artifact("acme/wf/log.bin");
+    assert_eq!((a["tier"].as_str(), a["codec"].as_str()), (Some("warm"), Some("none")), "{a}");
+    assert_eq!((s.count_events("promoted"), s.count_events("compressed")), (1, 0));
+    assert!(s.blob_files("cold").is_empty());
+
+    // The same artifact with the archive enabled goes cold at day 40.
+    let control = Strata::new();
+    control.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    put(&control, "acme/wf/log.bin", &noise(5000, 4));
+    control.ok(&["lifecycle", "run", "--as-of", "+40d", "--wait"]);
+    assert_eq!(control.artifact("acme/wf/log.bin")["tier"], "cold");
+}
+
+/// `acme/wf/a.bin` stored as if 10 days ago, with the next action the put
+/// would have scheduled under `hot_days = 7` (day 7, three days ago).
+fn stored_ten_days_ago(age_from: &str) -> Strata {
+    let s = configured("pro", &format!("[tiers]\nage_from = \"{age_from}\"\nhot_days = 7\n"));
+    put(&s, "acme/wf/a.bin", &noise(1000, 5));
+    let day = 86_400_000;
+    sql(
+        &s,
+        &format!(
+            "UPDATE artifacts SET created_at = created_at - 10 * {day}, last_accessed_at = last_accessed_at - 10 * {day}, \
+             verified_at = verified_at - 10 * {day}, next_due_at = created_at - 3 * {day};"
+        ),
+    );
+    s
+}
+
+#[test]
+fn with_age_from_last_access_a_recently_read_artifact_stays_hot() {
+    let s = stored_ten_days_ago("last_access");
+    s.ok(&["get", "acme/wf/a.bin", "-o", &s.path("out").display().to_string()]);
+    s.ok(&["lifecycle", "run", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a.bin")["tier"], "hot", "read today: 0 days old, not 10");
+    assert_eq!(s.count_events("promoted"), 0);
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/a.bin")["tier"], "warm", "8 days after the read");
+
+    // Not read, it is promoted at its creation age.
+    let unread = stored_ten_days_ago("last_access");
+    unread.ok(&["lifecycle", "run", "--wait"]);
+    assert_eq!(unread.artifact("acme/wf/a.bin")["tier"], "warm");
+    // Read, but with age counted from creation, it is promoted too.
+    let by_creation = stored_ten_days_ago("created");
+    by_creation.ok(&["get", "acme/wf/a.bin", "-o", &by_creation.path("out").display().to_string()]);
+    by_creation.ok(&["lifecycle", "run", "--wait"]);
+    assert_eq!(by_creation.artifact("acme/wf/a.bin")["tier"], "warm");
+}
