@@ -153,3 +153,58 @@ fn with_age_from_last_access_a_recently_read_artifact_stays_hot() {
     by_creation.ok(&["lifecycle", "run", "--wait"]);
     assert_eq!(by_creation.artifact("acme/wf/a.bin")["tier"], "warm");
 }
+
+/// `acme/wf/cold.bin` and `acme/other/cold.bin` in cold, `acme/wf/warm.bin`
+/// in warm, `acme/wf/hot.bin` in hot.
+fn in_every_tier() -> Strata {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    put(&s, "acme/wf/cold.bin", &noise(3000, 6));
+    put(&s, "acme/other/cold.bin", &noise(3000, 7));
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    put(&s, "acme/wf/warm.bin", &noise(2000, 8));
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    put(&s, "acme/wf/hot.bin", &noise(1000, 9));
+    let tiers: Vec<_> = ["wf/cold", "other/cold", "wf/warm", "wf/hot"]
+        .map(|k| s.artifact(&format!("acme/{k}.bin"))["tier"].as_str().unwrap().to_owned())
+        .into();
+    assert_eq!(tiers, ["cold", "cold", "warm", "hot"]);
+    s
+}
+
+#[test]
+fn a_bulk_restore_dry_run_lists_and_changes_nothing_and_from_tier_filters() {
+    let s = in_every_tier();
+    let before = (s.catalog(), s.events(), s.json(&["queue", "stats"]));
+    let out = s.ok(&["restore", "acme/wf", "--bulk", "--from-tier", "cold", "--dry-run"]);
+    let lines: Vec<_> = out.lines().collect();
+    assert_eq!(lines, ["Would restore acme/wf/cold.bin from the cold tier (2.9 KiB)."], "{out}");
+    let everything = s.ok(&["restore", "acme/wf", "--bulk", "--dry-run"]);
+    assert_eq!(everything.lines().count(), 2, "warm and cold, this workflow only: {everything}");
+    assert!(everything.contains("acme/wf/cold.bin") && everything.contains("acme/wf/warm.bin"), "{everything}");
+    assert_eq!((s.catalog(), s.events(), s.json(&["queue", "stats"])), before, "a dry run changed something");
+
+    s.ok(&["restore", "acme/wf", "--bulk", "--from-tier", "cold", "--wait"]);
+    let tiers: Vec<_> = ["wf/cold", "other/cold", "wf/warm", "wf/hot"]
+        .map(|k| s.artifact(&format!("acme/{k}.bin"))["tier"].as_str().unwrap().to_owned())
+        .into();
+    assert_eq!(tiers, ["hot", "cold", "warm", "hot"], "only the workflow's cold artifact is restored");
+    assert_eq!(s.count_events("restored"), 1);
+}
+
+#[test]
+fn restore_days_keeps_the_artifact_hot_until_that_many_days() {
+    let s = in_every_tier();
+    let asked = chrono::Utc::now();
+    s.ok(&["restore", "acme/wf/warm.bin", "--days", "30", "--wait"]);
+    let a = s.artifact("acme/wf/warm.bin");
+    let until = chrono::DateTime::parse_from_rfc3339(a["pinned_hot_until"].as_str().expect("pinned"))
+        .expect("a time")
+        .with_timezone(&chrono::Utc);
+    let days = (until - asked).num_minutes() as f64 / 1440.0;
+    assert!((29.99..30.01).contains(&days), "pinned {days} days: {a}");
+    s.ok(&["lifecycle", "run", "--as-of", "+29d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/warm.bin")["tier"], "hot", "pinned: it would be back in warm at 29 days otherwise");
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    assert_eq!(s.artifact("acme/wf/warm.bin")["tier"], "cold", "the pin has ended");
+}
