@@ -208,3 +208,89 @@ fn restore_days_keeps_the_artifact_hot_until_that_many_days() {
     s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
     assert_eq!(s.artifact("acme/wf/warm.bin")["tier"], "cold", "the pin has ended");
 }
+
+#[test]
+fn put_dash_reads_standard_input() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme"]);
+    let bytes = noise(300_000, 10);
+    let mut child = s
+        .command(&["put", "acme/wf/piped.bin", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("strata runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let sent = bytes.clone();
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &sent));
+    let out = child.wait_with_output().expect("strata exits");
+    writer.join().expect("the writer").expect("all bytes written");
+    assert!(out.status.success(), "{out:?}");
+    assert!(!s.path("-").exists() && !std::path::Path::new("-").exists(), "no file named - is read or made");
+    let a = s.artifact("acme/wf/piped.bin");
+    assert_eq!(a["size"].as_u64(), Some(bytes.len() as u64), "{a}");
+    let got = s.command(&["get", "acme/wf/piped.bin"]).output().unwrap();
+    assert!(got.status.success());
+    assert!(got.stdout == bytes, "the stored bytes are what standard input carried");
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_stderr_line() {
+    let run = |json: bool| {
+        let mut s = Strata::new().env("STRATA_LOG", "info");
+        if json {
+            s = s.env("STRATA_LOG_FORMAT", "json");
+        }
+        s.ok(&["tenant", "add", "acme"]);
+        put(&s, "acme/wf/a.bin", &noise(100, 11));
+        let out = s.run(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+        assert!(out.status.success());
+        String::from_utf8(out.stderr).expect("utf-8")
+    };
+    let stderr = run(true);
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l:?}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["level"].is_string() && l["timestamp"].is_string()), "{stderr}");
+    let finished = lines.iter().find(|l| l["fields"]["message"] == "Lifecycle run finished").expect(&stderr);
+    assert_eq!(finished["fields"]["status"], "success", "{finished}");
+
+    let text = run(false);
+    let line = text.lines().find(|l| l.contains("Lifecycle run finished")).expect(&text);
+    assert!(serde_json::from_str::<serde_json::Value>(line).is_err(), "plain text by default: {line}");
+}
+
+#[tokio::test]
+async fn upload_headers_set_tags_and_metadata() {
+    let api = common::api::Api::start(&[]);
+    let reply = api
+        .call("PUT", "/v1/tenants/acme/artifacts/nightly/report.json")
+        .token(&api.acme)
+        .header("X-Strata-Tag", "branch=main")
+        .header("X-Strata-Tag", "env=ci")
+        .header("X-Strata-Meta", "commit=0a1b2c")
+        .body("application/json", b"{}".to_vec())
+        .send()
+        .await;
+    assert_eq!(reply.status, 201, "{}", String::from_utf8_lossy(&reply.body));
+    api.put("nightly", "other.json", b"{}").await;
+    let a = api.s.artifact("acme/nightly/report.json");
+    assert_eq!(a["tags"], serde_json::json!({ "branch": "main", "env": "ci" }), "{a}");
+    assert_eq!(a["meta"], serde_json::json!({ "commit": "0a1b2c" }), "{a}");
+    let listed = api.call("GET", "/v1/tenants/acme/artifacts?tag=env=ci").token(&api.acme).send().await.json();
+    let names: Vec<_> =
+        listed["artifacts"].as_array().expect(&listed.to_string()).iter().map(|i| i["name"].clone()).collect();
+    assert_eq!(names, ["report.json"], "{listed}");
+
+    let bad = api
+        .call("PUT", "/v1/tenants/acme/artifacts/nightly/bad.json")
+        .token(&api.acme)
+        .header("X-Strata-Tag", "no-equals-sign")
+        .body("application/json", b"{}".to_vec())
+        .send()
+        .await;
+    assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
+    api.s.fails(&["get", "acme/nightly/bad.json"], 2);
+}
