@@ -294,3 +294,34 @@ async fn upload_headers_set_tags_and_metadata() {
     assert_eq!(bad.status, 400, "{}", String::from_utf8_lossy(&bad.body));
     api.s.fails(&["get", "acme/nightly/bad.json"], 2);
 }
+
+#[test]
+fn keep_latest_by_tenant_overrides_the_plan_both_ways() {
+    let s = Strata::new();
+    let cfg = s.file(
+        "strata.toml",
+        b"[retention]\nkeep_latest = 1\n[retention.keep_latest_by_plan]\nfree = 2\n\
+          [retention.keep_latest_by_tenant]\ninitech = 3\nglobex = 0\n",
+    );
+    let s = s.env("STRATA_CONFIG", &cfg);
+    for tenant in ["acme", "initech", "globex"] {
+        s.ok(&["tenant", "add", tenant, "--plan", "free"]);
+        for n in 1..=4 {
+            put(&s, &format!("{tenant}/wf/{n}"), format!("{tenant} {n}").as_bytes());
+        }
+    }
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+40d", "--wait"]);
+    let live: Vec<String> = s
+        .json(&["ls"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{}/{}", a["tenant"].as_str().unwrap(), a["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        live,
+        ["acme/3", "acme/4", "initech/2", "initech/3", "initech/4"],
+        "the free plan keeps 2, initech 3 and globex none"
+    );
+}
