@@ -325,3 +325,26 @@ fn keep_latest_by_tenant_overrides_the_plan_both_ways() {
         "the free plan keeps 2, initech 3 and globex none"
     );
 }
+
+#[tokio::test]
+async fn readiness_fails_naming_the_catalog_when_the_catalog_is_unreadable() {
+    let api = common::api::Api::start(&[]);
+    assert_eq!(api.call("GET", "/readyz").send().await.status, 200);
+    // Move every page into the database file, then overwrite it in place:
+    // the server's open connections read zeros from now on.
+    let catalog = api.s.data().join("catalog.db");
+    let out = std::process::Command::new("sqlite3")
+        .arg(&catalog)
+        .arg("PRAGMA wal_checkpoint(TRUNCATE);")
+        .output()
+        .expect("the sqlite3 command runs");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0|0|0", "a complete checkpoint");
+    let len = std::fs::metadata(&catalog).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&catalog).unwrap();
+    std::io::Write::write_all(&mut &file, &vec![0; usize::try_from(len).unwrap()]).unwrap();
+    file.sync_all().unwrap();
+
+    let p = api.call("GET", "/readyz").send().await.problem(503, "unavailable");
+    assert_eq!(p["detail"], "the catalog is not reachable");
+    assert_eq!(api.call("GET", "/healthz").send().await.status, 200, "the process is still up");
+}

@@ -153,9 +153,10 @@ impl Catalog {
         &self.writer
     }
 
-    /// Checks that the database answers (for readiness probes).
+    /// Checks that the database answers (for readiness probes): reads its
+    /// schema, so an unreadable file fails here, not only a lost connection.
     pub async fn ping(&self) -> Result<(), CatalogError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT COUNT(*) FROM sqlite_master").fetch_one(&self.pool).await?;
         Ok(())
     }
 
