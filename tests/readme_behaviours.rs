@@ -166,7 +166,7 @@ fn in_every_tier() -> Strata {
     s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
     put(&s, "acme/wf/hot.bin", &noise(1000, 9));
     let tiers: Vec<_> = ["wf/cold", "other/cold", "wf/warm", "wf/hot"]
-        .map(|k| s.artifact(&format!("acme/{k}.bin"))["tier"].as_str().unwrap().to_owned())
+        .map(|k| s.artifact(&format!("acme/{k}.bin"))["tier"].as_str().expect("a tier").to_owned())
         .into();
     assert_eq!(tiers, ["cold", "cold", "warm", "hot"]);
     s
@@ -280,8 +280,12 @@ async fn upload_headers_set_tags_and_metadata() {
     assert_eq!(a["tags"], serde_json::json!({ "branch": "main", "env": "ci" }), "{a}");
     assert_eq!(a["meta"], serde_json::json!({ "commit": "0a1b2c" }), "{a}");
     let listed = api.call("GET", "/v1/tenants/acme/artifacts?tag=env=ci").token(&api.acme).send().await.json();
-    let names: Vec<_> =
-        listed["artifacts"].as_array().expect(&listed.to_string()).iter().map(|i| i["name"].clone()).collect();
+    let names: Vec<_> = listed["artifacts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listed}"))
+        .iter()
+        .map(|i| i["name"].clone())
+        .collect();
     assert_eq!(names, ["report.json"], "{listed}");
 
     let bad = api
