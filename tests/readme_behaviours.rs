@@ -352,3 +352,57 @@ async fn readiness_fails_naming_the_catalog_when_the_catalog_is_unreadable() {
     assert_eq!(p["detail"], "the catalog is not reachable");
     assert_eq!(api.call("GET", "/healthz").send().await.status, 200, "the process is still up");
 }
+
+/// A private `redis-server` on a free port, stopped when dropped.
+struct PrivateRedis(std::process::Child);
+
+impl PrivateRedis {
+    /// Starts one (None outside CI when `redis-server` is not installed).
+    fn start(dir: &std::path::Path) -> Option<(Self, String)> {
+        let port =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("an address").port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(e) if std::env::var("CI").is_ok() => panic!("redis-server must be on PATH under CI: {e}"),
+            Err(e) => {
+                eprintln!("NOT RUN: redis-server cannot be started ({e})");
+                return None;
+            }
+        };
+        let redis = Self(child);
+        let url = format!("redis://127.0.0.1:{port}");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some((redis, url));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not listen on {port} within 5 s");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_naming_the_queue_when_redis_is_gone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let Some((redis, url)) = PrivateRedis::start(dir.path()) else { return };
+    let api = common::api::Api::start(&[("STRATA_REDIS_URL", &url)]);
+    assert_eq!(api.call("GET", "/readyz").send().await.status, 200);
+    drop(redis);
+    let p = api.call("GET", "/readyz").send().await.problem(503, "unavailable");
+    assert_eq!(p["detail"], "the queue is not reachable");
+    assert_eq!(api.call("GET", "/healthz").send().await.status, 200, "the process is still up");
+}
