@@ -406,3 +406,46 @@ async fn readiness_fails_naming_the_queue_when_redis_is_gone() {
     assert_eq!(p["detail"], "the queue is not reachable");
     assert_eq!(api.call("GET", "/healthz").send().await.status, 200, "the process is still up");
 }
+
+/// The value of one sample line of the exposition.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+}
+
+#[test]
+fn tier_bytes_oldest_waiting_and_dead_letters_are_exposed() {
+    let s = Strata::new();
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    put(&s, "acme/wf/old.bin", &noise(5000, 12));
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    put(&s, "acme/wf/new.bin", &noise(1234, 13));
+    let metrics = s.ok(&["metrics"]);
+    let bytes = |tier: &str| {
+        sample(&metrics, &format!("strata_tier_bytes{{tenant=\"acme\",tier=\"{tier}\",state=\"active\"}}"))
+    };
+    assert_eq!((bytes("hot"), bytes("warm")), (Some(1234.0), Some(5000.0)), "{metrics}");
+    for lane in ["default", "priority"] {
+        let idle = sample(&metrics, &format!("strata_queue_oldest_waiting_seconds{{lane=\"{lane}\"}}"));
+        assert_eq!(idle, Some(0.0), "nothing waits: {metrics}");
+        assert_eq!(sample(&metrics, &format!("strata_dead_letters{{lane=\"{lane}\"}}")), Some(0.0), "{metrics}");
+    }
+
+    // A restore queued without a worker waits on the priority lane.
+    let queued_at = std::time::Instant::now();
+    s.ok(&["restore", "acme/wf/old.bin"]);
+    let metrics = s.ok(&["metrics"]);
+    let waiting = sample(&metrics, "strata_queue_oldest_waiting_seconds{lane=\"priority\"}").expect(&metrics);
+    assert!(waiting > 0.0 && waiting <= queued_at.elapsed().as_secs_f64() + 1.0, "{metrics}");
+    assert_eq!(sample(&metrics, "strata_queue_oldest_waiting_seconds{lane=\"default\"}"), Some(0.0), "{metrics}");
+
+    // Its source is corrupt: the restore fails and is dead-lettered.
+    let blob = s.blob_of("acme/wf/old.bin");
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[0] ^= 0xff;
+    std::fs::write(&blob, &bytes).unwrap();
+    s.fails(&["restore", "acme/wf/old.bin", "--wait"], 1);
+    let metrics = s.ok(&["metrics"]);
+    assert_eq!(sample(&metrics, "strata_dead_letters{lane=\"priority\"}"), Some(1.0), "{metrics}");
+    assert_eq!(sample(&metrics, "strata_dead_letters{lane=\"default\"}"), Some(0.0), "{metrics}");
+    assert_eq!(sample(&metrics, "strata_queue_oldest_waiting_seconds{lane=\"priority\"}"), Some(0.0), "{metrics}");
+}
