@@ -191,7 +191,7 @@ fn held_by(url: &str, stream: &str, pid: u32) -> u64 {
         .output()
         .expect("redis-cli runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(out.stdout).expect("redis-cli prints text");
     assert!(!text.starts_with("ERR"), "{stream}: {text}");
     let lines: Vec<&str> = text.lines().collect();
     let marker = format!("-{pid}-");
