@@ -332,20 +332,6 @@ async fn health_readiness_and_graceful_shutdown() {
     assert!(server.terminate().success(), "SIGTERM stops the server cleanly");
 }
 
-/// Whether reading a body failed because the connection ended before the
-/// body's announced length (an unexpected end of file), not for another
-/// reason such as a timeout.
-fn cut_short(e: &reqwest::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        if inner.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
-            return true;
-        }
-        source = inner.source();
-    }
-    false
-}
-
 #[tokio::test]
 async fn corrupt_blobs_never_download_completely() {
     let api = Api::start(&[]);
@@ -369,7 +355,7 @@ async fn corrupt_blobs_never_download_completely() {
             Ok(response) => {
                 assert_eq!(response.status(), 200, "{name}");
                 let e = response.bytes().await.expect_err("a corrupt blob must not download as a complete body");
-                assert!(cut_short(&e), "{name}: the body ends before its length: {e:?}");
+                assert!(common::api::cut_short(&e), "{name}: the body ends before its length: {e:?}");
             }
             Err(e) => assert!(e.is_request() && !e.is_timeout(), "{name}: the connection is closed: {e:?}"),
         }
