@@ -265,23 +265,29 @@ mod tests {
 
     #[test]
     fn rejects_bad_parts() {
-        let bad = [
-            "",
-            "acme",
-            "acme/wf",
-            "acme/wf/a/b",
-            "../wf/x",
-            "acme/../x",
-            "acme/wf/..",
-            "acme/wf/.hidden",
-            "acme/wf/a\u{0}b",
-            "acme/wf/a\nb",
-            "acme/wf/a\\b",
-            "acme/wf/%2e%2e",
-            "acme//x",
+        /// Whether an error is the one expected.
+        type Reason<'a> = &'a dyn Fn(&IdError) -> bool;
+        let shape = |e: &IdError| matches!(e, IdError::Shape { expected: "TENANT/WORKFLOW/NAME", .. });
+        let relative = |part: &'static str| move |e: &IdError| matches!(e, IdError::Relative { what, value } if *what == part && value == "..");
+        let bad_char = |c: char| move |e: &IdError| matches!(e, IdError::BadChar { ch, .. } if *ch == c);
+        let bad: [(&str, Reason); 13] = [
+            ("", &shape),
+            ("acme", &shape),
+            ("acme/wf", &shape),
+            ("acme/wf/a/b", &shape),
+            ("../wf/x", &relative("tenant")),
+            ("acme/../x", &relative("workflow")),
+            ("acme/wf/..", &relative("artifact name")),
+            ("acme/wf/.hidden", &|e| matches!(e, IdError::Edge { rule: "start with a dot", .. })),
+            ("acme/wf/a\u{0}b", &bad_char('\0')),
+            ("acme/wf/a\nb", &bad_char('\n')),
+            ("acme/wf/a\\b", &bad_char('\\')),
+            ("acme/wf/%2e%2e", &bad_char('%')),
+            ("acme//x", &|e| matches!(e, IdError::Empty { what: "workflow" })),
         ];
-        for value in bad {
-            assert!(ArtifactKey::parse(value).is_err(), "{value:?} should be rejected");
+        for (value, expected) in bad {
+            let err = ArtifactKey::parse(value).expect_err(value);
+            assert!(expected(&err), "{value:?} is rejected for the wrong reason: {err:?}");
         }
         let long = format!("acme/wf/{}", "x".repeat(MAX_PART_LEN + 1));
         assert!(matches!(ArtifactKey::parse(&long), Err(IdError::TooLong { .. })));
@@ -336,6 +342,7 @@ mod tests {
         assert_eq!(Scope::parse("").unwrap(), Scope::default());
         let s = Scope::parse("acme/wf").unwrap();
         assert_eq!(s.workflow.unwrap().as_str(), "wf");
-        assert!(Scope::parse("acme/../x").is_err());
+        let err = Scope::parse("acme/../x").unwrap_err();
+        assert!(matches!(&err, IdError::Relative { what: "workflow", .. }), "{err:?}");
     }
 }

@@ -621,7 +621,11 @@ mod tests {
         let err = release().await.unwrap_err();
         assert!(matches!(err, StoreError::Hold(HoldError::Locked { .. })), "{err}");
         f.clock.advance(Duration::days(10) - Duration::seconds(1));
-        assert!(release().await.is_err(), "one second before its date it still holds");
+        let err = release().await.unwrap_err();
+        assert!(
+            matches!(err, StoreError::Hold(HoldError::Locked { .. })),
+            "one second before its date it still holds: {err}"
+        );
         assert_eq!(refusals(&f.store).await, ["locked", "locked"]);
         let active = f.store.catalog.holds(Some(&f.tenant), false).await.unwrap();
         assert_eq!(active.len(), 1, "a refused release changes nothing");

@@ -879,7 +879,12 @@ mod tests {
         assert_eq!(root("file:///srv/my%20hot").unwrap(), PathBuf::from("/srv/my hot"));
         let err = root("file://host/path").unwrap_err().to_string();
         assert!(err.contains("\"host\"") && err.contains("file:///"), "{err}");
-        assert!(root("s3://bucket/hot").is_err());
+        let err = root("s3://bucket/hot").unwrap_err();
+        assert!(
+            matches!(&err, TierError::Open { tier: Tier::Hot, location, message }
+                if location == "s3://bucket/hot" && message.contains("only local directories")),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]

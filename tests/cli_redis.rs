@@ -145,8 +145,24 @@ fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
         assert!(std::time::Instant::now() < deadline, "no progress");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // Freeze the victim until it holds leased jobs, then kill it: those
+    // jobs can only finish by being delivered again to another worker.
     let mut victim = workers.remove(0);
-    std::process::Command::new("kill").args(["-KILL", &victim.id().to_string()]).status().unwrap();
+    let stream = format!("{prefix}:{{default}}:stream");
+    let signal = |sig: &str, pid: u32| {
+        assert!(std::process::Command::new("kill").args([sig, &pid.to_string()]).status().unwrap().success());
+    };
+    let held = loop {
+        assert!(std::time::Instant::now() < deadline, "the victim never held a lease");
+        signal("-STOP", victim.id());
+        let held = held_by(&url, &stream, victim.id());
+        if held > 0 {
+            break held;
+        }
+        signal("-CONT", victim.id());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    signal("-KILL", victim.id());
     victim.wait().unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
     while pending() > 0 {
@@ -157,7 +173,36 @@ fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
         std::process::Command::new("kill").args(["-TERM", &w.id().to_string()]).status().unwrap();
         assert!(w.wait().unwrap().success());
     }
+    assert_eq!(
+        held_by(&url, &stream, victim.id()),
+        0,
+        "the {held} jobs the killed worker held were taken over by the others"
+    );
     assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), N, "every job done");
     assert_eq!(s.count_events("promoted"), N, "each exactly once in effect");
     assert!(s.json(&["dlq", "list"]).as_array().unwrap().is_empty());
+}
+
+/// The entries of `stream` delivered to, and not yet acknowledged by, the
+/// worker process `pid` (its consumers are named `{host}-{pid}-…`).
+fn held_by(url: &str, stream: &str, pid: u32) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", url, "XINFO", "CONSUMERS", stream, "workers"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).expect("redis-cli prints text");
+    assert!(!text.starts_with("ERR"), "{stream}: {text}");
+    let lines: Vec<&str> = text.lines().collect();
+    let marker = format!("-{pid}-");
+    let mut held = 0;
+    let mut ours = false;
+    for pair in lines.chunks(2) {
+        match pair {
+            ["name", name] => ours = name.contains(&marker),
+            ["pending", n] if ours => held += n.parse::<u64>().unwrap_or_else(|_| panic!("{text}")),
+            _ => {}
+        }
+    }
+    held
 }

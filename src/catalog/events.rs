@@ -323,8 +323,14 @@ mod tests {
     #[tokio::test]
     async fn the_log_refuses_updates_and_deletes() {
         let (_dir, catalog) = catalog_with_events(3).await;
-        assert!(sqlx::query("UPDATE events SET actor = 'x'").execute(&catalog.writer).await.is_err());
-        assert!(sqlx::query("DELETE FROM events").execute(&catalog.writer).await.is_err());
+        for statement in ["UPDATE events SET actor = 'x'", "DELETE FROM events"] {
+            let refused = sqlx::query(statement).execute(&catalog.writer).await;
+            assert!(
+                matches!(&refused, Err(sqlx::Error::Database(e)) if e.message() == "the event log is append-only"),
+                "{statement}: refused by the append-only trigger: {refused:?}"
+            );
+        }
+        assert_eq!(catalog.verify_events().await.unwrap(), ChainReport { checked: 3, problem: None }, "unchanged");
     }
 
     #[tokio::test]

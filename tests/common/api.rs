@@ -125,3 +125,17 @@ impl Api {
         reply.json()
     }
 }
+
+/// Whether reading a body failed because the connection ended before the
+/// body's announced length (an unexpected end of file), not for another
+/// reason such as a timeout.
+pub fn cut_short(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        if inner.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof) {
+            return true;
+        }
+        source = inner.source();
+    }
+    false
+}

@@ -42,6 +42,38 @@ mod tests {
         }
     }
 
+    /// Checks 1,000 delays drawn from `[0, ceiling]` are spread across it: a
+    /// fixed delay, or one drawn from a narrow band, fails every check but
+    /// the bounds. Each check fails by chance with odds below 1 in 10^20.
+    fn assert_spread(draws: &[Duration], ceiling: Duration) {
+        let ms: Vec<u64> = draws.iter().map(|d| d.as_millis() as u64).collect();
+        let cap = ceiling.as_millis() as u64;
+        let (min, max) = (*ms.iter().min().unwrap(), *ms.iter().max().unwrap());
+        assert!(max <= cap, "every delay within [0, {cap}] ms: max {max}");
+        assert!(min < cap / 4 && max > cap * 3 / 4, "delays span the range: {min}..={max} of 0..={cap} ms");
+        let distinct: std::collections::BTreeSet<u64> = ms.iter().copied().collect();
+        assert!(distinct.len() > 300, "{} distinct delays of 1,000", distinct.len());
+        let mean = ms.iter().sum::<u64>() as f64 / ms.len() as f64;
+        assert!((mean - cap as f64 / 2.0).abs() < cap as f64 / 10.0, "uniform: mean {mean} ms for 0..={cap} ms");
+    }
+
+    #[test]
+    fn full_jitter_spreads_delays_over_the_whole_ceiling() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(60));
+        // Attempt 4: ceiling 800 ms; attempt 20: capped at 60 s.
+        for attempt in [4, 20] {
+            let draws: Vec<Duration> = (0..1000).map(|_| full_jitter(attempt, base, max)).collect();
+            assert_spread(&draws, ceiling(attempt, base, max));
+        }
+    }
+
+    #[test]
+    fn transient_delays_spread_over_the_whole_ceiling() {
+        let (base, max) = (Duration::from_millis(100), Duration::from_secs(60));
+        let draws: Vec<Duration> = (0..1000).map(|_| since_first_failure(Duration::from_secs(5), base, max)).collect();
+        assert_spread(&draws, Duration::from_secs(10));
+    }
+
     #[test]
     fn transient_delays_grow_with_the_time_failing_up_to_the_cap() {
         let base = Duration::from_millis(10);

@@ -805,4 +805,49 @@ mod tests {
         assert!(again.iter().all(|d| d.attempts == 1), "{again:?}");
         drop(stop);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 6)]
+    async fn jobs_in_flight_at_shutdown_finish_within_the_grace_and_nothing_more_is_fetched() {
+        const SLOW: std::time::Duration = std::time::Duration::from_millis(300);
+        let (_dir, store, queue) = setup_with(20, |c| {
+            c.jobs.concurrency = 4;
+            c.jobs.batch_size = 4;
+            c.jobs.shutdown_grace_secs = 30;
+        })
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let (stop, shutdown) = watch::channel(false);
+        let stop = Arc::new(stop);
+        let signal = stop.clone();
+        let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = started.clone();
+        // The first fetch leases 4 jobs, one per slot. The first of them to
+        // write its copy asks the pool to stop; each then takes a while
+        // longer, so all 4 are still running when the pool is told to stop.
+        let slow_after_write: handlers::FailPoint = Arc::new(move |step| {
+            if step == "after_write" {
+                if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                    let _ = signal.send(true);
+                }
+                std::thread::sleep(SLOW);
+            }
+            Ok(())
+        });
+        let ctx = Context::new(store.clone(), "test").with_failpoint(slow_after_write);
+        let pool = WorkerPool::new(queue.clone(), ctx, default_lanes());
+        let t = std::time::Instant::now();
+        let report = pool.run(Mode::UntilShutdown, shutdown).await.unwrap();
+        let took = t.elapsed();
+        assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 4, "no job started after the stop");
+        assert_eq!(report.count("promote", Outcome::Done), 4, "the 4 jobs in flight finished, none abandoned");
+        assert!(took >= SLOW && took < Duration::from_secs(10), "waited for them, well within the grace: {took:?}");
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 4);
+        let stats = queue.stats().await.unwrap();
+        assert!(stats.iter().all(|s| s.in_flight == 0), "the finished jobs were acknowledged: {stats:?}");
+        let again = queue.fetch(&default_lanes(), 100, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(again.len(), 16, "the rest were never fetched");
+        assert!(again.iter().all(|d| d.attempts == 1), "{again:?}");
+        drop(stop);
+    }
 }

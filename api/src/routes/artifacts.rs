@@ -419,7 +419,11 @@ mod tests {
         assert_eq!(decode_cursor("ff.00.1").unwrap().0, "\u{fffd}");
         for bad in ["", "zz", "7766.61", "7766.61.x", "776.61.1", "7766.61.1.1", "AA.61.1", "61.61.1234567890123456789"]
         {
-            assert!(decode_cursor(bad).is_err(), "{bad:?}");
+            let err = decode_cursor(bad).unwrap_err();
+            assert!(
+                matches!(&err, ApiError::BadRequest(m) if m == "cursor is not one this API returned"),
+                "{bad:?}: {err:?}"
+            );
         }
     }
 }

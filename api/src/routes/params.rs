@@ -117,9 +117,13 @@ mod tests {
         let pairs = query_pairs(Some("tag=a%3Db&tag=c=d&limit=5"), &["tag", "limit"]).unwrap();
         assert_eq!(pairs[0], ("tag".into(), "a=b".into()));
         assert_eq!(single(&pairs, "limit").unwrap(), Some("5"));
-        assert!(single(&pairs, "tag").is_err());
-        assert!(query_pairs(Some("bogus=1"), &["tag"]).is_err());
+        let bad_request = |r: Result<_, ApiError>, says: &str| match r {
+            Err(ApiError::BadRequest(m)) => assert!(m.contains(says), "{m:?} should say {says:?}"),
+            other => panic!("a bad request saying {says:?}, not {other:?}"),
+        };
+        bad_request(single(&pairs, "tag").map(|_| ()), "\"tag\" is given more than once");
+        bad_request(query_pairs(Some("bogus=1"), &["tag"]).map(|_| ()), "unknown query parameter \"bogus\"");
         assert_eq!(key_value("tag", "branch=main").unwrap(), ("branch".into(), "main".into()));
-        assert!(key_value("tag", "=x").is_err());
+        bad_request(key_value("tag", "=x").map(|_| ()), "tag \"=x\" is not of the form key=value");
     }
 }

@@ -12,7 +12,7 @@ use strata_core::catalog::EventFilter;
 use strata_core::clock::{ManualClock, from_millis, to_millis};
 use strata_core::config::Config;
 use strata_core::id::{ArtifactKey, TenantId};
-use strata_core::store::{PutOptions, Store};
+use strata_core::store::{PutOptions, Store, StoreError};
 use strata_core::tiers::BlobRef;
 
 struct Fixture {
@@ -165,8 +165,13 @@ async fn eligibility_and_purge_survive_crashes() {
     assert!(early.items.iter().all(|i| i.kind != JobKind::Purge));
     let purge = plan_one(&f, 37, JobKind::Purge).await;
     let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("after_tombstone"));
-    assert!(run(&crashing, &purge).await.is_err());
-    assert!(f.store.find(&f.key).await.is_err(), "tombstoned before the bytes go");
+    let crashed = run(&crashing, &purge).await;
+    assert!(
+        matches!(&crashed, Err(JobError::Retry(m)) if m == "stopped at after_tombstone: simulated crash"),
+        "the purge stops at the crash, to be retried: {crashed:?}"
+    );
+    let found = f.store.find(&f.key).await;
+    assert!(matches!(&found, Err(StoreError::NotFound(k)) if *k == f.key), "tombstoned before the bytes go: {found:?}");
     assert_eq!(blob_files(&f, Tier::Hot), 1, "the crash left the bytes behind");
     assert_eq!(run(&clean, &purge).await.unwrap(), Outcome::Done, "rerun after the tombstone");
     assert_eq!(events_of(&f, "purged").await, 1);
@@ -262,8 +267,13 @@ async fn erase_survives_a_crash_and_never_touches_held_artifacts() {
     let erasure = planner::plan_erase(&f.store, &Target::Tenant(f.key.tenant.clone()), "gdpr", "test").await.unwrap();
     assert_eq!(erasure.jobs.len(), 1);
     let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("after_tombstone"));
-    assert!(run(&crashing, &erasure.jobs[0]).await.is_err());
-    assert!(f.store.find(&f.key).await.is_err(), "tombstoned first");
+    let crashed = run(&crashing, &erasure.jobs[0]).await;
+    assert!(
+        matches!(&crashed, Err(JobError::Retry(m)) if m == "stopped at after_tombstone: simulated crash"),
+        "the erasure stops at the crash, to be retried: {crashed:?}"
+    );
+    let found = f.store.find(&f.key).await;
+    assert!(matches!(&found, Err(StoreError::NotFound(k)) if *k == f.key), "tombstoned first: {found:?}");
     assert_eq!(blob_files(&f, Tier::Hot), 1);
     let clean = Context::new(f.store.clone(), "test");
     assert_eq!(run(&clean, &erasure.jobs[0]).await.unwrap(), Outcome::Done);

@@ -175,7 +175,8 @@ pub async fn dead_letters_list_retry_discard(q: &dyn Queue, clock: &ManualClock)
     assert_eq!(q.discard_dead(&other_kind).await.unwrap(), 0);
     assert_eq!(q.discard_dead(&DeadFilter::default()).await.unwrap(), 2);
     assert!(q.dead_letters(&DeadFilter::default(), 100).await.unwrap().is_empty());
-    assert!(q.retry_dead(&one).await.is_err(), "an unknown id is an error");
+    let unknown = q.retry_dead(&one).await;
+    assert!(matches!(&unknown, Err(QueueError::NotFound(_))), "an unknown id is not found: {unknown:?}");
     for bad in ["default@junk", "junk", "default@1-x", "{x}@1-0"] {
         let bad = DeadFilter { id: Some(bad.into()), ..DeadFilter::default() };
         assert!(matches!(q.retry_dead(&bad).await, Err(QueueError::NotFound(_))), "{bad:?}");
