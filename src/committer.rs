@@ -232,6 +232,15 @@ async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op
 /// the write lock, so no concurrent blob release can delete the address
 /// between that and the commit.
 async fn ingest(tx: &mut WriteTx, tiers: &Tiers, op: &Ingest) -> Result<Outcome, StoreError> {
+    record_ingest(tx, tiers, op).await.map(|done| Outcome::Ingested(Box::new(done)))
+}
+
+/// [`ingest`]'s work: the inserted artifact and the one it replaced.
+pub(crate) async fn record_ingest(
+    tx: &mut WriteTx,
+    tiers: &Tiers,
+    op: &Ingest,
+) -> Result<(Artifact, Option<Artifact>), StoreError> {
     let (artifact, overwrite, actor) = (&op.artifact, op.overwrite, op.actor.as_str());
     let key = artifact.key();
     let now = artifact.created_at;
@@ -272,5 +281,5 @@ async fn ingest(tx: &mut WriteTx, tiers: &Tiers, op: &Ingest) -> Result<Outcome,
     );
     tx.append_event(now, None, Some(&inserted), &applied).await?;
     tiers.settle(&op.landing, &key.tenant).await?;
-    Ok(Outcome::Ingested(Box::new((inserted, replaced))))
+    Ok((inserted, replaced))
 }

@@ -8,6 +8,7 @@
 //! - [`catalog`]: SQLite through sqlx (the only module naming sqlx).
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
+//! - [`claims`]: the planner's, a restore's and an erasure's claims on artifacts.
 //! - [`committer`]: group commit of the lifecycle's catalog changes.
 //! - [`gc`]: collection of crash leftovers and unreferenced blobs, and reconciliation.
 //! - [`retention`]: holds on artifacts, workflows and tenants.
@@ -15,6 +16,7 @@
 
 pub mod artifact;
 pub mod catalog;
+pub mod claims;
 pub mod clock;
 pub mod committer;
 pub mod config;

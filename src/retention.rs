@@ -334,7 +334,7 @@ impl Store {
     /// difference and one `retention_recomputed` event per changed expiry.
     /// Nothing is done when the policy is unchanged. The caller commits (or,
     /// for a dry run, drops `tx` and so changes nothing).
-    pub async fn apply_policy(
+    pub(crate) async fn apply_policy(
         &self,
         tx: &mut WriteTx,
         now: DateTime<Utc>,

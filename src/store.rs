@@ -4,7 +4,7 @@
 use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{ArtifactFilter, Catalog, CatalogError, RestoreJob, Tenant};
 use crate::clock::SharedClock;
-use crate::committer::{BlobRelease, Committer, Ingest};
+use crate::committer::{BlobRelease, Change, Committer, Ingest};
 use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
@@ -155,20 +155,17 @@ pub struct PutOptions {
     pub actor: String,
 }
 
-/// The artifact store.
+/// The artifact store: the one way into the catalog's writes, the tiers and
+/// the group committer for the crates above the core. Its operations are
+/// named for what they do, and each is one catalog transaction.
 #[derive(Debug, Clone)]
 pub struct Store {
-    /// The catalog.
-    pub catalog: Catalog,
-    /// The tier stores.
-    pub tiers: Tiers,
-    /// The loaded configuration.
-    pub config: Arc<Config>,
-    /// The clock.
-    pub clock: SharedClock,
-    /// Group commit of lifecycle changes.
-    pub committer: Committer,
-    data_dir: PathBuf,
+    pub(crate) catalog: Catalog,
+    pub(crate) tiers: Tiers,
+    pub(crate) config: Arc<Config>,
+    pub(crate) clock: SharedClock,
+    pub(crate) committer: Committer,
+    pub(crate) data_dir: PathBuf,
 }
 
 impl Store {
@@ -183,9 +180,59 @@ impl Store {
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
     }
 
+    /// Records many uploads whose bytes have landed, in ONE transaction (a
+    /// bulk import, e.g. to seed a large catalog): each as [`Store::put`]
+    /// records it, with its events. All or nothing.
+    pub async fn ingest_batch(&self, ingests: &[Ingest]) -> Result<Vec<(Artifact, Option<Artifact>)>, StoreError> {
+        let mut tx = self.catalog.begin_write().await?;
+        let mut done = Vec::with_capacity(ingests.len());
+        for ingest in ingests {
+            done.push(crate::committer::record_ingest(&mut tx, &self.tiers, ingest).await?);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The catalog's queries and its single-transaction operations.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The tier stores.
+    pub fn tiers(&self) -> &Tiers {
+        &self.tiers
+    }
+
+    /// The loaded configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The clock every store operation reads time from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The clock's current instant.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Applies a lifecycle change through the group committer (one
+    /// compare-and-set with its event); `false` when the claim no longer holds.
+    pub async fn apply(&self, change: Change) -> Result<bool, StoreError> {
+        self.committer.apply(change).await
+    }
+
+    /// Gives up a job's claim on an artifact (through the group committer);
+    /// `false` when the token no longer holds it.
+    pub async fn release_claim(&self, id: i64, token: &str) -> Result<bool, StoreError> {
+        self.committer.release_claim(id, token).await
     }
 
     /// Adds a tenant on a configured plan.

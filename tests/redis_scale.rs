@@ -20,12 +20,11 @@ mod common;
 
 use common::Strata;
 use common::redis::{Cleanup, redis_url};
-use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use strata_core::artifact::{Artifact, Codec, State, Tier};
 use strata_core::catalog::{ArtifactFilter, EventFilter};
-use strata_core::event::{EventKind, NewEvent};
+use strata_core::committer::Ingest;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::Store;
 
@@ -100,9 +99,8 @@ fn pending(s: &Strata) -> u64 {
 }
 
 /// Ingests small artifacts `TENANT/wf/aNNNNNN` for each N in `range` the way `Store::put`
-/// does — bytes landed in the hot tier, the row inserted with its `ingested`
-/// and `retention_default_applied` events, the blob settled under the write
-/// lock — but 2,000 to a transaction. One `put` per artifact costs about
+/// does — bytes landed in the hot tier, then recorded with their events by
+/// `Store::ingest_batch` — but 2,000 to a transaction. One `put` per artifact costs about
 /// 1 ms in a debug build, too slow for 100,000. Every run of `SHARE`
 /// consecutive artifacts has the same bytes, which the tiers store once (as
 /// they do identical uploads), so the test does not spend its time creating
@@ -117,12 +115,12 @@ async fn bulk_ingest(store: &Store, tenant: &str, range: std::ops::Range<usize>)
         let mut landed = std::collections::BTreeMap::new();
         for group in start / SHARE..=(end - 1) / SHARE {
             let bytes = format!("{tenant} artifact group {group}");
-            landed.insert(group, store.tiers.land(&tenant_id, bytes.as_bytes()).await.expect("bulk ingest"));
+            landed.insert(group, store.tiers().land(&tenant_id, bytes.as_bytes()).await.expect("bulk ingest"));
         }
-        let mut tx = store.catalog.begin_write().await.expect("bulk ingest");
+        let mut ingests = Vec::with_capacity(end - start);
         for i in start..end {
             let landing = &landed[&(i / SHARE)];
-            let now = store.clock.now();
+            let now = store.now();
             let key = ArtifactKey::parse(&format!("{tenant}/wf/a{i:06}")).expect("bulk ingest");
             let d = landing.digests().clone();
             let mut a = Artifact {
@@ -144,7 +142,7 @@ async fn bulk_ingest(store: &Store, tenant: &str, range: std::ops::Range<usize>)
                 tier: Tier::Hot,
                 state: State::Active,
                 class: None,
-                expires_at: strata_core::lifecycle::expires_at(&store.config, &plan, None, now).expect("bulk ingest"),
+                expires_at: strata_core::lifecycle::expires_at(store.config(), &plan, None, now).expect("bulk ingest"),
                 eligible_at: None,
                 pinned_hot_until: None,
                 next_due_at: None,
@@ -156,27 +154,10 @@ async fn bulk_ingest(store: &Store, tenant: &str, range: std::ops::Range<usize>)
                 newer_live: 0,
                 dead_lettered_at: None,
             };
-            a.next_due_at = strata_core::lifecycle::decide(&a, &store.config, now).next_due_at;
-            let inserted = tx.insert_artifact(&a).await.expect("bulk ingest");
-            let ingested = NewEvent::new(
-                EventKind::Ingested,
-                "test",
-                json!({ "size": inserted.size, "blake3": inserted.blake3, "sha256": inserted.sha256,
-                        "tier": inserted.tier, "class": inserted.class, "expires_at": inserted.expires_at }),
-            );
-            tx.append_event(now, None, Some(&inserted), &ingested).await.expect("bulk ingest");
-            let applied = NewEvent::new(
-                EventKind::RetentionDefaultApplied,
-                "test",
-                json!({ "rule": format!("plan {plan}"), "class": null, "plan": plan,
-                        "expires_at": inserted.expires_at }),
-            );
-            tx.append_event(now, None, Some(&inserted), &applied).await.expect("bulk ingest");
+            a.next_due_at = strata_core::lifecycle::decide(&a, store.config(), now).next_due_at;
+            ingests.push(Ingest { artifact: a, landing: landing.clone(), overwrite: false, actor: "test".into() });
         }
-        for landing in landed.values() {
-            store.tiers.settle(landing, &tenant_id).await.expect("bulk ingest");
-        }
-        tx.commit().await.expect("bulk ingest");
+        store.ingest_batch(&ingests).await.expect("bulk ingest");
     }
 }
 
@@ -239,7 +220,7 @@ fn a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_back
             tenant: tenant.map(|t| TenantId::parse(t).unwrap()),
             ..EventFilter::default()
         };
-        runtime.block_on(store.catalog.events(&filter)).unwrap().len()
+        runtime.block_on(store.catalog().events(&filter)).unwrap().len()
     };
     wait_for(Duration::from_secs(120), "the small tenant's jobs or the first 400 completions", || {
         promoted(Some("small")) == SMALL || promoted(None) >= FIRST
@@ -249,7 +230,7 @@ fn a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_back
 
     let (order, small_warm, done) = runtime.block_on(async {
         let filter = EventFilter { kind: Some("promoted".into()), ..EventFilter::default() };
-        let events = store.catalog.events(&filter).await.unwrap();
+        let events = store.catalog().events(&filter).await.unwrap();
         let order: Vec<String> = events.iter().map(|e| e.tenant_id.clone().unwrap()).collect();
         let small = ArtifactFilter {
             tenant: Some(TenantId::parse("small").unwrap()),
@@ -352,7 +333,7 @@ fn promoted_and_warm(runtime: &tokio::runtime::Runtime, store: &Store) -> (usize
         let promoted = EventFilter { kind: Some("promoted".into()), ..EventFilter::default() };
         let warm = ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() };
         (
-            store.catalog.events(&promoted).await.expect("events").len(),
+            store.catalog().events(&promoted).await.expect("events").len(),
             store.list(&warm).await.expect("artifacts").len(),
         )
     })

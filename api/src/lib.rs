@@ -82,7 +82,7 @@ pub async fn serve_metrics(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = server::Limits::from_config(&state.store.config.api);
+    let limits = server::Limits::from_config(&state.store.config().api);
     let state = Arc::new(state);
     let router = Router::new()
         .route("/metrics", axum::routing::get(metrics::metrics))
@@ -100,7 +100,7 @@ pub async fn serve(
     state: ApiState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = server::Limits::from_config(&state.store.config.api);
+    let limits = server::Limits::from_config(&state.store.config().api);
     server::serve(listener, router(state), limits, shutdown).await
 }
 

@@ -52,7 +52,7 @@ impl ApiState {
     /// State from the store's configuration: `[api] admin_token` (or
     /// `STRATA_ADMIN_TOKEN`) and `[api] max_upload_bytes`.
     pub fn new(store: Store, queue: Arc<dyn Queue>) -> Self {
-        let api = &store.config.api;
+        let api = &store.config().api;
         let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
         let limits = Limits { max_upload_bytes: api.max_upload_bytes, ..Limits::default() };
         Self { store, queue, admin_token, limits, restores: Arc::default(), jobs: Arc::default(), http: Arc::default() }

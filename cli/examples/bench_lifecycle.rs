@@ -112,8 +112,7 @@ async fn raw_move(from: &Path, to: &Path, n: usize, concurrency: usize, level: O
 
 async fn transition(store: &Store, queue: &Arc<dyn Queue>, days: i64) -> (usize, f64) {
     let t = Instant::now();
-    let plan =
-        plan_and_enqueue(store, queue.as_ref(), store.clock.now() + Duration::days(days), "bench").await.unwrap();
+    let plan = plan_and_enqueue(store, queue.as_ref(), store.now() + Duration::days(days), "bench").await.unwrap();
     let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "bench"), default_lanes());
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let report = pool.run(Mode::UntilDrained, rx).await.unwrap();
@@ -136,9 +135,9 @@ async fn main() {
     let tenant = TenantId::parse("bench").unwrap();
     store.add_tenant(&tenant, "pro", "bench").await.unwrap();
     let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-        store.catalog.sqlite_pool().clone(),
-        store.catalog.sqlite_writer().clone(),
-        store.clock.clone(),
+        store.catalog().sqlite_pool().clone(),
+        store.catalog().sqlite_writer().clone(),
+        store.clock().clone(),
     ));
     let t = Instant::now();
     futures::stream::iter(data.iter().enumerate())

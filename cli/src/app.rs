@@ -65,15 +65,15 @@ impl App {
         };
         let queue: Arc<dyn Queue> = match &queue_config.redis_url {
             Some(url) => Arc::new(
-                RedisQueue::connect(url, &queue_config.redis_prefix, store.clock.clone())
+                RedisQueue::connect(url, &queue_config.redis_prefix, store.clock().clone())
                     .await?
                     .with_retention(retention),
             ),
             None => Arc::new(
                 SqliteQueue::new(
-                    store.catalog.sqlite_pool().clone(),
-                    store.catalog.sqlite_writer().clone(),
-                    store.clock.clone(),
+                    store.catalog().sqlite_pool().clone(),
+                    store.catalog().sqlite_writer().clone(),
+                    store.clock().clone(),
                 )
                 .with_retention(retention),
             ),
@@ -87,7 +87,7 @@ impl App {
 
     /// Whether the dry-run switch holds in this process.
     pub fn dry_run(&self) -> bool {
-        self.store.config.lifecycle.dry_run
+        self.store.config().lifecycle.dry_run
     }
 
     /// Prints the dry-run notice on standard error when the switch holds;
@@ -105,14 +105,14 @@ impl App {
     /// (`<data-dir>/tiers/<tier>`). Jobs started now would dead-letter every
     /// such artifact as missing.
     async fn check_tiers_in_place(&self) -> anyhow::Result<()> {
-        let tiers = &self.store.tiers;
+        let tiers = self.store.tiers();
         for tier in Tier::ALL {
             let root = tiers.root(*tier);
             let old = self.store.data_dir().join("tiers").join(tier.as_str());
             if old == root {
                 continue;
             }
-            let blobs = self.store.catalog.newest_live_blobs(*tier, TIER_SAMPLE).await?;
+            let blobs = self.store.catalog().newest_live_blobs(*tier, TIER_SAMPLE).await?;
             let (mut here, mut there) = (0, 0);
             for b in &blobs {
                 let path = tiers.local_path(*tier, &BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec });

@@ -9,6 +9,7 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use strata_core::artifact::Tier;
 use strata_core::catalog::CatalogError;
+use strata_core::claims::{DueClaim, DueRequest};
 use strata_core::lifecycle::{Action, Rule, decide};
 use strata_core::store::Store;
 
@@ -151,83 +152,57 @@ async fn plan_with(
     kinds: Option<&[JobKind]>,
     fence: Option<&strata_core::catalog::Fence>,
 ) -> Result<Plan, CatalogError> {
-    let now = store.clock.now();
-    let forced = as_of > now + Duration::seconds(1);
-    let lease_until = lease_end(store, now);
-    let mut tx = store.catalog.begin_write().await?;
-    if let Some(fence) = fence
-        && !tx.still_leads(fence, now).await?
-    {
-        return Err(CatalogError::Conflict(format!("leadership of {} held by another process", fence.name)));
-    }
-    // A changed policy is applied first, in this transaction, so the due
-    // query below sees the planner index it implies. A dry run drops the
-    // transaction, and with it the recompute.
-    store.apply_policy(&mut tx, now, actor).await?;
-    let due = tx.due(as_of, now, limit).await?;
-    let mut plan = Plan { as_of, dry_run, forced, ..Plan::default() };
-    let cap = store.config.jobs.per_tenant_cap;
+    let forced = as_of > store.now() + Duration::seconds(1);
+    let cap = store.config().jobs.per_tenant_cap;
     let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
-    for a in due {
-        let decision = decide(&a, &store.config, as_of);
-        let Some(due) = decision.due else {
-            if !dry_run {
-                tx.set_next_due(a.id, decision.next_due_at).await?;
-            }
-            continue;
-        };
-        let action = due.action;
-        let kind = job_kind(action);
-        if kinds.is_some_and(|k| !k.contains(&kind)) {
-            continue;
+    let select = |a: &strata_core::artifact::Artifact, due: &strata_core::lifecycle::Scheduled| {
+        if kinds.is_some_and(|k| !k.contains(&job_kind(due.action))) {
+            return false;
         }
         let n = per_tenant.entry(a.tenant.to_string()).or_default();
         if cap > 0 && *n >= cap {
-            continue;
+            return false;
         }
         *n += 1;
-        let due_at = Some(due.at);
-        plan.items.push(PlannedItem {
-            key: a.key().to_string(),
-            tenant: a.tenant.to_string(),
-            tier: a.tier,
-            kind,
-            action,
-            rule: due.rule,
-            bytes: a.stored_size,
-            due_at,
-        });
-        if dry_run {
-            continue;
-        }
-        let token = uuid::Uuid::new_v4().to_string();
-        tx.stamp(a.id, &token, lease_until).await?;
-        let job = Job::for_artifact(kind, &a, token, target_tier(action), as_of, forced, actor);
-        plan.jobs.push(Job { due_at, ..job });
-    }
-    plan.jobs = interleave_tenants(std::mem::take(&mut plan.jobs));
-    if !dry_run {
-        // Runs that planned work are recorded for `lifecycle summary`; empty
-        // ticks and follow-up passes are not.
-        let summary = serde_json::to_value(
+        true
+    };
+    // Runs are summarised by job kind: how many and how many bytes.
+    let summary = |claims: &[DueClaim]| {
+        let items: Vec<PlannedItem> = claims.iter().map(planned_item).collect();
+        let plan = Plan { items, ..Plan::default() };
+        serde_json::to_value(
             plan.by_kind().into_iter().map(|(k, t)| (k.as_str().to_owned(), t)).collect::<BTreeMap<_, _>>(),
         )
-        .unwrap_or_default();
-        if !plan.jobs.is_empty() {
-            let run_id = tx.record_run(now, as_of, dry_run, plan.jobs.len() as i64, &summary).await?;
-            for job in &mut plan.jobs {
-                job.run_id = Some(run_id);
-            }
-            plan.run_id = Some(run_id);
-        }
-        tx.commit().await?;
+        .unwrap_or_default()
+    };
+    let request = DueRequest { as_of, limit, dry_run, fence, actor };
+    let claimed = store.claim_due(&request, select, summary).await?;
+    let mut plan = Plan { as_of, dry_run, forced, run_id: claimed.run_id, ..Plan::default() };
+    for claim in claimed.claims {
+        plan.items.push(planned_item(&claim));
+        let Some(token) = claim.token else { continue };
+        let action = claim.due.action;
+        let job =
+            Job::for_artifact(job_kind(action), &claim.artifact, token, target_tier(action), as_of, forced, actor);
+        plan.jobs.push(Job { due_at: Some(claim.due.at), run_id: claimed.run_id, ..job });
     }
+    plan.jobs = interleave_tenants(std::mem::take(&mut plan.jobs));
     Ok(plan)
 }
 
-/// When a claim stamped at `now` runs out (`jobs.artifact_lease_secs` later).
-fn lease_end(store: &Store, now: DateTime<Utc>) -> DateTime<Utc> {
-    strata_core::clock::add_secs(now, store.config.jobs.artifact_lease_secs).unwrap_or(DateTime::<Utc>::MAX_UTC)
+/// What a claim plans, for the plan's listing.
+fn planned_item(claim: &DueClaim) -> PlannedItem {
+    let a = &claim.artifact;
+    PlannedItem {
+        key: a.key().to_string(),
+        tenant: a.tenant.to_string(),
+        tier: a.tier,
+        kind: job_kind(claim.due.action),
+        action: claim.due.action,
+        rule: claim.due.rule.clone(),
+        bytes: a.stored_size,
+        due_at: Some(claim.due.at),
+    }
 }
 
 /// Orders jobs so that tenants take turns — one job of each tenant with work,
@@ -266,14 +241,8 @@ pub async fn plan_restore(
     at: DateTime<Utc>,
     actor: &str,
 ) -> Result<Job, strata_core::store::StoreError> {
-    let now = store.clock.now();
-    let lease_until = lease_end(store, now);
-    let mut tx = store.catalog.begin_write().await?;
-    let a = tx.find_live(key).await?.ok_or_else(|| strata_core::store::StoreError::NotFound(key.clone()))?;
-    let token = uuid::Uuid::new_v4().to_string();
-    tx.stamp(a.id, &token, lease_until).await?;
-    tx.commit().await?;
-    let forced = at > now + Duration::seconds(1);
+    let (a, token) = store.claim_live(key).await?;
+    let forced = at > store.now() + Duration::seconds(1);
     let job = Job::for_artifact(JobKind::Restore, &a, token, Some(Tier::Hot), at, forced, actor);
     Ok(Job { restore_days: days, ..job })
 }
@@ -285,7 +254,7 @@ pub async fn plan_restore(
 pub async fn what_if(store: &Store, as_of: DateTime<Utc>) -> Result<Vec<PlannedItem>, strata_core::store::StoreError> {
     let mut items = Vec::new();
     for a in store.list(&strata_core::catalog::ArtifactFilter::default()).await? {
-        if let Some(due) = decide(&a, &store.config, as_of).due {
+        if let Some(due) = decide(&a, store.config(), as_of).due {
             items.push(PlannedItem {
                 key: a.key().to_string(),
                 tenant: a.tenant.to_string(),
@@ -322,32 +291,14 @@ pub async fn plan_erase(
     reason: &str,
     actor: &str,
 ) -> Result<Erasure, strata_core::store::StoreError> {
-    use strata_core::event::{EventKind, NewEvent};
-    if reason.trim().is_empty() {
-        return Err(strata_core::store::StoreError::MissingReason);
-    }
-    let artifact_id = store.target_artifact(target).await?.map(|a| a.id);
-    let now = store.clock.now();
-    let lease_until = lease_end(store, now);
-    let mut tx = store.catalog.begin_write().await?;
-    let mut erasure = Erasure::default();
-    for a in tx.live_in_scope(target.tenant(), target.workflow(), artifact_id).await? {
-        if a.held || store.config.is_permanent_record(a.class.as_deref()) {
-            erasure.blocked.push(a.key());
-            continue;
-        }
-        let token = uuid::Uuid::new_v4().to_string();
-        tx.stamp(a.id, &token, lease_until).await?;
+    let claims = store.claim_scope(target, reason, actor).await?;
+    let now = store.now();
+    let mut erasure = Erasure { blocked: claims.blocked, ..Erasure::default() };
+    for (a, token) in claims.claimed {
         let job = Job::for_artifact(JobKind::Erase, &a, token, None, now, false, actor);
         erasure.jobs.push(Job { reason: Some(reason.to_owned()), ..job });
         erasure.queued.push(a.key());
     }
-    let blocked: Vec<String> = erasure.blocked.iter().map(ToString::to_string).collect();
-    let data = serde_json::json!({ "target": target.to_string(), "artifacts": erasure.jobs.len(), "blocked": blocked });
-    let mut event = NewEvent::new(EventKind::ErasureRequested, actor, data);
-    event.reason = Some(reason.to_owned());
-    tx.append_event(now, Some(target.tenant()), None, &event).await?;
-    tx.commit().await?;
     Ok(erasure)
 }
 
@@ -383,7 +334,7 @@ mod tests {
         let ctx = Context::new(store.clone(), "test");
         let mut total = 0;
         for days in [3, 8, 31, 40, 100, 400, 800] {
-            let as_of = store.clock.now() + Duration::days(days);
+            let as_of = store.now() + Duration::days(days);
             let dry = plan(&store, as_of, true, 10_000, "test").await.unwrap();
             let live = plan(&store, as_of, false, 10_000, "test").await.unwrap();
             assert_eq!(keyed(&dry), keyed(&live), "day {days}");
@@ -456,7 +407,7 @@ mod tests {
                     store.place_hold(&Target::Artifact(key.clone()), "random hold", "test").await.unwrap();
                 }
                 if rng.random_bool(0.2) {
-                    let until = store.clock.now() + Duration::days(rng.random_range(20..500));
+                    let until = store.now() + Duration::days(rng.random_range(20..500));
                     // An extension must be later than the current expiry; an
                     // earlier one is refused and changes nothing.
                     let _ = store.extend(&key, until, "random extension", "test").await;
@@ -481,7 +432,7 @@ mod tests {
             for target in hold_some(&mut rng) {
                 store.place_hold(&target, "random hold", "test").await.unwrap();
             }
-            let mut as_of = store.clock.now();
+            let mut as_of = store.now();
             let change_at = rng.random_range(1..6);
             for step in 0..6 {
                 if step == change_at {
@@ -574,7 +525,7 @@ mod tests {
                     store.place_hold(&Target::Artifact(key.clone()), "random hold", "test").await.unwrap();
                 }
                 if rng.random_bool(0.2) {
-                    let until = store.clock.now() + Duration::days(rng.random_range(20..500));
+                    let until = store.now() + Duration::days(rng.random_range(20..500));
                     // An extension must be later than the current expiry; an
                     // earlier one is refused and changes nothing.
                     let _ = store.extend(&key, until, "random extension", "test").await;
@@ -583,7 +534,7 @@ mod tests {
             }
             // Some artifacts move and become eligible under the old policy.
             let ctx = Context::new(store.clone(), "test");
-            let first = store.clock.now() + Duration::days(rng.random_range(5..200));
+            let first = store.now() + Duration::days(rng.random_range(5..200));
             for job in plan(&store, first, false, 10_000, "test").await.unwrap().jobs {
                 run(&ctx, &job).await.unwrap();
             }
@@ -612,7 +563,7 @@ mod tests {
             }
             let events = |kind: &str| {
                 let filter = strata_core::catalog::EventFilter { kind: Some(kind.into()), ..Default::default() };
-                let catalog = store.catalog.clone();
+                let catalog = store.catalog().clone();
                 async move { catalog.events(&filter).await.unwrap().len() }
             };
             assert_eq!(events("policy_changed").await, 1, "seed {seed}: one recompute per change");
@@ -636,7 +587,7 @@ mod tests {
         let as_of = clock.now() + Duration::days(3);
         let count = |kind: &str| {
             let filter = strata_core::catalog::EventFilter { kind: Some(kind.into()), ..Default::default() };
-            let catalog = store.catalog.clone();
+            let catalog = store.catalog().clone();
             async move { catalog.events(&filter).await.unwrap().len() }
         };
         let before = store.find(&key).await.unwrap();
@@ -648,7 +599,7 @@ mod tests {
         let live = plan(&store, as_of, false, 100, "test").await.unwrap();
         assert_eq!(keyed(&live), keyed(&dry));
         assert_eq!(count("policy_changed").await, 1);
-        let event = store.catalog.events(&Default::default()).await.unwrap();
+        let event = store.catalog().events(&Default::default()).await.unwrap();
         let changed = event.iter().find(|e| e.event_type == "policy_changed").unwrap();
         assert_eq!(changed.data["difference"]["tiers.hot_days"], serde_json::json!({ "from": 7, "to": 2 }));
         assert_eq!(changed.data["recomputed"], 0, "no expiry changed");
@@ -668,7 +619,7 @@ mod tests {
                 store.put(&key, format!("{tenant} {i}").as_bytes(), PutOptions::default()).await.unwrap();
             }
         }
-        let plan = plan(&store, store.clock.now() + Duration::days(8), false, 10_000, "test").await.unwrap();
+        let plan = plan(&store, store.now() + Duration::days(8), false, 10_000, "test").await.unwrap();
         assert_eq!(plan.jobs.len(), 63);
         let first: Vec<&str> = plan.jobs.iter().take(6).map(|j| j.tenant.as_str()).collect();
         assert_eq!(first.iter().filter(|t| **t == "small").count(), 3, "{first:?}");

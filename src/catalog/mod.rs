@@ -96,7 +96,7 @@ pub struct Catalog {
 }
 
 /// A write transaction holding SQLite's write lock. Dropping it rolls back.
-pub struct WriteTx {
+pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Sqlite>,
     /// The last event's sequence number and hash, once known in this transaction.
     chain_head: Option<(i64, String)>,
@@ -161,7 +161,7 @@ impl Catalog {
     }
 
     /// Starts a write transaction, taking the write lock immediately.
-    pub async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
         Ok(WriteTx {
             tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
             chain_head: None,

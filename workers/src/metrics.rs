@@ -152,7 +152,7 @@ fn histogram(bounds: &'static [f64], (counts, total, sum): HistogramCounts) -> H
 /// tenant and tier, queue depth per lane and state, oldest waiting job), so
 /// every process reports the same numbers.
 pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -> Result<(), MetricsError> {
-    let deletions = store.catalog.deletion_totals().await?;
+    let deletions = store.catalog().deletion_totals().await?;
     let reason = |kind: &str| if kind == "erased" { "erasure" } else { "retention" };
     header(out, "retention_deletes_total", "counter", "Artifacts deleted by retention (purge) or erasure, per plan.");
     for (plan, kind, n, _) in &deletions {
@@ -170,7 +170,7 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         "counter",
         "Lifecycle runs ended (their last job finished), by status: failure when any job was dead-lettered.",
     );
-    for (status, n) in store.catalog.run_outcomes().await? {
+    for (status, n) in store.catalog().run_outcomes().await? {
         let _ = writeln!(out, "retention_cleanup_runs_total{{status=\"{}\"}} {n}", escape(&status));
     }
     header(
@@ -179,7 +179,7 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         "histogram",
         "Duration of lifecycle runs, from planning to their last job finishing, whoever carried them out.",
     );
-    histogram(RUN_BUCKETS, store.catalog.run_duration_histogram(RUN_BUCKETS).await?).write(
+    histogram(RUN_BUCKETS, store.catalog().run_duration_histogram(RUN_BUCKETS).await?).write(
         out,
         "retention_cleanup_seconds",
         "",
@@ -190,14 +190,14 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
         "histogram",
         "From the instant an artifact's action became due to the action taking effect, by kind.",
     );
-    for (kind, counts) in store.catalog.lag_histograms(LAG_BUCKETS).await? {
+    for (kind, counts) in store.catalog().lag_histograms(LAG_BUCKETS).await? {
         histogram(LAG_BUCKETS, counts).write(
             out,
             "strata_eligibility_lag_seconds",
             &format!("kind=\"{}\",", escape(&kind)),
         );
     }
-    let totals = store.catalog.tier_totals().await?;
+    let totals = store.catalog().tier_totals().await?;
     let gauges: [(&str, &str, TierValue); 2] = [
         ("strata_tier_artifacts", "Live artifacts per tenant and tier.", |t| t.artifacts),
         ("strata_tier_bytes", "Stored bytes of live artifacts per tenant and tier.", |t| t.stored_bytes),
@@ -210,7 +210,7 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
                 writeln!(out, "{name}{{tenant=\"{tenant}\",tier=\"{}\",state=\"{}\"}} {}", t.tier, t.state, value(t));
         }
     }
-    let stats = crate::pool::lane_stats(queue, &store.config).await?;
+    let stats = crate::pool::lane_stats(queue, store.config()).await?;
     header(out, "strata_queue_jobs", "gauge", "Jobs per lane and state.");
     for s in &stats {
         for (state, n) in [("waiting", s.waiting), ("in_flight", s.in_flight), ("delayed", s.delayed), ("dead", s.dead)]

@@ -19,6 +19,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use strata_core::catalog::FinishedJob;
+use strata_core::claims::DeadClaim;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::TenantId;
 use strata_jobs::handlers::{self, Context, JobError, Outcome};
@@ -113,7 +114,7 @@ pub async fn act_on_dead_letters(
         DeadAction::Retry => queue.retry_dead(filter).await?,
         DeadAction::Discard => queue.discard_dead(filter).await?,
     };
-    if let Err(e) = store.catalog.release_dead_lettered(&claims, action == DeadAction::Discard).await {
+    if let Err(e) = store.catalog().release_dead_lettered(&claims, action == DeadAction::Discard).await {
         tracing::warn!(error = %e, n = claims.len(), "Could not release dead-lettered artifacts; their leases will run out instead");
     }
     Ok(n)
@@ -148,7 +149,7 @@ impl WorkerPool {
     }
 
     fn settings(&self) -> &strata_core::config::JobsConfig {
-        &self.ctx.store.config.jobs
+        &self.ctx.store.config().jobs
     }
 
     /// Runs until `mode` says stop. It fetches only as many jobs as it has
@@ -176,7 +177,7 @@ impl WorkerPool {
                 let runs: Vec<FinishedJob> = batch.iter().filter_map(|f| f.run.clone()).collect();
                 let lags: Vec<(String, f64)> = batch.iter().filter_map(|f| f.lag.clone()).collect();
                 if !(runs.is_empty() && lags.is_empty()) {
-                    match store.catalog.finish_jobs(store.clock.now(), &runs, &lags).await {
+                    match store.catalog().finish_jobs(store.now(), &runs, &lags).await {
                         Ok(ended) => {
                             for run in ended {
                                 tracing::info!(
@@ -296,7 +297,7 @@ impl WorkerPool {
                 return None;
             }
         };
-        let max_attempts = self.ctx.store.config.max_attempts(job.kind.as_str());
+        let max_attempts = self.ctx.store.config().max_attempts(job.kind.as_str());
         if d.attempts > max_attempts {
             let error = format!(
                 "lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed",
@@ -335,7 +336,7 @@ impl WorkerPool {
     fn lag(&self, job: &Job) -> Option<(String, f64)> {
         let lifecycle = matches!(job.kind, JobKind::Promote | JobKind::Compress | JobKind::Purge);
         let due = job.due_at.or_else(|| lifecycle.then_some(job.planned_for))?;
-        let at = if job.forced { job.planned_for } else { self.ctx.store.clock.now() };
+        let at = if job.forced { job.planned_for } else { self.ctx.store.now() };
         Some((job.kind.as_str().to_owned(), (at - due).num_milliseconds().max(0) as f64 / 1000.0))
     }
 
@@ -367,7 +368,7 @@ impl WorkerPool {
                 Some((Failure::Retry(delay), delay))
             }
             JobError::Transient(message) => {
-                let now = self.ctx.store.clock.now();
+                let now = self.ctx.store.now();
                 let failing = d.first_failed_at.map_or(Duration::ZERO, |t| (now - t).to_std().unwrap_or_default());
                 if failing >= Duration::from_secs(s.retry_horizon_secs) {
                     let error = format!(
@@ -419,10 +420,10 @@ impl WorkerPool {
     /// Why the tiers or the catalog cannot be used right now, if they cannot.
     async fn backend_down(&self) -> Option<String> {
         let store = &self.ctx.store;
-        if let Err(e) = store.tiers.check().await {
+        if let Err(e) = store.tiers().check().await {
             return Some(format!("a tier is unreachable: {e}"));
         }
-        store.catalog.ping().await.err().map(|e| format!("the catalog is unreachable: {e}"))
+        store.catalog().ping().await.err().map(|e| format!("the catalog is unreachable: {e}"))
     }
 
     /// Dead-letters a delivery whose handler ran for `took` (zero when it
@@ -438,33 +439,16 @@ impl WorkerPool {
         }
         self.report.lock().unwrap_or_else(|e| e.into_inner()).dead_lettered += 1;
         let store = &self.ctx.store;
-        let artifact = match job {
-            Some(j) => store.catalog.artifact(j.artifact_id).await.ok(),
-            None => None,
-        };
         let tenant = job.and_then(|j| TenantId::parse(&j.tenant).ok());
         let data = serde_json::json!({ "job_id": d.id, "kind": d.kind, "lane": d.lane, "attempts": d.attempts, "error": error });
         let event = NewEvent::new(EventKind::JobDeadLettered, &self.ctx.actor, data);
-        let recorded = async {
-            let now = store.clock.now();
-            let mut tx = store.catalog.begin_write().await?;
-            tx.append_event(now, tenant.as_ref(), artifact.as_ref(), &event).await?;
-            if let Some(j) = job {
-                tx.mark_dead_lettered(j.artifact_id, &j.token, now).await?;
-                if let Some(run_id) = j.run_id {
-                    let failed = FinishedJob { run_id, token: j.token.clone(), failed: true };
-                    for run in tx.finish_jobs(now, &[failed]).await? {
-                        tracing::warn!(
-                            run_id = run.id,
-                            status = run.status,
-                            "Lifecycle run finished with a dead letter"
-                        );
-                    }
-                }
+        let claim = job.map(|j| DeadClaim { artifact_id: j.artifact_id, token: &j.token, run_id: j.run_id });
+        let recorded = store.record_dead_letter(tenant.as_ref(), claim, &event).await.map(|runs| {
+            for run in runs {
+                tracing::warn!(run_id = run.id, status = run.status, "Lifecycle run finished with a dead letter");
             }
-            tx.commit().await
-        };
-        if let Err(e) = recorded.await {
+        });
+        if let Err(e) = recorded {
             tracing::warn!(error = %e, "Could not record a dead letter event");
         }
     }
@@ -605,9 +589,9 @@ mod tests {
             store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
         }
         let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-            store.catalog.sqlite_pool().clone(),
-            store.catalog.sqlite_writer().clone(),
-            store.clock.clone(),
+            store.catalog().sqlite_pool().clone(),
+            store.catalog().sqlite_writer().clone(),
+            store.clock().clone(),
         ));
         (dir, store, queue)
     }
@@ -621,24 +605,24 @@ mod tests {
     #[tokio::test]
     async fn every_job_runs_exactly_once_in_effect() {
         let (_dir, store, queue) = setup(300).await;
-        let plan = plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let plan = plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         assert_eq!(plan.jobs.len(), 300);
         // Deliver every job twice: the duplicates must be harmless no-ops.
-        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs, &store.config)).await.unwrap();
+        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs, store.config())).await.unwrap();
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!(report.count("promote", Outcome::Done), 300);
         assert_eq!(report.count("promote", Outcome::Stale), 300);
         let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
         assert_eq!(warm.len(), 300);
         let promoted = EventFilter { kind: Some("promoted".into()), ..EventFilter::default() };
-        assert_eq!(store.catalog.events(&promoted).await.unwrap().len(), 300, "one event per state change");
+        assert_eq!(store.catalog().events(&promoted).await.unwrap().len(), 300, "one event per state change");
         assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0 && s.dead == 0));
     }
 
     #[tokio::test]
     async fn a_poison_job_is_dead_lettered_after_exactly_max_attempts() {
         let (_dir, store, queue) = setup(1).await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         let always_fail: handlers::FailPoint =
             Arc::new(|step| if step == "after_write" { Err("disk on fire".into()) } else { Ok(()) });
         let report = drain(&queue, Context::new(store.clone(), "test").with_failpoint(always_fail)).await;
@@ -648,7 +632,7 @@ mod tests {
         assert_eq!(dead[0].attempts, 3, "max_attempts_by_kind.promote = 3");
         assert!(dead[0].last_error.contains("disk on fire"), "{}", dead[0].last_error);
         let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
-        assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
+        assert_eq!(store.catalog().events(&events).await.unwrap().len(), 1);
         assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap()[0].tier, Tier::Hot, "nothing half-done");
 
         // Once the cause is gone, a retried dead letter completes.
@@ -661,7 +645,7 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_handler_is_dead_lettered_at_once_and_the_worker_goes_on() {
         let (_dir, store, queue) = setup(3).await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         let panicked = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let once = panicked.clone();
         let panic_once: handlers::FailPoint = Arc::new(move |step| {
@@ -679,7 +663,7 @@ mod tests {
         assert_eq!(dead[0].attempts, 1);
         assert!(dead[0].last_error.contains("panicked: the handler tripped over a bug"), "{}", dead[0].last_error);
         let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
-        assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
+        assert_eq!(store.catalog().events(&events).await.unwrap().len(), 1);
         assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0), "nothing left to loop on");
     }
 
@@ -698,11 +682,11 @@ mod tests {
         let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
         store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
         let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-            store.catalog.sqlite_pool().clone(),
-            store.catalog.sqlite_writer().clone(),
-            store.clock.clone(),
+            store.catalog().sqlite_pool().clone(),
+            store.catalog().sqlite_writer().clone(),
+            store.clock().clone(),
         ));
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         // The warm tier becomes unreachable: a file where its directory was.
         let warm = dir.path().join("tiers").join("warm");
         std::fs::remove_dir_all(&warm).unwrap();
@@ -736,7 +720,7 @@ mod tests {
             c.jobs.max_attempts = 2;
         })
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         // The hot tier's directory disappears (an unmounted volume): its
         // blobs read as missing, which alone would spend the attempts.
         let hot = dir.path().join("tiers").join("hot");
@@ -779,7 +763,7 @@ mod tests {
             c.jobs.batch_size = 20;
         })
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         let (stop, shutdown) = watch::channel(false);
         let stop = Arc::new(stop);
         let signal = stop.clone();
@@ -815,7 +799,7 @@ mod tests {
             c.jobs.shutdown_grace_secs = 30;
         })
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         let (stop, shutdown) = watch::channel(false);
         let stop = Arc::new(stop);
         let signal = stop.clone();

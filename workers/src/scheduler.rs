@@ -104,15 +104,13 @@ pub async fn dry_run(
         "bytes": plan.items.iter().map(|i| i.bytes).sum::<u64>(),
         "by_kind": by_kind,
     });
-    let mut tx = store.catalog.begin_write().await?;
-    tx.append_event(store.clock.now(), None, None, &NewEvent::new(EventKind::LifecycleDryRun, actor, data)).await?;
-    tx.commit().await?;
+    store.record_event(None, None, &NewEvent::new(EventKind::LifecycleDryRun, actor, data)).await?;
     Ok(plan)
 }
 
 async fn enqueue_plan(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
     for chunk in plan.jobs.chunks(10_000) {
-        queue.enqueue(&to_new_jobs(chunk, &store.config)).await?;
+        queue.enqueue(&to_new_jobs(chunk, store.config())).await?;
     }
     Ok(())
 }
@@ -127,7 +125,7 @@ const ENQUEUE_ATTEMPTS: u32 = 6;
 /// a job finds its claim token spent and is a no-op.
 async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
     for chunk in plan.jobs.chunks(10_000) {
-        let jobs = to_new_jobs(chunk, &store.config);
+        let jobs = to_new_jobs(chunk, store.config());
         let mut delay = std::time::Duration::from_millis(200);
         let mut attempt = 1;
         loop {
@@ -148,11 +146,11 @@ async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Res
 
 /// Takes or renews the scheduler's leadership, logging changes of state.
 async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fence> {
-    let ttl = i64::try_from(store.config.scheduler.leader_ttl_secs)
+    let ttl = i64::try_from(store.config().scheduler.leader_ttl_secs)
         .ok()
         .and_then(chrono::Duration::try_seconds)
         .unwrap_or(chrono::Duration::MAX);
-    let next = match store.catalog.lead(LEADERSHIP, holder, store.clock.now(), ttl).await {
+    let next = match store.catalog().lead(LEADERSHIP, holder, store.now(), ttl).await {
         Ok(fence) => fence,
         Err(e) => {
             tracing::warn!(error = %e, "Could not renew the scheduler's leadership; standing by");
@@ -176,8 +174,8 @@ async fn collect_if_due(
     store: &Store,
     last: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Option<chrono::DateTime<chrono::Utc>> {
-    let interval = store.config.gc.interval_secs;
-    let now = store.clock.now();
+    let interval = store.config().gc.interval_secs;
+    let now = store.now();
     let due = interval > 0 && last.is_none_or(|l| (now - l).num_seconds() >= interval as i64);
     if !due {
         return last;
@@ -210,17 +208,17 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SchedulerError> {
     let holder = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let renew_every = std::time::Duration::from_secs((store.config.scheduler.leader_ttl_secs / 3).max(1));
+    let renew_every = std::time::Duration::from_secs((store.config().scheduler.leader_ttl_secs / 3).max(1));
     let mut fence = lead(store, &holder, None).await;
     let mut last_gc = None;
     loop {
-        let now = store.clock.now();
+        let now = store.now();
         let next = cron
             .find_next_occurrence(&now, false)
             .map_err(|e| SchedulerError::Cron { expr: cron.pattern.to_string(), message: e.to_string() })?;
         tracing::info!(next = %next.to_rfc3339(), leader = fence.is_some(), "Scheduler waiting for the next tick");
         loop {
-            let wait = (next - store.clock.now()).to_std().unwrap_or_default();
+            let wait = (next - store.now()).to_std().unwrap_or_default();
             if wait.is_zero() {
                 break;
             }
@@ -230,7 +228,7 @@ pub async fn run(
             }
             if *shutdown.borrow() {
                 if let Some(f) = &fence {
-                    let _ = store.catalog.abdicate(f).await;
+                    let _ = store.catalog().abdicate(f).await;
                 }
                 return Ok(());
             }
@@ -241,8 +239,8 @@ pub async fn run(
             tracing::info!("Another scheduler leads; standing by");
             continue;
         };
-        let tick = store.clock.now();
-        if store.config.lifecycle.dry_run {
+        let tick = store.now();
+        if store.config().lifecycle.dry_run {
             match dry_run(store, tick, "scheduler", None).await {
                 Ok(plan) => tracing::info!(would_run = plan.items.len(), "dry run: the tick planned, changed nothing"),
                 Err(e) => tracing::warn!(error = %e, "Scheduler dry run failed; the next tick retries"),
@@ -255,7 +253,7 @@ pub async fn run(
                 // A tick with nothing due is a run all the same, ended at once
                 // (retention_cleanup_runs_total counts it).
                 Ok(()) if plan.jobs.is_empty() && !plan.dry_run => {
-                    if let Err(e) = store.catalog.record_idle_run(tick, plan.as_of, store.clock.now()).await {
+                    if let Err(e) = store.catalog().record_idle_run(tick, plan.as_of, store.now()).await {
                         tracing::warn!(error = %e, "Could not record an idle scheduler tick");
                     }
                 }
@@ -285,9 +283,9 @@ mod tests {
         config.scheduler.leader_ttl_secs = 3;
         let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
         let queue = SqliteQueue::new(
-            store.catalog.sqlite_pool().clone(),
-            store.catalog.sqlite_writer().clone(),
-            store.clock.clone(),
+            store.catalog().sqlite_pool().clone(),
+            store.catalog().sqlite_writer().clone(),
+            store.clock().clone(),
         );
         let cron = parse_cron("*/10 * * * * *").unwrap();
         let (stop, shutdown) = watch::channel(false);
@@ -297,17 +295,17 @@ mod tests {
         };
         let started = std::time::Instant::now();
         let succeeded = |outcomes: Vec<(String, i64)>| outcomes.iter().any(|(s, n)| s == "success" && *n >= 1);
-        while !succeeded(store.catalog.run_outcomes().await.unwrap()) {
+        while !succeeded(store.catalog().run_outcomes().await.unwrap()) {
             assert!(started.elapsed() < std::time::Duration::from_secs(20), "no tick was recorded");
             clock.advance(chrono::Duration::seconds(10));
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
         stop.send(true).unwrap();
         scheduler.await.unwrap().unwrap();
-        let outcomes = store.catalog.run_outcomes().await.unwrap();
+        let outcomes = store.catalog().run_outcomes().await.unwrap();
         assert_eq!(outcomes[0], ("failure".to_owned(), 0));
-        let (_, total, _) = store.catalog.run_duration_histogram(&[1.0]).await.unwrap();
+        let (_, total, _) = store.catalog().run_duration_histogram(&[1.0]).await.unwrap();
         assert_eq!(total, outcomes[1].1, "each idle tick has a duration");
-        assert!(store.catalog.last_run().await.unwrap().is_some_and(|r| r.n_planned == 0));
+        assert!(store.catalog().last_run().await.unwrap().is_some_and(|r| r.n_planned == 0));
     }
 }

@@ -65,7 +65,7 @@ pub async fn list_tenants(
     RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<TenantView>>, ApiError> {
     query_pairs(query.as_deref(), &[])?;
-    let tenants = state.store.catalog.tenants().await.map_err(strata_core::store::StoreError::from)?;
+    let tenants = state.store.catalog().tenants().await.map_err(strata_core::store::StoreError::from)?;
     Ok(Json(tenants.iter().map(TenantView::from).collect()))
 }
 
@@ -139,7 +139,7 @@ pub async fn list_tokens(
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
     let tenant = TenantId::parse(&tenant)?;
     state.store.tenant(&tenant).await?;
-    let tokens = state.store.catalog.tokens(Some(&tenant)).await.map_err(strata_core::store::StoreError::from)?;
+    let tokens = state.store.catalog().tokens(Some(&tenant)).await.map_err(strata_core::store::StoreError::from)?;
     Ok(Json(
         tokens
             .into_iter()

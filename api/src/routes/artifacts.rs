@@ -385,7 +385,7 @@ pub async fn list_artifacts(
         limit: limit + 1,
     };
     state.store.tenant(&tenant).await?;
-    let mut artifacts = state.store.catalog.list_page(&page).await.map_err(StoreError::from)?;
+    let mut artifacts = state.store.catalog().list_page(&page).await.map_err(StoreError::from)?;
     let next_cursor = if artifacts.len() > limit as usize {
         artifacts.truncate(limit as usize);
         artifacts.last().map(encode_cursor)

@@ -68,7 +68,7 @@ pub async fn erase(
     let erasure = planner::plan_erase(&state.store, &target, &body.reason, &caller.actor()).await?;
     // If the queue is down this answers 503 after the request was recorded;
     // asking again plans the same artifacts afresh, so a retry is safe.
-    state.queue.enqueue(&to_new_jobs(&erasure.jobs, &state.store.config)).await?;
+    state.queue.enqueue(&to_new_jobs(&erasure.jobs, state.store.config())).await?;
     let queued: Vec<String> = erasure.queued.iter().map(ToString::to_string).collect();
     tracing::info!(target = %target, queued = queued.len(), blocked = erasure.blocked.len(), actor = %caller.actor(), "Queued an erasure over HTTP");
     let blocked = erasure.blocked.iter().map(ToString::to_string).collect();

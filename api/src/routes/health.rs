@@ -32,13 +32,13 @@ pub async fn healthz() -> Json<Health> {
     responses((status = 200, body = Health), (status = 503, description = "The catalog, the queue or a tier does not answer"))
 )]
 pub async fn readyz(State(state): State<Arc<ApiState>>) -> Response {
-    let failed = if let Err(e) = state.store.catalog.ping().await {
+    let failed = if let Err(e) = state.store.catalog().ping().await {
         tracing::warn!(error = %e, "Readiness: the catalog does not answer");
         Some("catalog")
     } else if let Err(e) = state.queue.stats().await {
         tracing::warn!(error = %e, "Readiness: the queue does not answer");
         Some("queue")
-    } else if let Err(e) = state.store.tiers.check().await {
+    } else if let Err(e) = state.store.tiers().check().await {
         tracing::warn!(error = %e, "Readiness: a tier is not reachable");
         Some("tier storage")
     } else {

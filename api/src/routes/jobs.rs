@@ -36,11 +36,11 @@ const DEAD_LETTERS_SCANNED: usize = 10_000;
 /// How a restore job stands, from the catalog, the event log and the dead letters.
 async fn status(state: &ApiState, job: &RestoreJob) -> Result<&'static str, ApiError> {
     let restored = EventFilter { key: Some(job.key.clone()), kind: Some("restored".into()), ..EventFilter::default() };
-    let events = state.store.catalog.events(&restored).await.map_err(StoreError::from)?;
+    let events = state.store.catalog().events(&restored).await.map_err(StoreError::from)?;
     if events.iter().any(|e| e.timestamp >= job.requested_at) {
         return Ok("succeeded");
     }
-    let artifact = state.store.catalog.artifact(job.artifact_id).await.map_err(StoreError::from)?;
+    let artifact = state.store.catalog().artifact(job.artifact_id).await.map_err(StoreError::from)?;
     if !artifact.state.is_live() || artifact.job_token.as_deref() != Some(job.id.as_str()) {
         return Ok("failed");
     }
@@ -110,7 +110,7 @@ pub async fn restore(
         .transpose()?;
     let _one_at_a_time = state.restores.lock().await;
     let a = state.store.find(&key).await?;
-    if let Some(job) = state.store.catalog.pending_restore(a.id).await.map_err(StoreError::from)? {
+    if let Some(job) = state.store.catalog().pending_restore(a.id).await.map_err(StoreError::from)? {
         return Ok(accepted(view(&state, &job).await?));
     }
     if a.tier == Tier::Hot {
@@ -118,7 +118,7 @@ pub async fn restore(
             "artifact {key} is already in the hot tier; there is nothing to restore"
         )));
     }
-    let now = state.store.clock.now();
+    let now = state.store.now();
     let planned = planner::plan_restore(&state.store, &key, days, now, &caller.actor()).await?;
     let job = RestoreJob {
         id: planned.token.clone(),
@@ -129,7 +129,7 @@ pub async fn restore(
         days,
     };
     state.store.record_restore_job(&job).await?;
-    state.queue.enqueue(&to_new_jobs(std::slice::from_ref(&planned), &state.store.config)).await?;
+    state.queue.enqueue(&to_new_jobs(std::slice::from_ref(&planned), state.store.config())).await?;
     tracing::info!(artifact = %key, job = %job.id, actor = %caller.actor(), "Queued a restore over HTTP");
     Ok(accepted(view(&state, &job).await?))
 }
@@ -149,7 +149,7 @@ pub async fn job(
 ) -> Result<Json<JobView>, ApiError> {
     let shown: String = id.chars().take(64).collect();
     let not_found = || ApiError::NotFound(format!("job {shown:?} not found"));
-    let job = state.store.catalog.restore_job(&id).await.map_err(StoreError::from)?.ok_or_else(not_found)?;
+    let job = state.store.catalog().restore_job(&id).await.map_err(StoreError::from)?.ok_or_else(not_found)?;
     if !caller.can_access(&job.key.tenant) {
         return Err(not_found());
     }

@@ -52,7 +52,7 @@ impl PlanRequest {
     fn as_of(&self, state: &ApiState) -> Result<DateTime<Utc>, ApiError> {
         match &self.as_of {
             Some(s) => instant("as_of", s),
-            None => Ok(state.store.clock.now()),
+            None => Ok(state.store.now()),
         }
     }
 }
@@ -130,7 +130,7 @@ pub async fn run(
     let as_of = request.as_of(&state)?;
     // The dry-run switch holds here too, and no request can lift it: the
     // answer says what would be done, and the dry run is recorded.
-    if state.store.config.lifecycle.dry_run {
+    if state.store.config().lifecycle.dry_run {
         let plan = dry_run(&state.store, as_of, &caller.actor(), None).await?;
         tracing::info!(as_of = %as_of, would_run = plan.items.len(), "{}", dry_run_notice());
         return Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))));
@@ -168,7 +168,7 @@ pub struct StatsView {
 #[utoipa::path(get, path = "/v1/stats", tag = "lifecycle", responses((status = 200, body = StatsView)))]
 pub async fn stats(State(state): State<Arc<ApiState>>, RawQuery(query): RawQuery) -> Result<Json<StatsView>, ApiError> {
     query_pairs(query.as_deref(), &[])?;
-    let totals = state.store.catalog.tier_totals().await.map_err(StoreError::from)?;
+    let totals = state.store.catalog().tier_totals().await.map_err(StoreError::from)?;
     let tiers = totals
         .into_iter()
         .filter(|t| t.state.is_live())
@@ -233,7 +233,7 @@ pub async fn events(
         limit: Some(if newest { limit } else { limit + 1 }),
         newest,
     };
-    let mut events = state.store.catalog.events(&filter).await.map_err(StoreError::from)?;
+    let mut events = state.store.catalog().events(&filter).await.map_err(StoreError::from)?;
     let more = !newest && events.len() as i64 > limit;
     events.truncate(limit as usize);
     let next_after = if more { events.last().map(|e| e.seq) } else { None };

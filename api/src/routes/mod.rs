@@ -62,7 +62,7 @@ pub fn build(state: &Arc<ApiState>) -> (Router<Arc<ApiState>>, OpenApi) {
         router = router.merge(group_router);
         doc.merge(group_doc);
     }
-    openapi::configure(&mut doc, &state.store.config);
+    openapi::configure(&mut doc, state.store.config());
     (router, doc)
 }
 
@@ -79,9 +79,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Config::default(), Arc::new(SystemClock)).await.unwrap();
         let queue = SqliteQueue::new(
-            store.catalog.sqlite_pool().clone(),
-            store.catalog.sqlite_writer().clone(),
-            store.clock.clone(),
+            store.catalog().sqlite_pool().clone(),
+            store.catalog().sqlite_writer().clone(),
+            store.clock().clone(),
         );
         let state = Arc::new(ApiState::new(store, Arc::new(queue)));
         let (_, doc) = build(&state);

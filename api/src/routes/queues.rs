@@ -128,7 +128,7 @@ pub async fn queues(
     RawQuery(query): RawQuery,
 ) -> Result<Json<QueuesView>, ApiError> {
     query_pairs(query.as_deref(), &[])?;
-    let lanes = lane_stats(state.queue.as_ref(), &state.store.config).await?.into_iter().map(LaneView::from).collect();
+    let lanes = lane_stats(state.queue.as_ref(), state.store.config()).await?.into_iter().map(LaneView::from).collect();
     Ok(Json(QueuesView { lanes }))
 }
 

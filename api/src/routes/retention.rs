@@ -143,7 +143,7 @@ pub async fn list_holds(
     let pairs = params::query_pairs(query.as_deref(), &["all"])?;
     let all = params::single(&pairs, "all")?.map(|v| params::boolean("all", v)).transpose()?.unwrap_or(false);
     state.store.tenant(&tenant).await?;
-    let holds = state.store.catalog.holds(Some(&tenant), all).await.map_err(StoreError::from)?;
+    let holds = state.store.catalog().holds(Some(&tenant), all).await.map_err(StoreError::from)?;
     Ok(Json(holds.iter().map(HoldView::from).collect()))
 }
 
@@ -173,7 +173,7 @@ pub async fn release_hold(
     let tenant = TenantId::parse(&tenant)?;
     let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("the hold id must be a number".into()))?;
     let not_found = || StoreError::HoldNotFound { id, target: tenant.to_string() };
-    let holds = state.store.catalog.holds(Some(&tenant), false).await.map_err(StoreError::from)?;
+    let holds = state.store.catalog().holds(Some(&tenant), false).await.map_err(StoreError::from)?;
     let hold = holds.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
     let target = match (hold.workflow.as_deref(), hold.artifact.as_deref()) {
         (None, _) => Target::Tenant(tenant),
@@ -202,7 +202,7 @@ pub async fn history(
 ) -> Result<Json<Vec<EventView>>, ApiError> {
     let key = artifact_key(&tenant, &workflow, &name)?;
     let filter = EventFilter { key: Some(key.clone()), ..EventFilter::default() };
-    let events = state.store.catalog.events(&filter).await.map_err(StoreError::from)?;
+    let events = state.store.catalog().events(&filter).await.map_err(StoreError::from)?;
     let history: Vec<EventView> =
         events.iter().filter(|e| RETENTION_HISTORY.contains(&e.event_type.as_str())).map(EventView::from).collect();
     if history.is_empty() {
@@ -234,7 +234,7 @@ pub async fn explain(
     let pairs = params::query_pairs(query.as_deref(), &["as_of"])?;
     let as_of = match params::single(&pairs, "as_of")? {
         Some(t) => params::instant("as_of", t)?,
-        None => state.store.clock.now(),
+        None => state.store.now(),
     };
     let explanation = state.store.explain(&key, as_of).await?;
     Ok(Json(ExplanationView::from(&explanation)))

@@ -176,7 +176,7 @@ pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
     // A tombstone's state says what ended it (`rm`, an overwrite, the
     // lifecycle, an erasure), from its last such event.
     let tombstones: Vec<i64> = artifacts.iter().filter(|a| !a.state.is_live()).map(|a| a.id).collect();
-    let endings = app.store.catalog.tombstone_endings(&tombstones).await?;
+    let endings = app.store.catalog().tombstone_endings(&tombstones).await?;
     let state = |a: &Artifact| endings.get(&a.id).cloned().unwrap_or_else(|| a.state.to_string());
     if args.json {
         let listed: Vec<serde_json::Value> = artifacts

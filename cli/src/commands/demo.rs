@@ -82,7 +82,7 @@ struct StepRow {
 
 async fn snapshot(app: &App, day: i64, planned: usize) -> anyhow::Result<StepRow> {
     let mut row = StepRow { day, planned, tiers: [(0, 0, 0); 3], eligible: 0, purged: 0, dead: 0 };
-    for t in app.store.catalog.tier_totals().await? {
+    for t in app.store.catalog().tier_totals().await? {
         match t.state {
             State::Active | State::Eligible => {
                 let slot = &mut row.tiers[t.tier as usize];
@@ -119,7 +119,7 @@ fn print_step(row: &StepRow, as_of: DateTime<Utc>) {
 pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let app = App::open(global, crate::app::Opening::default()).await?;
-    if !app.store.catalog.tenants().await?.is_empty() {
+    if !app.store.catalog().tenants().await?.is_empty() {
         return Err(UsageError(format!(
             "the demo needs a fresh data directory, and {} already has tenants: remove it or pass --data-dir NEW_DIR",
             global.data_dir.display()
@@ -171,7 +171,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
     }
     bar.finish_and_clear();
 
-    let t0 = app.store.clock.now();
+    let t0 = app.store.now();
     let mut rows = Vec::new();
     for day in STEPS {
         let as_of = t0 + Duration::days(day);
@@ -205,7 +205,7 @@ pub async fn run(global: &Global, args: &DemoArgs) -> anyhow::Result<()> {
         ]);
     }
     println!("{t}");
-    let counts = app.store.catalog.event_counts().await?;
+    let counts = app.store.catalog().event_counts().await?;
     println!("Events: {}", counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", "));
     let dead = app.queue.dead_letters(&DeadFilter::default(), 5).await?;
     for d in &dead {
@@ -233,7 +233,7 @@ async fn corrupt_one_warm_blob(app: &App) -> anyhow::Result<()> {
         return Ok(());
     };
     let blob = BlobRef { tenant: &victim.tenant, blake3: &victim.blake3, codec: victim.codec };
-    let path = app.store.tiers.local_path(Tier::Warm, &blob);
+    let path = app.store.tiers().local_path(Tier::Warm, &blob);
     std::fs::write(&path, b"bit rot")?;
     println!("\n(Demo: corrupted the warm blob of {} to show corruption handling.)", victim.key());
     Ok(())
@@ -259,6 +259,6 @@ async fn restore_two_cold(app: &App, at: DateTime<Utc>) -> anyhow::Result<()> {
         jobs.push(planner::plan_restore(&app.store, &a.key(), Some(30), at, "demo").await?);
         println!("\n(Demo: restoring {} from cold.)", a.key());
     }
-    app.queue.enqueue(&to_new_jobs(&jobs, &app.store.config)).await?;
+    app.queue.enqueue(&to_new_jobs(&jobs, app.store.config())).await?;
     Ok(())
 }

@@ -38,7 +38,7 @@ fn audit_line(e: &Event) -> serde_json::Value {
 
 pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
     if let Some(EventsCommand::Verify { json }) = args.command {
-        let report = app.store.catalog.verify_events().await?;
+        let report = app.store.catalog().verify_events().await?;
         if json {
             output::json(&report)?;
         }
@@ -53,7 +53,7 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
         };
     }
     if let Some(EventsCommand::Export { filter, output }) = args.command {
-        let events = app.store.catalog.events(&filter_of(filter, None)).await?;
+        let events = app.store.catalog().events(&filter_of(filter, None)).await?;
         // `-o -` is standard output, as it is for `get`.
         let output = output.filter(|path| path.as_os_str() != "-");
         let mut out: Box<dyn Write> = match &output {
@@ -70,7 +70,7 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
         }
         return Ok(());
     }
-    let events = app.store.catalog.events(&filter_of(args.filter, Some(50))).await?;
+    let events = app.store.catalog().events(&filter_of(args.filter, Some(50))).await?;
     if args.json {
         return output::json(&events);
     }

@@ -9,7 +9,7 @@ use strata_core::gc;
 pub async fn run(app: &App, args: GcArgs) -> anyhow::Result<()> {
     // Under the dry-run switch gc removes nothing; `--live` (already applied
     // to the configuration) lifts it.
-    let switched = app.store.config.lifecycle.dry_run;
+    let switched = app.store.config().lifecycle.dry_run;
     if switched && !args.dry_run {
         eprintln!("{}", strata_workers::scheduler::dry_run_notice());
     }

@@ -165,7 +165,7 @@ async fn run_in_passes(
     if !wait {
         return Ok((plan, None, passes));
     }
-    let mut report = drain(app, all_lanes(&app.store.config), progress).await?;
+    let mut report = drain(app, all_lanes(app.store.config()), progress).await?;
     for _ in 1..MAX_PASSES {
         let next = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
         if next.items.is_empty() {
@@ -173,7 +173,7 @@ async fn run_in_passes(
         }
         passes.push(next.items.len());
         plan.items.extend(next.items);
-        let more = drain(app, all_lanes(&app.store.config), progress).await?;
+        let more = drain(app, all_lanes(app.store.config()), progress).await?;
         for (kind, outcomes) in more.outcomes {
             for (outcome, n) in outcomes {
                 *report.outcomes.entry(kind.clone()).or_default().entry(outcome).or_default() += n;
@@ -183,7 +183,7 @@ async fn run_in_passes(
         report.dead_lettered += more.dead_lettered;
     }
     if let Some(id) = plan.run_id {
-        app.store.catalog.finish_run(id, started.elapsed()).await?;
+        app.store.catalog().finish_run(id, started.elapsed()).await?;
     }
     Ok((plan, Some(report), passes))
 }
@@ -246,7 +246,7 @@ pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
     for a in &targets {
         jobs.push(planner::plan_restore(&app.store, &a.key(), args.days, Utc::now(), "cli").await?);
     }
-    app.queue.enqueue(&to_new_jobs(&jobs, &app.store.config)).await?;
+    app.queue.enqueue(&to_new_jobs(&jobs, app.store.config())).await?;
     if !args.wait {
         for a in &targets {
             println!("Restore of {} from the {} tier is queued on the {} lane.", a.key(), a.tier, PRIORITY_LANE);
@@ -301,11 +301,11 @@ fn actions_line(summary: &serde_json::Value) -> String {
 
 pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
     let (live, tombstones): (Vec<_>, Vec<_>) =
-        app.store.catalog.tier_totals().await?.into_iter().partition(|t| t.state.is_live());
-    let last_run = app.store.catalog.last_run().await?;
+        app.store.catalog().tier_totals().await?.into_iter().partition(|t| t.state.is_live());
+    let last_run = app.store.catalog().last_run().await?;
     let last_dry_run = app
         .store
-        .catalog
+        .catalog()
         .events(&EventFilter {
             kind: Some(EventKind::LifecycleDryRun.as_str().to_owned()),
             limit: Some(1),
@@ -315,7 +315,7 @@ pub async fn summary(app: &App, json: bool) -> anyhow::Result<()> {
         .await?
         .pop();
     let recent =
-        app.store.catalog.events(&EventFilter { limit: Some(10), newest: true, ..EventFilter::default() }).await?;
+        app.store.catalog().events(&EventFilter { limit: Some(10), newest: true, ..EventFilter::default() }).await?;
     if json {
         return output::json(&serde_json::json!({
             "totals": live,
@@ -397,7 +397,7 @@ pub async fn what_if(
     let as_of = as_of(as_of_arg)?;
     let proposed_config = strata_core::config::Config::load(Some(policy))?;
     let proposed_store =
-        strata_core::store::Store::open(&global.data_dir, proposed_config, app.store.clock.clone()).await?;
+        strata_core::store::Store::open(&global.data_dir, proposed_config, app.store.clock().clone()).await?;
     let current = planner::what_if(&app.store, as_of).await?;
     let proposed = planner::what_if(&proposed_store, as_of).await?;
     let index = |items: &[planner::PlannedItem]| -> std::collections::BTreeMap<String, (String, String)> {

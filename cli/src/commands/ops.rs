@@ -104,7 +104,7 @@ pub async fn worker(app: &App, args: WorkerArgs) -> anyhow::Result<()> {
 }
 
 pub async fn scheduler(app: &App) -> anyhow::Result<()> {
-    let expr = app.store.config.scheduler.cron.clone();
+    let expr = app.store.config().scheduler.cron.clone();
     let cron = scheduler::parse_cron(&expr).map_err(|e| UsageError(e.to_string()))?;
     app.announce_dry_run();
     eprintln!("Scheduler planning on {expr:?} (Ctrl-C to stop).");
@@ -113,7 +113,7 @@ pub async fn scheduler(app: &App) -> anyhow::Result<()> {
 }
 
 pub async fn queue_stats(app: &App, json: bool) -> anyhow::Result<()> {
-    let stats = strata_workers::pool::lane_stats(app.queue.as_ref(), &app.store.config).await?;
+    let stats = strata_workers::pool::lane_stats(app.queue.as_ref(), app.store.config()).await?;
     if json {
         return output::json(&stats);
     }
@@ -152,7 +152,7 @@ struct DeadLetterRow {
 async fn dead_letter_row(app: &App, dead: DeadLetter) -> DeadLetterRow {
     let job = Job::from_json(&dead.payload).ok();
     let artifact = match &job {
-        Some(j) => app.store.catalog.artifact(j.artifact_id).await.ok().map(|a| a.key().to_string()),
+        Some(j) => app.store.catalog().artifact(j.artifact_id).await.ok().map(|a| a.key().to_string()),
         None => None,
     };
     DeadLetterRow { tenant: job.map(|j| j.tenant), artifact, dead }

@@ -62,7 +62,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 }
             }
             if let Some(id) = plan.run_id {
-                app.store.catalog.finish_run(id, started.elapsed()).await?;
+                app.store.catalog().finish_run(id, started.elapsed()).await?;
             }
             for item in plan.items.iter().filter(|_| dry_run) {
                 println!("Would mark {} eligible ({}).", item.key, item.rule);
@@ -76,7 +76,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             println!("Released hold {hold_id} on {target} ({}).", output::text(&reason));
         }
         RetentionCommand::Holds { tenant, all, json } => {
-            let holds = app.store.catalog.holds(tenant.as_ref(), all).await?;
+            let holds = app.store.catalog().holds(tenant.as_ref(), all).await?;
             if json {
                 return output::json(&holds);
             }
@@ -102,7 +102,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
         }
         RetentionCommand::History { key, json } => {
             let events =
-                app.store.catalog.events(&EventFilter { key: Some(key.clone()), ..EventFilter::default() }).await?;
+                app.store.catalog().events(&EventFilter { key: Some(key.clone()), ..EventFilter::default() }).await?;
             let history: Vec<_> =
                 events.into_iter().filter(|e| RETENTION_HISTORY.contains(&e.event_type.as_str())).collect();
             if json {
@@ -194,7 +194,7 @@ pub async fn explain(app: &App, args: ExplainArgs) -> anyhow::Result<()> {
 
 pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
     let erasure = planner::plan_erase(&app.store, &args.target, &args.reason, &args.actor).await?;
-    app.queue.enqueue(&to_new_jobs(&erasure.jobs, &app.store.config)).await?;
+    app.queue.enqueue(&to_new_jobs(&erasure.jobs, app.store.config())).await?;
     let report = if args.wait && !erasure.jobs.is_empty() {
         Some(drain(app, vec![PRIORITY_LANE.to_owned()], !args.json).await?)
     } else {
@@ -210,7 +210,7 @@ pub async fn erase(app: &App, args: EraseArgs) -> anyhow::Result<()> {
         if a.held {
             reasons.push("a hold".to_owned());
         }
-        if app.store.config.is_permanent_record(a.class.as_deref()) {
+        if app.store.config().is_permanent_record(a.class.as_deref()) {
             reasons.push(format!("a permanent record (class {})", a.class.as_deref().unwrap_or("-")));
         }
         why.push(if reasons.is_empty() {

@@ -19,9 +19,9 @@ use tokio::sync::watch;
 /// Binds the API's address and says where it is: the first line of
 /// standard output, for scripts that pass port 0.
 async fn listen(app: &App, args: ServeArgs) -> anyhow::Result<TcpListener> {
-    let listen = args.listen.unwrap_or_else(|| app.store.config.api.listen.clone());
+    let listen = args.listen.unwrap_or_else(|| app.store.config().api.listen.clone());
     let listener = TcpListener::bind(&listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    if app.store.config.api.admin_token.is_none() {
+    if app.store.config().api.admin_token.is_none() {
         eprintln!(
             "No admin token is configured (STRATA_ADMIN_TOKEN or [api] admin_token): nobody can reach operator routes."
         );
@@ -56,9 +56,9 @@ pub async fn serve(app: &App, args: ServeArgs) -> anyhow::Result<()> {
 }
 
 pub async fn run(app: &App, args: ServeArgs) -> anyhow::Result<()> {
-    let expr = app.store.config.scheduler.cron.clone();
+    let expr = app.store.config().scheduler.cron.clone();
     let cron = scheduler::parse_cron(&expr).map_err(|e| UsageError(e.to_string()))?;
-    let lanes = crate::commands::ops::worker_lanes(app, all_lanes(&app.store.config))?;
+    let lanes = crate::commands::ops::worker_lanes(app, all_lanes(app.store.config()))?;
     let listener = listen(app, args).await?;
     let stop = shutdown_signal();
     let actor = format!("worker:{}", std::process::id());

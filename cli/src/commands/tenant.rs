@@ -6,7 +6,7 @@ use crate::output;
 
 /// A plan's retention for display.
 fn retention(app: &App, plan: &str) -> String {
-    app.store.config.plan_days(plan).days().map_or_else(|| "unlimited".to_owned(), |d| format!("{d} days"))
+    app.store.config().plan_days(plan).days().map_or_else(|| "unlimited".to_owned(), |d| format!("{d} days"))
 }
 
 pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
@@ -24,7 +24,7 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
             );
         }
         TenantCommand::Ls { json } => {
-            let tenants = app.store.catalog.tenants().await?;
+            let tenants = app.store.catalog().tenants().await?;
             if json {
                 return output::json(&tenants);
             }
@@ -41,7 +41,7 @@ pub async fn run(app: &App, cmd: TenantCommand) -> anyhow::Result<()> {
             println!("{}", created.token);
         }
         TenantCommand::Token(TokenCommand::Ls { name, json }) => {
-            let tokens = app.store.catalog.tokens(name.as_ref()).await?;
+            let tokens = app.store.catalog().tokens(name.as_ref()).await?;
             if json {
                 return output::json(&tokens);
             }

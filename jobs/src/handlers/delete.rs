@@ -34,7 +34,7 @@ pub(super) async fn tombstone_then_delete(
             release_claim: false,
             ensure_blob: None,
         };
-        if !store.committer.apply(change).await? {
+        if !store.apply(change).await? {
             return Err(JobError::Retry(format!("artifact changed before {}", job.kind)));
         }
     }

@@ -11,15 +11,15 @@ use strata_core::lifecycle::{Action, decide, under_policy};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    let decision = decide(&a, &store.config, job.planned_for);
+    let decision = decide(&a, store.config(), job.planned_for);
     let Some(due) = decision.due.filter(|d| d.action == Action::MarkEligible) else {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
     };
     // The expiry stored is the one the current policy decides by.
-    let current = under_policy(&a, &store.config);
+    let current = under_policy(&a, store.config());
     let mut updated = Artifact { state: State::Eligible, eligible_at: Some(job.planned_for), ..current.clone() };
-    updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
+    updated.next_due_at = decide(&updated, store.config(), job.planned_for).next_due_at;
     let data = json!({ "expires_at": current.expires_at, "rule": due.rule, "tier": a.tier, "size": a.size });
     let data = event_data(job, data);
     let change = Change {
@@ -30,6 +30,6 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         release_claim: true,
         ensure_blob: None,
     };
-    store.committer.apply(change).await?;
+    store.apply(change).await?;
     Ok(Outcome::Done)
 }

@@ -9,7 +9,7 @@ use strata_core::artifact::{Artifact, State};
 use strata_core::event::EventKind;
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
-    let protected = a.held || ctx.store.config.is_permanent_record(a.class.as_deref());
+    let protected = a.held || ctx.store.config().is_permanent_record(a.class.as_deref());
     if a.state.is_live() && protected {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);

@@ -140,7 +140,7 @@ impl Context {
 
     /// Loads the artifact and checks this job's claim on it.
     async fn claimed(&self, job: &Job) -> Result<Option<Artifact>, JobError> {
-        let a = match self.store.catalog.artifact(job.artifact_id).await {
+        let a = match self.store.catalog().artifact(job.artifact_id).await {
             Ok(a) => a,
             Err(e) if e.is_not_found() => return Ok(None),
             Err(e) => return Err(e.into()),
@@ -149,7 +149,7 @@ impl Context {
     }
 
     async fn release(&self, job: &Job) -> Result<(), JobError> {
-        self.store.committer.release_claim(job.artifact_id, &job.token).await?;
+        self.store.release_claim(job.artifact_id, &job.token).await?;
         Ok(())
     }
 }

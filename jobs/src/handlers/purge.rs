@@ -10,7 +10,7 @@ use strata_core::event::EventKind;
 use strata_core::lifecycle::{Action, decide};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
-    let due = matches!(decide(&a, &ctx.store.config, job.planned_for).due.map(|d| d.action), Some(Action::Purge));
+    let due = matches!(decide(&a, ctx.store.config(), job.planned_for).due.map(|d| d.action), Some(Action::Purge));
     if a.state.is_live() && !due {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);

@@ -12,12 +12,12 @@ use strata_core::tiers::{BlobRef, TierError};
 
 pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome, JobError> {
     let store = &ctx.store;
-    if !matches!(decide(&a, &store.config, job.planned_for).due.map(|d| d.action), Some(Action::Scan)) {
+    if !matches!(decide(&a, store.config(), job.planned_for).due.map(|d| d.action), Some(Action::Scan)) {
         ctx.release(job).await?;
         return Ok(Outcome::Skipped);
     }
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let (kind, data) = match store.tiers.verify(a.tier, &blob).await {
+    let (kind, data) = match store.tiers().verify(a.tier, &blob).await {
         Ok(_) => (EventKind::Verified, json!({ "tier": a.tier })),
         Err(e @ (TierError::Missing { .. } | TierError::Corrupt { .. })) => {
             tracing::warn!(tenant = %a.tenant, artifact = %a.key(), error = %e, "Scan found a damaged blob");
@@ -26,7 +26,7 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         Err(e) => return Err(e.into()),
     };
     let mut updated = Artifact { verified_at: job.planned_for, ..a.clone() };
-    updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
+    updated.next_due_at = decide(&updated, store.config(), job.planned_for).next_due_at;
     let change = Change {
         artifact: updated,
         expected_generation: a.generation,
@@ -35,6 +35,6 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         release_claim: true,
         ensure_blob: None,
     };
-    store.committer.apply(change).await?;
+    store.apply(change).await?;
     Ok(Outcome::Done)
 }

@@ -39,7 +39,7 @@ fn crash_at(step: &'static str) -> FailPoint {
 }
 
 async fn plan_one(f: &Fixture, days: i64, kind: JobKind) -> Job {
-    let as_of = f.store.clock.now() + Duration::days(days);
+    let as_of = f.store.now() + Duration::days(days);
     let plan = planner::plan(&f.store, as_of, false, 100, "test").await.unwrap();
     let jobs: Vec<Job> = plan.jobs.into_iter().filter(|j| j.kind == kind).collect();
     assert_eq!(jobs.len(), 1, "expected one {kind} job at +{days}d");
@@ -54,7 +54,7 @@ async fn read_back(f: &Fixture) -> Vec<u8> {
 
 async fn events_of(f: &Fixture, kind: &str) -> usize {
     let filter = EventFilter { key: Some(f.key.clone()), kind: Some(kind.into()), ..EventFilter::default() };
-    f.store.catalog.events(&filter).await.unwrap().len()
+    f.store.catalog().events(&filter).await.unwrap().len()
 }
 
 /// Blob files of tenant `acme` in `tier` (staging excluded).
@@ -70,7 +70,7 @@ fn blob_files(f: &Fixture, tier: Tier) -> usize {
             })
             .sum()
     }
-    count(&f.store.tiers.root(tier).join("acme"))
+    count(&f.store.tiers().root(tier).join("acme"))
 }
 
 async fn crash_then_rerun(f: &Fixture, job: &Job, step: &'static str) {
@@ -119,7 +119,7 @@ async fn restore_survives_a_crash_at_every_step() {
         let f = fixture("pro").await;
         let compress = plan_one(&f, 31, JobKind::Compress).await;
         run(&Context::new(f.store.clone(), "test"), &compress).await.unwrap();
-        let at = from_millis(to_millis(f.store.clock.now() + Duration::days(40)));
+        let at = from_millis(to_millis(f.store.now() + Duration::days(40)));
         let job = planner::plan_restore(&f.store, &f.key, Some(3), at, "test").await.unwrap();
         crash_then_rerun(&f, &job, step).await;
         let a = f.store.find(&f.key).await.unwrap();
@@ -140,7 +140,7 @@ async fn a_restore_pin_past_the_last_date_fails_the_job_without_a_panic() {
     let f = fixture("pro").await;
     let compress = plan_one(&f, 31, JobKind::Compress).await;
     run(&Context::new(f.store.clone(), "test"), &compress).await.unwrap();
-    let job = planner::plan_restore(&f.store, &f.key, Some(u32::MAX), f.store.clock.now(), "test").await.unwrap();
+    let job = planner::plan_restore(&f.store, &f.key, Some(u32::MAX), f.store.now(), "test").await.unwrap();
     let err = run(&Context::new(f.store.clone(), "test"), &job).await.unwrap_err();
     assert!(matches!(err, JobError::Abort(_)), "{err:?}");
     assert!(err.to_string().contains("4294967295 days"), "{err}");
@@ -161,7 +161,7 @@ async fn eligibility_and_purge_survive_crashes() {
     assert_eq!(run(&clean, &eligibility).await.unwrap(), Outcome::Stale, "a duplicate delivery is a no-op");
 
     // Inside the grace period nothing is due; after it, purge.
-    let early = planner::plan(&f.store, f.store.clock.now() + Duration::days(36), true, 100, "test").await.unwrap();
+    let early = planner::plan(&f.store, f.store.now() + Duration::days(36), true, 100, "test").await.unwrap();
     assert!(early.items.iter().all(|i| i.kind != JobKind::Purge));
     let purge = plan_one(&f, 37, JobKind::Purge).await;
     let crashing = Context::new(f.store.clone(), "test").with_failpoint(crash_at("after_tombstone"));
@@ -197,7 +197,7 @@ async fn shared_blobs_are_never_deleted_while_referenced() {
 }
 
 async fn plan_one_of(f: &Fixture, days: i64, key: &ArtifactKey) -> Job {
-    let as_of = f.store.clock.now() + Duration::days(days);
+    let as_of = f.store.now() + Duration::days(days);
     let plan = planner::plan(&f.store, as_of, false, 100, "test").await.unwrap();
     let id = f.store.find(key).await.unwrap().id;
     plan.jobs.into_iter().find(|j| j.artifact_id == id).unwrap()
@@ -207,18 +207,15 @@ async fn plan_one_of(f: &Fixture, days: i64, key: &ArtifactKey) -> Job {
 async fn a_job_planned_before_a_change_is_skipped_or_stale() {
     let f = fixture("pro").await;
     let job = plan_one(&f, 8, JobKind::Promote).await;
-    // The artifact is replanned after its lease: the old token is dead.
-    let later = f.store.clock.now() + Duration::days(8);
-    let mut tx = f.store.catalog.begin_write().await.unwrap();
-    tx.stamp(job.artifact_id, "another-token", later).await.unwrap();
-    tx.commit().await.unwrap();
+    // The artifact is claimed anew (a restore takes the claim over): the old token is dead.
+    f.store.claim_live(&f.key).await.unwrap();
     assert_eq!(run(&Context::new(f.store.clone(), "test"), &job).await.unwrap(), Outcome::Stale);
     assert_eq!(f.store.find(&f.key).await.unwrap().tier, Tier::Hot);
 
     // A job whose time condition no longer holds at its planned time is skipped.
     let f = fixture("pro").await;
     let mut early = plan_one(&f, 8, JobKind::Promote).await;
-    early.planned_for = f.store.clock.now() + Duration::days(1);
+    early.planned_for = f.store.now() + Duration::days(1);
     assert_eq!(run(&Context::new(f.store.clone(), "test"), &early).await.unwrap(), Outcome::Skipped);
     assert_eq!(f.store.find(&f.key).await.unwrap().tier, Tier::Hot);
 }
@@ -228,7 +225,7 @@ async fn a_corrupt_source_aborts_and_keeps_the_data() {
     let f = fixture("pro").await;
     let a = f.store.find(&f.key).await.unwrap();
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    std::fs::write(f.store.tiers.local_path(Tier::Hot, &blob), b"rot").unwrap();
+    std::fs::write(f.store.tiers().local_path(Tier::Hot, &blob), b"rot").unwrap();
     let job = plan_one(&f, 8, JobKind::Promote).await;
     let err = run(&Context::new(f.store.clone(), "test"), &job).await.unwrap_err();
     assert!(err.is_abort(), "{err:?}");
@@ -306,7 +303,7 @@ async fn large_artifacts_stream_through_every_move() {
     let scan = plan_one(&f, 62, JobKind::Scan).await;
     assert_eq!(run(&Context::new(f.store.clone(), "test"), &scan).await.unwrap(), Outcome::Done);
     assert_eq!(events_of(&f, "verified").await, 1);
-    let at = from_millis(to_millis(f.store.clock.now() + Duration::days(70)));
+    let at = from_millis(to_millis(f.store.now() + Duration::days(70)));
     let restore = planner::plan_restore(&f.store, &f.key, None, at, "test").await.unwrap();
     crash_then_rerun(&f, &restore, "after_switch").await;
     let a = f.store.find(&f.key).await.unwrap();
@@ -322,16 +319,16 @@ async fn a_corrupt_large_source_never_lands_in_the_target_tier() {
     f.store.put(&key, &bytes[..], PutOptions::default()).await.unwrap();
     let a = f.store.find(&key).await.unwrap();
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let path = f.store.tiers.local_path(Tier::Hot, &blob);
+    let path = f.store.tiers().local_path(Tier::Hot, &blob);
     let mut rotten = std::fs::read(&path).unwrap();
     rotten[500_000] ^= 1;
     std::fs::write(&path, rotten).unwrap();
-    let as_of = f.store.clock.now() + Duration::days(31);
+    let as_of = f.store.now() + Duration::days(31);
     let plan = planner::plan(&f.store, as_of, false, 100, "test").await.unwrap();
     let job = plan.jobs.iter().find(|j| j.artifact_id == a.id).unwrap();
     let err = run(&Context::new(f.store.clone(), "test"), job).await.unwrap_err();
     assert!(err.is_abort() && err.to_string().contains("corrupt"), "{err}");
-    let cold = f.store.tiers.local_path(Tier::Cold, &BlobRef { codec: Codec::Zstd, ..blob.clone() });
+    let cold = f.store.tiers().local_path(Tier::Cold, &BlobRef { codec: Codec::Zstd, ..blob.clone() });
     assert!(!cold.exists(), "a corrupt stream is aborted, never renamed into place");
     assert_eq!(f.store.find(&key).await.unwrap().tier, Tier::Hot);
 }

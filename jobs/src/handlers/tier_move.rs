@@ -15,7 +15,7 @@ fn still_due(ctx: &Context, job: &Job, a: &Artifact) -> bool {
     if job.kind == JobKind::Restore {
         return a.state.is_live();
     }
-    match decide(a, &ctx.store.config, job.planned_for).due.map(|d| d.action) {
+    match decide(a, ctx.store.config(), job.planned_for).due.map(|d| d.action) {
         Some(Action::Compress { from }) => job.kind == JobKind::Compress && from == a.tier,
         Some(Action::Promote { from, to }) => job.kind == JobKind::Promote && from == a.tier && Some(to) == job.to_tier,
         _ => false,
@@ -53,7 +53,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
     // cannot be represented fails the job without leaving a copy behind.
     let pinned_hot_until = match job.kind {
         JobKind::Restore => {
-            let days = job.restore_days.unwrap_or(store.config.tiers.restore_days);
+            let days = job.restore_days.unwrap_or(store.config().tiers.restore_days);
             let until = add_days(job.planned_for, days).ok_or_else(|| {
                 JobError::Abort(format!("cannot keep {} hot for {days} days: that is past the last date", a.key()))
             })?;
@@ -62,7 +62,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         _ => a.pinned_hot_until,
     };
     let source = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let stored_size = store.tiers.copy_verified(a.tier, &source, target, codec, a.size).await?;
+    let stored_size = store.tiers().copy_verified(a.tier, &source, target, codec, a.size).await?;
     ctx.step("after_write")?;
     let mut updated = Artifact {
         tier: target,
@@ -77,7 +77,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         _ => EventKind::Promoted,
     };
     updated.stored_size = stored_size;
-    updated.next_due_at = decide(&updated, &store.config, job.planned_for).next_due_at;
+    updated.next_due_at = decide(&updated, store.config(), job.planned_for).next_due_at;
     let age_days = (job.planned_for - a.created_at).num_seconds() as f64 / 86_400.0;
     let data = event_data(
         job,
@@ -100,7 +100,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         release_claim: false,
         ensure_blob: Some(EnsureBlob { tier: target, codec, from_tier: a.tier, from_codec: a.codec }),
     };
-    if !store.committer.apply(change).await? {
+    if !store.apply(change).await? {
         return Err(JobError::Retry("artifact changed during the move".into()));
     }
     Ok(())
