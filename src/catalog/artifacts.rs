@@ -7,7 +7,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use sqlx::{QueryBuilder, Row};
 
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
@@ -93,7 +93,7 @@ fn json_map(text: &str) -> Result<serde_json::Map<String, serde_json::Value>, Ca
     serde_json::from_str(text).map_err(bad)
 }
 
-pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogError> {
+pub(super) fn artifact_from_row(row: &AnyRow) -> Result<Artifact, CatalogError> {
     let text = |name: &str| -> Result<String, CatalogError> { Ok(row.try_get::<String, _>(name)?) };
     Ok(Artifact {
         id: row.try_get("id")?,
@@ -120,8 +120,8 @@ pub(super) fn artifact_from_row(row: &SqliteRow) -> Result<Artifact, CatalogErro
         next_due_at: opt_time(row.try_get("next_due_at")?),
         job_token: row.try_get("job_token")?,
         generation: row.try_get("generation")?,
-        held: row.try_get("held")?,
-        extended: row.try_get("extended")?,
+        held: super::row::flag(row, "held")?,
+        extended: super::row::flag(row, "extended")?,
         plan: row.try_get("plan")?,
         newer_live: row.try_get::<i64, _>("newer_live")? as u64,
         dead_lettered_at: opt_time(row.try_get("dead_lettered_at")?),
@@ -135,7 +135,7 @@ pub(super) fn select(columns: &str, tail: &str) -> sqlx::AssertSqlSafe<String> {
 /// The live artifact at `key`, if any, through any executor (pool or transaction).
 async fn find_live_in<'e, E>(executor: E, columns: &str, key: &ArtifactKey) -> Result<Option<Artifact>, CatalogError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let row = sqlx::query(select(
         columns,
@@ -169,7 +169,7 @@ impl Catalog {
 
     /// Lists artifacts, ordered by tenant, workflow, name.
     pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
+        let mut q = QueryBuilder::<sqlx::Any>::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
         if let Some(t) = &filter.tenant {
             q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
@@ -189,7 +189,7 @@ impl Catalog {
 
     /// One page of a tenant's live artifacts (see [`PageQuery`]).
     pub async fn list_page(&self, page: &PageQuery) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!(
+        let mut q = QueryBuilder::<sqlx::Any>::new(format!(
             "SELECT {} FROM artifacts WHERE state IN ('active', 'eligible') AND tenant = ",
             self.columns
         ));
@@ -523,7 +523,7 @@ impl Catalog {
             Ok(LifecycleRun {
                 started_at: from_millis(r.try_get("started_at")?),
                 as_of: from_millis(r.try_get("as_of")?),
-                dry_run: r.try_get("dry_run")?,
+                dry_run: super::row::flag(&r, "dry_run")?,
                 n_planned: r.try_get("n_planned")?,
                 summary: serde_json::from_str(&summary).map_err(bad)?,
             })

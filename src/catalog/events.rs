@@ -29,7 +29,7 @@ pub struct EventFilter {
 impl Catalog {
     /// Reads events matching `filter`, oldest first.
     pub async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+        let mut q = QueryBuilder::<sqlx::Any>::new(
             "SELECT seq, at, tenant, workflow, name, kind, actor, reason, data FROM events WHERE 1 = 1",
         );
         if let Some(t) = &filter.tenant {

@@ -7,7 +7,7 @@ use crate::id::{TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 use std::fmt;
 
 /// Who places or releases a hold, which decides what they may release: an
@@ -115,7 +115,7 @@ pub struct Hold {
 const HOLD_COLUMNS: &str = "h.id, h.tenant, h.workflow, a.name AS artifact, h.artifact_id, h.reason, h.actor, \
      h.owner, h.owner_tenant, h.locked_until, h.applied_at, h.released_at, h.release_reason, h.released_by FROM holds h LEFT JOIN artifacts a ON a.id = h.artifact_id";
 
-fn hold_from_row(row: &SqliteRow) -> Result<Hold, CatalogError> {
+fn hold_from_row(row: &AnyRow) -> Result<Hold, CatalogError> {
     let owner_tenant: Option<String> = row.try_get("owner_tenant")?;
     let owner = match (row.try_get::<String, _>("owner")?.as_str(), owner_tenant) {
         ("tenant", Some(t)) => {

@@ -28,7 +28,7 @@ impl Catalog {
     pub async fn tombstone_endings(&self, ids: &[i64]) -> Result<HashMap<i64, String>, CatalogError> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(500) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!(
+            let mut q = QueryBuilder::<sqlx::Any>::new(format!(
                 "SELECT artifact_id, kind FROM events WHERE kind IN ({ENDINGS}) AND artifact_id IN ("
             ));
             let mut list = q.separated(", ");

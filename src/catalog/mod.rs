@@ -14,6 +14,7 @@ mod holds;
 mod inspect;
 mod leaders;
 mod restores;
+mod row;
 mod runs;
 mod tenants;
 mod tokens;
@@ -28,7 +29,10 @@ pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use tenants::Tenant;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{ConnectOptions, Executor};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -90,14 +94,14 @@ impl CatalogError {
 /// The catalog handle; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    pool: AnyPool,
+    writer: AnyPool,
     columns: std::sync::Arc<str>,
 }
 
 /// A write transaction holding SQLite's write lock. Dropping it rolls back.
 pub(crate) struct WriteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
     /// The last event's sequence number and hash, once known in this transaction.
     chain_head: Option<(i64, String)>,
     columns: std::sync::Arc<str>,
@@ -117,26 +121,34 @@ impl Catalog {
     /// the latest commits, though never corrupt the database).
     pub async fn open_with(path: &Path, keep_latest_cap: u32, durable: bool) -> Result<Self, CatalogError> {
         let open_err = |message: String| CatalogError::Open { path: path.display().to_string(), message };
-        let options = SqliteConnectOptions::from_str("sqlite://")
+        sqlx::any::install_default_drivers();
+        let url = SqliteConnectOptions::from_str("sqlite://")
             .map_err(|e| open_err(e.to_string()))?
             .filename(path)
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // FULL: in WAL mode, every commit syncs the WAL before it returns.
-            .synchronous(if durable { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
+            .to_url_lossy();
+        let options = AnyConnectOptions::from_url(&url).map_err(|e| open_err(e.to_string()))?;
+        // FULL: in WAL mode, every commit syncs the WAL before it returns.
+        let pragmas: std::sync::Arc<str> = format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {}; PRAGMA busy_timeout = 30000; PRAGMA foreign_keys = ON;",
+            if durable { "FULL" } else { "NORMAL" }
+        )
+        .into();
+        let connect = move |pool: AnyPoolOptions| {
+            let pragmas = pragmas.clone();
+            pool.after_connect(move |conn, _| {
+                let pragmas = pragmas.clone();
+                Box::pin(async move { conn.execute(sqlx::AssertSqlSafe(pragmas.to_string())).await.map(|_| ()) })
+            })
+        };
         // One connection writes: writers in this process queue on the pool
         // (an async wait) instead of on SQLite's busy handler (a sleep loop).
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(120))
+        let writer = connect(AnyPoolOptions::new().max_connections(1).acquire_timeout(Duration::from_secs(120)))
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
         sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(|e| open_err(e.to_string()))?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+        let pool = connect(AnyPoolOptions::new().max_connections(8))
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
@@ -144,12 +156,12 @@ impl Catalog {
     }
 
     /// The read pool, shared with the embedded queue (same database file).
-    pub fn sqlite_pool(&self) -> &SqlitePool {
+    pub fn sqlite_pool(&self) -> &AnyPool {
         &self.pool
     }
 
     /// The single-connection write pool, shared with the embedded queue.
-    pub fn sqlite_writer(&self) -> &SqlitePool {
+    pub fn sqlite_writer(&self) -> &AnyPool {
         &self.writer
     }
 

@@ -6,7 +6,7 @@ use crate::clock::{from_millis, to_millis};
 use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 /// A requested restore job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,7 +27,7 @@ pub struct RestoreJob {
 
 const COLUMNS: &str = "r.id, r.tenant, r.workflow, r.name, r.artifact_id, r.requested_at, r.requested_by, r.days";
 
-fn from_row(row: &SqliteRow) -> Result<RestoreJob, CatalogError> {
+fn from_row(row: &AnyRow) -> Result<RestoreJob, CatalogError> {
     let bad = |e: crate::id::IdError| CatalogError::BadRow(e.to_string());
     let text = |name: &str| -> Result<String, CatalogError> { Ok(row.try_get::<String, _>(name)?) };
     Ok(RestoreJob {

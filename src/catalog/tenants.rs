@@ -7,6 +7,7 @@ use crate::id::TenantId;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 /// A tenant row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,7 +20,7 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
 }
 
-fn tenant_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Tenant, CatalogError> {
+fn tenant_from_row(row: &AnyRow) -> Result<Tenant, CatalogError> {
     let name: String = row.try_get("name")?;
     Ok(Tenant {
         name: TenantId::parse(&name).map_err(|e| CatalogError::BadRow(e.to_string()))?,

@@ -7,8 +7,8 @@
 use super::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqlitePool, SqliteRow};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::any::AnyRow;
+use sqlx::{Any, AnyPool, QueryBuilder, Row};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use strata_core::clock::{SharedClock, from_millis, to_millis};
@@ -19,8 +19,8 @@ const INSERT_CHUNK: usize = 500;
 /// The SQLite-backed queue.
 #[derive(Debug, Clone)]
 pub struct SqliteQueue {
-    pool: SqlitePool,
-    writer: SqlitePool,
+    pool: AnyPool,
+    writer: AnyPool,
     clock: SharedClock,
     retention: DeadLetterRetention,
 }
@@ -33,7 +33,7 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn dead_from_row(row: &SqliteRow) -> Result<DeadLetter, sqlx::Error> {
+fn dead_from_row(row: &AnyRow) -> Result<DeadLetter, sqlx::Error> {
     Ok(DeadLetter {
         id: row.try_get::<i64, _>("id")?.to_string(),
         lane: row.try_get("lane")?,
@@ -46,7 +46,7 @@ fn dead_from_row(row: &SqliteRow) -> Result<DeadLetter, sqlx::Error> {
     })
 }
 
-fn push_dead_filter(q: &mut QueryBuilder<Sqlite>, filter: &DeadFilter) -> Result<(), QueueError> {
+fn push_dead_filter(q: &mut QueryBuilder<Any>, filter: &DeadFilter) -> Result<(), QueueError> {
     if let Some(id) = &filter.id {
         let id: i64 = id.parse().map_err(|_| QueueError::NotFound(format!("id {id:?}")))?;
         q.push(" AND id = ").push_bind(id);
@@ -67,7 +67,7 @@ fn push_dead_filter(q: &mut QueryBuilder<Sqlite>, filter: &DeadFilter) -> Result
 impl SqliteQueue {
     /// A queue reading through `pool` and writing through `writer` (the
     /// catalog's pools: its migrations created the `jobs` table).
-    pub fn new(pool: SqlitePool, writer: SqlitePool, clock: SharedClock) -> Self {
+    pub fn new(pool: AnyPool, writer: AnyPool, clock: SharedClock) -> Self {
         Self { pool, writer, clock, retention: DeadLetterRetention::default() }
     }
 
@@ -88,9 +88,8 @@ impl Queue for SqliteQueue {
         let now = to_millis(self.now());
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(backend)?;
         for chunk in jobs.chunks(INSERT_CHUNK) {
-            let mut q = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) ",
-            );
+            let mut q =
+                QueryBuilder::<Any>::new("INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) ");
             q.push_values(chunk, |mut b, job| {
                 b.push_bind(&job.lane)
                     .push_bind(&job.kind)
@@ -283,7 +282,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn dead_letters(&self, filter: &DeadFilter, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::<Any>::new(
             "SELECT id, lane, kind, payload, attempts, last_error, first_failed_at, last_failed_at FROM jobs WHERE state = 'dead'",
         );
         push_dead_filter(&mut q, filter)?;
@@ -294,7 +293,7 @@ impl Queue for SqliteQueue {
 
     async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
         let now = to_millis(self.now());
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::<Any>::new(
             "UPDATE jobs SET state = 'ready', attempts = 0, first_failed_at = NULL, last_failed_at = NULL, available_at = ",
         );
         q.push_bind(now);
@@ -309,7 +308,7 @@ impl Queue for SqliteQueue {
     }
 
     async fn discard_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
-        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM jobs WHERE state = 'dead'");
+        let mut q = QueryBuilder::<Any>::new("DELETE FROM jobs WHERE state = 'dead'");
         push_dead_filter(&mut q, filter)?;
         let n = q.build().execute(&self.writer).await.map_err(backend)?.rows_affected();
         if n == 0 && filter.id.is_some() {
