@@ -67,14 +67,7 @@ impl RedisProxy {
                 }
             })
         };
-        Ok(Self {
-            address,
-            url: format!("{before}{address}{after}"),
-            stop,
-            streams,
-            rewrites,
-            accept: Some(accept),
-        })
+        Ok(Self { address, url: format!("{before}{address}{after}"), stop, streams, rewrites, accept: Some(accept) })
     }
 
     /// Where the proxy listens.
