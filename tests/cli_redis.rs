@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::redis::{Cleanup, redis_url};
+use common::redis::Cleanup;
 use common::{Strata, noise};
+use strata_testkit::redis_url;
 
 #[test]
 fn the_lifecycle_and_dead_letters_run_on_redis() {

@@ -19,7 +19,7 @@
 mod common;
 
 use common::Strata;
-use common::redis::{Cleanup, redis_url};
+use common::redis::Cleanup;
 use serde_json::json;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::Store;
+use strata_testkit::redis_url;
 
 /// Child processes killed (SIGKILL) and reaped when the test ends, panics
 /// included.

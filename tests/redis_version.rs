@@ -6,8 +6,9 @@
 mod common;
 
 use common::Strata;
-use common::redis::{Cleanup, redis_url};
+use common::redis::Cleanup;
 use strata_testkit::proxy::{Claim, RedisProxy};
+use strata_testkit::redis_url;
 
 #[test]
 fn the_cli_refuses_a_redis_older_than_7_naming_its_version_and_url() {

@@ -1,6 +1,4 @@
-//! The test Redis and the keys a test leaves in it.
-
-pub use strata_testkit::redis_url;
+//! The keys a test leaves in the test Redis (`strata_testkit::redis_url`).
 
 /// Deletes a test's keys (URL, key prefix) when dropped.
 pub struct Cleanup(pub String, pub String);

@@ -1025,7 +1025,7 @@ mod tests {
         assert_eq!(actual.rewrites(), []);
 
         let older = RedisProxy::start(&url, Claim::Redis62).unwrap();
-        let err = RedisQueue::connect(older.url(), &prefix, clock).await.err().expect("Redis 6.2 is refused");
+        let Err(err) = RedisQueue::connect(older.url(), &prefix, clock).await else { panic!("Redis 6.2 was accepted") };
         let rewrites = older.rewrites();
         let claimed = &rewrites.first().expect("the proxy rewrote the version").claimed;
         assert!(claimed.starts_with("6.2."), "{rewrites:?}");
