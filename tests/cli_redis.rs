@@ -2,15 +2,13 @@
 
 mod common;
 
-use common::redis::{Cleanup, redis_url};
+use common::redis::Cleanup;
 use common::{Strata, noise};
+use strata_testkit::redis_url;
 
 #[test]
 fn the_lifecycle_and_dead_letters_run_on_redis() {
-    let Some(url) = redis_url() else {
-        eprintln!("NOT RUN: no Redis");
-        return;
-    };
+    let Some(url) = redis_url("cli_redis::the_lifecycle_and_dead_letters_run_on_redis") else { return };
     let prefix = format!("strata-cli-test-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
     let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
@@ -51,8 +49,7 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
 
 #[test]
 fn a_job_failing_past_the_retry_horizon_is_dead_lettered_on_redis() {
-    let Some(url) = redis_url() else {
-        eprintln!("NOT RUN: no Redis");
+    let Some(url) = redis_url("cli_redis::a_job_failing_past_the_retry_horizon_is_dead_lettered_on_redis") else {
         return;
     };
     let prefix = format!("strata-cli-poison-{}", std::process::id());
@@ -104,8 +101,7 @@ fn a_job_failing_past_the_retry_horizon_is_dead_lettered_on_redis() {
 
 #[test]
 fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
-    let Some(url) = redis_url() else {
-        eprintln!("NOT RUN: no Redis");
+    let Some(url) = redis_url("cli_redis::three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered") else {
         return;
     };
     const N: usize = 20_000;

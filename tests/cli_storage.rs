@@ -40,15 +40,22 @@ fn an_undecodable_cold_blob_names_its_artifact() {
     assert!(!s.path("out").exists());
 }
 
+/// Whether user and mount namespaces are available (`unshare -rm`); when
+/// not, `test` did not run (a failure under CI).
+fn namespaces_available(test: &str) -> bool {
+    let available = std::process::Command::new("unshare").args(["-rm", "true"]).status().is_ok_and(|st| st.success());
+    if !available {
+        strata_testkit::not_run(test, "no user and mount namespaces here (unshare -rm), needed for the full-disk test");
+    }
+    available
+}
+
 /// Runs strata in a private mount namespace with a 64 KiB tmpfs over the hot
 /// tier; prints the files left in it. `None` where namespaces are not
-/// available (outside CI only).
-fn on_a_full_hot_tier(s: &Strata, args: &[&str]) -> Option<std::process::Output> {
+/// available (after `strata_testkit::not_run` for `test`).
+fn on_a_full_hot_tier(test: &str, s: &Strata, args: &[&str]) -> Option<std::process::Output> {
     let hot = s.data().join("tiers/hot");
-    let probe = std::process::Command::new("unshare").args(["-rm", "true"]).status();
-    if !probe.is_ok_and(|st| st.success()) {
-        assert!(std::env::var_os("CI").is_none(), "unshare -rm is needed under CI for the full-disk test");
-        eprintln!("skipped: no user and mount namespaces here");
+    if !namespaces_available(test) {
         return None;
     }
     let cmd = s.command(args);
@@ -69,12 +76,13 @@ exit $code"#;
 
 #[test]
 fn a_full_disk_is_an_honest_error_and_leaves_nothing_behind() {
+    const TEST: &str = "cli_storage::a_full_disk_is_an_honest_error_and_leaves_nothing_behind";
     let s = Strata::new();
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     // One lands in place, the other streams through staging.
     for (name, len) in [("small", 200_000), ("large", 2_000_000)] {
         let input = s.file(name, &noise(len, 7));
-        let Some(out) = on_a_full_hot_tier(&s, &["put", &format!("acme/wf/{name}"), &input]) else { return };
+        let Some(out) = on_a_full_hot_tier(TEST, &s, &["put", &format!("acme/wf/{name}"), &input]) else { return };
         let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
         assert!(stderr.contains("the hot tier is full") && stderr.contains("free space"), "{stderr}");
@@ -89,9 +97,7 @@ fn a_full_disk_answers_507_over_http() {
     const ADMIN: &str = "admin-token-for-the-full-disk-test";
     let s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
-    if !std::process::Command::new("unshare").args(["-rm", "true"]).status().is_ok_and(|st| st.success()) {
-        assert!(std::env::var_os("CI").is_none(), "unshare -rm is needed under CI for the full-disk test");
-        eprintln!("skipped: no user and mount namespaces here");
+    if !namespaces_available("cli_storage::a_full_disk_answers_507_over_http") {
         return;
     }
     let cmd = s.command(&["serve", "--listen", "127.0.0.1:0"]);

@@ -19,7 +19,7 @@
 mod common;
 
 use common::Strata;
-use common::redis::{Cleanup, redis_url};
+use common::redis::Cleanup;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use strata_core::artifact::{Artifact, Codec, State, Tier};
@@ -27,6 +27,7 @@ use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::committer::Ingest;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::Store;
+use strata_testkit::redis_url;
 
 /// Child processes killed (SIGKILL) and reaped when the test ends, panics
 /// included.
@@ -174,10 +175,8 @@ async fn bulk_ingest(store: &Store, tenant: &str, range: std::ops::Range<usize>)
 /// is checked to be still queued, not lost, then deleted.
 #[test]
 fn a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_backlog() {
-    let Some(url) = redis_url() else {
-        eprintln!("NOT RUN: no Redis");
-        return;
-    };
+    const TEST: &str = "redis_scale::a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_backlog";
+    let Some(url) = redis_url(TEST) else { return };
     const BIG: usize = 100_000;
     const SMALL: usize = 100;
     const TOTAL: usize = BIG + SMALL;
@@ -265,12 +264,12 @@ fn a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_back
     eprintln!("fairness test took {:?}", started.elapsed());
 }
 
-/// Whether `redis-server` can be run: required under CI, else the test is
-/// skipped with a message.
-fn redis_server_available() -> bool {
+/// Whether `redis-server` can be run; when not, `test` did not run (a
+/// failure under CI).
+fn redis_server_available(test: &str) -> bool {
     let found = Command::new("redis-server").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
-    if !found && std::env::var("CI").is_ok() {
-        panic!("redis-server must be on PATH under CI");
+    if !found {
+        strata_testkit::not_run(test, "redis-server is not on PATH");
     }
     found
 }
@@ -349,13 +348,8 @@ fn promoted_and_warm(runtime: &tokio::runtime::Runtime, store: &Store) -> (usize
 /// `redis-server`, never the shared one.
 #[test]
 fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued() {
-    if redis_url().is_none() {
-        eprintln!("NOT RUN: no Redis");
-        return;
-    }
-    if !redis_server_available() {
-        assert!(std::env::var("CI").is_err(), "redis-server must be on PATH under CI");
-        eprintln!("NOT RUN: redis-server is not on PATH");
+    const TEST: &str = "redis_scale::a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued";
+    if redis_url(TEST).is_none() || !redis_server_available(TEST) {
         return;
     }
     const BEFORE: usize = 6_000; // enqueued while Redis is up

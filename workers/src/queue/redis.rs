@@ -933,40 +933,12 @@ mod tests {
     use chrono::Utc;
     use std::sync::Arc;
     use strata_core::clock::ManualClock;
-
-    /// The test Redis: `STRATA_TEST_REDIS_URL`, else the local Redis when
-    /// it answers. Required under CI (`.ci/run` sets the URL); elsewhere a
-    /// test without one says loudly that it did not run.
-    fn redis_url() -> Option<String> {
-        match std::env::var("STRATA_TEST_REDIS_URL") {
-            Ok(url) => Some(url),
-            Err(_) if std::env::var("CI").is_ok() => panic!("STRATA_TEST_REDIS_URL must be set under CI"),
-            Err(_) => local_redis().or_else(|| {
-                eprintln!("NOT RUN: no Redis (STRATA_TEST_REDIS_URL is unset and 127.0.0.1:6379 does not answer)");
-                None
-            }),
-        }
-    }
-    /// The local Redis, when `STRATA_TEST_REDIS_URL` is unset: used if it
-    /// answers `PING` on 127.0.0.1:6379 within half a second.
-    fn local_redis() -> Option<String> {
-        use std::io::{Read, Write};
-        let timeout = std::time::Duration::from_millis(500);
-        let address = std::net::SocketAddr::from(([127, 0, 0, 1], 6379));
-        let mut stream = std::net::TcpStream::connect_timeout(&address, timeout).ok()?;
-        stream.set_read_timeout(Some(timeout)).ok()?;
-        stream.write_all(b"PING\r\n").ok()?;
-        let mut reply = [0u8; 7];
-        stream.read_exact(&mut reply).ok()?;
-        (&reply == b"+PONG\r\n").then(|| "redis://127.0.0.1:6379".to_owned())
-    }
+    use strata_testkit::proxy::{Claim, RedisProxy};
+    use strata_testkit::redis_url;
 
     #[tokio::test]
     async fn passes_the_shared_queue_suite() {
-        let Some(url) = redis_url() else {
-            eprintln!("NOT RUN: the Redis queue suite");
-            return;
-        };
+        let Some(url) = redis_url("queue::redis::tests::passes_the_shared_queue_suite") else { return };
         let prefixes = Mutex::new(Vec::new());
         crate::queue::suite::run_all(|retention| {
             let url = url.clone();
@@ -992,10 +964,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lane_whose_data_was_lost_is_read_again() {
-        let Some(url) = redis_url() else {
-            eprintln!("NOT RUN: no Redis");
-            return;
-        };
+        let Some(url) = redis_url("queue::redis::tests::a_lane_whose_data_was_lost_is_read_again") else { return };
         let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
         let clock = ManualClock::new(Utc::now());
         let q = RedisQueue::connect(&url, &prefix, Arc::new(clock)).await.unwrap();
@@ -1038,5 +1007,32 @@ mod tests {
         let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
         let err = RedisQueue::connect("redis://127.0.0.1:1/", "strata", clock).await.unwrap_err();
         assert!(err.to_string().contains("redis://127.0.0.1:1/"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_redis_older_than_7_is_refused_naming_its_version_and_url() {
+        let Some(url) = redis_url("queue::redis::tests::a_redis_older_than_7_is_refused_naming_its_version_and_url")
+        else {
+            return;
+        };
+        let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
+        let clock: SharedClock = Arc::new(ManualClock::new(Utc::now()));
+        // Through the proxy, unchanged, the real Redis is accepted and answers.
+        let actual = RedisProxy::start(&url, Claim::Actual).unwrap();
+        let q = RedisQueue::connect(actual.url(), &prefix, clock.clone()).await.unwrap();
+        assert!(q.stats().await.unwrap().iter().all(|lane| lane.pending() == 0));
+        drop(q);
+        assert_eq!(actual.rewrites(), []);
+
+        let older = RedisProxy::start(&url, Claim::Redis62).unwrap();
+        let Err(err) = RedisQueue::connect(older.url(), &prefix, clock).await else { panic!("Redis 6.2 was accepted") };
+        let rewrites = older.rewrites();
+        let claimed = &rewrites.first().expect("the proxy rewrote the version").claimed;
+        assert!(claimed.starts_with("6.2."), "{rewrites:?}");
+        let QueueError::Backend(message) = &err else { panic!("not a backend error: {err:?}") };
+        assert_eq!(
+            *message,
+            format!("Redis at {} is version {claimed}; strata needs Redis 7.0 or later", redact(older.url()))
+        );
     }
 }
