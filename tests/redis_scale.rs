@@ -12,11 +12,10 @@
 //!   the rest of the backlog is checked to be still queued.
 //! - Outage: a private `redis-server` (append-only file, fsync on every
 //!   write) is killed with SIGKILL while a worker and a scheduler run; both
-//!   keep running (the worker backing off, nearly idle, instead of spinning
-//!   on the errors), commands fail fast naming the URL, and once Redis is
-//!   back on the same port and directory the worker resumes within seconds
-//!   and every job that was acknowledged as enqueued completes, by the same
-//!   processes.
+//!   keep running (the worker nearly idle, not spinning on the errors),
+//!   commands fail fast naming the URL, and once Redis is back on the same
+//!   port and directory the worker resumes within seconds and every job that
+//!   was acknowledged as enqueued completes, by the same processes.
 
 mod common;
 
@@ -454,8 +453,8 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     // cannot enqueue it.
     runtime.block_on(bulk_ingest(&store, "acme", BEFORE..BEFORE + DURING));
     // Fetches fail while Redis is down. For several seconds both processes
-    // stay up, and the worker, backing off between its fetch retries (to one
-    // every 5 s), stays nearly idle instead of spinning on the errors.
+    // stay up, and the worker stays nearly idle instead of spinning on the
+    // errors.
     const WINDOW: Duration = Duration::from_secs(8);
     let cpu_at = cpu_time(worker);
     let window = Instant::now();
@@ -473,7 +472,7 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     let failed_while_down = failed_enqueues(&log("scheduler.log"));
 
     // Redis returns on the same port, from its append-only file. The
-    // worker's backoff is capped, so it resumes within seconds.
+    // worker's fetch backoff is capped (5 s), so it resumes within seconds.
     let redis = children.add(start_redis(port, redis_dir.path()));
     wait_for(Duration::from_secs(10), "redis-server to restart", || redis_answers(port));
     let warm_at_restart = promoted_and_warm(&runtime, &store).1;
