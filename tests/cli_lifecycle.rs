@@ -315,8 +315,8 @@ fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
         let log = std::fs::File::create(s.path(name)).unwrap();
         s.command(&["scheduler"]).stderr(log).spawn().unwrap()
     };
-    let mut first = start("first.log");
-    let mut second = start("second.log");
+    let mut schedulers = Schedulers(vec![start("first.log"), start("second.log")]);
+    let [first, second] = &mut schedulers.0[..] else { unreachable!("two schedulers") };
     let waiting = || -> u64 {
         s.json(&["queue", "stats"]).as_array().unwrap().iter().map(|l| l["waiting"].as_u64().unwrap()).sum()
     };
@@ -333,8 +333,8 @@ fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
     let (pid, fence) = scheduler_leader(&s).expect("a scheduler leads");
     let pids = [first.id(), second.id()];
     assert!(pids.contains(&pid), "the leader is one of the two schedulers: {pid} not in {pids:?}");
-    let (leader, standby) = if pid == first.id() { (&mut first, pids[1]) } else { (&mut second, pids[0]) };
-    std::process::Command::new("kill").args(["-KILL", &leader.id().to_string()]).status().unwrap();
+    let (leader, standby) = if pid == first.id() { (first, pids[1]) } else { (second, pids[0]) };
+    leader.kill().unwrap();
     leader.wait().unwrap();
 
     let input = s.file("b", b"b");
@@ -343,8 +343,17 @@ fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
     let (new_pid, new_fence) = scheduler_leader(&s).expect("a scheduler leads");
     assert_eq!(new_pid, standby, "the standby took over");
     assert!(new_fence > fence, "the take-over grew the fence: {fence} then {new_fence}");
-    for child in [&mut first, &mut second] {
-        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
+}
+
+/// Scheduler processes, killed and reaped when the test ends, panics
+/// included.
+struct Schedulers(Vec<std::process::Child>);
+
+impl Drop for Schedulers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
