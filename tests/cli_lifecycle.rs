@@ -287,21 +287,36 @@ fn a_tenant_with_its_own_lane_is_served_by_its_own_workers() {
     assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 6);
 }
 
+/// Which scheduler leads, from the catalog's leader row (read with the
+/// `sqlite3` command): the holder's process id (a holder is named
+/// `PID-SUFFIX`) and the fence of its tenure; `None` before anyone led.
+fn scheduler_leader(s: &Strata) -> Option<(u32, i64)> {
+    let out = std::process::Command::new("sqlite3")
+        .args(["-cmd", ".timeout 5000"])
+        .arg(s.data().join("catalog.db"))
+        .arg("SELECT holder, fence FROM leaders WHERE name = 'scheduler'")
+        .output()
+        .expect("the sqlite3 command runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let (holder, fence) = row.split_once('|')?;
+    let pid = holder.split('-').next().and_then(|p| p.parse().ok());
+    Some((pid.unwrap_or_else(|| panic!("a holder named PID-SUFFIX: {row}")), fence.parse().expect("a numeric fence")))
+}
+
 #[test]
 fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
     let s = Strata::new()
         .env("HOT_RETENTION_DAYS", "0")
         .env("STRATA_SCHEDULE", "* * * * * *")
-        .env("STRATA_LEADER_TTL_SECS", "3")
-        .env("STRATA_LOG", "info");
+        .env("STRATA_LEADER_TTL_SECS", "3");
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let start = |name: &str| {
         let log = std::fs::File::create(s.path(name)).unwrap();
         s.command(&["scheduler"]).stderr(log).spawn().unwrap()
     };
-    let mut first = start("first.log");
-    let mut second = start("second.log");
-    let leads = |name: &str| std::fs::read_to_string(s.path(name)).unwrap_or_default().contains("now leads");
+    let mut schedulers = Schedulers(vec![start("first.log"), start("second.log")]);
+    let [first, second] = &mut schedulers.0[..] else { unreachable!("two schedulers") };
     let waiting = || -> u64 {
         s.json(&["queue", "stats"]).as_array().unwrap().iter().map(|l| l["waiting"].as_u64().unwrap()).sum()
     };
@@ -315,18 +330,30 @@ fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
     let input = s.file("a", b"a");
     s.ok(&["put", "acme/wf/a", &input]);
     wait_for("the first plan", &|| waiting() == 1);
-    assert!(leads("first.log") ^ leads("second.log"), "exactly one scheduler leads");
-    let (leader, standby_log) =
-        if leads("first.log") { (&mut first, "second.log") } else { (&mut second, "first.log") };
-    std::process::Command::new("kill").args(["-KILL", &leader.id().to_string()]).status().unwrap();
+    let (pid, fence) = scheduler_leader(&s).expect("a scheduler leads");
+    let pids = [first.id(), second.id()];
+    assert!(pids.contains(&pid), "the leader is one of the two schedulers: {pid} not in {pids:?}");
+    let (leader, standby) = if pid == first.id() { (first, pids[1]) } else { (second, pids[0]) };
+    leader.kill().unwrap();
     leader.wait().unwrap();
 
     let input = s.file("b", b"b");
     s.ok(&["put", "acme/wf/b", &input]);
     wait_for("the standby to take over and plan", &|| waiting() == 2);
-    assert!(leads(standby_log), "the standby took over");
-    for child in [&mut first, &mut second] {
-        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        let _ = child.wait();
+    let (new_pid, new_fence) = scheduler_leader(&s).expect("a scheduler leads");
+    assert_eq!(new_pid, standby, "the standby took over");
+    assert!(new_fence > fence, "the take-over grew the fence: {fence} then {new_fence}");
+}
+
+/// Scheduler processes, killed and reaped when the test ends, panics
+/// included.
+struct Schedulers(Vec<std::process::Child>);
+
+impl Drop for Schedulers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

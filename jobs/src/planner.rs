@@ -608,6 +608,57 @@ mod tests {
         assert_eq!(count("policy_changed").await, 1, "applied once");
     }
 
+    /// A scheduler whose fence no longer holds the leadership lease (another
+    /// took over, or its own lease ran out) is refused the plan: nothing is
+    /// stamped, no run is recorded, no event appended, so it has nothing to
+    /// enqueue. The holder's plan commits.
+    #[tokio::test]
+    async fn a_planner_that_lost_the_lease_cannot_commit_a_plan() {
+        use strata_core::catalog::{ArtifactFilter, CatalogError};
+        use strata_core::clock::Clock;
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for i in 0..3 {
+            let key = ArtifactKey::parse(&format!("acme/wf/a{i}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        let ttl = Duration::seconds(30);
+        let old = store.catalog.lead("scheduler", "old", clock.now(), ttl).await.unwrap().unwrap();
+        clock.advance(Duration::seconds(31));
+        let new = store.catalog.lead("scheduler", "new", clock.now(), ttl).await.unwrap().unwrap();
+        assert!(new.token > old.token, "a take-over grows the fence: {old:?} then {new:?}");
+
+        let as_of = clock.now() + Duration::days(8);
+        let artifacts_before = store.list(&ArtifactFilter::default()).await.unwrap();
+        let events_before = store.catalog.events(&Default::default()).await.unwrap().len();
+        let refused = plan_fenced(&store, as_of, 100, "old", &old).await;
+        assert!(matches!(&refused, Err(CatalogError::Conflict(m)) if m.contains("scheduler")), "{refused:?}");
+        assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap(), artifacts_before, "nothing stamped");
+        assert!(artifacts_before.iter().all(|a| a.job_token.is_none()));
+        assert_eq!(store.catalog.events(&Default::default()).await.unwrap().len(), events_before);
+        assert!(store.catalog.last_run().await.unwrap().is_none(), "no run recorded");
+
+        let plan = plan_fenced(&store, as_of, 100, "new", &new).await.unwrap();
+        assert_eq!(plan.jobs.len(), 3, "the holder plans");
+        let stamped = store.list(&ArtifactFilter::default()).await.unwrap();
+        let mut tokens: Vec<_> = stamped.iter().filter_map(|a| a.job_token.clone()).collect();
+        let mut planned: Vec<_> = plan.jobs.iter().map(|j| j.token.clone()).collect();
+        tokens.sort();
+        planned.sort();
+        assert_eq!(tokens, planned, "each artifact carries the holder's job token");
+
+        // A holder that did not renew is fenced off once its lease runs out,
+        // even with no one else leading.
+        clock.advance(Duration::seconds(31));
+        let late = ArtifactKey::parse("acme/wf/late").unwrap();
+        store.put(&late, b"late".as_slice(), PutOptions::default()).await.unwrap();
+        let lapsed = plan_fenced(&store, clock.now() + Duration::days(8), 100, "new", &new).await;
+        assert!(matches!(&lapsed, Err(CatalogError::Conflict(_))), "{lapsed:?}");
+        assert_eq!(store.find(&late).await.unwrap().job_token, None, "nothing stamped after the lease ran out");
+    }
+
     #[tokio::test]
     async fn tenants_take_turns_so_a_backlog_cannot_starve_a_small_tenant() {
         let dir = tempfile::tempdir().unwrap();

@@ -309,7 +309,11 @@ impl WorkerPool {
         let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
         let started = Instant::now();
         let result = match tokio::time::timeout(timeout, self.run_with_lease(&d, &job, visibility)).await {
-            Ok(r) => r,
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                self.lost(&d, &job, started.elapsed());
+                return None;
+            }
             Err(_) => Err(JobError::Transient(format!("timed out after {}s", timeout.as_secs()))),
         };
         let kind = job.kind.as_str();
@@ -398,7 +402,9 @@ impl WorkerPool {
     /// Runs the handler, extending the lease while it runs. A panic in the
     /// handler fails the job for good (retrying would panic again): it is
     /// dead-lettered with the panic's message, and the worker goes on.
-    async fn run_with_lease(&self, d: &Delivery, job: &Job, visibility: Duration) -> Result<Outcome, JobError> {
+    /// Returns `None`, the handler stopped, when an extension finds the lease
+    /// lost: another consumer took the job over, and carries it out.
+    async fn run_with_lease(&self, d: &Delivery, job: &Job, visibility: Duration) -> Option<Result<Outcome, JobError>> {
         let work = AssertUnwindSafe(handlers::run(&self.ctx, job))
             .catch_unwind()
             .map(|result| result.unwrap_or_else(|panic| Err(JobError::Abort(panic_message(panic.as_ref())))));
@@ -407,14 +413,27 @@ impl WorkerPool {
         tick.tick().await;
         loop {
             tokio::select! {
-                result = &mut work => return result,
-                _ = tick.tick() => {
-                    if let Err(e) = self.queue.extend(d, visibility).await {
-                        tracing::warn!(error = %e, "Could not extend a job's lease");
-                    }
-                }
+                result = &mut work => return Some(result),
+                _ = tick.tick() => match self.queue.extend(d, visibility).await {
+                    Ok(true) => {}
+                    Ok(false) => return None,
+                    Err(e) => tracing::warn!(error = %e, "Could not extend a job's lease"),
+                },
             }
         }
+    }
+
+    /// Counts a delivery whose lease was lost while its handler ran as
+    /// stale: it is neither acknowledged nor counted towards its run, which
+    /// the consumer that took it over does (handlers are crash-safe and
+    /// idempotent, so the stopped one left nothing half-done).
+    fn lost(&self, d: &Delivery, job: &Job, took: Duration) {
+        let kind = job.kind.as_str();
+        tracing::warn!(kind, id = %d.id, attempt = d.attempts, "A job's lease was taken over while it ran; stopped it");
+        self.metrics.record(kind, Outcome::Stale.as_str(), took);
+        let mut report = self.report.lock().unwrap_or_else(|e| e.into_inner());
+        *report.outcomes.entry(kind.to_owned()).or_default().entry(Outcome::Stale.as_str().to_owned()).or_default() +=
+            1;
     }
 
     /// Why the tiers or the catalog cannot be used right now, if they cannot.
@@ -833,5 +852,267 @@ mod tests {
         assert_eq!(again.len(), 16, "the rest were never fetched");
         assert!(again.iter().all(|d| d.attempts == 1), "{again:?}");
         drop(stop);
+    }
+
+    /// A queue that passes every call on to `inner`, recording what the pool
+    /// fetched and acknowledged, what its lease extensions answered and
+    /// which failures it reported.
+    #[derive(Debug)]
+    struct Recording {
+        inner: Arc<dyn Queue>,
+        fetched: Mutex<Vec<Delivery>>,
+        acked: Mutex<Vec<Delivery>>,
+        extended: Mutex<Vec<bool>>,
+        failed: Mutex<Vec<(String, Failure)>>,
+    }
+
+    impl Recording {
+        fn seen<T: Clone>(list: &Mutex<Vec<T>>) -> Vec<T> {
+            list.lock().unwrap().clone()
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl Queue for Recording {
+        async fn enqueue(&self, jobs: &[crate::queue::NewJob]) -> Result<usize, QueueError> {
+            self.inner.enqueue(jobs).await
+        }
+        async fn fetch(&self, lanes: &[String], max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
+            let batch = self.inner.fetch(lanes, max, visibility).await?;
+            self.fetched.lock().unwrap().extend(batch.iter().cloned());
+            Ok(batch)
+        }
+        async fn ack(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
+            self.acked.lock().unwrap().extend(deliveries.iter().cloned());
+            self.inner.ack(deliveries).await
+        }
+        async fn fail(&self, delivery: &Delivery, error: &str, failure: Failure) -> Result<(), QueueError> {
+            self.failed.lock().unwrap().push((error.to_owned(), failure));
+            self.inner.fail(delivery, error, failure).await
+        }
+        async fn extend(&self, delivery: &Delivery, visibility: Duration) -> Result<bool, QueueError> {
+            let kept = self.inner.extend(delivery, visibility).await?;
+            self.extended.lock().unwrap().push(kept);
+            Ok(kept)
+        }
+        async fn release(&self, deliveries: &[Delivery]) -> Result<(), QueueError> {
+            self.inner.release(deliveries).await
+        }
+        async fn stats(&self) -> Result<Vec<LaneStats>, QueueError> {
+            self.inner.stats().await
+        }
+        async fn dead_letters(
+            &self,
+            filter: &DeadFilter,
+            limit: usize,
+        ) -> Result<Vec<crate::queue::DeadLetter>, QueueError> {
+            self.inner.dead_letters(filter, limit).await
+        }
+        async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
+            self.inner.retry_dead(filter).await
+        }
+        async fn discard_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
+            self.inner.discard_dead(filter).await
+        }
+    }
+
+    /// A store on the system clock with `n` artifacts, and a recording queue
+    /// in a database of its own on `queue_clock`: while a test holds the
+    /// catalog's write lock, handlers stall at their commit, but the queue
+    /// (fetches, lease extensions) goes on.
+    async fn setup_apart(
+        n: usize,
+        tune: impl FnOnce(&mut Config),
+        queue_clock: strata_core::clock::SharedClock,
+    ) -> (tempfile::TempDir, Store, Arc<Recording>) {
+        let (dir, store, _) = setup_with(n, tune).await;
+        let catalog = strata_core::catalog::Catalog::open(&dir.path().join("queue.db"), 0).await.unwrap();
+        let inner = SqliteQueue::new(catalog.sqlite_pool().clone(), catalog.sqlite_writer().clone(), queue_clock);
+        let queue = Arc::new(Recording {
+            inner: Arc::new(inner),
+            fetched: Mutex::default(),
+            acked: Mutex::default(),
+            extended: Mutex::default(),
+            failed: Mutex::default(),
+        });
+        (dir, store, queue)
+    }
+
+    /// Polls `done` every 20 ms until it holds; panics naming `what` after 20 s.
+    async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let started = Instant::now();
+        while !done().await {
+            assert!(started.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn in_flight(queue: &dyn Queue) -> u64 {
+        queue.stats().await.unwrap().iter().map(|s| s.in_flight).sum()
+    }
+
+    async fn event_seqs(store: &Store, kind: &str) -> Vec<i64> {
+        let filter = EventFilter { kind: Some(kind.into()), ..EventFilter::default() };
+        store.catalog.events(&filter).await.unwrap().iter().map(|e| e.seq).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_long_job_keeps_its_lease_past_the_visibility_timeout() {
+        const HELD: Duration = Duration::from_secs(5);
+        let (_dir, store, queue) = setup_apart(
+            1,
+            |c| {
+                c.jobs.visibility_timeout_secs = 2;
+                c.jobs.timeout_secs = 60;
+            },
+            Arc::new(SystemClock),
+        )
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // The handler cannot commit while the test holds the write lock.
+        let lock = store.catalog.begin_write().await.unwrap();
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        wait_until("the job to be leased", async || in_flight(queue.as_ref()).await == 1).await;
+        // Another consumer polls all along, for more than twice the
+        // visibility timeout: the job is never redelivered to it.
+        let t = Instant::now();
+        while t.elapsed() < HELD {
+            let taken = queue.inner.fetch(&default_lanes(), 10, Duration::from_secs(2)).await.unwrap();
+            assert!(taken.is_empty(), "redelivered {:?} into the run: {taken:?}", t.elapsed());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(lock);
+        let report = running.await.unwrap().unwrap();
+        assert_eq!((report.count("promote", Outcome::Done), report.retried, report.dead_lettered), (1, 0, 0));
+        let extended = Recording::seen(&queue.extended);
+        assert!(extended.len() >= 3 && extended.iter().all(|kept| *kept), "extended while it ran: {extended:?}");
+        assert_eq!(Recording::seen(&queue.fetched).len(), 1, "delivered once");
+        assert_eq!(event_seqs(&store, "promoted").await.len(), 1);
+        assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0 && s.dead == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_job_over_its_timeout_is_stopped_and_retried_as_a_transient_failure() {
+        let (_dir, store, queue) = setup_apart(
+            1,
+            |c| {
+                c.jobs.timeout_secs = 1;
+                c.jobs.visibility_timeout_secs = 30;
+            },
+            Arc::new(SystemClock),
+        )
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let lock = store.catalog.begin_write().await.unwrap();
+        let metrics = Arc::new(JobMetrics::default());
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
+            .with_metrics(metrics.clone());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        // Stalled at its commit, the job runs into its 1 s timeout twice.
+        wait_until("two timeouts", async || queue.failed.lock().unwrap().len() >= 2).await;
+        drop(lock);
+        let report = running.await.unwrap().unwrap();
+        let failed = Recording::seen(&queue.failed);
+        assert!(
+            failed[..2].iter().all(|(e, f)| e.contains("timed out after 1s") && matches!(f, Failure::Transient(_))),
+            "stopped at the timeout and retried as transient: {failed:?}"
+        );
+        assert_eq!(report.retried, failed.len() as u64);
+        assert_eq!(metrics.count("promote", "retried"), failed.len() as u64);
+        assert_eq!(report.dead_lettered, 0);
+        // A timed-out attempt's commit, queued before the timeout, may still
+        // land once the lock is free: an attempt running then finds the
+        // artifact changed, and the next one its claim spent. Either way the
+        // job took effect once.
+        assert_eq!(report.count("promote", Outcome::Done) + report.count("promote", Outcome::Stale), 1, "{report:?}");
+        assert_eq!(event_seqs(&store, "promoted").await.len(), 1);
+        let attempts: Vec<u32> = Recording::seen(&queue.fetched).iter().map(|d| d.attempts).collect();
+        assert!(attempts.len() > 2 && attempts[..3].iter().all(|a| *a == 1), "timeouts spend no attempt: {attempts:?}");
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 1);
+        assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0 && s.dead == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_job_whose_lease_is_taken_over_is_stopped_counted_stale_and_not_acknowledged() {
+        let queue_clock = strata_core::clock::ManualClock::new(chrono::Utc::now());
+        let (_dir, store, queue) = setup_apart(
+            1,
+            |c| {
+                c.jobs.visibility_timeout_secs = 1;
+                c.jobs.timeout_secs = 60;
+            },
+            Arc::new(queue_clock.clone()),
+        )
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        let lock = store.catalog.begin_write().await.unwrap();
+        let metrics = Arc::new(JobMetrics::default());
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
+            .with_metrics(metrics.clone());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        wait_until("the job to be leased", async || in_flight(queue.as_ref()).await == 1).await;
+        // The lease runs out on the queue's clock and another consumer takes
+        // the job over while the pool's handler is still stalled.
+        queue_clock.advance(Days::seconds(5));
+        let taken = queue.inner.fetch(&default_lanes(), 10, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].attempts, 2);
+        wait_until("the pool to give the job up", async || metrics.count("promote", "stale") == 1).await;
+        assert_eq!(Recording::seen(&queue.extended).last(), Some(&false));
+        assert_eq!(event_seqs(&store, "promoted").await.len(), 0, "stopped before it took effect");
+        drop(lock);
+        // The new holder gives it back; the pool runs it to its end.
+        queue.inner.release(&taken).await.unwrap();
+        let report = running.await.unwrap().unwrap();
+        let lost = &Recording::seen(&queue.fetched)[0];
+        let acked = Recording::seen(&queue.acked);
+        assert!(acked.iter().all(|d| d.lease != lost.lease), "the lost delivery is never acknowledged: {acked:?}");
+        assert_eq!(acked.len(), 1);
+        assert_eq!(report.count("promote", Outcome::Done) + report.count("promote", Outcome::Stale), 2, "{report:?}");
+        assert!(report.count("promote", Outcome::Stale) >= 1);
+        assert_eq!((report.retried, report.dead_lettered), (0, 0));
+        assert_eq!(event_seqs(&store, "promoted").await.len(), 1, "took effect once");
+        let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
+        assert_eq!(warm.len(), 1);
+        assert!(queue.stats().await.unwrap().iter().all(|s| s.pending() == 0 && s.dead == 0));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_priority_job_overtakes_the_waiting_default_backlog() {
+        const N: usize = 300;
+        let (_dir, store, queue) = setup_with(N, |c| {
+            c.jobs.concurrency = 2;
+            c.jobs.batch_size = 2;
+        })
+        .await;
+        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        // Put after the plan, so only the erasure below concerns it.
+        let key = ArtifactKey::parse("acme/other/subject.txt").unwrap();
+        store.put(&key, &b"personal data"[..], PutOptions::default()).await.unwrap();
+        let metrics = Arc::new(JobMetrics::default());
+        let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
+            .with_metrics(metrics.clone());
+        let (_tx, rx) = watch::channel(false);
+        let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
+        wait_until("the backlog under way", async || metrics.count("promote", "done") >= 10).await;
+        let target = strata_core::retention::Target::Artifact(key.clone());
+        let erasure = strata_jobs::planner::plan_erase(&store, &target, "subject request", "test").await.unwrap();
+        let jobs = crate::scheduler::to_new_jobs(&erasure.jobs, &store.config);
+        assert_eq!(jobs.iter().map(|j| j.lane.as_str()).collect::<Vec<_>>(), [PRIORITY_LANE]);
+        let before = event_seqs(&store, "promoted").await.len();
+        queue.enqueue(&jobs).await.unwrap();
+        let report = running.await.unwrap().unwrap();
+        assert_eq!((report.count("erase", Outcome::Done), report.count("promote", Outcome::Done)), (1, N as u64));
+        let erased = event_seqs(&store, "erased").await;
+        assert_eq!(erased.len(), 1);
+        let ahead = event_seqs(&store, "promoted").await.iter().filter(|seq| **seq < erased[0]).count();
+        assert!(before < N / 3, "a backlog was waiting: {before} of {N} done when the erasure came");
+        // Only the jobs already running (2 slots, one batch) finish first.
+        assert!(ahead <= before + 4, "{ahead} promotions finished before the erasure, {before} when it was enqueued");
     }
 }
