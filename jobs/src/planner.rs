@@ -625,20 +625,20 @@ mod tests {
             store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
         }
         let ttl = Duration::seconds(30);
-        let old = store.catalog.lead("scheduler", "old", clock.now(), ttl).await.unwrap().unwrap();
+        let old = store.catalog().lead("scheduler", "old", clock.now(), ttl).await.unwrap().unwrap();
         clock.advance(Duration::seconds(31));
-        let new = store.catalog.lead("scheduler", "new", clock.now(), ttl).await.unwrap().unwrap();
+        let new = store.catalog().lead("scheduler", "new", clock.now(), ttl).await.unwrap().unwrap();
         assert!(new.token > old.token, "a take-over grows the fence: {old:?} then {new:?}");
 
         let as_of = clock.now() + Duration::days(8);
         let artifacts_before = store.list(&ArtifactFilter::default()).await.unwrap();
-        let events_before = store.catalog.events(&Default::default()).await.unwrap().len();
+        let events_before = store.catalog().events(&Default::default()).await.unwrap().len();
         let refused = plan_fenced(&store, as_of, 100, "old", &old).await;
         assert!(matches!(&refused, Err(CatalogError::Conflict(m)) if m.contains("scheduler")), "{refused:?}");
         assert_eq!(store.list(&ArtifactFilter::default()).await.unwrap(), artifacts_before, "nothing stamped");
         assert!(artifacts_before.iter().all(|a| a.job_token.is_none()));
-        assert_eq!(store.catalog.events(&Default::default()).await.unwrap().len(), events_before);
-        assert!(store.catalog.last_run().await.unwrap().is_none(), "no run recorded");
+        assert_eq!(store.catalog().events(&Default::default()).await.unwrap().len(), events_before);
+        assert!(store.catalog().last_run().await.unwrap().is_none(), "no run recorded");
 
         let plan = plan_fenced(&store, as_of, 100, "new", &new).await.unwrap();
         assert_eq!(plan.jobs.len(), 3, "the holder plans");

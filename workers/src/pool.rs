@@ -951,9 +951,19 @@ mod tests {
         queue.stats().await.unwrap().iter().map(|s| s.in_flight).sum()
     }
 
+    /// Takes the catalog's write lock from a connection of the test's own
+    /// (`BEGIN IMMEDIATE`), so the store cannot commit until it is dropped.
+    async fn hold_write_lock(store: &Store) -> sqlx::SqliteConnection {
+        use sqlx::{Connection, Executor};
+        let path = store.data_dir().join("catalog.db");
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display())).await.unwrap();
+        conn.execute("BEGIN IMMEDIATE").await.unwrap();
+        conn
+    }
+
     async fn event_seqs(store: &Store, kind: &str) -> Vec<i64> {
         let filter = EventFilter { kind: Some(kind.into()), ..EventFilter::default() };
-        store.catalog.events(&filter).await.unwrap().iter().map(|e| e.seq).collect()
+        store.catalog().events(&filter).await.unwrap().iter().map(|e| e.seq).collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -968,9 +978,9 @@ mod tests {
             Arc::new(SystemClock),
         )
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.clock().now() + Days::days(8), "test").await.unwrap();
         // The handler cannot commit while the test holds the write lock.
-        let lock = store.catalog.begin_write().await.unwrap();
+        let lock = hold_write_lock(&store).await;
         let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes());
         let (_tx, rx) = watch::channel(false);
         let running = tokio::spawn(async move { pool.run(Mode::UntilDrained, rx).await });
@@ -1004,8 +1014,8 @@ mod tests {
             Arc::new(SystemClock),
         )
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
-        let lock = store.catalog.begin_write().await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.clock().now() + Days::days(8), "test").await.unwrap();
+        let lock = hold_write_lock(&store).await;
         let metrics = Arc::new(JobMetrics::default());
         let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
             .with_metrics(metrics.clone());
@@ -1048,8 +1058,8 @@ mod tests {
             Arc::new(queue_clock.clone()),
         )
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
-        let lock = store.catalog.begin_write().await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.clock().now() + Days::days(8), "test").await.unwrap();
+        let lock = hold_write_lock(&store).await;
         let metrics = Arc::new(JobMetrics::default());
         let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "test"), default_lanes())
             .with_metrics(metrics.clone());
@@ -1090,7 +1100,7 @@ mod tests {
             c.jobs.batch_size = 2;
         })
         .await;
-        plan_and_enqueue(&store, queue.as_ref(), store.clock.now() + Days::days(8), "test").await.unwrap();
+        plan_and_enqueue(&store, queue.as_ref(), store.clock().now() + Days::days(8), "test").await.unwrap();
         // Put after the plan, so only the erasure below concerns it.
         let key = ArtifactKey::parse("acme/other/subject.txt").unwrap();
         store.put(&key, &b"personal data"[..], PutOptions::default()).await.unwrap();
@@ -1102,7 +1112,7 @@ mod tests {
         wait_until("the backlog under way", async || metrics.count("promote", "done") >= 10).await;
         let target = strata_core::retention::Target::Artifact(key.clone());
         let erasure = strata_jobs::planner::plan_erase(&store, &target, "subject request", "test").await.unwrap();
-        let jobs = crate::scheduler::to_new_jobs(&erasure.jobs, &store.config);
+        let jobs = crate::scheduler::to_new_jobs(&erasure.jobs, store.config());
         assert_eq!(jobs.iter().map(|j| j.lane.as_str()).collect::<Vec<_>>(), [PRIORITY_LANE]);
         let before = event_seqs(&store, "promoted").await.len();
         queue.enqueue(&jobs).await.unwrap();

@@ -300,7 +300,7 @@ pub async fn a_job_whose_lease_keeps_expiring_is_dead_lettered(q: Arc<dyn Queue>
     assert_eq!(a.tier, strata_core::artifact::Tier::Hot, "never run");
     assert!(a.dead_lettered_at.is_some(), "the artifact is marked dead-lettered");
     let events = EventFilter { kind: Some("job_dead_lettered".into()), ..EventFilter::default() };
-    assert_eq!(store.catalog.events(&events).await.unwrap().len(), 1);
+    assert_eq!(store.catalog().events(&events).await.unwrap().len(), 1);
     assert_eq!(total_pending(q.as_ref()).await, 0);
 }
 
