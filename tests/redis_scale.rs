@@ -281,6 +281,23 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local address").port()
 }
 
+/// The value of an unlabelled metric on the page a worker serves at
+/// `address` (with the tests' admin token).
+fn metric(address: &str, name: &str) -> Option<f64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let token = common::api::ADMIN;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut page = String::new();
+    stream.read_to_string(&mut page).ok()?;
+    page.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
 /// Starts a private `redis-server` on `port` that persists every write to
 /// its append-only file in `dir` before acknowledging it.
 fn start_redis(port: u16, dir: &std::path::Path) -> Child {
@@ -383,7 +400,10 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     // every second, as of the real time) plans the second batch, ingested
     // while Redis is down, with a 15 s claim, so what it fails to enqueue is
     // planned again soon after.
-    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", "strata-restart");
+    let s = Strata::new()
+        .env("STRATA_REDIS_URL", &url)
+        .env("STRATA_REDIS_PREFIX", "strata-restart")
+        .env("STRATA_ADMIN_TOKEN", common::api::ADMIN);
     let config = s.file(
         "strata.toml",
         b"[tiers]\nhot_days = 0\n[jobs]\nartifact_lease_secs = 15\nvisibility_timeout_secs = 2\n\
@@ -405,7 +425,8 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
         let log = std::fs::File::create(s.path(log)).unwrap();
         s.command(args).env("STRATA_LOG", level).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(log).spawn().unwrap()
     };
-    let worker = children.add(spawn_logged(&["worker"], "worker.log", "warn"));
+    let metrics_at = format!("127.0.0.1:{}", free_port());
+    let worker = children.add(spawn_logged(&["worker", "--metrics-listen", &metrics_at], "worker.log", "warn"));
     // At info, the scheduler logs how many jobs each tick enqueued.
     let scheduler = children.add(spawn_logged(&["scheduler"], "scheduler.log", "info"));
     let log = |name: &str| std::fs::read_to_string(s.path(name)).unwrap_or_default();
@@ -428,18 +449,31 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     // cannot enqueue it.
     runtime.block_on(bulk_ingest(&store, "acme", BEFORE..BEFORE + DURING));
     // Fetches fail while Redis is down. For several seconds both processes
-    // stay up, and the worker stays nearly idle instead of spinning on the
-    // errors.
+    // stay up, and the worker backs off: its own metrics show the failed
+    // fetches and a wait that doubles from 200 ms up to its 5 s cap.
     const WINDOW: Duration = Duration::from_secs(8);
     let cpu_at = cpu_time(worker);
     let window = Instant::now();
+    let mut waits = std::collections::BTreeSet::new();
     while window.elapsed() < WINDOW {
         assert!(children.running(worker), "the worker exited without Redis:\n{}", log("worker.log"));
         assert!(children.running(scheduler), "the scheduler exited without Redis:\n{}", log("scheduler.log"));
+        if let Some(wait) = metric(&metrics_at, "strata_worker_fetch_retry_seconds") {
+            waits.insert((wait * 1000.0).round() as u64);
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
     let busy = cpu_time(worker) - cpu_at;
-    assert!(busy < WINDOW / 10, "the worker used {busy:?} of CPU in {WINDOW:?} without Redis: it does not back off");
+    let failures = metric(&metrics_at, "strata_worker_fetch_failures_total").expect("the worker's metrics answer");
+    assert!(failures >= 3.0, "the worker kept trying to fetch ({failures} failed fetches in {WINDOW:?})");
+    // Scrapes are slower than the first waits, so not every step is seen;
+    // every wait seen is a step of the doubling, and it climbs to the cap.
+    let steps = [200, 400, 800, 1600, 3200, 5000];
+    let grew: Vec<u64> = waits.iter().copied().filter(|ms| *ms > 0).collect();
+    assert!(
+        grew.iter().all(|ms| steps.contains(ms)) && grew.len() >= 3 && grew.last() == Some(&5000),
+        "the wait between failed fetches doubles from 200 ms up to 5 s: {grew:?} ms"
+    );
     let (during_outage, _) = promoted_and_warm(&runtime, &store);
     let down_for = outage.elapsed();
 
@@ -456,6 +490,11 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
         promoted_and_warm(&runtime, &store).1 > warm_at_restart
     });
     let resumed_in = t.elapsed();
+    assert_eq!(
+        metric(&metrics_at, "strata_worker_fetch_retry_seconds"),
+        Some(0.0),
+        "the worker fetches without waiting again once Redis is back"
+    );
     // The scheduler retries an enqueue for a few seconds; a batch whose
     // retries all fell inside the outage is planned again once its claim
     // lapses.

@@ -103,11 +103,27 @@ pub async fn record(State(state): State<Arc<ApiState>>, request: Request, next: 
     responses((status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain"))
 )]
 pub async fn metrics(State(state): State<Arc<ApiState>>) -> Result<Response, ApiError> {
+    // The durable part needs the catalog and the queue; when either is
+    // down, this process's own counters (failed fetches among them) are
+    // still served, and `strata_durable_metrics_up` says what is missing.
+    let mut durable = String::new();
+    let up = match write_durable(&state.store, state.queue.as_ref(), &mut durable).await {
+        Ok(()) => 1,
+        Err(e) => {
+            tracing::warn!(error = %e, "Metrics from the catalog and the queue are unavailable");
+            durable.clear();
+            0
+        }
+    };
     let mut out = String::new();
-    write_durable(&state.store, state.queue.as_ref(), &mut out).await.map_err(|e| match e {
-        strata_workers::metrics::MetricsError::Catalog(e) => ApiError::Store(e.into()),
-        strata_workers::metrics::MetricsError::Queue(e) => ApiError::Queue(e),
-    })?;
+    metric_header(
+        &mut out,
+        "strata_durable_metrics_up",
+        "gauge",
+        "1 when the catalog and the queue answered for this page, 0 when their metrics are missing from it.",
+    );
+    out.push_str(&format!("strata_durable_metrics_up {up}\n"));
+    out.push_str(&durable);
     state.jobs.write(&mut out);
     state.http.write(&mut out);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response())

@@ -94,6 +94,8 @@ pub struct JobMetrics {
 struct JobInner {
     outcomes: BTreeMap<(String, String), u64>,
     durations: BTreeMap<String, Histogram>,
+    fetch_failures: u64,
+    fetch_retry: Duration,
 }
 
 impl Default for JobMetrics {
@@ -115,6 +117,16 @@ impl JobMetrics {
             .observe(took.as_secs_f64());
     }
 
+    /// Counts a failed fetch from the queue, after which the worker waits
+    /// `retry_in` (0 once a fetch succeeds again).
+    pub fn record_fetch(&self, failed: bool, retry_in: Duration) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if failed {
+            inner.fetch_failures += 1;
+        }
+        inner.fetch_retry = retry_in;
+    }
+
     /// Jobs of `kind` counted with `outcome` so far.
     pub fn count(&self, kind: &str, outcome: &str) -> u64 {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -133,6 +145,15 @@ impl JobMetrics {
         for (kind, h) in &inner.durations {
             h.write(out, "strata_job_duration_seconds", &format!("kind=\"{}\",", escape(kind)));
         }
+        header(out, "strata_worker_fetch_failures_total", "counter", "Fetches from the queue that failed.");
+        let _ = writeln!(out, "strata_worker_fetch_failures_total {}", inner.fetch_failures);
+        header(
+            out,
+            "strata_worker_fetch_retry_seconds",
+            "gauge",
+            "How long the worker waits before its next fetch after a failed one (0 while fetches succeed).",
+        );
+        let _ = writeln!(out, "strata_worker_fetch_retry_seconds {}", inner.fetch_retry.as_secs_f64());
     }
 }
 

@@ -204,6 +204,7 @@ impl WorkerPool {
         let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
         let mut running = Running::default();
         let mut idle = Duration::from_millis(2);
+        let mut failing = false;
         while !*shutdown.borrow() {
             running.reap();
             // Fetch only what can start at once: a fetched job left waiting
@@ -220,7 +221,12 @@ impl WorkerPool {
                     Err(_) => break,
                 }
             }
-            match self.queue.fetch(&self.lanes, free.len(), visibility).await {
+            let fetched = self.queue.fetch(&self.lanes, free.len(), visibility).await;
+            if failing && fetched.is_ok() {
+                failing = false;
+                self.metrics.record_fetch(false, Duration::ZERO);
+            }
+            match fetched {
                 Ok(batch) if !batch.is_empty() => {
                     idle = Duration::from_millis(2);
                     for (d, slot) in batch.into_iter().zip(free) {
@@ -239,8 +245,11 @@ impl WorkerPool {
                 Ok(_) if mode == Mode::UntilDrained && running.is_empty() && self.drained().await => break,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "Fetching jobs failed; retrying");
+                    // The wait doubles from 200 ms after each failure in a row.
                     idle = idle.max(Duration::from_millis(200));
+                    failing = true;
+                    self.metrics.record_fetch(true, idle);
+                    tracing::warn!(error = %e, retry_in_ms = idle.as_millis() as u64, "Fetching jobs failed; retrying");
                 }
             }
             tokio::select! {
