@@ -434,7 +434,8 @@ async fn main() {
             "no strata binary next to this example: build it (cargo build --release -p strata-cli) for the strata worker rows"
         );
     }
-    let default_concurrency = Config::load(None).expect("configuration from the environment").jobs.concurrency;
+    let config = Config::load(None).expect("configuration from the environment");
+    let (default_concurrency, fsync) = (config.jobs.concurrency, config.storage.fsync);
     let load_before = load_average();
 
     let mut enqueues: [Vec<f64>; 3] = Default::default();
@@ -479,7 +480,10 @@ async fn main() {
         "queue benchmark: Redis at {}, median of {rounds} rounds, load average {load_before} before, {load_after} after",
         strata_workers::queue::redis::redact(&url)
     );
-    println!("{n} no-op jobs per row; {promote_n} promote jobs (hot -> warm, {ARTIFACT_SIZE} B) per strata worker row");
+    println!(
+        "{n} no-op jobs per row; {promote_n} promote jobs (hot -> warm, {ARTIFACT_SIZE} B, fsync {}) per strata worker row",
+        if fsync { "on" } else { "off" }
+    );
     println!("{:<62} {:>10} {:>8} {:>10}", "", "jobs/s", "vs raw", "Redis CPU");
     let line = |label: &str, rate: f64, base: Option<f64>, cpu: Option<f64>| {
         let ratio = base.map_or_else(String::new, |b| match rate / b {
@@ -510,6 +514,12 @@ async fn main() {
             drain_line(&format!("strata worker, promote jobs, {k} process{s}, concurrency {default_concurrency}"), w);
         }
     }
+    println!(
+        "worker pool (no-op jobs) vs queue API drain (no handler), 1 process: {:.2}x at concurrency {default_concurrency}, \
+         {:.2}x at {BULLMQ_CONCURRENCY}",
+        pool_default.rate / d[1].unwrap().rate,
+        pool_50.rate / d[1].unwrap().rate
+    );
     if let Some(b) = bullmq {
         println!(
             "BullMQ worker vs worker pool, both a handler per job at concurrency {BULLMQ_CONCURRENCY}: {:.2}x",
