@@ -300,32 +300,30 @@ async fn worker_run(url: &str, strata: &Path, n: usize, processes: usize) -> Dra
     let plan = plan_and_enqueue(&store, &queue, store.clock.now() + chrono::Duration::days(8), "bench").await.unwrap();
     assert_eq!(plan.jobs.len(), n);
     assert!(plan.jobs.iter().all(|j| j.kind == JobKind::Promote && j.to_tier == Some(Tier::Warm)));
-    let (drain, children) = timed(url, n, async {
-        let mut children: Vec<_> = (0..processes)
-            .map(|k| {
-                std::process::Command::new(strata)
-                    .args(["worker", "--live"])
-                    .env("STRATA_DATA_DIR", &data)
-                    .env("STRATA_REDIS_URL", url)
-                    .env("STRATA_REDIS_PREFIX", &prefix)
-                    .stdout(Stdio::null())
-                    .stderr(std::fs::File::create(dir.path().join(format!("worker-{k}.log"))).unwrap())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
+    let (drain, mut workers) = timed(url, n, async {
+        let mut workers = Workers(
+            (0..processes)
+                .map(|k| {
+                    std::process::Command::new(strata)
+                        .args(["worker", "--live"])
+                        .env("STRATA_DATA_DIR", &data)
+                        .env("STRATA_REDIS_URL", url)
+                        .env("STRATA_REDIS_PREFIX", &prefix)
+                        .stdout(Stdio::null())
+                        .stderr(std::fs::File::create(dir.path().join(format!("worker-{k}.log"))).unwrap())
+                        .spawn()
+                        .unwrap()
+                })
+                .collect(),
+        );
         let t = Instant::now();
         loop {
             let stats = queue.stats().await.unwrap();
             if stats.iter().all(|s| s.pending() == 0) {
                 break;
             }
-            for child in &mut children {
-                assert!(
-                    child.try_wait().unwrap().is_none(),
-                    "a worker exited early; see its log in {}",
-                    dir.path().display()
-                );
+            for child in &mut workers.0 {
+                assert!(child.try_wait().unwrap().is_none(), "a worker exited early: {}", worker_logs(dir.path()));
             }
             assert!(
                 t.elapsed() < WORKER_DEADLINE,
@@ -333,14 +331,13 @@ async fn worker_run(url: &str, strata: &Path, n: usize, processes: usize) -> Dra
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        children
+        workers
     })
     .await;
-    for child in children {
+    for child in &mut workers.0 {
         let status = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         assert!(status.success());
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "a worker did not stop cleanly; see its log in {}", dir.path().display());
+        assert!(child.wait().unwrap().success(), "a worker did not stop cleanly: {}", worker_logs(dir.path()));
     }
     assert_nothing_pending(&queue, 0).await;
     let warm = store.list(&ArtifactFilter { tier: Some(Tier::Warm), ..ArtifactFilter::default() }).await.unwrap();
@@ -374,6 +371,33 @@ fn bullmq_run(dir: &str, url: &str, n: usize) -> Option<(f64, f64)> {
             None
         }
     }
+}
+
+/// `strata worker` processes; any still running when this is dropped (the
+/// benchmark failed before stopping them) are killed.
+struct Workers(Vec<std::process::Child>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// What the `strata worker` processes logged in `dir`.
+fn worker_logs(dir: &Path) -> String {
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            logs.push_str(&format!("\n{}:\n{}", path.display(), std::fs::read_to_string(&path).unwrap_or_default()));
+        }
+    }
+    logs
 }
 
 /// Asserts that no lane under the queue holds a waiting, in-flight or
