@@ -255,7 +255,7 @@ async fn pool_run(url: &str, n: usize, concurrency: usize) -> Drain {
     config.jobs.concurrency = concurrency;
     let store = Store::open(dir.path(), config, Arc::new(SystemClock)).await.unwrap();
     let prefix = fresh_prefix();
-    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(url, &prefix, store.clock.clone()).await.unwrap());
+    let queue: Arc<dyn Queue> = Arc::new(RedisQueue::connect(url, &prefix, store.clock().clone()).await.unwrap());
     for chunk in (0..n).collect::<Vec<_>>().chunks(10_000) {
         let jobs: Vec<NewJob> = chunk.iter().map(|&i| noop_job(i)).collect();
         queue.enqueue(&jobs).await.unwrap();
@@ -296,8 +296,8 @@ async fn worker_run(url: &str, strata: &Path, n: usize, processes: usize) -> Dra
         })
         .await;
     let prefix = fresh_prefix();
-    let queue = RedisQueue::connect(url, &prefix, store.clock.clone()).await.unwrap();
-    let plan = plan_and_enqueue(&store, &queue, store.clock.now() + chrono::Duration::days(8), "bench").await.unwrap();
+    let queue = RedisQueue::connect(url, &prefix, store.clock().clone()).await.unwrap();
+    let plan = plan_and_enqueue(&store, &queue, store.now() + chrono::Duration::days(8), "bench").await.unwrap();
     assert_eq!(plan.jobs.len(), n);
     assert!(plan.jobs.iter().all(|j| j.kind == JobKind::Promote && j.to_tier == Some(Tier::Warm)));
     let (drain, mut workers) = timed(url, n, async {
