@@ -1,14 +1,15 @@
 //! Artifact rows: lookups, listings, compare-and-set saves, the planner's
 //! due query and blob reference counts.
 
+use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError, WriteTx, opt_millis, opt_time};
 use crate::artifact::{Artifact, State, Tier};
 use crate::clock::{from_millis, to_millis};
 use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sqlx::Row;
 use sqlx::any::AnyRow;
-use sqlx::{QueryBuilder, Row};
 
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
@@ -129,7 +130,7 @@ pub(super) fn artifact_from_row(row: &AnyRow) -> Result<Artifact, CatalogError> 
 }
 
 pub(super) fn select(columns: &str, tail: &str) -> sqlx::AssertSqlSafe<String> {
-    sqlx::AssertSqlSafe(format!("SELECT {columns} FROM artifacts {tail}"))
+    super::sql::sql(&format!("SELECT {columns} FROM artifacts {tail}"))
 }
 
 /// The live artifact at `key`, if any, through any executor (pool or transaction).
@@ -169,7 +170,7 @@ impl Catalog {
 
     /// Lists artifacts, ordered by tenant, workflow, name.
     pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Any>::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
+        let mut q = Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
         if let Some(t) = &filter.tenant {
             q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
@@ -183,13 +184,13 @@ impl Catalog {
             q.push(" AND state IN ('active', 'eligible')");
         }
         q.push(" ORDER BY tenant, workflow, name, id");
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build()?.fetch_all(&self.pool).await?;
         rows.iter().map(artifact_from_row).collect()
     }
 
     /// One page of a tenant's live artifacts (see [`PageQuery`]).
     pub async fn list_page(&self, page: &PageQuery) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Any>::new(format!(
+        let mut q = Builder::new(format!(
             "SELECT {} FROM artifacts WHERE state IN ('active', 'eligible') AND tenant = ",
             self.columns
         ));
@@ -215,13 +216,13 @@ impl Catalog {
             q.push(", ").push_bind(name.clone()).push(", ").push_bind(*id).push(")");
         }
         q.push(" ORDER BY workflow, name, id LIMIT ").push_bind(i64::from(page.limit));
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build()?.fetch_all(&self.pool).await?;
         rows.iter().map(artifact_from_row).collect()
     }
 
     /// Records a read.
     pub async fn touch(&self, id: i64, at: DateTime<Utc>) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE artifacts SET last_accessed_at = MAX(last_accessed_at, ?) WHERE id = ?")
+        sqlx::query(sql("UPDATE artifacts SET last_accessed_at = CASE WHEN last_accessed_at > ?1 THEN last_accessed_at ELSE ?1 END WHERE id = ?2"))
             .bind(to_millis(at))
             .bind(id)
             .execute(&self.writer)
@@ -231,10 +232,9 @@ impl Catalog {
 
     /// Artifact and byte totals per tenant, tier and state (live and tombstoned).
     pub async fn tier_totals(&self) -> Result<Vec<TierTotal>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT tenant, tier, state, COUNT(*) AS n, SUM(size) AS bytes, SUM(stored_size) AS stored
-             FROM artifacts GROUP BY tenant, tier, state ORDER BY tenant, tier, state",
-        )
+        let rows = sqlx::query(sql("SELECT tenant, tier, state, COUNT(*) AS n, CAST(SUM(size) AS BIGINT) AS bytes,
+                    CAST(SUM(stored_size) AS BIGINT) AS stored
+             FROM artifacts GROUP BY tenant, tier, state ORDER BY tenant, tier, state"))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -260,12 +260,12 @@ impl WriteTx {
 
     /// Inserts a new artifact (its `id` is ignored) and returns it with its id.
     pub async fn insert_artifact(&mut self, a: &Artifact) -> Result<Artifact, CatalogError> {
-        let id: i64 = sqlx::query(
+        let id: i64 = sqlx::query(sql(
             "INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
                 tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
                 pinned_hot_until, next_due_at, generation)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
-        )
+        ))
         .bind(a.tenant.as_str())
         .bind(a.workflow.as_str())
         .bind(a.name.as_str())
@@ -303,12 +303,12 @@ impl WriteTx {
         token: Option<&str>,
     ) -> Result<bool, CatalogError> {
         let deleted_at = (!a.state.is_live()).then(|| to_millis(Utc::now()));
-        let n = sqlx::query(
+        let n = sqlx::query(sql(
             "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
                 state = ?, class = ?, expires_at = ?, eligible_at = ?, pinned_hot_until = ?, next_due_at = ?,
                 extended = ?, deleted_at = COALESCE(deleted_at, ?), generation = generation + 1
              WHERE id = ? AND generation = ? AND (? IS NULL OR job_token = ?)",
-        )
+        ))
         .bind(a.stored_size as i64)
         .bind(a.codec.as_str())
         .bind(to_millis(a.last_accessed_at))
@@ -334,19 +334,21 @@ impl WriteTx {
 
     /// Clears the job token if it is still `token`, ending that job's claim.
     pub async fn release(&mut self, id: i64, token: &str) -> Result<bool, CatalogError> {
-        let n = sqlx::query("UPDATE artifacts SET job_token = NULL, lease_until = NULL WHERE id = ? AND job_token = ?")
-            .bind(id)
-            .bind(token)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
+        let n = sqlx::query(sql(
+            "UPDATE artifacts SET job_token = NULL, lease_until = NULL WHERE id = ? AND job_token = ?",
+        ))
+        .bind(id)
+        .bind(token)
+        .execute(&mut *self.tx)
+        .await?
+        .rows_affected();
         Ok(n == 1)
     }
 
     /// How many live artifacts of `tenant` reference the blob `blake3` in `tier`.
     pub async fn blob_refs(&mut self, tenant: &TenantId, blake3: &str, tier: Tier) -> Result<i64, CatalogError> {
         Ok(sqlx::query(
-            "SELECT COUNT(*) AS n FROM artifacts WHERE tenant = ? AND blake3 = ? AND tier = ? AND state IN ('active', 'eligible')",
+            sql("SELECT COUNT(*) AS n FROM artifacts WHERE tenant = ? AND blake3 = ? AND tier = ? AND state IN ('active', 'eligible')"),
         )
         .bind(tenant.as_str())
         .bind(blake3)
@@ -379,7 +381,7 @@ impl WriteTx {
 
     /// Stamps an artifact with a job token and lease (the planner's claim).
     pub async fn stamp(&mut self, id: i64, token: &str, lease_until: DateTime<Utc>) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE artifacts SET job_token = ?, lease_until = ? WHERE id = ?")
+        sqlx::query(sql("UPDATE artifacts SET job_token = ?, lease_until = ? WHERE id = ?"))
             .bind(token)
             .bind(to_millis(lease_until))
             .bind(id)
@@ -400,8 +402,9 @@ impl WriteTx {
     /// The lifecycle policy last applied to the stored artifacts: its
     /// fingerprint and the policy, if one was recorded.
     pub async fn applied_policy(&mut self) -> Result<Option<(String, serde_json::Value)>, CatalogError> {
-        let row =
-            sqlx::query("SELECT fingerprint, policy FROM policy WHERE id = 1").fetch_optional(&mut *self.tx).await?;
+        let row = sqlx::query(sql("SELECT fingerprint, policy FROM policy WHERE id = 1"))
+            .fetch_optional(&mut *self.tx)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let policy: String = row.try_get("policy")?;
         let policy = serde_json::from_str(&policy).map_err(|e| CatalogError::BadRow(format!("policy: {e}")))?;
@@ -415,10 +418,8 @@ impl WriteTx {
         policy: &serde_json::Value,
         at: DateTime<Utc>,
     ) -> Result<(), CatalogError> {
-        sqlx::query(
-            "INSERT INTO policy (id, fingerprint, policy, applied_at) VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET fingerprint = ?1, policy = ?2, applied_at = ?3",
-        )
+        sqlx::query(sql("INSERT INTO policy (id, fingerprint, policy, applied_at) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET fingerprint = ?1, policy = ?2, applied_at = ?3"))
         .bind(fingerprint)
         .bind(policy.to_string())
         .bind(to_millis(at))
@@ -429,7 +430,7 @@ impl WriteTx {
 
     /// Corrects the planner index of an artifact with nothing due yet.
     pub async fn set_next_due(&mut self, id: i64, at: Option<DateTime<Utc>>) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE artifacts SET next_due_at = ? WHERE id = ?")
+        sqlx::query(sql("UPDATE artifacts SET next_due_at = ? WHERE id = ?"))
             .bind(opt_millis(at))
             .bind(id)
             .execute(&mut *self.tx)
@@ -447,11 +448,11 @@ impl WriteTx {
         summary: &serde_json::Value,
     ) -> Result<i64, CatalogError> {
         Ok(sqlx::query(
-            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            sql("INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary) VALUES (?, ?, ?, ?, ?) RETURNING id"),
         )
         .bind(to_millis(started_at))
         .bind(to_millis(as_of))
-        .bind(dry_run)
+        .bind(i64::from(dry_run))
         .bind(n_planned)
         .bind(summary.to_string())
         .fetch_one(&mut *self.tx)
@@ -464,10 +465,8 @@ impl Catalog {
     /// Records how long a run took to plan and carry out, as a success,
     /// unless its workers already ended it.
     pub async fn finish_run(&self, id: i64, duration: std::time::Duration) -> Result<(), CatalogError> {
-        sqlx::query(
-            "UPDATE lifecycle_runs SET duration_ms = ?, status = COALESCE(status, 'success')
-             WHERE id = ? AND duration_ms IS NULL",
-        )
+        sqlx::query(sql("UPDATE lifecycle_runs SET duration_ms = ?, status = COALESCE(status, 'success')
+             WHERE id = ? AND duration_ms IS NULL"))
         .bind(duration.as_secs_f64() * 1000.0)
         .bind(id)
         .execute(&self.writer)
@@ -480,12 +479,15 @@ impl Catalog {
     pub async fn run_duration_histogram(&self, bounds: &[f64]) -> Result<(Vec<i64>, i64, f64), CatalogError> {
         // One pass in SQLite, returning one row: the count, the sum and a
         // count per bound, however many runs were recorded.
-        let per_bound: String = bounds.iter().map(|_| ", COALESCE(SUM(duration_ms / 1000.0 <= ?), 0)").collect();
-        let sql = format!(
+        let per_bound: String = bounds
+            .iter()
+            .map(|_| ", COALESCE(SUM(CASE WHEN duration_ms / 1000.0 <= ? THEN 1 ELSE 0 END), 0)")
+            .collect();
+        let text = format!(
             "SELECT COUNT(*), COALESCE(SUM(duration_ms / 1000.0), 0.0){per_bound} \
              FROM lifecycle_runs WHERE duration_ms IS NOT NULL"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sql(&text));
         for bound in bounds {
             query = query.bind(*bound);
         }
@@ -513,9 +515,9 @@ pub struct LifecycleRun {
 impl Catalog {
     /// The most recent lifecycle run, if any.
     pub async fn last_run(&self) -> Result<Option<LifecycleRun>, CatalogError> {
-        let row = sqlx::query(
+        let row = sqlx::query(sql(
             "SELECT started_at, as_of, dry_run, n_planned, summary FROM lifecycle_runs ORDER BY id DESC LIMIT 1",
-        )
+        ))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| {

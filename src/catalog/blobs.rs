@@ -1,6 +1,7 @@
 //! The blobs live artifacts reference, for garbage collection and the
 //! reconciliation of the catalog with the tiers.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError};
 use crate::artifact::{Codec, Tier};
 use sqlx::Row;
@@ -25,10 +26,8 @@ pub struct LiveBlob {
 impl Catalog {
     /// Every blob a live artifact references, by artifact id.
     pub async fn live_blobs(&self) -> Result<Vec<LiveBlob>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, workflow, name, blake3, tier, codec FROM artifacts \
-             WHERE state IN ('active', 'eligible') ORDER BY id",
-        )
+        let rows = sqlx::query(sql("SELECT id, tenant, workflow, name, blake3, tier, codec FROM artifacts \
+             WHERE state IN ('active', 'eligible') ORDER BY id"))
         .fetch_all(&self.pool)
         .await?;
         let bad = |e: crate::artifact::UnknownValue| CatalogError::BadRow(e.to_string());

@@ -1,13 +1,14 @@
 //! The append-only event log. Rows are only ever inserted; triggers in the
 //! schema refuse updates and deletes.
 
+use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError, WriteTx};
 use crate::artifact::Artifact;
 use crate::clock::{from_millis, to_millis};
 use crate::event::{Event, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
 use chrono::{DateTime, Utc};
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 
 /// Which events to read.
 #[derive(Debug, Clone, Default)]
@@ -29,9 +30,8 @@ pub struct EventFilter {
 impl Catalog {
     /// Reads events matching `filter`, oldest first.
     pub async fn events(&self, filter: &EventFilter) -> Result<Vec<Event>, CatalogError> {
-        let mut q = QueryBuilder::<sqlx::Any>::new(
-            "SELECT seq, at, tenant, workflow, name, kind, actor, reason, data FROM events WHERE 1 = 1",
-        );
+        let mut q =
+            Builder::new("SELECT seq, at, tenant, workflow, name, kind, actor, reason, data FROM events WHERE 1 = 1");
         if let Some(t) = &filter.tenant {
             q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
         }
@@ -50,7 +50,7 @@ impl Catalog {
         if let Some(limit) = filter.limit {
             q.push(" LIMIT ").push_bind(limit);
         }
-        let rows = q.build().fetch_all(&self.pool).await?;
+        let rows = q.build()?.fetch_all(&self.pool).await?;
         let mut events = rows
             .iter()
             .map(|row| {
@@ -77,13 +77,12 @@ impl Catalog {
     /// Deletions by the lifecycle and by erasure, per plan: `(plan, kind,
     /// artifacts, bytes freed)`, from the event log.
     pub async fn deletion_totals(&self) -> Result<Vec<(String, String, i64, i64)>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT COALESCE(json_extract(data, '$.plan'), 'unknown') AS plan, kind, COUNT(*) AS n,
+        let rows =
+            sqlx::query(sql("SELECT COALESCE(json_extract(data, '$.plan'), 'unknown') AS plan, kind, COUNT(*) AS n,
                     COALESCE(SUM(json_extract(data, '$.bytes_freed')), 0) AS bytes
-             FROM events WHERE kind IN ('purged', 'erased') GROUP BY 1, 2 ORDER BY 1, 2",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+             FROM events WHERE kind IN ('purged', 'erased') GROUP BY 1, 2 ORDER BY 1, 2"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("plan")?, r.try_get("kind")?, r.try_get("n")?, r.try_get("bytes")?)))
             .collect()
@@ -91,7 +90,7 @@ impl Catalog {
 
     /// Counts events of each kind.
     pub async fn event_counts(&self) -> Result<Vec<(String, i64)>, CatalogError> {
-        let rows = sqlx::query("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind")
+        let rows = sqlx::query(sql("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind"))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(|r| Ok((r.try_get("kind")?, r.try_get("n")?))).collect()
@@ -171,10 +170,10 @@ impl Catalog {
     /// Walks the whole log in order and checks every link of the chain.
     pub async fn verify_events(&self) -> Result<ChainReport, CatalogError> {
         use futures::TryStreamExt;
-        let mut rows = sqlx::query(
+        let mut rows = sqlx::query(sql(
             "SELECT seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash
              FROM events ORDER BY seq",
-        )
+        ))
         .fetch(&self.pool);
         let (mut prev_seq, mut prev_hash) = (0i64, GENESIS.to_owned());
         let mut checked = 0;
@@ -235,7 +234,7 @@ impl WriteTx {
         let (last_seq, last_hash) = match self.chain_head.take() {
             Some(head) => head,
             None => {
-                let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+                let row = sqlx::query(sql("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
                     .fetch_optional(&mut *self.tx)
                     .await?;
                 match row {
@@ -265,8 +264,8 @@ impl WriteTx {
             &data,
         );
         sqlx::query(
-            "INSERT INTO events (seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            sql("INSERT INTO events (seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
         )
         .bind(seq)
         .bind(at)
@@ -357,7 +356,7 @@ mod tests {
         // A forger who recomputes the modified event's own hash still breaks
         // the link to the next event.
         tamper(&catalog, "UPDATE events SET actor = 'mallory' WHERE seq = 7").await;
-        let row = sqlx::query("SELECT prev_hash, at, tenant, kind, data FROM events WHERE seq = 7")
+        let row = sqlx::query(sql("SELECT prev_hash, at, tenant, kind, data FROM events WHERE seq = 7"))
             .fetch_one(&catalog.pool)
             .await
             .unwrap();
@@ -378,7 +377,11 @@ mod tests {
             None,
             &data,
         );
-        sqlx::query("UPDATE events SET hash = ? WHERE seq = 7").bind(forged).execute(&catalog.writer).await.unwrap();
+        sqlx::query(sql("UPDATE events SET hash = ? WHERE seq = 7"))
+            .bind(forged)
+            .execute(&catalog.writer)
+            .await
+            .unwrap();
         let report = catalog.verify_events().await.unwrap();
         assert_eq!(report.problem, Some(ChainProblem::Broken { seq: 8 }));
     }

@@ -1,5 +1,6 @@
 //! Holds on an artifact, a workflow or a whole tenant.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx, opt_time};
 use crate::artifact::Artifact;
 use crate::clock::{from_millis, to_millis};
@@ -146,10 +147,10 @@ impl Catalog {
     /// Holds of a tenant (or all tenants), oldest first; released ones only
     /// when `include_released`.
     pub async fn holds(&self, tenant: Option<&TenantId>, include_released: bool) -> Result<Vec<Hold>, CatalogError> {
-        let sql = format!(
+        let text = format!(
             "SELECT {HOLD_COLUMNS} WHERE (?1 IS NULL OR h.tenant = ?1) AND (?2 OR h.released_at IS NULL) ORDER BY h.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query(sql(&text))
             .bind(tenant.map(|t| t.as_str().to_owned()))
             .bind(include_released)
             .fetch_all(&self.pool)
@@ -170,8 +171,8 @@ impl WriteTx {
         at: DateTime<Utc>,
     ) -> Result<i64, CatalogError> {
         Ok(sqlx::query(
-            "INSERT INTO holds (tenant, workflow, artifact_id, reason, actor, owner, owner_tenant, locked_until, applied_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            sql("INSERT INTO holds (tenant, workflow, artifact_id, reason, actor, owner, owner_tenant, locked_until, applied_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"),
         )
         .bind(tenant.as_str())
         .bind(workflow.map(|w| w.as_str().to_owned()))
@@ -189,7 +190,7 @@ impl WriteTx {
 
     /// The hold with this id.
     pub async fn hold(&mut self, id: i64) -> Result<Hold, CatalogError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {HOLD_COLUMNS} WHERE h.id = ?")))
+        let row = sqlx::query(sql(&format!("SELECT {HOLD_COLUMNS} WHERE h.id = ?")))
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?
@@ -206,7 +207,7 @@ impl WriteTx {
         at: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
         let n = sqlx::query(
-            "UPDATE holds SET released_at = ?, release_reason = ?, released_by = ? WHERE id = ? AND released_at IS NULL",
+            sql("UPDATE holds SET released_at = ?, release_reason = ?, released_by = ? WHERE id = ? AND released_at IS NULL"),
         )
         .bind(to_millis(at))
         .bind(reason)
@@ -252,11 +253,11 @@ mod tests {
         let options = SqliteConnectOptions::from_str("sqlite://").unwrap().filename(&path).create_if_missing(true);
         let old = SqlitePool::connect_with(options).await.unwrap();
         sqlx::migrate!("./migrations/sqlite").run_to(10, &old).await.unwrap();
-        sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES ('acme', 'free', 0)")
+        sqlx::query(sql("INSERT INTO tenants (name, plan, created_at) VALUES ('acme', 'free', 0)"))
             .execute(&old)
             .await
             .unwrap();
-        sqlx::query("INSERT INTO holds (tenant, reason, actor, applied_at) VALUES ('acme', 'old case', 'cli', 0)")
+        sqlx::query(sql("INSERT INTO holds (tenant, reason, actor, applied_at) VALUES ('acme', 'old case', 'cli', 0)"))
             .execute(&old)
             .await
             .unwrap();

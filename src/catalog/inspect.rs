@@ -1,10 +1,11 @@
 //! Reads for operators: what ended each tombstone, and the blobs of a tier's
 //! newest live artifacts (to notice a tier directory moved away from them).
 
+use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError};
 use crate::artifact::{Codec, Tier};
 use crate::id::TenantId;
-use sqlx::{QueryBuilder, Row};
+use sqlx::Row;
 use std::collections::HashMap;
 
 /// The blob address of one live artifact.
@@ -28,15 +29,12 @@ impl Catalog {
     pub async fn tombstone_endings(&self, ids: &[i64]) -> Result<HashMap<i64, String>, CatalogError> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(500) {
-            let mut q = QueryBuilder::<sqlx::Any>::new(format!(
+            let mut q = Builder::new(format!(
                 "SELECT artifact_id, kind FROM events WHERE kind IN ({ENDINGS}) AND artifact_id IN ("
             ));
-            let mut list = q.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
+            q.push_binds(chunk.iter().copied());
             q.push(") ORDER BY seq");
-            for row in q.build().fetch_all(&self.pool).await? {
+            for row in q.build()?.fetch_all(&self.pool).await? {
                 out.insert(row.try_get("artifact_id")?, row.try_get("kind")?);
             }
         }
@@ -45,10 +43,8 @@ impl Catalog {
 
     /// The blobs of the `limit` newest live artifacts in `tier`.
     pub async fn newest_live_blobs(&self, tier: Tier, limit: i64) -> Result<Vec<SampledBlob>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT tenant, blake3, codec FROM artifacts \
-             WHERE tier = ? AND state IN ('active', 'eligible') ORDER BY id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(sql("SELECT tenant, blake3, codec FROM artifacts \
+             WHERE tier = ? AND state IN ('active', 'eligible') ORDER BY id DESC LIMIT ?"))
         .bind(tier.as_str())
         .bind(limit)
         .fetch_all(&self.pool)

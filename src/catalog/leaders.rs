@@ -3,6 +3,7 @@
 //! checks it inside its own transaction, so a holder that lost the lease can
 //! never commit a plan.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::to_millis;
 use chrono::{DateTime, Utc};
@@ -29,15 +30,13 @@ impl Catalog {
         now: DateTime<Utc>,
         ttl: chrono::Duration,
     ) -> Result<Option<Fence>, CatalogError> {
-        let row = sqlx::query(
-            "INSERT INTO leaders (name, holder, fence, expires_at) VALUES (?1, ?2, 1, ?4)
+        let row = sqlx::query(sql("INSERT INTO leaders (name, holder, fence, expires_at) VALUES (?1, ?2, 1, ?4)
              ON CONFLICT(name) DO UPDATE SET
                  fence = CASE WHEN leaders.holder = ?2 THEN leaders.fence ELSE leaders.fence + 1 END,
                  holder = ?2,
                  expires_at = ?4
              WHERE leaders.holder = ?2 OR leaders.expires_at < ?3
-             RETURNING fence",
-        )
+             RETURNING fence"))
         .bind(name)
         .bind(holder)
         .bind(to_millis(now))
@@ -51,7 +50,7 @@ impl Catalog {
     /// Gives the lease up (on shutdown), if `fence` still holds it; the next
     /// holder gets a larger fence.
     pub async fn abdicate(&self, fence: &Fence) -> Result<(), CatalogError> {
-        sqlx::query("UPDATE leaders SET expires_at = 0 WHERE name = ? AND holder = ? AND fence = ?")
+        sqlx::query(sql("UPDATE leaders SET expires_at = 0 WHERE name = ? AND holder = ? AND fence = ?"))
             .bind(&fence.name)
             .bind(&fence.holder)
             .bind(fence.token)
@@ -64,13 +63,14 @@ impl Catalog {
 impl WriteTx {
     /// Whether `fence` still holds its lease at `now`, checked under the write lock.
     pub async fn still_leads(&mut self, fence: &Fence, now: DateTime<Utc>) -> Result<bool, CatalogError> {
-        let row = sqlx::query("SELECT 1 FROM leaders WHERE name = ? AND holder = ? AND fence = ? AND expires_at >= ?")
-            .bind(&fence.name)
-            .bind(&fence.holder)
-            .bind(fence.token)
-            .bind(to_millis(now))
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query(sql("SELECT 1 FROM leaders WHERE name = ? AND holder = ? AND fence = ? AND expires_at >= ?"))
+                .bind(&fence.name)
+                .bind(&fence.holder)
+                .bind(fence.token)
+                .bind(to_millis(now))
+                .fetch_optional(&mut *self.tx)
+                .await?;
         Ok(row.is_some())
     }
 }

@@ -16,6 +16,7 @@ mod leaders;
 mod restores;
 mod row;
 mod runs;
+mod sql;
 mod tenants;
 mod tokens;
 
@@ -29,6 +30,7 @@ pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use tenants::Tenant;
 
+use self::sql::sql;
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -168,7 +170,7 @@ impl Catalog {
     /// Checks that the database answers (for readiness probes): reads its
     /// schema, so an unreadable file fails here, not only a lost connection.
     pub async fn ping(&self) -> Result<(), CatalogError> {
-        sqlx::query("SELECT COUNT(*) FROM sqlite_master").fetch_one(&self.pool).await?;
+        sqlx::query(sql("SELECT COUNT(*) FROM sqlite_master")).fetch_one(&self.pool).await?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Restore jobs requested over the API: who asked, for which artifact, and
 //! the claim token that identifies the job.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::{from_millis, to_millis};
 use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
@@ -47,18 +48,18 @@ fn from_row(row: &AnyRow) -> Result<RestoreJob, CatalogError> {
 impl Catalog {
     /// The restore job with this id.
     pub async fn restore_job(&self, id: &str) -> Result<Option<RestoreJob>, CatalogError> {
-        let sql = format!("SELECT {COLUMNS} FROM restore_jobs r WHERE r.id = ?");
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).fetch_optional(&self.pool).await?;
+        let text = format!("SELECT {COLUMNS} FROM restore_jobs r WHERE r.id = ?");
+        let row = sqlx::query(sql(&text)).bind(id).fetch_optional(&self.pool).await?;
         row.as_ref().map(from_row).transpose()
     }
 
     /// The restore job that still holds the claim on an artifact, if one does.
     pub async fn pending_restore(&self, artifact_id: i64) -> Result<Option<RestoreJob>, CatalogError> {
-        let sql = format!(
+        let text = format!(
             "SELECT {COLUMNS} FROM restore_jobs r JOIN artifacts a ON a.id = r.artifact_id AND a.job_token = r.id \
              WHERE r.artifact_id = ?"
         );
-        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(artifact_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(sql(&text)).bind(artifact_id).fetch_optional(&self.pool).await?;
         row.as_ref().map(from_row).transpose()
     }
 }
@@ -66,10 +67,10 @@ impl Catalog {
 impl WriteTx {
     /// Records a requested restore job.
     pub async fn add_restore_job(&mut self, job: &RestoreJob) -> Result<(), CatalogError> {
-        sqlx::query(
+        sqlx::query(sql(
             "INSERT INTO restore_jobs (id, tenant, workflow, name, artifact_id, requested_at, requested_by, days)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
+        ))
         .bind(&job.id)
         .bind(job.key.tenant.as_str())
         .bind(job.key.workflow.as_str())

@@ -3,6 +3,7 @@
 //! outcome and duration; the eligibility-to-action lag of every action; and
 //! the dead-lettered marker on artifacts.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::to_millis;
 use chrono::{DateTime, Utc};
@@ -52,7 +53,7 @@ impl WriteTx {
         let mut completed = Vec::new();
         for (run_id, jobs) in by_run {
             let Some(row) = sqlx::query(
-                "SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL",
+                sql("SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL"),
             )
             .bind(run_id)
             .fetch_optional(&mut *self.tx)
@@ -64,21 +65,22 @@ impl WriteTx {
                 (row.try_get("n_planned")?, row.try_get("n_finished")?, row.try_get("n_failed")?);
             let started_at: i64 = row.try_get("started_at")?;
             for job in jobs {
-                let inserted =
-                    sqlx::query("INSERT OR IGNORE INTO run_jobs_finished (run_id, token, failed) VALUES (?, ?, ?)")
-                        .bind(run_id)
-                        .bind(&job.token)
-                        .bind(job.failed)
-                        .execute(&mut *self.tx)
-                        .await?
-                        .rows_affected();
+                let inserted = sqlx::query(sql(
+                    "INSERT INTO run_jobs_finished (run_id, token, failed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                ))
+                .bind(run_id)
+                .bind(&job.token)
+                .bind(i64::from(job.failed))
+                .execute(&mut *self.tx)
+                .await?
+                .rows_affected();
                 if inserted == 1 {
                     finished += 1;
                     failed += i64::from(job.failed);
                 } else if !job.failed {
-                    let cleared = sqlx::query(
+                    let cleared = sqlx::query(sql(
                         "UPDATE run_jobs_finished SET failed = 0 WHERE run_id = ? AND token = ? AND failed = 1",
-                    )
+                    ))
                     .bind(run_id)
                     .bind(&job.token)
                     .execute(&mut *self.tx)
@@ -88,7 +90,7 @@ impl WriteTx {
                 }
             }
             if finished < planned {
-                sqlx::query("UPDATE lifecycle_runs SET n_finished = ?, n_failed = ? WHERE id = ?")
+                sqlx::query(sql("UPDATE lifecycle_runs SET n_finished = ?, n_failed = ? WHERE id = ?"))
                     .bind(finished)
                     .bind(failed)
                     .bind(run_id)
@@ -98,10 +100,10 @@ impl WriteTx {
             }
             let status = if failed > 0 { "failure" } else { "success" };
             let ms = (to_millis(now) - started_at).max(0);
-            sqlx::query(
+            sqlx::query(sql(
                 "UPDATE lifecycle_runs SET n_finished = ?, n_failed = ?, status = ?, finished_at = ?, duration_ms = ?
                  WHERE id = ?",
-            )
+            ))
             .bind(finished)
             .bind(failed)
             .bind(status)
@@ -110,7 +112,10 @@ impl WriteTx {
             .bind(run_id)
             .execute(&mut *self.tx)
             .await?;
-            sqlx::query("DELETE FROM run_jobs_finished WHERE run_id = ?").bind(run_id).execute(&mut *self.tx).await?;
+            sqlx::query(sql("DELETE FROM run_jobs_finished WHERE run_id = ?"))
+                .bind(run_id)
+                .execute(&mut *self.tx)
+                .await?;
             completed.push(CompletedRun {
                 id: run_id,
                 status,
@@ -123,7 +128,7 @@ impl WriteTx {
     /// Records how long after becoming due actions of each kind took effect.
     pub async fn record_lags(&mut self, lags: &[(String, f64)]) -> Result<(), CatalogError> {
         for (kind, seconds) in lags {
-            sqlx::query("INSERT INTO eligibility_lags (kind, seconds) VALUES (?, ?)")
+            sqlx::query(sql("INSERT INTO eligibility_lags (kind, seconds) VALUES (?, ?)"))
                 .bind(kind)
                 .bind(seconds)
                 .execute(&mut *self.tx)
@@ -135,9 +140,9 @@ impl WriteTx {
     /// Marks artifact `id` dead-lettered at `at`, while it still carries the
     /// claim `token` of the dead-lettered job.
     pub async fn mark_dead_lettered(&mut self, id: i64, token: &str, at: DateTime<Utc>) -> Result<(), CatalogError> {
-        sqlx::query(
+        sqlx::query(sql(
             "UPDATE artifacts SET dead_letter_token = job_token, dead_lettered_at = ? WHERE id = ? AND job_token = ?",
-        )
+        ))
         .bind(to_millis(at))
         .bind(id)
         .bind(token)
@@ -168,7 +173,7 @@ impl Catalog {
     /// claim goes too; otherwise the retried job keeps it and may still act,
     /// unless a new plan claims the artifact first.
     pub async fn release_dead_lettered(&self, claims: &[(i64, String)], drop_claim: bool) -> Result<u64, CatalogError> {
-        let sql = if drop_claim {
+        let statement = if drop_claim {
             "UPDATE artifacts SET job_token = NULL, lease_until = NULL, dead_letter_token = NULL, dead_lettered_at = NULL
              WHERE id = ? AND job_token = ?"
         } else {
@@ -178,7 +183,7 @@ impl Catalog {
         let mut tx = self.begin_write().await?;
         let mut released = 0;
         for (id, token) in claims {
-            released += sqlx::query(sql).bind(id).bind(token).execute(&mut *tx.tx).await?.rows_affected();
+            released += sqlx::query(sql(statement)).bind(id).bind(token).execute(&mut *tx.tx).await?.rows_affected();
         }
         tx.commit().await?;
         Ok(released)
@@ -194,8 +199,8 @@ impl Catalog {
     ) -> Result<i64, CatalogError> {
         let ms = (to_millis(finished_at) - to_millis(started_at)).max(0);
         Ok(sqlx::query(
-            "INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary, status, finished_at, duration_ms)
-             VALUES (?, ?, 0, 0, '{}', 'success', ?, ?) RETURNING id",
+            sql("INSERT INTO lifecycle_runs (started_at, as_of, dry_run, n_planned, summary, status, finished_at, duration_ms)
+             VALUES (?, ?, 0, 0, '{}', 'success', ?, ?) RETURNING id"),
         )
         .bind(to_millis(started_at))
         .bind(to_millis(as_of))
@@ -208,23 +213,23 @@ impl Catalog {
 
     /// Ended lifecycle runs per outcome (`success`, `failure`), both always present.
     pub async fn run_outcomes(&self) -> Result<Vec<(String, i64)>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT s.status, (SELECT COUNT(*) FROM lifecycle_runs r WHERE r.status = s.status) AS n
-             FROM (SELECT 'failure' AS status UNION ALL SELECT 'success') s ORDER BY s.status",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(sql("SELECT s.status, (SELECT COUNT(*) FROM lifecycle_runs r WHERE r.status = s.status) AS n
+             FROM (SELECT 'failure' AS status UNION ALL SELECT 'success') s ORDER BY s.status"))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(|r| Ok((r.try_get("status")?, r.try_get("n")?))).collect()
     }
 
     /// The eligibility-to-action lag per kind as a histogram over `bounds`
     /// (seconds), in one pass.
     pub async fn lag_histograms(&self, bounds: &[f64]) -> Result<Vec<(String, HistogramCounts)>, CatalogError> {
-        let per_bound: String = bounds.iter().map(|_| ", COALESCE(SUM(seconds <= ?), 0)").collect();
-        let sql = format!(
+        let per_bound: String =
+            bounds.iter().map(|_| ", COALESCE(SUM(CASE WHEN seconds <= ? THEN 1 ELSE 0 END), 0)").collect();
+        let text = format!(
             "SELECT kind, COUNT(*), COALESCE(SUM(seconds), 0.0){per_bound} FROM eligibility_lags GROUP BY kind ORDER BY kind"
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sql(&text));
         for bound in bounds {
             query = query.bind(*bound);
         }

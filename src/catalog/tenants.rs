@@ -1,5 +1,6 @@
 //! Tenants and their plans.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::{from_millis, to_millis};
 use crate::event::{EventKind, NewEvent};
@@ -32,7 +33,7 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, CatalogError> {
 impl Catalog {
     /// The tenant named `name`.
     pub async fn tenant(&self, name: &TenantId) -> Result<Tenant, CatalogError> {
-        let row = sqlx::query("SELECT name, plan, created_at FROM tenants WHERE name = ?")
+        let row = sqlx::query(sql("SELECT name, plan, created_at FROM tenants WHERE name = ?"))
             .bind(name.as_str())
             .fetch_optional(&self.pool)
             .await?
@@ -43,7 +44,7 @@ impl Catalog {
     /// Every tenant, by name.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, CatalogError> {
         let rows =
-            sqlx::query("SELECT name, plan, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
+            sqlx::query(sql("SELECT name, plan, created_at FROM tenants ORDER BY name")).fetch_all(&self.pool).await?;
         rows.iter().map(tenant_from_row).collect()
     }
 }
@@ -58,7 +59,7 @@ impl WriteTx {
         actor: &str,
     ) -> Result<(), CatalogError> {
         let inserted =
-            sqlx::query("INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            sqlx::query(sql("INSERT INTO tenants (name, plan, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
                 .bind(name.as_str())
                 .bind(plan)
                 .bind(to_millis(at))
@@ -75,13 +76,13 @@ impl WriteTx {
 
     /// Changes a tenant's plan; returns the previous plan.
     pub async fn set_plan(&mut self, name: &TenantId, plan: &str) -> Result<String, CatalogError> {
-        let previous: String = sqlx::query("SELECT plan FROM tenants WHERE name = ?")
+        let previous: String = sqlx::query(sql("SELECT plan FROM tenants WHERE name = ?"))
             .bind(name.as_str())
             .fetch_optional(&mut *self.tx)
             .await?
             .ok_or_else(|| CatalogError::NotFound(format!("tenant {name:?}")))?
             .try_get("plan")?;
-        sqlx::query("UPDATE tenants SET plan = ? WHERE name = ?")
+        sqlx::query(sql("UPDATE tenants SET plan = ? WHERE name = ?"))
             .bind(plan)
             .bind(name.as_str())
             .execute(&mut *self.tx)

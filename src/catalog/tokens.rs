@@ -1,5 +1,6 @@
 //! Tenant API tokens, stored as the sha256 of the token (hex), never the token.
 
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::{from_millis, to_millis};
 use crate::id::TenantId;
@@ -25,10 +26,8 @@ pub struct TokenRecord {
 impl Catalog {
     /// Tokens, of one tenant or of all, by id.
     pub async fn tokens(&self, tenant: Option<&TenantId>) -> Result<Vec<TokenRecord>, CatalogError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, created_at, created_by, revoked_at FROM api_tokens \
-             WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id",
-        )
+        let rows = sqlx::query(sql("SELECT id, tenant, created_at, created_by, revoked_at FROM api_tokens \
+             WHERE ?1 IS NULL OR tenant = ?1 ORDER BY id"))
         .bind(tenant.map(TenantId::as_str))
         .fetch_all(&self.pool)
         .await?;
@@ -47,7 +46,7 @@ impl Catalog {
 
     /// The tenant whose unrevoked token hashes to `sha256`, if any.
     pub async fn token_tenant(&self, sha256: &str) -> Result<Option<TenantId>, CatalogError> {
-        let row = sqlx::query("SELECT tenant FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL")
+        let row = sqlx::query(sql("SELECT tenant FROM api_tokens WHERE sha256 = ? AND revoked_at IS NULL"))
             .bind(sha256)
             .fetch_optional(&self.pool)
             .await?;
@@ -63,7 +62,7 @@ impl WriteTx {
     /// Revokes token `id` of `tenant`; false when there is no such live token.
     pub async fn revoke_token(&mut self, tenant: &TenantId, id: i64, at: DateTime<Utc>) -> Result<bool, CatalogError> {
         let done =
-            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND tenant = ? AND revoked_at IS NULL")
+            sqlx::query(sql("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND tenant = ? AND revoked_at IS NULL"))
                 .bind(to_millis(at))
                 .bind(id)
                 .bind(tenant.as_str())
@@ -80,9 +79,9 @@ impl WriteTx {
         at: DateTime<Utc>,
         actor: &str,
     ) -> Result<i64, CatalogError> {
-        Ok(sqlx::query(
+        Ok(sqlx::query(sql(
             "INSERT INTO api_tokens (tenant, sha256, created_at, created_by) VALUES (?, ?, ?, ?) RETURNING id",
-        )
+        ))
         .bind(tenant.as_str())
         .bind(sha256)
         .bind(to_millis(at))
