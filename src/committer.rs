@@ -203,7 +203,7 @@ async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op
                     tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
                 }
             }
-            let saved = tx.save(a, c.expected_generation, Some(&c.token)).await?;
+            let saved = tx.save(a, c.expected_generation, Some(&c.token), clock.now()).await?;
             if saved {
                 tx.append_event(clock.now(), None, Some(a), &c.event).await?;
             }
@@ -249,7 +249,7 @@ pub(crate) async fn record_ingest(
         Some(old) if old.held => return Err(StoreError::Held(key)),
         Some(old) => {
             let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
-            tx.save(&tomb, old.generation, None).await?;
+            tx.save(&tomb, old.generation, None, now).await?;
             let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
             tx.append_event(now, None, Some(&old), &event).await?;
             Some(old)

@@ -378,6 +378,16 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// Which catalog database to use.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// PostgreSQL URL of a catalog shared by many hosts (`STRATA_DATABASE_URL`,
+    /// `postgres://user@host:5432/db`); unset: the embedded SQLite catalog in
+    /// the data directory.
+    pub url: Option<String>,
+}
+
 /// Which queue backend to use.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -492,6 +502,8 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Lifecycle run defaults.
     pub lifecycle: LifecycleConfig,
+    /// Catalog database.
+    pub catalog: CatalogConfig,
     /// Queue backend.
     pub queue: QueueConfig,
     /// HTTP API.
@@ -599,6 +611,10 @@ const ENV_VARS: &[(&str, EnvSetter)] = &[
     }),
     ("RETENTION_TENANT_HOLDS", |c, k, v| {
         c.retention.tenant_holds = parse_bool(k, v)?;
+        Ok(())
+    }),
+    ("STRATA_DATABASE_URL", |c, _, v| {
+        c.catalog.url = Some(v.to_owned()).filter(|u| !u.is_empty());
         Ok(())
     }),
     ("STRATA_REDIS_URL", |c, _, v| {

@@ -434,7 +434,7 @@ async fn recompute(
             }
             continue;
         }
-        tx.save(&c.after, c.before.generation, None).await?;
+        tx.save(&c.after, c.before.generation, None, now).await?;
         out.push(c);
     }
     Ok((out, moved))
@@ -556,7 +556,7 @@ async fn save_change(
         updated.eligible_at = None;
     }
     updated.next_due_at = decide(&updated, &store.config, now).next_due_at;
-    tx.save(&updated, a.generation, None).await?;
+    tx.save(&updated, a.generation, None, now).await?;
     for e in event.iter().chain(revoked.iter()) {
         tx.append_event(now, None, Some(a), e).await?;
     }

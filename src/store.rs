@@ -2,7 +2,7 @@
 //! operations a user asks for directly (put, get, list, remove, tenants).
 
 use crate::artifact::{Artifact, Codec, State, Tier};
-use crate::catalog::{ArtifactFilter, Catalog, CatalogError, RestoreJob, Tenant};
+use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Dialect, RestoreJob, Tenant};
 use crate::clock::SharedClock;
 use crate::committer::{BlobRelease, Change, Committer, Ingest};
 use crate::config::Config;
@@ -173,8 +173,23 @@ impl Store {
     pub async fn open(data_dir: &Path, config: Config, clock: SharedClock) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|source| StoreError::DataDir { path: data_dir.to_owned(), source })?;
-        let catalog =
-            Catalog::open_with(&data_dir.join("catalog.db"), config.keep_latest_cap(), config.storage.fsync).await?;
+        let catalog = match config.catalog.url.as_deref() {
+            Some(url) if Dialect::of_url(url) == Dialect::Postgres => {
+                Catalog::open_postgres(url, config.keep_latest_cap()).await?
+            }
+            Some(url) => {
+                return Err(CatalogError::Open {
+                    path: crate::catalog::redacted(url),
+                    message: "not a PostgreSQL URL (postgres://…); unset catalog.url (STRATA_DATABASE_URL) for the \
+                              embedded SQLite catalog"
+                        .into(),
+                }
+                .into());
+            }
+            None => {
+                Catalog::open_with(&data_dir.join("catalog.db"), config.keep_latest_cap(), config.storage.fsync).await?
+            }
+        };
         let tiers = Tiers::open(&config, data_dir)?;
         let committer = Committer::start(catalog.clone(), tiers.clone(), clock.clone());
         Ok(Self { catalog, tiers, config: Arc::new(config), clock, committer, data_dir: data_dir.to_owned() })
@@ -421,7 +436,7 @@ impl Store {
             return Err(StoreError::Held(key.clone()));
         }
         let tomb = Artifact { state: State::Purged, next_due_at: None, ..a.clone() };
-        tx.save(&tomb, a.generation, None).await?;
+        tx.save(&tomb, a.generation, None, self.clock.now()).await?;
         let event = NewEvent::new(EventKind::Deleted, actor, json!({ "bytes_freed": a.stored_size, "tier": a.tier }));
         tx.append_event(self.clock.now(), None, Some(&a), &event).await?;
         tx.commit().await?;

@@ -46,7 +46,7 @@ impl App {
     /// Loads the configuration and opens the store and the embedded queue.
     pub async fn open(global: &Global, opening: Opening) -> anyhow::Result<Self> {
         let mut config = Config::load(global.config.as_deref())?;
-        if opening.read_only && !global.data_dir.join("catalog.db").is_file() {
+        if opening.read_only && config.catalog.url.is_none() && !global.data_dir.join("catalog.db").is_file() {
             return Err(UsageError(format!(
                 "no strata data directory at {} (it holds no catalog.db): nothing to read, and nothing was created; \
                  give --data-dir (or STRATA_DATA_DIR), or create one with `strata tenant add` or `strata demo`",
@@ -69,6 +69,12 @@ impl App {
                     .await?
                     .with_retention(retention),
             ),
+            None if !store.catalog().is_embedded() => {
+                anyhow::bail!(
+                    "a PostgreSQL catalog needs the Redis queue: set STRATA_REDIS_URL (or [queue] redis_url); the \
+                     embedded queue lives in the embedded SQLite catalog"
+                );
+            }
             None => Arc::new(
                 SqliteQueue::new(
                     store.catalog().sqlite_pool().clone(),

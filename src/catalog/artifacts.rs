@@ -15,9 +15,9 @@ const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, bla
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
      next_due_at, job_token, generation, extended, \
      CASE WHEN dead_letter_token = job_token THEN dead_lettered_at END AS dead_lettered_at, \
-     EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
+     CASE WHEN EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
              AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
-             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) AS held, \
+             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) THEN 1 ELSE 0 END AS held, \
      (SELECT plan FROM tenants t WHERE t.name = artifacts.tenant) AS plan";
 
 /// The artifact columns, with the count of newer live artifacts in the same
@@ -202,7 +202,8 @@ impl Catalog {
             q.push(" AND tier = ").push_bind(tier.as_str());
         }
         if let Some((key, value)) = &page.tag {
-            q.push(" AND EXISTS (SELECT 1 FROM json_each(artifacts.tags) j WHERE j.key = ").push_bind(key.clone());
+            let entries = self.dialect.json_entries("artifacts.tags");
+            q.push(&format!(" AND EXISTS (SELECT 1 FROM {entries} j WHERE j.key = ")).push_bind(key.clone());
             q.push(" AND j.value = ").push_bind(value.clone()).push(")");
         }
         if let Some(at) = page.created_after {
@@ -296,13 +297,15 @@ impl WriteTx {
     /// Compare-and-set: writes `a`'s mutable columns if the row still has
     /// `expected_generation` and, when `token` is given, that job token.
     /// Bumps the generation. Returns false (and changes nothing) otherwise.
+    /// A row that stops being live records `now` as its deletion time.
     pub async fn save(
         &mut self,
         a: &Artifact,
         expected_generation: i64,
         token: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
-        let deleted_at = (!a.state.is_live()).then(|| to_millis(Utc::now()));
+        let deleted_at = (!a.state.is_live()).then(|| to_millis(now));
         let n = sqlx::query(sql(
             "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
                 state = ?, class = ?, expires_at = ?, eligible_at = ?, pinned_hot_until = ?, next_due_at = ?,
@@ -320,7 +323,7 @@ impl WriteTx {
         .bind(opt_millis(a.eligible_at))
         .bind(opt_millis(a.pinned_hot_until))
         .bind(opt_millis(if a.state.is_live() { a.next_due_at } else { None }))
-        .bind(a.extended)
+        .bind(i64::from(a.extended))
         .bind(deleted_at)
         .bind(a.id)
         .bind(expected_generation)

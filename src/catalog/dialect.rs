@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted_and_the_rest_is_kept() {
-        assert_eq!(redacted("postgres://u:secret@db:5432/x?sslmode=require"), "postgres://u:***@db:5432/x?sslmode=require");
+        assert_eq!(
+            redacted("postgres://u:secret@db:5432/x?sslmode=require"),
+            "postgres://u:***@db:5432/x?sslmode=require"
+        );
         assert_eq!(redacted("postgres://u@db/x"), "postgres://u@db/x");
         assert_eq!(redacted("postgres://db/x"), "postgres://db/x");
         assert_eq!(redacted("not a url"), "not a url");

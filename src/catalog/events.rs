@@ -77,12 +77,13 @@ impl Catalog {
     /// Deletions by the lifecycle and by erasure, per plan: `(plan, kind,
     /// artifacts, bytes freed)`, from the event log.
     pub async fn deletion_totals(&self) -> Result<Vec<(String, String, i64, i64)>, CatalogError> {
-        let rows =
-            sqlx::query(sql("SELECT COALESCE(json_extract(data, '$.plan'), 'unknown') AS plan, kind, COUNT(*) AS n,
-                    COALESCE(SUM(json_extract(data, '$.bytes_freed')), 0) AS bytes
-             FROM events WHERE kind IN ('purged', 'erased') GROUP BY 1, 2 ORDER BY 1, 2"))
-            .fetch_all(&self.pool)
-            .await?;
+        let (plan, bytes) = (self.dialect.json_text("data", "plan"), self.dialect.json_text("data", "bytes_freed"));
+        let text = format!(
+            "SELECT COALESCE({plan}, 'unknown') AS plan, kind, COUNT(*) AS n,
+                    CAST(COALESCE(SUM(CAST({bytes} AS BIGINT)), 0) AS BIGINT) AS bytes
+             FROM events WHERE kind IN ('purged', 'erased') GROUP BY 1, 2 ORDER BY 1, 2"
+        );
+        let rows = sqlx::query(sql(&text)).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get("plan")?, r.try_get("kind")?, r.try_get("n")?, r.try_get("bytes")?)))
             .collect()

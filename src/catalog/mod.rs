@@ -9,6 +9,7 @@
 
 mod artifacts;
 mod blobs;
+mod dialect;
 mod events;
 mod holds;
 mod inspect;
@@ -17,6 +18,8 @@ mod restores;
 mod row;
 mod runs;
 mod sql;
+#[cfg(test)]
+mod suite;
 mod tenants;
 mod tokens;
 
@@ -30,7 +33,8 @@ pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use tenants::Tenant;
 
-use self::sql::sql;
+pub(crate) use dialect::{Dialect, redacted};
+
 use sqlx::AnyPool;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
@@ -98,6 +102,9 @@ impl CatalogError {
 pub struct Catalog {
     pool: AnyPool,
     writer: AnyPool,
+    dialect: Dialect,
+    /// The file, or the URL with its password replaced, for messages.
+    location: std::sync::Arc<str>,
     columns: std::sync::Arc<str>,
 }
 
@@ -154,7 +161,48 @@ impl Catalog {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { pool, writer, columns: artifacts::columns(keep_latest_cap).into() })
+        Ok(Self {
+            pool,
+            writer,
+            dialect: Dialect::Sqlite,
+            location: path.display().to_string().into(),
+            columns: artifacts::columns(keep_latest_cap).into(),
+        })
+    }
+
+    /// Opens the PostgreSQL catalog at `url` (`postgres://…`) and applies
+    /// its migrations (`migrations/postgres/`); every process of a
+    /// deployment, on any host, opens the same one. Writers are serialized
+    /// by one advisory lock per write transaction (ADR 0016).
+    pub async fn open_postgres(url: &str, keep_latest_cap: u32) -> Result<Self, CatalogError> {
+        let open_err = |message: String| CatalogError::Open { path: dialect::redacted(url), message };
+        sqlx::any::install_default_drivers();
+        let options = AnyConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| open_err(e.to_string()))?;
+        Ok(Self {
+            pool: pool.clone(),
+            writer: pool,
+            dialect: Dialect::Postgres,
+            location: dialect::redacted(url).into(),
+            columns: artifacts::columns(keep_latest_cap).into(),
+        })
+    }
+
+    /// Where the catalog is: its file, or its URL with the password replaced.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Whether this catalog is the embedded SQLite file, which also holds
+    /// the embedded queue.
+    pub fn is_embedded(&self) -> bool {
+        self.dialect == Dialect::Sqlite
     }
 
     /// The read pool, shared with the embedded queue (same database file).
@@ -170,17 +218,17 @@ impl Catalog {
     /// Checks that the database answers (for readiness probes): reads its
     /// schema, so an unreadable file fails here, not only a lost connection.
     pub async fn ping(&self) -> Result<(), CatalogError> {
-        sqlx::query(sql("SELECT COUNT(*) FROM sqlite_master")).fetch_one(&self.pool).await?;
+        sqlx::query(self.dialect.probe()).fetch_one(&self.pool).await?;
         Ok(())
     }
 
     /// Starts a write transaction, taking the write lock immediately.
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
-        Ok(WriteTx {
-            tx: self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            chain_head: None,
-            columns: self.columns.clone(),
-        })
+        let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
+        if let Some(lock) = self.dialect.write_lock() {
+            sqlx::query(sqlx::AssertSqlSafe(lock)).execute(&mut *tx).await?;
+        }
+        Ok(WriteTx { tx, chain_head: None, columns: self.columns.clone() })
     }
 }
 

@@ -86,7 +86,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Metrics => metrics::run(&app).await,
         Command::Gc(args) => gc::run(&app, args).await,
         Command::Migrate => {
-            println!("Catalog at {} is up to date.", global.data_dir.join("catalog.db").display());
+            println!("Catalog at {} is up to date.", app.store.catalog().location());
             Ok(())
         }
         Command::Demo(_) => Ok(()),

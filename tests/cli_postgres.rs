@@ -1,0 +1,103 @@
+//! The `strata` binary on a PostgreSQL catalog (`STRATA_DATABASE_URL`) with
+//! the Redis queue: each test in a schema of its own, dropped afterwards.
+
+mod common;
+
+use common::redis::Cleanup;
+use common::{Strata, noise};
+use sqlx::Executor;
+use strata_testkit::{database_url, redis_url};
+
+/// A fresh PostgreSQL schema, and the catalog URL that uses it.
+struct Schema {
+    base: String,
+    name: String,
+    url: String,
+}
+
+impl Schema {
+    fn create(base: &str) -> Self {
+        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
+        run_sql(base, &format!("CREATE SCHEMA \"{name}\""));
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options[search_path]={name}");
+        Self { base: base.to_owned(), name, url }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        run_sql(&self.base, &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+    }
+}
+
+/// Runs one statement on the database at `url`.
+fn run_sql(url: &str, statement: &str) {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(url).await.expect("the test database answers");
+        pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.expect("the statement runs");
+        pool.close().await;
+    });
+}
+
+#[test]
+fn the_lifecycle_and_retention_run_on_a_postgres_catalog() {
+    const TEST: &str = "cli_postgres::the_lifecycle_and_retention_run_on_a_postgres_catalog";
+    let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
+    let schema = Schema::create(&db);
+    let prefix = format!("strata-pg-test-{}", std::process::id());
+    let _cleanup = Cleanup(redis.clone(), prefix.clone());
+    let s = Strata::new()
+        .env("STRATA_DATABASE_URL", &schema.url)
+        .env("STRATA_REDIS_URL", &redis)
+        .env("STRATA_REDIS_PREFIX", &prefix);
+    s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let inputs: Vec<Vec<u8>> = (0..5).map(|i| noise(3000, i)).collect();
+    for (i, bytes) in inputs.iter().enumerate() {
+        let input = s.file("in", bytes);
+        s.ok(&["put", &format!("acme/wf/a{i}"), &input]);
+    }
+    assert!(!s.data().join("catalog.db").exists(), "nothing of the catalog is on local disk");
+    s.ok(&["retention", "hold", "acme/wf/a4", "--reason", "case 12"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
+    assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 5);
+    let out = s.path("a0.out");
+    s.ok(&["get", "acme/wf/a0", "-o", out.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&out).unwrap(), inputs[0], "the bytes come back from the warm tier");
+
+    // Past the plan's 365 days (eligible), then past the grace: everything
+    // but the held one is purged.
+    s.ok(&["lifecycle", "run", "--as-of", "+400d", "--wait"]);
+    s.ok(&["lifecycle", "run", "--as-of", "+420d", "--wait"]);
+    let live = s.json(&["ls"]);
+    let names: Vec<&str> = live.as_array().unwrap().iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a4"], "only the held artifact is left: {live}");
+    let refused = s.fails(&["rm", "acme/wf/a4"], 2);
+    assert!(refused.contains("is held"), "{refused}");
+    let verified = s.ok(&["events", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
+}
+
+#[test]
+fn a_postgres_catalog_without_redis_is_refused_naming_what_is_missing() {
+    const TEST: &str = "cli_postgres::a_postgres_catalog_without_redis_is_refused_naming_what_is_missing";
+    let Some(db) = database_url(TEST) else { return };
+    let schema = Schema::create(&db);
+    let s = Strata::new().env("STRATA_DATABASE_URL", &schema.url);
+    let err = s.fails(&["queue", "stats"], 1);
+    assert!(err.contains("STRATA_REDIS_URL"), "{err}");
+}
+
+#[test]
+fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password() {
+    let s = Strata::new().env("STRATA_DATABASE_URL", "postgres://strata:s3cret@127.0.0.1:1/catalog");
+    let err = s.fails(&["tenant", "ls"], 1);
+    assert!(err.contains("postgres://strata:***@127.0.0.1:1/catalog"), "names the URL: {err}");
+    assert!(!err.contains("s3cret"), "the password is never printed: {err}");
+
+    let s = Strata::new().env("STRATA_DATABASE_URL", "mysql://db/catalog");
+    let err = s.fails(&["tenant", "ls"], 1);
+    assert!(err.contains("not a PostgreSQL URL"), "{err}");
+}
