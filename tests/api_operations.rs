@@ -126,11 +126,18 @@ async fn lifecycle_plan_is_a_dry_run_that_changes_nothing() {
     let now = api.call("POST", "/v1/lifecycle/plan").token(ADMIN).json(json!({})).send().await.json();
     assert_eq!((now["forced"].as_bool(), now["items"].as_array().map(Vec::len)), (Some(false), Some(0)), "{now}");
 
-    // Refused: a bad instant, an unknown field, another content type, a tenant's token.
+    // Refused: a bad instant, an unknown field, a body that is not an object
+    // (serde alone reads `[null]` as the fields in order), another content
+    // type, a tenant's token.
     let bad = api.call("POST", "/v1/lifecycle/plan").token(ADMIN).json(json!({"as_of": "next week"})).send().await;
     assert!(bad.problem(400, "bad-request")["detail"].as_str().unwrap().contains("as_of"));
     let unknown = api.call("POST", "/v1/lifecycle/plan").token(ADMIN).json(json!({"when": as_of})).send().await;
     unknown.problem(400, "bad-request");
+    for body in [json!([null]), json!([as_of]), json!(null), json!("as_of")] {
+        let not_object = api.call("POST", "/v1/lifecycle/run").token(ADMIN).json(body.clone()).send().await;
+        let detail = not_object.problem(400, "bad-request")["detail"].as_str().unwrap().to_owned();
+        assert!(detail.contains("must be a JSON object"), "{body}: {detail}");
+    }
     let text = api.call("POST", "/v1/lifecycle/plan").token(ADMIN).body("text/plain", "{}").send().await;
     text.problem(415, "unsupported-media-type");
     let tenant = api.call("POST", "/v1/lifecycle/plan").token(&api.acme).json(json!({})).send().await;
