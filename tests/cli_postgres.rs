@@ -31,6 +31,18 @@ impl Drop for Schema {
     }
 }
 
+/// Child processes, killed (SIGKILL) and reaped when the test ends, panics included.
+struct Children(Vec<std::process::Child>);
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// Runs one statement on the database at `url`.
 fn run_sql(url: &str, statement: &str) {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
@@ -100,4 +112,83 @@ fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password
     let s = Strata::new().env("STRATA_DATABASE_URL", "mysql://db/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
+}
+
+/// Three workers and two schedulers, each with a data directory of its own,
+/// share one PostgreSQL catalog, one Redis queue and one tier directory: every
+/// artifact is promoted exactly once, the scheduler lease lets one plan at a
+/// time, and the event log verifies afterwards.
+#[test]
+fn three_workers_and_two_schedulers_on_separate_data_directories_share_one_catalog() {
+    const TEST: &str = "cli_postgres::three_workers_and_two_schedulers_on_separate_data_directories_share_one_catalog";
+    let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
+    const N: usize = 1_000;
+    let schema = Schema::create(&db);
+    let prefix = format!("strata-pg-multi-{}", std::process::id());
+    let _cleanup = Cleanup(redis.clone(), prefix.clone());
+    let tiers = tempfile::tempdir().unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "[tiers]\nhot_days = 0\n[scheduler]\ncron = \"* * * * * *\"\n").unwrap();
+    let node = || {
+        Strata::new()
+            .env("STRATA_DATABASE_URL", &schema.url)
+            .env("STRATA_REDIS_URL", &redis)
+            .env("STRATA_REDIS_PREFIX", &prefix)
+            .env("STORAGE_BASE_PATH", tiers.path().to_str().unwrap())
+            .env("STRATA_CONFIG", config.path().to_str().unwrap())
+    };
+    let seed = node();
+    seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime.block_on(async {
+        use strata_core::store::{PutOptions, Store};
+        let mut config = strata_core::config::Config::default();
+        config.catalog.url = Some(schema.url.clone());
+        config.storage.base_path = Some(tiers.path().to_owned());
+        config.tiers.hot_days = 0;
+        let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
+        let store = Store::open(&seed.data(), config, clock).await.unwrap();
+        for i in 0..N {
+            let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        store
+    });
+    let nodes: Vec<Strata> = (0..5).map(|_| node()).collect();
+    let mut children = Children(
+        nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let role = if i < 3 { "worker" } else { "scheduler" };
+                let log = std::fs::File::create(n.path("log")).unwrap();
+                n.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap()
+            })
+            .collect(),
+    );
+    let warm = || {
+        let filter = strata_core::catalog::ArtifactFilter {
+            tier: Some(strata_core::artifact::Tier::Warm),
+            ..Default::default()
+        };
+        runtime.block_on(store.list(&filter)).unwrap().len()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while warm() < N {
+        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s", warm());
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    for child in &children.0 {
+        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    }
+    for (child, node) in children.0.iter_mut().zip(&nodes) {
+        let log = std::fs::read_to_string(node.path("log")).unwrap_or_default();
+        assert!(child.wait().unwrap().success(), "every process stops cleanly:\n{log}");
+    }
+    let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
+    let events = runtime.block_on(store.catalog().events(&promoted)).unwrap();
+    let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
+    assert_eq!((events.len(), artifacts.len()), (N, N), "one promotion event per artifact");
+    let verified = seed.ok(&["events", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
 }
