@@ -156,7 +156,7 @@ impl Catalog {
             .connect_with(options.clone())
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations/sqlite").run(&writer).await.map_err(|e| open_err(migration_failure(&e)))?;
         let pool = connect(AnyPoolOptions::new().max_connections(8))
             .connect_with(options)
             .await
@@ -184,7 +184,7 @@ impl Catalog {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
-        sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| open_err(e.to_string()))?;
+        sqlx::migrate!("./migrations/postgres").run(&pool).await.map_err(|e| open_err(migration_failure(&e)))?;
         Ok(Self {
             pool: pool.clone(),
             writer: pool,
@@ -236,6 +236,18 @@ impl WriteTx {
     /// Commits every change made through this transaction.
     pub async fn commit(self) -> Result<(), CatalogError> {
         Ok(self.tx.commit().await?)
+    }
+}
+
+/// What a failed migration means for the user: a schema from a newer
+/// binary is named as such.
+fn migration_failure(e: &sqlx::migrate::MigrateError) -> String {
+    match e {
+        sqlx::migrate::MigrateError::VersionMissing(version) => format!(
+            "the catalog's schema is newer than this binary (its migration {version} is unknown here): run a \
+             strata at least as new as the one that last upgraded it"
+        ),
+        other => other.to_string(),
     }
 }
 

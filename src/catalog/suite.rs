@@ -201,3 +201,24 @@ async fn a_hold_covers_its_artifacts_until_released_by_its_owner() {
         case.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_schema_from_a_newer_binary_is_refused_by_name() {
+    for case in cases("catalog::suite::newer_schema", |_| {}).await {
+        let checksum = if case.db == "postgres" { "'\\x00'::bytea" } else { "X'00'" };
+        let statement = format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
+        );
+        case.store.catalog().sqlite_writer().execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+        let config = case.store.config().clone();
+        let clock = Arc::new(case.clock.clone());
+        let reopened = Store::open(case.store.data_dir(), config, clock).await;
+        let message = match &reopened {
+            Err(StoreError::Catalog(CatalogError::Open { message, .. })) => message.clone(),
+            other => panic!("{}: a newer schema must be refused: {other:?}", case.db),
+        };
+        assert!(message.contains("newer than this binary") && message.contains("9999"), "{}: {message}", case.db);
+        case.finish().await;
+    }
+}
