@@ -192,3 +192,81 @@ fn three_workers_and_two_schedulers_on_separate_data_directories_share_one_catal
     let verified = seed.ok(&["events", "verify"]);
     assert!(verified.contains("intact"), "{verified}");
 }
+
+/// Connections killed under a running worker and scheduler
+/// (`pg_terminate_backend`, again and again): both keep running, retry, and
+/// every artifact is promoted exactly once.
+#[test]
+fn a_worker_and_a_scheduler_ride_out_killed_database_connections() {
+    const TEST: &str = "cli_postgres::a_worker_and_a_scheduler_ride_out_killed_database_connections";
+    let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
+    const N: usize = 300;
+    let schema = Schema::create(&db);
+    let app = format!("strata_kill_{}", uuid::Uuid::new_v4().simple());
+    let url = format!("{}&application_name={app}", schema.url);
+    let prefix = format!("strata-pg-kill-{}", std::process::id());
+    let _cleanup = Cleanup(redis.clone(), prefix.clone());
+    let tiers = tempfile::tempdir().unwrap();
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), "[tiers]\nhot_days = 0\n[scheduler]\ncron = \"* * * * * *\"\n").unwrap();
+    let node = || {
+        Strata::new()
+            .env("STRATA_DATABASE_URL", &url)
+            .env("STRATA_REDIS_URL", &redis)
+            .env("STRATA_REDIS_PREFIX", &prefix)
+            .env("STORAGE_BASE_PATH", tiers.path().to_str().unwrap())
+            .env("STRATA_CONFIG", config.path().to_str().unwrap())
+    };
+    let seed = node();
+    seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+    for i in 0..N {
+        let input = seed.file("in", format!("artifact {i}").as_bytes());
+        seed.ok(&["put", &format!("acme/wf/a{i:03}"), &input]);
+    }
+    let (worker, scheduler) = (node(), node());
+    let mut children = Children(vec![
+        worker
+            .command(&["worker"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+        scheduler
+            .command(&["scheduler"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    ]);
+    // Kill every connection of theirs every 200 ms for 4 s.
+    // The victims are chosen first (a materialized CTE), so no other
+    // session can be terminated, whatever order the planner picks.
+    let kill = format!(
+        "WITH victims AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE application_name = '{app}') \
+         SELECT COUNT(*) FROM victims WHERE pg_terminate_backend(pid)"
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let admin = runtime.block_on(sqlx::AnyPool::connect(&db)).unwrap();
+    let mut killed = 0;
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(4) {
+        let row = runtime.block_on(sqlx::query(sqlx::AssertSqlSafe(kill.clone())).fetch_one(&admin)).unwrap();
+        killed += sqlx::Row::try_get::<i64, _>(&row, 0).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert!(killed >= 5, "connections were killed under the processes ({killed})");
+    let warm = || seed.json(&["ls", "--tier", "warm"]).as_array().map_or(0, Vec::len);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while warm() < N {
+        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s", warm());
+        for child in &mut children.0 {
+            assert!(child.try_wait().unwrap().is_none(), "a process exited on a killed connection");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let events = seed.json(&["events", "--limit", "5000"]);
+    let promoted = events.as_array().unwrap().iter().filter(|e| e["event_type"] == "promoted").count();
+    assert_eq!(promoted, N, "each artifact promoted once");
+    let verified = seed.ok(&["events", "verify"]);
+    assert!(verified.contains("intact"), "{verified}");
+}

@@ -88,6 +88,16 @@ impl CatalogError {
     pub fn is_transient(&self) -> bool {
         match self {
             CatalogError::Db(sqlx::Error::Database(e)) => {
+                // PostgreSQL names its passing failures by SQLSTATE: a lost
+                // connection (class 08), a server shutting down or starting
+                // (57P01–57P03), a serialization failure or deadlock (40001,
+                // 40P01), too many connections (53300).
+                if let Some(code) = e.code()
+                    && (code.starts_with("08")
+                        || ["57P01", "57P02", "57P03", "40001", "40P01", "53300"].contains(&&*code))
+                {
+                    return true;
+                }
                 let m = e.message();
                 ["locked", "busy", "disk I/O error", "unable to open", "disk is full"].iter().any(|t| m.contains(t))
             }
