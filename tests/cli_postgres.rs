@@ -115,20 +115,28 @@ fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password
 }
 
 /// Three workers and two schedulers, each with a data directory of its own,
-/// share one PostgreSQL catalog, one Redis queue and one tier directory: every
-/// artifact is promoted exactly once, the scheduler lease lets one plan at a
-/// time, and the event log verifies afterwards.
+/// share one PostgreSQL catalog, one Redis queue and one tier directory. One
+/// worker and the leading scheduler are killed (SIGKILL) mid-run; the
+/// standby takes over and plans what arrives afterwards, the killed worker's
+/// jobs are redelivered, every artifact is promoted exactly once, and the
+/// event log verifies.
 #[test]
-fn three_workers_and_two_schedulers_on_separate_data_directories_share_one_catalog() {
-    const TEST: &str = "cli_postgres::three_workers_and_two_schedulers_on_separate_data_directories_share_one_catalog";
+fn workers_and_schedulers_on_separate_data_directories_share_one_catalog_through_kills() {
+    const TEST: &str =
+        "cli_postgres::workers_and_schedulers_on_separate_data_directories_share_one_catalog_through_kills";
     let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
     const N: usize = 1_000;
+    const LATER: usize = 200;
     let schema = Schema::create(&db);
     let prefix = format!("strata-pg-multi-{}", std::process::id());
     let _cleanup = Cleanup(redis.clone(), prefix.clone());
     let tiers = tempfile::tempdir().unwrap();
     let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), "[tiers]\nhot_days = 0\n[scheduler]\ncron = \"* * * * * *\"\n").unwrap();
+    std::fs::write(
+        config.path(),
+        "[tiers]\nhot_days = 0\n[jobs]\nvisibility_timeout_secs = 2\n[scheduler]\ncron = \"* * * * * *\"\nleader_ttl_secs = 3\n",
+    )
+    .unwrap();
     let node = || {
         Strata::new()
             .env("STRATA_DATABASE_URL", &schema.url)
@@ -141,19 +149,23 @@ fn three_workers_and_two_schedulers_on_separate_data_directories_share_one_catal
     seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store = runtime.block_on(async {
-        use strata_core::store::{PutOptions, Store};
         let mut config = strata_core::config::Config::default();
         config.catalog.url = Some(schema.url.clone());
         config.storage.base_path = Some(tiers.path().to_owned());
         config.tiers.hot_days = 0;
         let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
-        let store = Store::open(&seed.data(), config, clock).await.unwrap();
-        for i in 0..N {
-            let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
-            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
-        }
-        store
+        strata_core::store::Store::open(&seed.data(), config, clock).await.unwrap()
     });
+    let ingest = |range: std::ops::Range<usize>| {
+        runtime.block_on(async {
+            for i in range {
+                let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
+                let opts = strata_core::store::PutOptions::default();
+                store.put(&key, format!("artifact {i}").as_bytes(), opts).await.unwrap();
+            }
+        })
+    };
+    ingest(0..N);
     let nodes: Vec<Strata> = (0..5).map(|_| node()).collect();
     let mut children = Children(
         nodes
@@ -173,22 +185,54 @@ fn three_workers_and_two_schedulers_on_separate_data_directories_share_one_catal
         };
         runtime.block_on(store.list(&filter)).unwrap().len()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while warm() < N {
-        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s", warm());
-        std::thread::sleep(std::time::Duration::from_millis(250));
+    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    };
+    let leader = || -> Option<u32> {
+        let admin = runtime.block_on(sqlx::AnyPool::connect(&schema.url)).unwrap();
+        let row = runtime
+            .block_on(sqlx::query("SELECT holder FROM leaders WHERE name = 'scheduler'").fetch_optional(&admin))
+            .unwrap()?;
+        let holder: String = sqlx::Row::try_get(&row, 0).unwrap();
+        holder.split('-').next()?.parse().ok()
+    };
+    wait_for("the drain under way", &|| warm() >= N / 10);
+    let leading = leader().expect("a scheduler leads");
+    let (killed_scheduler, killed_worker) = {
+        let at = children.0.iter().position(|c| c.id() == leading).expect("the leader is one of the schedulers");
+        assert!(at >= 3, "the leader is a scheduler");
+        (at, 0)
+    };
+    for at in [killed_scheduler, killed_worker] {
+        let child = &mut children.0[at];
+        child.kill().unwrap();
+        child.wait().unwrap();
     }
-    for child in &children.0 {
-        let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    assert!(warm() < N, "the kills came mid-run");
+    // Work that only the standby can plan.
+    ingest(N..N + LATER);
+    wait_for("every artifact promoted", &|| warm() == N + LATER);
+    let standby = leader().expect("the standby leads");
+    assert_ne!(standby, leading, "the standby took over");
+    for (at, child) in children.0.iter().enumerate() {
+        if at != killed_scheduler && at != killed_worker {
+            let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        }
     }
-    for (child, node) in children.0.iter_mut().zip(&nodes) {
-        let log = std::fs::read_to_string(node.path("log")).unwrap_or_default();
-        assert!(child.wait().unwrap().success(), "every process stops cleanly:\n{log}");
+    for (at, (child, node)) in children.0.iter_mut().zip(&nodes).enumerate() {
+        if at != killed_scheduler && at != killed_worker {
+            let log = std::fs::read_to_string(node.path("log")).unwrap_or_default();
+            assert!(child.wait().unwrap().success(), "every surviving process stops cleanly:\n{log}");
+        }
     }
     let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
     let events = runtime.block_on(store.catalog().events(&promoted)).unwrap();
     let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
-    assert_eq!((events.len(), artifacts.len()), (N, N), "one promotion event per artifact");
+    assert_eq!((events.len(), artifacts.len()), (N + LATER, N + LATER), "one promotion event per artifact");
     let verified = seed.ok(&["events", "verify"]);
     assert!(verified.contains("intact"), "{verified}");
 }
