@@ -238,14 +238,15 @@ fn workers_and_schedulers_on_separate_data_directories_share_one_catalog_through
 }
 
 /// Connections killed under a running worker and scheduler
-/// (`pg_terminate_backend`, again and again): both keep running, retry, and
-/// every artifact is promoted exactly once.
+/// (`pg_terminate_backend`, again and again, once both are at work): both
+/// keep running, retry, and every artifact is promoted exactly once.
 #[test]
 fn a_worker_and_a_scheduler_ride_out_killed_database_connections() {
     const TEST: &str = "cli_postgres::a_worker_and_a_scheduler_ride_out_killed_database_connections";
     let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
-    const N: usize = 300;
+    const N: usize = 2_000;
     let schema = Schema::create(&db);
+    // The processes' connections carry a name of their own: only they are killed.
     let app = format!("strata_kill_{}", uuid::Uuid::new_v4().simple());
     let url = format!("{}&application_name={app}", schema.url);
     let prefix = format!("strata-pg-kill-{}", std::process::id());
@@ -263,54 +264,77 @@ fn a_worker_and_a_scheduler_ride_out_killed_database_connections() {
     };
     let seed = node();
     seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
-    for i in 0..N {
-        let input = seed.file("in", format!("artifact {i}").as_bytes());
-        seed.ok(&["put", &format!("acme/wf/a{i:03}"), &input]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let store = runtime.block_on(async {
+        let mut config = strata_core::config::Config::default();
+        config.catalog.url = Some(schema.url.clone());
+        config.storage.base_path = Some(tiers.path().to_owned());
+        config.tiers.hot_days = 0;
+        let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
+        let store = strata_core::store::Store::open(&seed.data(), config, clock).await.unwrap();
+        for i in 0..N {
+            let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), Default::default()).await.unwrap();
+        }
+        store
+    });
+    let nodes = [node(), node()];
+    let mut children = Children(
+        nodes
+            .iter()
+            .zip(["worker", "scheduler"])
+            .map(|(n, role)| {
+                let log = std::fs::File::create(n.path("log")).unwrap();
+                n.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap()
+            })
+            .collect(),
+    );
+    let logs = || nodes.iter().map(|n| std::fs::read_to_string(n.path("log")).unwrap_or_default()).collect::<Vec<_>>();
+    let warm = || {
+        let filter = strata_core::catalog::ArtifactFilter {
+            tier: Some(strata_core::artifact::Tier::Warm),
+            ..Default::default()
+        };
+        runtime.block_on(store.list(&filter)).unwrap().len()
+    };
+    let alive = |children: &mut Children| {
+        for child in &mut children.0 {
+            assert!(child.try_wait().unwrap().is_none(), "a process exited on a killed connection: {:?}", logs());
+        }
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while warm() < 20 {
+        assert!(std::time::Instant::now() < deadline, "the work never started: {:?}", logs());
+        alive(&mut children);
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let (worker, scheduler) = (node(), node());
-    let mut children = Children(vec![
-        worker
-            .command(&["worker"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-        scheduler
-            .command(&["scheduler"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    ]);
-    // Kill every connection of theirs every 200 ms for 4 s.
-    // The victims are chosen first (a materialized CTE), so no other
-    // session can be terminated, whatever order the planner picks.
+    // Kill every connection of theirs every 200 ms for 4 s. The victims are
+    // chosen first (a materialized CTE), so no other session is touched,
+    // whatever order the planner picks.
     let kill = format!(
         "WITH victims AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE application_name = '{app}') \
          SELECT COUNT(*) FROM victims WHERE pg_terminate_backend(pid)"
     );
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let admin = runtime.block_on(sqlx::AnyPool::connect(&db)).unwrap();
-    let mut killed = 0;
+    let (mut killed, at_first_kill) = (0, warm());
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(4) {
         let row = runtime.block_on(sqlx::query(sqlx::AssertSqlSafe(kill.clone())).fetch_one(&admin)).unwrap();
         killed += sqlx::Row::try_get::<i64, _>(&row, 0).unwrap();
+        alive(&mut children);
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(killed >= 5, "connections were killed under the processes ({killed})");
-    let warm = || seed.json(&["ls", "--tier", "warm"]).as_array().map_or(0, Vec::len);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    assert!(at_first_kill < N, "the kills came mid-run");
     while warm() < N {
-        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s", warm());
-        for child in &mut children.0 {
-            assert!(child.try_wait().unwrap().is_none(), "a process exited on a killed connection");
-        }
+        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s: {:?}", warm(), logs());
+        alive(&mut children);
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
-    let events = seed.json(&["events", "--limit", "5000"]);
-    let promoted = events.as_array().unwrap().iter().filter(|e| e["event_type"] == "promoted").count();
-    assert_eq!(promoted, N, "each artifact promoted once");
+    let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
+    let events = runtime.block_on(store.catalog().events(&promoted)).unwrap();
+    let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
+    assert_eq!((events.len(), artifacts.len()), (N, N), "one promotion event per artifact");
     let verified = seed.ok(&["events", "verify"]);
     assert!(verified.contains("intact"), "{verified}");
 }
