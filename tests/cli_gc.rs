@@ -222,14 +222,17 @@ fn the_scheduler_collects_garbage() {
     let leftover = s.data().join("tiers/hot/acme/.staging/aa/aa00#1");
     file_aged(&leftover, b"x", Duration::from_secs(5));
     let mut scheduler = s.command(&["scheduler"]).spawn().unwrap();
+    // The file goes first and the pass's event is recorded after it: wait
+    // for both before stopping the scheduler.
+    let collected = || s.events().into_iter().filter(|e| e["event_type"] == "gc_completed").collect::<Vec<_>>();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while leftover.exists() && std::time::Instant::now() < deadline {
+    while (leftover.exists() || collected().is_empty()) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
     }
     scheduler.kill().unwrap();
     scheduler.wait().unwrap();
     assert!(!leftover.exists(), "the scheduler never collected");
-    let events: Vec<_> = s.events().into_iter().filter(|e| e["event_type"] == "gc_completed").collect();
+    let events = collected();
     assert!(!events.is_empty() && events[0]["actor"] == "scheduler", "{events:?}");
 }
 
