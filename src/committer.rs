@@ -6,7 +6,7 @@
 //! uploads costs one synced commit, not one each.
 
 use crate::artifact::{Artifact, Codec, State, Tier};
-use crate::catalog::{Catalog, WriteTx};
+use crate::catalog::{Catalog, EventRow, WriteTx};
 use crate::clock::SharedClock;
 use crate::event::{EventKind, NewEvent};
 use crate::id::TenantId;
@@ -269,7 +269,6 @@ pub(crate) async fn record_ingest(
             "expires_at": inserted.expires_at,
         }),
     );
-    tx.append_event(now, None, Some(&inserted), &event).await?;
     let rule = match &inserted.class {
         Some(class) => format!("class {class}"),
         None => format!("plan {}", inserted.plan),
@@ -279,7 +278,8 @@ pub(crate) async fn record_ingest(
         actor,
         json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
     );
-    tx.append_event(now, None, Some(&inserted), &applied).await?;
+    let rows = [&event, &applied].map(|event| EventRow { tenant: None, artifact: Some(&inserted), event });
+    tx.append_events(now, &rows).await?;
     tiers.settle(&op.landing, &key.tenant).await?;
     Ok((inserted, replaced))
 }

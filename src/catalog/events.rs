@@ -222,7 +222,28 @@ impl Catalog {
     }
 }
 
+/// One event for [`WriteTx::append_events`]: about a tenant or an artifact.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventRow<'a> {
+    /// The tenant, when the event is about no artifact.
+    pub tenant: Option<&'a TenantId>,
+    /// The artifact the event is about.
+    pub artifact: Option<&'a Artifact>,
+    /// The event.
+    pub event: &'a NewEvent,
+}
+
 impl WriteTx {
+    /// Appends `rows` in order, each chained to the one before, all at `at`;
+    /// returns their sequence numbers.
+    pub async fn append_events(&mut self, at: DateTime<Utc>, rows: &[EventRow<'_>]) -> Result<Vec<i64>, CatalogError> {
+        let mut seqs = Vec::with_capacity(rows.len());
+        for row in rows {
+            seqs.push(self.append_event(at, row.tenant, row.artifact, row.event).await?);
+        }
+        Ok(seqs)
+    }
+
     /// Appends one event, about a tenant or an artifact, chained to the
     /// previous event.
     pub async fn append_event(

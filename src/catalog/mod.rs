@@ -25,12 +25,14 @@ mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use blobs::LiveBlob;
+pub(crate) use events::EventRow;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
 pub use inspect::SampledBlob;
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
+pub use sql::statements;
 pub use tenants::Tenant;
 
 pub(crate) use dialect::{Dialect, redacted};

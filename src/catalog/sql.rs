@@ -6,9 +6,21 @@
 
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Encode, Type};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Statements prepared in this process, by [`sql`] and [`Builder::build`].
+static STATEMENTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many catalog statements this process has prepared so far (every
+/// catalog statement goes through [`sql`] or [`Builder`]): benchmarks read
+/// it before and after a step to count statements per transition.
+pub fn statements() -> u64 {
+    STATEMENTS.load(Ordering::Relaxed)
+}
 
 /// `text` with every `?` and `?N` placeholder outside quotes as `$N`.
 pub(super) fn sql(text: &str) -> sqlx::AssertSqlSafe<String> {
+    STATEMENTS.fetch_add(1, Ordering::Relaxed);
     sqlx::AssertSqlSafe(numbered(text))
 }
 
@@ -92,6 +104,7 @@ impl Builder {
     /// The statement, ready to run; an argument the driver could not carry
     /// is an encoding error.
     pub(super) fn build(self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, sqlx::Error> {
+        STATEMENTS.fetch_add(1, Ordering::Relaxed);
         match self.failed {
             Some(e) => Err(sqlx::Error::Encode(e)),
             None => Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)),
