@@ -6,7 +6,7 @@
 //! uploads costs one synced commit, not one each.
 
 use crate::artifact::{Artifact, Codec, State, Tier};
-use crate::catalog::{Catalog, EventRow, WriteTx};
+use crate::catalog::{Catalog, EventRow, Save, WriteTx};
 use crate::clock::SharedClock;
 use crate::event::{EventKind, NewEvent};
 use crate::id::TenantId;
@@ -79,11 +79,25 @@ pub struct Ingest {
     pub actor: String,
 }
 
+/// One lifecycle write for [`Committer::apply_many`].
+#[derive(Debug, Clone)]
+pub enum LifecycleWrite {
+    /// A compare-and-set with its event.
+    Change(Box<Change>),
+    /// A blob release.
+    ReleaseBlob(BlobRelease),
+    /// The end of a job's claim.
+    ReleaseClaim {
+        /// The artifact.
+        id: i64,
+        /// The job's token.
+        token: String,
+    },
+}
+
 #[derive(Debug)]
 enum Op {
-    Change(Box<Change>),
-    ReleaseBlob(BlobRelease),
-    ReleaseClaim { id: i64, token: String },
+    Write(LifecycleWrite),
     Ingest(Box<Ingest>),
 }
 
@@ -96,7 +110,8 @@ enum Outcome {
     Ingested(Box<(Artifact, Option<Artifact>)>),
 }
 
-type Request = (Op, oneshot::Sender<Result<Outcome, StoreError>>);
+/// Ops that commit together, and where their outcomes go, one per op.
+type Request = (Vec<Op>, oneshot::Sender<Vec<Result<Outcome, StoreError>>>);
 
 /// The handle to the committer task.
 #[derive(Debug, Clone)]
@@ -112,68 +127,86 @@ impl Committer {
         Self { tx }
     }
 
-    async fn submit(&self, op: Op) -> Result<Outcome, StoreError> {
+    async fn submit(&self, ops: Vec<Op>) -> Result<Vec<Result<Outcome, StoreError>>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send((op, reply)).await.map_err(|_| StoreError::Committer("the committer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Committer("the committer dropped a change".into()))?
+        self.tx.send((ops, reply)).await.map_err(|_| StoreError::Committer("the committer has stopped".into()))?;
+        answer.await.map_err(|_| StoreError::Committer("the committer dropped a change".into()))
     }
 
-    async fn submit_flag(&self, op: Op) -> Result<bool, StoreError> {
-        match self.submit(op).await? {
-            Outcome::Applied(applied) => Ok(applied),
-            Outcome::Ingested(_) => Err(StoreError::Committer("an ingest's answer to another change".into())),
-        }
+    async fn submit_one(&self, op: Op) -> Result<Outcome, StoreError> {
+        self.submit(vec![op]).await?.pop().unwrap_or_else(|| Err(StoreError::Committer("no answer".into())))
     }
 
-    /// Applies a change; false when the row no longer matches (nothing changed).
-    pub async fn apply(&self, change: Change) -> Result<bool, StoreError> {
-        self.submit_flag(Op::Change(Box::new(change))).await
+    async fn submit_flag(&self, write: LifecycleWrite) -> Result<bool, StoreError> {
+        flag(self.submit_one(Op::Write(write)).await)
     }
 
     /// Releases a blob if unreferenced; true when it was deleted.
     pub async fn release_blob(&self, release: BlobRelease) -> Result<bool, StoreError> {
-        self.submit_flag(Op::ReleaseBlob(release)).await
+        self.submit_flag(LifecycleWrite::ReleaseBlob(release)).await
     }
 
-    /// Ends a job's claim on an artifact; false when it no longer held it.
-    pub async fn release_claim(&self, id: i64, token: &str) -> Result<bool, StoreError> {
-        self.submit_flag(Op::ReleaseClaim { id, token: token.to_owned() }).await
+    /// Applies `writes` in one transaction, with multi-row statements: one
+    /// compare-and-set for all the changes, one insert of their events, one
+    /// count of the released blobs' references, one release of the claims.
+    /// Returns each write's outcome, in order (as [`Committer::apply`],
+    /// [`Committer::release_blob`] and [`Committer::release_claim`] would);
+    /// should the transaction fail, each write is applied on its own.
+    pub async fn apply_many(&self, writes: Vec<LifecycleWrite>) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        let outcomes = self.submit(writes.into_iter().map(Op::Write).collect()).await?;
+        Ok(outcomes.into_iter().map(flag).collect())
     }
 
     /// Records an upload (see [`Ingest`]): the inserted artifact and the one
     /// it replaced. [`StoreError::AlreadyExists`] or [`StoreError::Held`]
     /// when a live artifact has the key and may not be replaced.
     pub async fn ingest(&self, ingest: Ingest) -> Result<(Artifact, Option<Artifact>), StoreError> {
-        match self.submit(Op::Ingest(Box::new(ingest))).await? {
+        match self.submit_one(Op::Ingest(Box::new(ingest))).await? {
             Outcome::Ingested(done) => Ok(*done),
             Outcome::Applied(_) => Err(StoreError::Committer("another change's answer to an ingest".into())),
         }
     }
 }
 
+fn flag(outcome: Result<Outcome, StoreError>) -> Result<bool, StoreError> {
+    match outcome? {
+        Outcome::Applied(applied) => Ok(applied),
+        Outcome::Ingested(_) => Err(StoreError::Committer("an ingest's answer to another change".into())),
+    }
+}
+
 async fn run(catalog: Catalog, tiers: Tiers, clock: SharedClock, mut rx: mpsc::Receiver<Request>) {
     let mut batch: Vec<Request> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let ops: Vec<&Op> = batch.iter().map(|(op, _)| op).collect();
+        let ops: Vec<&Op> = batch.iter().flat_map(|(ops, _)| ops).collect();
         match apply_all(&catalog, &tiers, &clock, &ops).await {
             Ok(results) => {
-                for ((_, reply), result) in batch.drain(..).zip(results) {
-                    let _ = reply.send(Ok(result));
+                let mut results = results.into_iter();
+                for (ops, reply) in batch.drain(..) {
+                    let _ = reply.send(results.by_ref().take(ops.len()).map(Ok).collect());
                 }
             }
             // One bad change must not fail the others: apply them one by one.
             Err(_) => {
-                for (op, reply) in batch.drain(..) {
-                    let result = apply_all(&catalog, &tiers, &clock, &[&op])
-                        .await
-                        .and_then(|r| r.into_iter().next().ok_or_else(|| StoreError::Committer("no answer".into())));
-                    let _ = reply.send(result);
+                for (ops, reply) in batch.drain(..) {
+                    let mut outcomes = Vec::with_capacity(ops.len());
+                    for op in &ops {
+                        let result = apply_all(&catalog, &tiers, &clock, &[op]).await.and_then(|r| {
+                            r.into_iter().next().ok_or_else(|| StoreError::Committer("no answer".into()))
+                        });
+                        outcomes.push(result);
+                    }
+                    let _ = reply.send(outcomes);
                 }
             }
         }
     }
 }
 
+/// Applies `ops` in one transaction: uploads one by one, then every
+/// lifecycle change, blob release and claim release with multi-row
+/// statements. Changes come before releases, so a blob a change needs is
+/// counted as referenced by the releases of the same batch.
 async fn apply_all(
     catalog: &Catalog,
     tiers: &Tiers,
@@ -181,49 +214,69 @@ async fn apply_all(
     ops: &[&Op],
 ) -> Result<Vec<Outcome>, StoreError> {
     let mut tx = catalog.begin_write().await?;
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        results.push(apply_one(&mut tx, tiers, clock, op).await?);
+    let now = clock.now();
+    let mut results: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
+    let (mut changes, mut releases, mut claims) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, op) in ops.iter().enumerate() {
+        match op {
+            Op::Ingest(ingest_op) => results[i] = Some(ingest(&mut tx, tiers, ingest_op).await?),
+            Op::Write(LifecycleWrite::Change(c)) => changes.push((i, c.as_ref())),
+            Op::Write(LifecycleWrite::ReleaseBlob(r)) => releases.push((i, r)),
+            Op::Write(LifecycleWrite::ReleaseClaim { id, token }) => claims.push((Some(i), *id, token.as_str())),
+        }
+    }
+    for (_, c) in &changes {
+        if let Some(blob) = &c.ensure_blob {
+            // Blobs are only released under this write lock: a copy still
+            // present now stays until the change below references it.
+            let a = &c.artifact;
+            let dest = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: blob.codec };
+            if !tiers.exists(blob.tier, &dest).await? {
+                let source = BlobRef { codec: blob.from_codec, ..dest.clone() };
+                tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
+            }
+        }
+    }
+    let saves: Vec<Save> = changes
+        .iter()
+        .map(|(_, c)| Save { artifact: &c.artifact, expected_generation: c.expected_generation, token: Some(&c.token) })
+        .collect();
+    let saved = tx.save_many(&saves, now).await?;
+    let events: Vec<EventRow> = changes
+        .iter()
+        .zip(&saved)
+        .filter(|(_, saved)| **saved)
+        .map(|((_, c), _)| EventRow { tenant: None, artifact: Some(&c.artifact), event: &c.event })
+        .collect();
+    tx.append_events(now, &events).await?;
+    for ((i, c), saved) in changes.iter().zip(saved) {
+        results[*i] = Some(Outcome::Applied(saved));
+        if c.release_claim {
+            claims.push((None, c.artifact.id, c.token.as_str()));
+        }
+    }
+    let blobs: Vec<(&TenantId, &str, Tier)> =
+        releases.iter().map(|(_, r)| (&r.tenant, r.blake3.as_str(), r.tier)).collect();
+    let refs = tx.blob_refs_many(&blobs).await?;
+    for ((i, r), refs) in releases.iter().zip(refs) {
+        let unreferenced = refs == 0;
+        if unreferenced {
+            tiers.delete(r.tier, &BlobRef { tenant: &r.tenant, blake3: &r.blake3, codec: r.codec }).await?;
+        }
+        if let Some((id, token)) = &r.claim {
+            claims.push((None, *id, token.as_str()));
+        }
+        results[*i] = Some(Outcome::Applied(unreferenced));
+    }
+    let pairs: Vec<(i64, &str)> = claims.iter().map(|(_, id, token)| (*id, *token)).collect();
+    let released = tx.release_many(&pairs).await?;
+    for ((i, _, _), released) in claims.iter().zip(released) {
+        if let Some(i) = i {
+            results[*i] = Some(Outcome::Applied(released));
+        }
     }
     tx.commit().await?;
-    Ok(results)
-}
-
-async fn apply_one(tx: &mut WriteTx, tiers: &Tiers, clock: &SharedClock, op: &Op) -> Result<Outcome, StoreError> {
-    match op {
-        Op::Ingest(ingest_op) => ingest(tx, tiers, ingest_op).await,
-        Op::Change(c) => {
-            let a = &c.artifact;
-            if let Some(blob) = &c.ensure_blob {
-                // Blobs are only released under this write lock: a copy still
-                // present now stays until the change below references it.
-                let dest = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: blob.codec };
-                if !tiers.exists(blob.tier, &dest).await? {
-                    let source = BlobRef { codec: blob.from_codec, ..dest.clone() };
-                    tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
-                }
-            }
-            let saved = tx.save(a, c.expected_generation, Some(&c.token), clock.now()).await?;
-            if saved {
-                tx.append_event(clock.now(), None, Some(a), &c.event).await?;
-            }
-            if c.release_claim {
-                tx.release(a.id, &c.token).await?;
-            }
-            Ok(Outcome::Applied(saved))
-        }
-        Op::ReleaseBlob(r) => {
-            let unreferenced = tx.blob_refs(&r.tenant, &r.blake3, r.tier).await? == 0;
-            if unreferenced {
-                tiers.delete(r.tier, &BlobRef { tenant: &r.tenant, blake3: &r.blake3, codec: r.codec }).await?;
-            }
-            if let Some((id, token)) = &r.claim {
-                tx.release(*id, token).await?;
-            }
-            Ok(Outcome::Applied(unreferenced))
-        }
-        Op::ReleaseClaim { id, token } => Ok(Outcome::Applied(tx.release(*id, token).await?)),
-    }
+    results.into_iter().map(|r| r.ok_or_else(|| StoreError::Committer("an op without an outcome".into()))).collect()
 }
 
 /// Records an upload in `tx`: the new row with its `ingested` and

@@ -4,7 +4,7 @@
 use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Dialect, RestoreJob, Tenant};
 use crate::clock::SharedClock;
-use crate::committer::{BlobRelease, Change, Committer, Ingest};
+use crate::committer::{BlobRelease, Committer, Ingest, LifecycleWrite};
 use crate::config::Config;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
@@ -238,16 +238,11 @@ impl Store {
         self.clock.now()
     }
 
-    /// Applies a lifecycle change through the group committer (one
-    /// compare-and-set with its event); `false` when the claim no longer holds.
-    pub async fn apply(&self, change: Change) -> Result<bool, StoreError> {
-        self.committer.apply(change).await
-    }
-
-    /// Gives up a job's claim on an artifact (through the group committer);
-    /// `false` when the token no longer holds it.
-    pub async fn release_claim(&self, id: i64, token: &str) -> Result<bool, StoreError> {
-        self.committer.release_claim(id, token).await
+    /// Applies a batch of lifecycle writes in one commit with multi-row
+    /// statements (see [`crate::committer::Committer::apply_many`]); each
+    /// write's outcome, in order. The outer error means the committer stopped.
+    pub async fn apply_many(&self, writes: Vec<LifecycleWrite>) -> Result<Vec<Result<bool, StoreError>>, StoreError> {
+        self.committer.apply_many(writes).await
     }
 
     /// Adds a tenant on a configured plan.

@@ -335,32 +335,6 @@ impl WriteTx {
         Ok(n == 1)
     }
 
-    /// Clears the job token if it is still `token`, ending that job's claim.
-    pub async fn release(&mut self, id: i64, token: &str) -> Result<bool, CatalogError> {
-        let n = sqlx::query(sql(
-            "UPDATE artifacts SET job_token = NULL, lease_until = NULL WHERE id = ? AND job_token = ?",
-        ))
-        .bind(id)
-        .bind(token)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
-    /// How many live artifacts of `tenant` reference the blob `blake3` in `tier`.
-    pub async fn blob_refs(&mut self, tenant: &TenantId, blake3: &str, tier: Tier) -> Result<i64, CatalogError> {
-        Ok(sqlx::query(
-            sql("SELECT COUNT(*) AS n FROM artifacts WHERE tenant = ? AND blake3 = ? AND tier = ? AND state IN ('active', 'eligible')"),
-        )
-        .bind(tenant.as_str())
-        .bind(blake3)
-        .bind(tier.as_str())
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("n")?)
-    }
-
     /// Artifacts whose next action is due by `as_of` and that no live job
     /// holds (no token, or its lease ran out before `now`), soonest first.
     pub async fn due(

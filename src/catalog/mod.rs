@@ -8,6 +8,7 @@
 //! and blob deletions are serialized against ingests of the same bytes.
 
 mod artifacts;
+mod batch;
 mod blobs;
 mod dialect;
 mod events;
@@ -25,6 +26,7 @@ mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub use blobs::LiveBlob;
+pub(crate) use batch::Save;
 pub(crate) use events::EventRow;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};

@@ -229,13 +229,15 @@ impl WorkerPool {
             match fetched {
                 Ok(batch) if !batch.is_empty() => {
                     idle = Duration::from_millis(2);
-                    for (d, slot) in batch.into_iter().zip(free) {
+                    // The jobs fetched together go to the catalog together.
+                    let contexts = self.ctx.batch(batch.len());
+                    for ((d, slot), ctx) in batch.into_iter().zip(free).zip(contexts) {
                         let this = self.clone();
                         let ack_tx = ack_tx.clone();
                         let job = d.clone();
                         running.spawn(d, async move {
                             let _slot = slot;
-                            if let Some(done) = this.handle(job, visibility).await {
+                            if let Some(done) = this.handle(ctx, job, visibility).await {
                                 let _ = ack_tx.send(done);
                             }
                         });
@@ -297,17 +299,20 @@ impl WorkerPool {
         }
     }
 
-    /// Runs one delivery; returns it when it should be acknowledged.
-    async fn handle(&self, d: Delivery, visibility: Duration) -> Option<Finished> {
+    /// Runs one delivery in `ctx` (its place in its batch, left as soon as
+    /// the handler ends); returns it when it should be acknowledged.
+    async fn handle(&self, ctx: Context, d: Delivery, visibility: Duration) -> Option<Finished> {
         let job = match Job::from_json(&d.payload) {
             Ok(job) => job,
             Err(e) => {
+                drop(ctx);
                 self.dead_letter(&d, None, &format!("payload does not decode: {e}"), Duration::ZERO).await;
                 return None;
             }
         };
         let max_attempts = self.ctx.store.config().max_attempts(job.kind.as_str());
         if d.attempts > max_attempts {
+            drop(ctx);
             let error = format!(
                 "lost by its worker {} times (lease expired), over the {max_attempts} attempts allowed",
                 d.attempts - 1
@@ -317,7 +322,9 @@ impl WorkerPool {
         }
         let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
         let started = Instant::now();
-        let result = match tokio::time::timeout(timeout, self.run_with_lease(&d, &job, visibility)).await {
+        let ran = tokio::time::timeout(timeout, self.run_with_lease(&ctx, &d, &job, visibility)).await;
+        drop(ctx);
+        let result = match ran {
             Ok(Some(r)) => r,
             Ok(None) => {
                 self.lost(&d, &job, started.elapsed());
@@ -413,8 +420,14 @@ impl WorkerPool {
     /// dead-lettered with the panic's message, and the worker goes on.
     /// Returns `None`, the handler stopped, when an extension finds the lease
     /// lost: another consumer took the job over, and carries it out.
-    async fn run_with_lease(&self, d: &Delivery, job: &Job, visibility: Duration) -> Option<Result<Outcome, JobError>> {
-        let work = AssertUnwindSafe(handlers::run(&self.ctx, job))
+    async fn run_with_lease(
+        &self,
+        ctx: &Context,
+        d: &Delivery,
+        job: &Job,
+        visibility: Duration,
+    ) -> Option<Result<Outcome, JobError>> {
+        let work = AssertUnwindSafe(handlers::run(ctx, job))
             .catch_unwind()
             .map(|result| result.unwrap_or_else(|panic| Err(JobError::Abort(panic_message(panic.as_ref())))));
         tokio::pin!(work);

@@ -18,7 +18,6 @@ pub(super) async fn tombstone_then_delete(
     state: State,
     kind: EventKind,
 ) -> Result<Outcome, JobError> {
-    let store = &ctx.store;
     // A tombstone means this job got that far before (a rerun after a crash).
     if a.state.is_live() {
         let tomb = Artifact { state, next_due_at: None, ..a.clone() };
@@ -34,12 +33,11 @@ pub(super) async fn tombstone_then_delete(
             release_claim: false,
             ensure_blob: None,
         };
-        if !store.apply(change).await? {
+        if !ctx.apply(change).await? {
             return Err(JobError::Retry(format!("artifact changed before {}", job.kind)));
         }
     }
     ctx.step("after_tombstone")?;
-    let claim = Some((job.artifact_id, job.token.as_str()));
-    store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec, claim).await?;
+    ctx.release_blob(job, &a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
     Ok(Outcome::Done)
 }

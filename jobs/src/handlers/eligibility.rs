@@ -30,6 +30,6 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
         release_claim: true,
         ensure_blob: None,
     };
-    store.apply(change).await?;
+    ctx.apply(change).await?;
     Ok(Outcome::Done)
 }

@@ -4,6 +4,7 @@
 //! release the claim. Each step is safe to repeat, so a crash between any two
 //! steps is repaired by running the job again.
 
+mod batch;
 mod delete;
 mod eligibility;
 mod erase;
@@ -12,9 +13,12 @@ mod scan;
 mod tier_move;
 
 use crate::payload::{Job, JobKind};
+use batch::{Batch, Member};
 use std::sync::Arc;
-use strata_core::artifact::Artifact;
+use strata_core::artifact::{Artifact, Codec, Tier};
 use strata_core::catalog::CatalogError;
+use strata_core::committer::{BlobRelease, Change, LifecycleWrite};
+use strata_core::id::TenantId;
 use strata_core::store::{Store, StoreError};
 use strata_core::tiers::TierError;
 
@@ -111,6 +115,8 @@ pub struct Context {
     /// Who the worker acts as in events.
     pub actor: String,
     failpoint: Option<FailPoint>,
+    /// The batch this job runs in, if any.
+    batch: Option<Arc<Member>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -122,7 +128,16 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// A context acting as `actor`.
     pub fn new(store: Store, actor: &str) -> Self {
-        Self { store, actor: actor.to_owned(), failpoint: None }
+        Self { store, actor: actor.to_owned(), failpoint: None, batch: None }
+    }
+
+    /// One context for each of `jobs` jobs fetched together: their catalog
+    /// reads and writes go to the catalog together (see [`run_batch`]).
+    /// Each job leaves the batch when its context (and every clone of it)
+    /// is dropped.
+    pub fn batch(&self, jobs: usize) -> Vec<Context> {
+        let batch = Batch::new(self.store.clone(), jobs);
+        (0..jobs).map(|_| Self { batch: Some(Arc::new(Member(batch.clone()))), ..self.clone() }).collect()
     }
 
     /// Installs a fault-injection hook (tests and drills).
@@ -140,18 +155,51 @@ impl Context {
 
     /// Loads the artifact and checks this job's claim on it.
     async fn claimed(&self, job: &Job) -> Result<Option<Artifact>, JobError> {
-        let a = match self.store.catalog().artifact(job.artifact_id).await {
-            Ok(a) => a,
-            Err(e) if e.is_not_found() => return Ok(None),
-            Err(e) => return Err(e.into()),
+        let a = match &self.batch {
+            Some(member) => member.0.read(job.artifact_id).await?,
+            None => match self.store.catalog().artifact(job.artifact_id).await {
+                Ok(a) => Some(a),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            },
         };
-        Ok((a.job_token.as_deref() == Some(job.token.as_str())).then_some(a))
+        Ok(a.filter(|a| a.job_token.as_deref() == Some(job.token.as_str())))
     }
 
+    /// Applies a lifecycle write, with the batch's others when in a batch.
+    async fn write(&self, write: LifecycleWrite) -> Result<bool, JobError> {
+        match &self.batch {
+            Some(member) => member.0.write(write).await,
+            None => Ok(self.store.apply_many(vec![write]).await?.pop().unwrap_or(Ok(false))?),
+        }
+    }
+
+    /// A compare-and-set with its event; false when the row no longer matches.
+    async fn apply(&self, change: Change) -> Result<bool, JobError> {
+        self.write(LifecycleWrite::Change(Box::new(change))).await
+    }
+
+    /// Ends this job's claim.
     async fn release(&self, job: &Job) -> Result<(), JobError> {
-        self.store.release_claim(job.artifact_id, &job.token).await?;
+        self.write(LifecycleWrite::ReleaseClaim { id: job.artifact_id, token: job.token.clone() }).await?;
         Ok(())
     }
+
+    /// Deletes the blob from `tier` if no live artifact of the tenant
+    /// references it there, ending this job's claim in the same commit.
+    async fn release_blob(&self, job: &Job, tenant: &TenantId, blake3: &str, tier: Tier, codec: Codec) -> Result<bool, JobError> {
+        let claim = Some((job.artifact_id, job.token.clone()));
+        let release = BlobRelease { tenant: tenant.clone(), blake3: blake3.to_owned(), tier, codec, claim };
+        self.write(LifecycleWrite::ReleaseBlob(release)).await
+    }
+}
+
+/// Runs jobs fetched together as one batch (see [`Context::batch`]): each
+/// job's outcome, in order.
+pub async fn run_batch(ctx: &Context, jobs: &[Job]) -> Vec<Result<Outcome, JobError>> {
+    let contexts = ctx.batch(jobs.len());
+    futures::future::join_all(contexts.into_iter().zip(jobs).map(|(ctx, job)| async move { run(&ctx, job).await }))
+        .await
 }
 
 /// Runs one job to completion.

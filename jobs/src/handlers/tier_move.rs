@@ -40,8 +40,7 @@ pub(super) async fn run(ctx: &Context, job: &Job, a: Artifact) -> Result<Outcome
     if job.from_tier == target {
         ctx.release(job).await?;
     } else {
-        let claim = Some((job.artifact_id, job.token.as_str()));
-        ctx.store.release_blob(&a.tenant, &a.blake3, job.from_tier, job.from_codec, claim).await?;
+        ctx.release_blob(job, &a.tenant, &a.blake3, job.from_tier, job.from_codec).await?;
     }
     Ok(Outcome::Done)
 }
@@ -100,7 +99,7 @@ async fn copy_and_switch(ctx: &Context, job: &Job, a: &Artifact, target: Tier) -
         release_claim: false,
         ensure_blob: Some(EnsureBlob { tier: target, codec, from_tier: a.tier, from_codec: a.codec }),
     };
-    if !store.apply(change).await? {
+    if !ctx.apply(change).await? {
         return Err(JobError::Retry("artifact changed during the move".into()));
     }
     Ok(())
