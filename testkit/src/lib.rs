@@ -8,9 +8,11 @@
 //!   prints `NOT RUN: <test>: <reason>` on standard error and appends the
 //!   same line to the file named by `STRATA_TEST_SKIPS`, so a run can count
 //!   its skipped tests rather than report them as passed.
+//! - [`pg::Schema`]: a fresh PostgreSQL schema per test, dropped afterwards.
 //! - [`proxy`]: a TCP proxy in front of the real Redis that can make it claim
 //!   an older version, for the tests of what strata refuses.
 
+pub mod pg;
 pub mod proxy;
 
 use std::io::{Read, Write};

@@ -2,7 +2,7 @@
 //! steps, the state is checked for consistency (the bytes stay readable,
 //! the row is old or new, never in between), and the job is run again.
 
-use super::{Context, FailPoint, JobError, Outcome, run};
+use super::{Context, FailPoint, JobError, Outcome, run, run_batch};
 use crate::payload::{Job, JobKind};
 use crate::planner;
 use chrono::{Duration, Utc};
@@ -331,4 +331,149 @@ async fn a_corrupt_large_source_never_lands_in_the_target_tier() {
     let cold = f.store.tiers().local_path(Tier::Cold, &BlobRef { codec: Codec::Zstd, ..blob.clone() });
     assert!(!cold.exists(), "a corrupt stream is aborted, never renamed into place");
     assert_eq!(f.store.find(&key).await.unwrap().tier, Tier::Hot);
+}
+
+/// Artifacts of tenant `acme` in one store, on SQLite or on a fresh
+/// PostgreSQL schema, for the batch tests.
+struct Many {
+    db: &'static str,
+    store: Store,
+    keys: Vec<ArtifactKey>,
+    bytes: Vec<Vec<u8>>,
+    _dir: tempfile::TempDir,
+    _schema: Option<strata_testkit::pg::Schema>,
+}
+
+/// `n` artifacts on each database: SQLite, and PostgreSQL when it runs.
+async fn many(test: &str, plan: &str, n: usize) -> Vec<Many> {
+    let mut out = Vec::new();
+    let schemas = std::iter::once(None)
+        .chain(strata_testkit::database_url(test).map(|base| Some(strata_testkit::pg::Schema::create(&base))));
+    for schema in schemas {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::default();
+        config.catalog.url = schema.as_ref().map(|s| s.url().to_owned());
+        let store = Store::open(dir.path(), config, Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), plan, "test").await.unwrap();
+        let (mut keys, mut bytes) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            let key = ArtifactKey::parse(&format!("acme/nightly/report-{i}.txt")).unwrap();
+            let b = format!("line {i} of a compressible build log\n").repeat(500).into_bytes();
+            store.put(&key, &b[..], PutOptions { actor: "test".into(), ..PutOptions::default() }).await.unwrap();
+            keys.push(key);
+            bytes.push(b);
+        }
+        let db = if schema.is_some() { "postgres" } else { "sqlite" };
+        out.push(Many { db, store, keys, bytes, _dir: dir, _schema: schema });
+    }
+    out
+}
+
+impl Many {
+    async fn plan(&self, days: i64, kind: JobKind) -> Vec<Job> {
+        let as_of = self.store.now() + Duration::days(days);
+        let plan = planner::plan(&self.store, as_of, false, 1000, "test").await.unwrap();
+        let jobs: Vec<Job> = plan.jobs.into_iter().filter(|j| j.kind == kind).collect();
+        assert_eq!(jobs.len(), self.keys.len(), "{}: one {kind} job per artifact at +{days}d", self.db);
+        jobs
+    }
+
+    /// Every artifact still reads back its own bytes (live ones only).
+    async fn readable(&self, when: &str) {
+        for (key, bytes) in self.keys.iter().zip(&self.bytes) {
+            if self.store.find(key).await.is_err() {
+                continue;
+            }
+            let out = self._dir.path().join("read-back");
+            self.store.get_to_file(key, &out).await.unwrap();
+            assert_eq!(&std::fs::read(out).unwrap(), bytes, "{}: {key} readable {when}", self.db);
+        }
+    }
+
+    async fn events(&self, kind: &str) -> usize {
+        let filter = EventFilter { kind: Some(kind.into()), ..EventFilter::default() };
+        self.store.catalog().events(&filter).await.unwrap().len()
+    }
+
+    fn files(&self, tier: Tier) -> usize {
+        fn count(dir: &std::path::Path) -> usize {
+            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+            entries
+                .filter_map(Result::ok)
+                .map(|e| match e.file_type().unwrap().is_dir() {
+                    true if e.file_name() != ".staging" => count(&e.path()),
+                    true => 0,
+                    false => 1,
+                })
+                .sum()
+        }
+        count(&self.store.tiers().root(tier).join("acme"))
+    }
+}
+
+/// Stops every job of a batch at `step`, checks that nothing was lost or
+/// done twice, then reruns the batch: every job is done, once.
+async fn crash_batch_then_rerun(m: &Many, jobs: &[Job], step: &'static str, event: &str) {
+    let crashing = Context::new(m.store.clone(), "test").with_failpoint(crash_at(step));
+    for result in run_batch(&crashing, jobs).await {
+        assert!(matches!(&result, Err(JobError::Retry(e)) if e.contains(step)), "{}: {step}: {result:?}", m.db);
+    }
+    m.readable(&format!("after a crash at {step}")).await;
+    let before = m.events(event).await;
+    assert!(before == 0 || before == jobs.len(), "{}: the batch's changes commit together: {before}", m.db);
+    let clean = Context::new(m.store.clone(), "test");
+    for result in run_batch(&clean, jobs).await {
+        assert_eq!(result.unwrap(), Outcome::Done, "{}: rerun after {step}", m.db);
+    }
+    for result in run_batch(&clean, jobs).await {
+        assert_eq!(result.unwrap(), Outcome::Stale, "{}: a duplicate delivery is a no-op", m.db);
+    }
+    assert_eq!(m.events(event).await, jobs.len(), "{}: exactly one {event} event each after {step}", m.db);
+    m.readable(&format!("after the rerun from {step}")).await;
+}
+
+#[tokio::test]
+async fn a_batch_of_moves_stopped_between_any_two_steps_is_finished_by_its_rerun() {
+    const TEST: &str = "strata_jobs::handlers::tests::a_batch_of_moves_stopped_between_any_two_steps";
+    for (kind, days, tier, event) in
+        [(JobKind::Promote, 8, Tier::Warm, "promoted"), (JobKind::Compress, 31, Tier::Cold, "compressed")]
+    {
+        for step in ["after_write", "after_switch"] {
+            for m in many(TEST, "pro", 8).await {
+                let jobs = m.plan(days, kind).await;
+                crash_batch_then_rerun(&m, &jobs, step, event).await;
+                for key in &m.keys {
+                    assert_eq!(m.store.find(key).await.unwrap().tier, tier, "{}: {key} after {step}", m.db);
+                }
+                assert_eq!((m.files(Tier::Hot), m.files(tier)), (0, m.keys.len()), "{}: {kind} {step}", m.db);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_batch_of_deletions_stopped_after_its_tombstones_is_finished_by_its_rerun() {
+    use strata_core::retention::Target;
+    const TEST: &str = "strata_jobs::handlers::tests::a_batch_of_deletions_stopped_after_its_tombstones";
+    for m in many(TEST, "free", 8).await {
+        let eligibility = m.plan(30, JobKind::Eligibility).await;
+        let clean = Context::new(m.store.clone(), "test");
+        for result in run_batch(&clean, &eligibility).await {
+            assert_eq!(result.unwrap(), Outcome::Done, "{}", m.db);
+        }
+        assert_eq!(m.events("deletion_eligible").await, m.keys.len(), "{}", m.db);
+        let purges = m.plan(37, JobKind::Purge).await;
+        crash_batch_then_rerun(&m, &purges, "after_tombstone", "purged").await;
+        assert_eq!(m.files(Tier::Hot), 0, "{}: every purged blob deleted", m.db);
+        for key in &m.keys {
+            assert!(m.store.find(key).await.is_err(), "{}: {key} purged", m.db);
+        }
+    }
+    for m in many(TEST, "enterprise", 8).await {
+        let target = Target::Tenant(m.keys[0].tenant.clone());
+        let jobs = planner::plan_erase(&m.store, &target, "gdpr", "test").await.unwrap().jobs;
+        assert_eq!(jobs.len(), m.keys.len());
+        crash_batch_then_rerun(&m, &jobs, "after_tombstone", "erased").await;
+        assert_eq!(m.files(Tier::Hot), 0, "{}: every erased blob deleted", m.db);
+    }
 }
