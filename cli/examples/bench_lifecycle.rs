@@ -1,10 +1,15 @@
-//! Lifecycle benchmark on the embedded profile: ingests N artifacts of 4 KiB,
-//! then moves them hot → warm → cold through the real planner, queue and
-//! workers, next to a raw baseline measured in the same run: the same bytes
-//! written, copied and compressed between plain directories with the same
-//! concurrency. When strata syncs (`storage.fsync`, the default), so does
-//! the baseline: each file is fsynced, renamed into place and its directory
-//! fsynced before the next step (and before a moved source is deleted).
+//! Lifecycle benchmark: ingests N artifacts of 4 KiB, then moves them hot →
+//! warm → cold through the real planner, queue and workers, on the embedded
+//! profile (SQLite catalog and queue) and on PostgreSQL with the Redis queue
+//! (`STRATA_TEST_DATABASE_URL`, `STRATA_TEST_REDIS_URL`, else the local
+//! servers; a fresh schema and key prefix, removed afterwards), next to a
+//! raw baseline measured in the same run: the same bytes written, copied and
+//! compressed between plain directories with the same concurrency. When
+//! strata syncs (`storage.fsync`, the default), so does the baseline: each
+//! file is fsynced, renamed into place and its directory fsynced before the
+//! next step (and before a moved source is deleted). Workers fetch 256 jobs
+//! at a time with 256 job slots (`STRATA_WORKER_CONCURRENCY` overrides the
+//! slots); the catalog statements each transition costs are counted.
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_lifecycle [-- N]`
 //! (`-- N strata` skips the baseline, for profiling; `STRATA_FSYNC=false`
@@ -15,9 +20,11 @@
 use chrono::Duration;
 use futures::StreamExt;
 use rand::{Rng, SeedableRng};
+use redis::AsyncCommands;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
+use strata_core::catalog::statements;
 use strata_core::clock::SystemClock;
 use strata_core::config::Config;
 use strata_core::id::{ArtifactKey, TenantId};
@@ -25,8 +32,12 @@ use strata_core::store::{PutOptions, Store};
 use strata_jobs::handlers::Context;
 use strata_workers::pool::{Mode, WorkerPool, default_lanes};
 use strata_workers::queue::Queue;
+use strata_workers::queue::redis::RedisQueue;
 use strata_workers::queue::sqlite::SqliteQueue;
 use strata_workers::scheduler::plan_and_enqueue;
+
+/// Jobs fetched at a time.
+const BATCH: usize = 256;
 
 const SIZE: usize = 4096;
 
@@ -110,14 +121,63 @@ async fn raw_move(from: &Path, to: &Path, n: usize, concurrency: usize, level: O
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-async fn transition(store: &Store, queue: &Arc<dyn Queue>, days: i64) -> (usize, f64) {
-    let t = Instant::now();
+/// A step's rate (per second) and the catalog statements it cost per artifact.
+#[derive(Clone, Copy)]
+struct Step {
+    rate: f64,
+    statements: f64,
+}
+
+impl Step {
+    const NONE: Step = Step { rate: f64::NAN, statements: f64::NAN };
+}
+
+async fn transition(store: &Store, queue: &Arc<dyn Queue>, days: i64, n: usize) -> Step {
+    let (t, before) = (Instant::now(), statements());
     let plan = plan_and_enqueue(store, queue.as_ref(), store.now() + Duration::days(days), "bench").await.unwrap();
+    assert_eq!(plan.jobs.len(), n);
     let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "bench"), default_lanes());
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let report = pool.run(Mode::UntilDrained, rx).await.unwrap();
-    assert_eq!(report.dead_lettered, 0);
-    (plan.jobs.len(), plan.jobs.len() as f64 / t.elapsed().as_secs_f64())
+    assert_eq!((report.finished(), report.dead_lettered), (n as u64, 0), "{report:?}");
+    Step { rate: n as f64 / t.elapsed().as_secs_f64(), statements: (statements() - before) as f64 / n as f64 }
+}
+
+/// Ingest, hot → warm and warm → cold on `store` with `queue`.
+async fn lifecycle(store: &Store, queue: Arc<dyn Queue>, data: &[Vec<u8>], concurrency: usize) -> [Step; 3] {
+    let n = data.len();
+    store.add_tenant(&TenantId::parse("bench").unwrap(), "pro", "bench").await.unwrap();
+    let (t, before) = (Instant::now(), statements());
+    futures::stream::iter(data.iter().enumerate())
+        .for_each_concurrent(concurrency, |(i, bytes)| async move {
+            let key = ArtifactKey::parse(&format!("bench/run/a{i:06}.bin")).unwrap();
+            store.put(&key, &bytes[..], PutOptions::default()).await.unwrap();
+        })
+        .await;
+    let ingest = Step { rate: n as f64 / t.elapsed().as_secs_f64(), statements: (statements() - before) as f64 / n as f64 };
+    let warm = transition(store, &queue, 8, n).await;
+    let cold = transition(store, &queue, 31, n).await;
+    [ingest, warm, cold]
+}
+
+/// The same lifecycle on PostgreSQL with the Redis queue, when both answer.
+async fn on_postgres(config: &Config, data: &[Vec<u8>], concurrency: usize) -> Option<[Step; 3]> {
+    const WHO: &str = "bench_lifecycle (PostgreSQL)";
+    let (base, redis_url) = (strata_testkit::database_url(WHO)?, strata_testkit::redis_url(WHO)?);
+    let schema = strata_testkit::pg::Schema::create(&base);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config.clone();
+    config.catalog.url = Some(schema.url().to_owned());
+    let store = Store::open(&dir.path().join("strata"), config, Arc::new(SystemClock)).await.unwrap();
+    let prefix = format!("strata-bench-{}", uuid::Uuid::new_v4().simple());
+    let queue = RedisQueue::connect(&redis_url, &prefix, store.clock().clone()).await.unwrap();
+    let steps = lifecycle(&store, Arc::new(queue), data, concurrency).await;
+    let mut con = redis::Client::open(redis_url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = con.keys(format!("{prefix}:*")).await.unwrap();
+    if !keys.is_empty() {
+        let _: () = con.del(keys).await.unwrap();
+    }
+    Some(steps)
 }
 
 #[tokio::main]
@@ -125,53 +185,58 @@ async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let with_baseline = std::env::args().nth(2).is_none_or(|s| s != "strata");
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::load(None).expect("configuration from the environment");
+    let mut config = Config::load(None).expect("configuration from the environment");
+    if std::env::var_os("STRATA_WORKER_CONCURRENCY").is_none() {
+        config.jobs.concurrency = BATCH;
+    }
+    config.jobs.batch_size = BATCH;
     let concurrency = config.jobs.concurrency;
     let level = config.tiers.compression_level;
     let sync = config.storage.fsync;
     let data = payloads(n);
 
-    let store = Store::open(&dir.path().join("strata"), config, Arc::new(SystemClock)).await.unwrap();
-    let tenant = TenantId::parse("bench").unwrap();
-    store.add_tenant(&tenant, "pro", "bench").await.unwrap();
+    let store = Store::open(&dir.path().join("strata"), config.clone(), Arc::new(SystemClock)).await.unwrap();
     let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
         store.catalog().sqlite_pool().clone(),
         store.catalog().sqlite_writer().clone(),
         store.clock().clone(),
     ));
-    let t = Instant::now();
-    futures::stream::iter(data.iter().enumerate())
-        .for_each_concurrent(concurrency, |(i, bytes)| {
-            let store = &store;
-            async move {
-                let key = ArtifactKey::parse(&format!("bench/run/a{i:06}.bin")).unwrap();
-                store.put(&key, &bytes[..], PutOptions::default()).await.unwrap();
-            }
-        })
-        .await;
-    let ingest = n as f64 / t.elapsed().as_secs_f64();
-    let (n_warm, warm) = transition(&store, &queue, 8).await;
-    let (n_cold, cold) = transition(&store, &queue, 31).await;
-    assert_eq!((n_warm, n_cold), (n, n));
+    let sqlite = lifecycle(&store, queue, &data, concurrency).await;
+    drop(store);
+    let postgres = on_postgres(&config, &data, concurrency).await;
 
-    // The baseline runs second: deleting many files slows later inode
+    // The baseline runs last: deleting many files slows later inode
     // allocation on some filesystems, and the baseline should not gain from it.
-    let (mut raw_ingest, mut raw_warm, mut raw_cold) = (f64::NAN, f64::NAN, f64::NAN);
+    let mut raw = [f64::NAN; 3];
     if with_baseline {
-        let raw: PathBuf = dir.path().join("raw");
-        raw_ingest = raw_write(&raw.join("hot"), &data, concurrency, sync).await;
-        raw_warm = raw_move(&raw.join("hot"), &raw.join("warm"), n, concurrency, None, sync).await;
-        raw_cold = raw_move(&raw.join("warm"), &raw.join("cold"), n, concurrency, Some(level), sync).await;
+        let root: PathBuf = dir.path().join("raw");
+        raw[0] = raw_write(&root.join("hot"), &data, concurrency, sync).await;
+        raw[1] = raw_move(&root.join("hot"), &root.join("warm"), n, concurrency, None, sync).await;
+        raw[2] = raw_move(&root.join("warm"), &root.join("cold"), n, concurrency, Some(level), sync).await;
     }
 
     println!(
-        "strata lifecycle benchmark: {n} artifacts of {SIZE} B, concurrency {concurrency}, zstd level {level}, fsync {}",
+        "strata lifecycle benchmark: {n} artifacts of {SIZE} B, fetch batch {BATCH}, concurrency {concurrency}, \
+         zstd level {level}, fsync {}",
         if sync { "on" } else { "off" }
     );
-    println!("{:<22} {:>14} {:>14} {:>7}", "step", "strata /s", "raw files /s", "ratio");
-    for (step, ours, base) in
-        [("ingest (hot)", ingest, raw_ingest), ("hot -> warm", warm, raw_warm), ("warm -> cold (zstd)", cold, raw_cold)]
-    {
-        println!("{step:<22} {ours:>14.0} {base:>14.0} {:>6.2}x", ours / base);
+    println!(
+        "{:<20} {:>10} {:>8} {:>7} {:>12} {:>8} {:>7} {:>10}",
+        "step", "sqlite/s", "stmts", "vs raw", "postgres/s", "stmts", "vs raw", "raw/s"
+    );
+    let postgres = postgres.unwrap_or([Step::NONE; 3]);
+    for (i, step) in ["ingest (hot)", "hot -> warm", "warm -> cold (zstd)"].into_iter().enumerate() {
+        let (s, p) = (sqlite[i], postgres[i]);
+        println!(
+            "{step:<20} {:>10.0} {:>8.3} {:>6.2}x {:>12.0} {:>8.3} {:>6.2}x {:>10.0}",
+            s.rate,
+            s.statements,
+            s.rate / raw[i],
+            p.rate,
+            p.statements,
+            p.rate / raw[i],
+            raw[i]
+        );
     }
+    println!("stmts: catalog statements per artifact; vs raw: the rate over the raw files' rate");
 }
