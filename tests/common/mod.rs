@@ -88,6 +88,18 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// Runs `work` to its end on a runtime of its own, on a thread of its own,
+/// so that synchronous and asynchronous tests alike can call it.
+pub fn block_on<T: Send>(work: impl Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(work)
+        });
+        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A fresh data directory and the commands to run against it.
 pub struct Strata {
     pub dir: tempfile::TempDir,
@@ -136,10 +148,9 @@ impl Strata {
     /// The first row of `query` on the catalog, every column read as text;
     /// `None` when it returns no row.
     pub fn catalog_row(&self, query: &str) -> Option<Vec<String>> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-        runtime.block_on(async {
+        let url = self.catalog_url();
+        block_on(async {
             sqlx::any::install_default_drivers();
-            let url = self.catalog_url();
             let pool = sqlx::AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("the catalog at {url}: {e}"));
             let row = sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
                 .fetch_optional(&pool)

@@ -34,8 +34,7 @@ impl Drop for Schema {
 
 /// Runs one statement on the database at `url`.
 pub fn run_sql(url: &str, statement: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    runtime.block_on(async {
+    super::block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(url)
             .await
