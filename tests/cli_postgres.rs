@@ -180,8 +180,10 @@ impl Cluster {
 
     /// How many artifacts are in the warm tier.
     fn warm(&self) -> usize {
-        let filter =
-            strata_core::catalog::ArtifactFilter { tier: Some(strata_core::artifact::Tier::Warm), ..Default::default() };
+        let filter = strata_core::catalog::ArtifactFilter {
+            tier: Some(strata_core::artifact::Tier::Warm),
+            ..Default::default()
+        };
         self.runtime.block_on(self.store.list(&filter)).expect("a listing").len()
     }
 

@@ -28,20 +28,27 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        run_sql(&self.base, &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        if let Err(e) = try_run_sql(&self.base, &statement) {
+            // A second panic while a failed test unwinds would abort the run.
+            assert!(std::thread::panicking(), "{statement}: {e}");
+        }
     }
 }
 
 /// Runs one statement on the database at `url`.
 pub fn run_sql(url: &str, statement: &str) {
+    try_run_sql(url, statement).unwrap_or_else(|e| panic!("{statement} on the test PostgreSQL at {url}: {e}"));
+}
+
+fn try_run_sql(url: &str, statement: &str) -> Result<(), sqlx::Error> {
     super::block_on(async {
         sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url)
-            .await
-            .unwrap_or_else(|e| panic!("the test PostgreSQL at {url} does not answer: {e}"));
-        pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.expect("the statement runs");
+        let pool = sqlx::AnyPool::connect(url).await?;
+        let done = pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.map(drop);
         pool.close().await;
-    });
+        done
+    })
 }
 
 /// A PostgreSQL catalog and a Redis queue of their own: what every process
