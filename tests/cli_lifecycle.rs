@@ -287,21 +287,14 @@ fn a_tenant_with_its_own_lane_is_served_by_its_own_workers() {
     assert_eq!(s.json(&["ls", "--tier", "warm"]).as_array().unwrap().len(), 6);
 }
 
-/// Which scheduler leads, from the catalog's leader row (read with the
-/// `sqlite3` command): the holder's process id (a holder is named
-/// `PID-SUFFIX`) and the fence of its tenure; `None` before anyone led.
+/// Which scheduler leads, from the catalog's leader row (no command shows
+/// it): the holder's process id (a holder is named `PID-SUFFIX`) and the
+/// fence of its tenure; `None` before anyone led.
 fn scheduler_leader(s: &Strata) -> Option<(u32, i64)> {
-    let out = std::process::Command::new("sqlite3")
-        .args(["-cmd", ".timeout 5000"])
-        .arg(s.data().join("catalog.db"))
-        .arg("SELECT holder, fence FROM leaders WHERE name = 'scheduler'")
-        .output()
-        .expect("the sqlite3 command runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let row = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let (holder, fence) = row.split_once('|')?;
+    let row = s.catalog_row("SELECT holder, fence FROM leaders WHERE name = 'scheduler'")?;
+    let [holder, fence] = &row[..] else { panic!("two columns: {row:?}") };
     let pid = holder.split('-').next().and_then(|p| p.parse().ok());
-    Some((pid.unwrap_or_else(|| panic!("a holder named PID-SUFFIX: {row}")), fence.parse().expect("a numeric fence")))
+    Some((pid.unwrap_or_else(|| panic!("a holder named PID-SUFFIX: {row:?}")), fence.parse().expect("a numeric fence")))
 }
 
 #[test]

@@ -1,70 +1,24 @@
 //! The `strata` binary on a PostgreSQL catalog (`STRATA_DATABASE_URL`) with
 //! the Redis queue: each test in a schema of its own, dropped afterwards.
+//! (The lifecycle and retention tests of `cli_lifecycle`, `cli_retention`,
+//! `cli_policy` and `api_retention` also run on this profile under
+//! `.ci/run`, with `STRATA_TEST_CATALOG=postgres`.)
 
 mod common;
 
-use common::redis::Cleanup;
+use std::ops::Range;
+use std::sync::Arc;
+
+use common::postgres::{ScaleOut, Schema};
 use common::{Strata, noise};
-use sqlx::Executor;
+use strata_core::store::Store;
 use strata_testkit::{database_url, redis_url};
-
-/// A fresh PostgreSQL schema, and the catalog URL that uses it.
-struct Schema {
-    base: String,
-    name: String,
-    url: String,
-}
-
-impl Schema {
-    fn create(base: &str) -> Self {
-        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
-        run_sql(base, &format!("CREATE SCHEMA \"{name}\""));
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={name}");
-        Self { base: base.to_owned(), name, url }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        run_sql(&self.base, &format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
-    }
-}
-
-/// Child processes, killed (SIGKILL) and reaped when the test ends, panics included.
-struct Children(Vec<std::process::Child>);
-
-impl Drop for Children {
-    fn drop(&mut self) {
-        for child in &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Runs one statement on the database at `url`.
-fn run_sql(url: &str, statement: &str) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await.expect("the test database answers");
-        pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.expect("the statement runs");
-        pool.close().await;
-    });
-}
 
 #[test]
 fn the_lifecycle_and_retention_run_on_a_postgres_catalog() {
     const TEST: &str = "cli_postgres::the_lifecycle_and_retention_run_on_a_postgres_catalog";
     let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
-    let schema = Schema::create(&db);
-    let prefix = format!("strata-pg-test-{}", std::process::id());
-    let _cleanup = Cleanup(redis.clone(), prefix.clone());
-    let s = Strata::new()
-        .env("STRATA_DATABASE_URL", &schema.url)
-        .env("STRATA_REDIS_URL", &redis)
-        .env("STRATA_REDIS_PREFIX", &prefix);
+    let s = Strata::on(Arc::new(ScaleOut::create(&db, &redis)));
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let inputs: Vec<Vec<u8>> = (0..5).map(|i| noise(3000, i)).collect();
     for (i, bytes) in inputs.iter().enumerate() {
@@ -97,21 +51,177 @@ fn a_postgres_catalog_without_redis_is_refused_naming_what_is_missing() {
     const TEST: &str = "cli_postgres::a_postgres_catalog_without_redis_is_refused_naming_what_is_missing";
     let Some(db) = database_url(TEST) else { return };
     let schema = Schema::create(&db);
-    let s = Strata::new().env("STRATA_DATABASE_URL", &schema.url);
+    let s = Strata::embedded().env("STRATA_DATABASE_URL", &schema.url);
     let err = s.fails(&["queue", "stats"], 1);
     assert!(err.contains("STRATA_REDIS_URL"), "{err}");
 }
 
 #[test]
 fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password() {
-    let s = Strata::new().env("STRATA_DATABASE_URL", "postgres://strata:s3cret@127.0.0.1:1/catalog");
+    let s = Strata::embedded().env("STRATA_DATABASE_URL", "postgres://strata:s3cret@127.0.0.1:1/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("postgres://strata:***@127.0.0.1:1/catalog"), "names the URL: {err}");
     assert!(!err.contains("s3cret"), "the password is never printed: {err}");
 
-    let s = Strata::new().env("STRATA_DATABASE_URL", "mysql://db/catalog");
+    let s = Strata::embedded().env("STRATA_DATABASE_URL", "mysql://db/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
+}
+
+/// Processes with data directories of their own (a `node` each) sharing one
+/// PostgreSQL catalog, one Redis queue, one tier directory and one
+/// configuration; and a store in this process on the same catalog, which
+/// seeds artifacts and reads the results. The processes are killed
+/// (SIGKILL) and reaped when the cluster drops, panics included.
+struct Cluster {
+    children: Vec<std::process::Child>,
+    nodes: Vec<Strata>,
+    /// The node of the commands run from the test (`tenant add`, `events verify`).
+    seed: Strata,
+    store: Store,
+    runtime: tokio::runtime::Runtime,
+    /// The catalog URL the processes use.
+    url: String,
+    scale_out: Arc<ScaleOut>,
+    tiers: tempfile::TempDir,
+    config: tempfile::NamedTempFile,
+}
+
+impl Cluster {
+    /// A cluster on fresh services, with the configuration file `config`
+    /// (it should make fresh artifacts due at once, `hot_days = 0`), tenant
+    /// `acme` (pro) and no process yet. `application_name`, when given, names
+    /// the processes' database connections (the store's are not named).
+    fn new(db: &str, redis: &str, config: &str, application_name: Option<&str>) -> Self {
+        let scale_out = Arc::new(ScaleOut::create(db, redis));
+        let url = match application_name {
+            Some(app) => format!("{}&application_name={app}", scale_out.schema.url),
+            None => scale_out.schema.url.clone(),
+        };
+        let tiers = tempfile::tempdir().expect("a tier directory");
+        let file = tempfile::NamedTempFile::new().expect("a configuration file");
+        std::fs::write(file.path(), config).expect("the configuration is written");
+        let seed = Self::node_of(&scale_out, &url, tiers.path(), file.path());
+        seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
+        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+        let store = runtime.block_on(async {
+            let mut config = strata_core::config::Config::default();
+            config.catalog.url = Some(scale_out.schema.url.clone());
+            config.storage.base_path = Some(tiers.path().to_owned());
+            config.tiers.hot_days = 0;
+            let clock = Arc::new(strata_core::clock::SystemClock);
+            Store::open(&seed.data(), config, clock).await.expect("the store opens")
+        });
+        Self { children: Vec::new(), nodes: Vec::new(), seed, store, runtime, url, scale_out, tiers, config: file }
+    }
+
+    fn node_of(scale_out: &Arc<ScaleOut>, url: &str, tiers: &std::path::Path, config: &std::path::Path) -> Strata {
+        Strata::on(Arc::clone(scale_out))
+            .env("STRATA_DATABASE_URL", url)
+            .env("STORAGE_BASE_PATH", tiers.to_str().expect("a UTF-8 path"))
+            .env("STRATA_CONFIG", config.to_str().expect("a UTF-8 path"))
+    }
+
+    /// Stores `acme/wf/aNNNN` for every number in `range`, through the store.
+    fn ingest(&self, range: Range<usize>) {
+        self.runtime.block_on(async {
+            for i in range {
+                let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).expect("a key");
+                let opts = strata_core::store::PutOptions::default();
+                self.store.put(&key, format!("artifact {i}").as_bytes(), opts).await.expect("stored");
+            }
+        })
+    }
+
+    /// Starts `strata ROLE` (`worker` or `scheduler`) on a node of its own,
+    /// standard error in the node's `log`.
+    fn spawn(&mut self, roles: &[&str]) {
+        for role in roles {
+            let node = Self::node_of(&self.scale_out, &self.url, self.tiers.path(), self.config.path());
+            let log = std::fs::File::create(node.path("log")).expect("a log file");
+            let child =
+                node.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().expect("strata starts");
+            self.children.push(child);
+            self.nodes.push(node);
+        }
+    }
+
+    /// What every process has written on standard error so far.
+    fn logs(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| std::fs::read_to_string(n.path("log")).unwrap_or_default()).collect()
+    }
+
+    /// Kills (SIGKILL) and reaps the process at `at`.
+    fn kill(&mut self, at: usize) {
+        let child = &mut self.children[at];
+        child.kill().expect("killed");
+        child.wait().expect("reaped");
+    }
+
+    /// Asserts that no process has exited.
+    fn assert_alive(&mut self) {
+        let exited = self.children.iter_mut().any(|c| c.try_wait().expect("a status").is_some());
+        assert!(!exited, "a process exited: {:?}", self.logs());
+    }
+
+    /// Stops the processes but `killed` with SIGTERM; asserts they exit cleanly.
+    fn stop_all_but(&mut self, killed: &[usize]) {
+        let alive = || (0..self.children.len()).filter(|at| !killed.contains(at));
+        for at in alive() {
+            let pid = self.children[at].id().to_string();
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+        }
+        for at in alive() {
+            let status = self.children[at].wait().expect("a status");
+            let log = std::fs::read_to_string(self.nodes[at].path("log")).unwrap_or_default();
+            assert!(status.success(), "every surviving process stops cleanly:\n{log}");
+        }
+    }
+
+    /// How many artifacts are in the warm tier.
+    fn warm(&self) -> usize {
+        let filter = strata_core::catalog::ArtifactFilter {
+            tier: Some(strata_core::artifact::Tier::Warm),
+            ..Default::default()
+        };
+        self.runtime.block_on(self.store.list(&filter)).expect("a listing").len()
+    }
+
+    /// Waits (at most 120 s) until `done`, checking `check` at each look.
+    fn wait_for(&mut self, what: &str, done: &dyn Fn(&Self) -> bool, check: &dyn Fn(&mut Self)) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !done(self) {
+            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {:?}", self.logs());
+            check(self);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The process id of the leading scheduler (a holder is named `PID-SUFFIX`).
+    fn leader(&self) -> Option<u32> {
+        let row = self.seed.catalog_row("SELECT holder FROM leaders WHERE name = 'scheduler'")?;
+        row[0].split('-').next()?.parse().ok()
+    }
+
+    /// Asserts that `n` artifacts were promoted, each exactly once, and that
+    /// the event log verifies.
+    fn assert_promoted_once(&self, n: usize) {
+        let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
+        let events = self.runtime.block_on(self.store.catalog().events(&promoted)).expect("the events");
+        let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
+        assert_eq!((events.len(), artifacts.len()), (n, n), "one promotion event per artifact");
+        let verified = self.seed.ok(&["events", "verify"]);
+        assert!(verified.contains("intact"), "{verified}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 /// Three workers and two schedulers, each with a data directory of its own,
@@ -127,114 +237,27 @@ fn workers_and_schedulers_on_separate_data_directories_share_one_catalog_through
     let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
     const N: usize = 1_000;
     const LATER: usize = 200;
-    let schema = Schema::create(&db);
-    let prefix = format!("strata-pg-multi-{}", std::process::id());
-    let _cleanup = Cleanup(redis.clone(), prefix.clone());
-    let tiers = tempfile::tempdir().unwrap();
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(
-        config.path(),
-        "[tiers]\nhot_days = 0\n[jobs]\nvisibility_timeout_secs = 2\n[scheduler]\ncron = \"* * * * * *\"\nleader_ttl_secs = 3\n",
-    )
-    .unwrap();
-    let node = || {
-        Strata::new()
-            .env("STRATA_DATABASE_URL", &schema.url)
-            .env("STRATA_REDIS_URL", &redis)
-            .env("STRATA_REDIS_PREFIX", &prefix)
-            .env("STORAGE_BASE_PATH", tiers.path().to_str().unwrap())
-            .env("STRATA_CONFIG", config.path().to_str().unwrap())
-    };
-    let seed = node();
-    seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = runtime.block_on(async {
-        let mut config = strata_core::config::Config::default();
-        config.catalog.url = Some(schema.url.clone());
-        config.storage.base_path = Some(tiers.path().to_owned());
-        config.tiers.hot_days = 0;
-        let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
-        strata_core::store::Store::open(&seed.data(), config, clock).await.unwrap()
-    });
-    let ingest = |range: std::ops::Range<usize>| {
-        runtime.block_on(async {
-            for i in range {
-                let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
-                let opts = strata_core::store::PutOptions::default();
-                store.put(&key, format!("artifact {i}").as_bytes(), opts).await.unwrap();
-            }
-        })
-    };
-    ingest(0..N);
-    let nodes: Vec<Strata> = (0..5).map(|_| node()).collect();
-    let mut children = Children(
-        nodes
-            .iter()
-            .enumerate()
-            .map(|(i, n)| {
-                let role = if i < 3 { "worker" } else { "scheduler" };
-                let log = std::fs::File::create(n.path("log")).unwrap();
-                n.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap()
-            })
-            .collect(),
-    );
-    let warm = || {
-        let filter = strata_core::catalog::ArtifactFilter {
-            tier: Some(strata_core::artifact::Tier::Warm),
-            ..Default::default()
-        };
-        runtime.block_on(store.list(&filter)).unwrap().len()
-    };
-    let wait_for = |what: &str, done: &dyn Fn() -> bool| {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while !done() {
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    };
-    let leader = || -> Option<u32> {
-        let admin = runtime.block_on(sqlx::AnyPool::connect(&schema.url)).unwrap();
-        let row = runtime
-            .block_on(sqlx::query("SELECT holder FROM leaders WHERE name = 'scheduler'").fetch_optional(&admin))
-            .unwrap()?;
-        let holder: String = sqlx::Row::try_get(&row, 0).unwrap();
-        holder.split('-').next()?.parse().ok()
-    };
-    wait_for("the drain under way", &|| warm() >= N / 10);
-    let leading = leader().expect("a scheduler leads");
-    let (killed_scheduler, killed_worker) = {
-        let at = children.0.iter().position(|c| c.id() == leading).expect("the leader is one of the schedulers");
-        assert!(at >= 3, "the leader is a scheduler");
-        (at, 0)
-    };
-    for at in [killed_scheduler, killed_worker] {
-        let child = &mut children.0[at];
-        child.kill().unwrap();
-        child.wait().unwrap();
+    let config = "[tiers]\nhot_days = 0\n[jobs]\nvisibility_timeout_secs = 2\n\
+                  [scheduler]\ncron = \"* * * * * *\"\nleader_ttl_secs = 3\n";
+    let mut cluster = Cluster::new(&db, &redis, config, None);
+    cluster.ingest(0..N);
+    cluster.spawn(&["worker", "worker", "worker", "scheduler", "scheduler"]);
+    cluster.wait_for("the drain under way", &|c| c.warm() >= N / 10, &|_| {});
+    let leading = cluster.leader().expect("a scheduler leads");
+    let at = cluster.children.iter().position(|c| c.id() == leading).expect("the leader is one of the processes");
+    assert!(at >= 3, "the leader is a scheduler");
+    let killed = [at, 0];
+    for at in killed {
+        cluster.kill(at);
     }
-    assert!(warm() < N, "the kills came mid-run");
+    assert!(cluster.warm() < N, "the kills came mid-run");
     // Work that only the standby can plan.
-    ingest(N..N + LATER);
-    wait_for("every artifact promoted", &|| warm() == N + LATER);
-    let standby = leader().expect("the standby leads");
+    cluster.ingest(N..N + LATER);
+    cluster.wait_for("every artifact promoted", &|c| c.warm() == N + LATER, &|_| {});
+    let standby = cluster.leader().expect("the standby leads");
     assert_ne!(standby, leading, "the standby took over");
-    for (at, child) in children.0.iter().enumerate() {
-        if at != killed_scheduler && at != killed_worker {
-            let _ = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-        }
-    }
-    for (at, (child, node)) in children.0.iter_mut().zip(&nodes).enumerate() {
-        if at != killed_scheduler && at != killed_worker {
-            let log = std::fs::read_to_string(node.path("log")).unwrap_or_default();
-            assert!(child.wait().unwrap().success(), "every surviving process stops cleanly:\n{log}");
-        }
-    }
-    let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
-    let events = runtime.block_on(store.catalog().events(&promoted)).unwrap();
-    let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
-    assert_eq!((events.len(), artifacts.len()), (N + LATER, N + LATER), "one promotion event per artifact");
-    let verified = seed.ok(&["events", "verify"]);
-    assert!(verified.contains("intact"), "{verified}");
+    cluster.stop_all_but(&killed);
+    cluster.assert_promoted_once(N + LATER);
 }
 
 /// Connections killed under a running worker and scheduler
@@ -245,69 +268,13 @@ fn a_worker_and_a_scheduler_ride_out_killed_database_connections() {
     const TEST: &str = "cli_postgres::a_worker_and_a_scheduler_ride_out_killed_database_connections";
     let (Some(db), Some(redis)) = (database_url(TEST), redis_url(TEST)) else { return };
     const N: usize = 2_000;
-    let schema = Schema::create(&db);
     // The processes' connections carry a name of their own: only they are killed.
     let app = format!("strata_kill_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("{}&application_name={app}", schema.url);
-    let prefix = format!("strata-pg-kill-{}", std::process::id());
-    let _cleanup = Cleanup(redis.clone(), prefix.clone());
-    let tiers = tempfile::tempdir().unwrap();
-    let config = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config.path(), "[tiers]\nhot_days = 0\n[scheduler]\ncron = \"* * * * * *\"\n").unwrap();
-    let node = || {
-        Strata::new()
-            .env("STRATA_DATABASE_URL", &url)
-            .env("STRATA_REDIS_URL", &redis)
-            .env("STRATA_REDIS_PREFIX", &prefix)
-            .env("STORAGE_BASE_PATH", tiers.path().to_str().unwrap())
-            .env("STRATA_CONFIG", config.path().to_str().unwrap())
-    };
-    let seed = node();
-    seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = runtime.block_on(async {
-        let mut config = strata_core::config::Config::default();
-        config.catalog.url = Some(schema.url.clone());
-        config.storage.base_path = Some(tiers.path().to_owned());
-        config.tiers.hot_days = 0;
-        let clock = std::sync::Arc::new(strata_core::clock::SystemClock);
-        let store = strata_core::store::Store::open(&seed.data(), config, clock).await.unwrap();
-        for i in 0..N {
-            let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).unwrap();
-            store.put(&key, format!("artifact {i}").as_bytes(), Default::default()).await.unwrap();
-        }
-        store
-    });
-    let nodes = [node(), node()];
-    let mut children = Children(
-        nodes
-            .iter()
-            .zip(["worker", "scheduler"])
-            .map(|(n, role)| {
-                let log = std::fs::File::create(n.path("log")).unwrap();
-                n.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().unwrap()
-            })
-            .collect(),
-    );
-    let logs = || nodes.iter().map(|n| std::fs::read_to_string(n.path("log")).unwrap_or_default()).collect::<Vec<_>>();
-    let warm = || {
-        let filter = strata_core::catalog::ArtifactFilter {
-            tier: Some(strata_core::artifact::Tier::Warm),
-            ..Default::default()
-        };
-        runtime.block_on(store.list(&filter)).unwrap().len()
-    };
-    let alive = |children: &mut Children| {
-        for child in &mut children.0 {
-            assert!(child.try_wait().unwrap().is_none(), "a process exited on a killed connection: {:?}", logs());
-        }
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while warm() < 20 {
-        assert!(std::time::Instant::now() < deadline, "the work never started: {:?}", logs());
-        alive(&mut children);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let config = "[tiers]\nhot_days = 0\n[scheduler]\ncron = \"* * * * * *\"\n";
+    let mut cluster = Cluster::new(&db, &redis, config, Some(&app));
+    cluster.ingest(0..N);
+    cluster.spawn(&["worker", "scheduler"]);
+    cluster.wait_for("the work started", &|c| c.warm() >= 20, &Cluster::assert_alive);
     // Kill every connection of theirs every 200 ms for 4 s. The victims are
     // chosen first (a materialized CTE), so no other session is touched,
     // whatever order the planner picks.
@@ -315,26 +282,18 @@ fn a_worker_and_a_scheduler_ride_out_killed_database_connections() {
         "WITH victims AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE application_name = '{app}') \
          SELECT COUNT(*) FROM victims WHERE pg_terminate_backend(pid)"
     );
-    let admin = runtime.block_on(sqlx::AnyPool::connect(&db)).unwrap();
-    let (mut killed, at_first_kill) = (0, warm());
+    let admin = cluster.runtime.block_on(sqlx::AnyPool::connect(&db)).expect("the test database answers");
+    let (mut killed, at_first_kill) = (0, cluster.warm());
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_secs(4) {
-        let row = runtime.block_on(sqlx::query(sqlx::AssertSqlSafe(kill.clone())).fetch_one(&admin)).unwrap();
-        killed += sqlx::Row::try_get::<i64, _>(&row, 0).unwrap();
-        alive(&mut children);
+        let query = sqlx::query(sqlx::AssertSqlSafe(kill.clone()));
+        let row = cluster.runtime.block_on(query.fetch_one(&admin)).expect("the kill runs");
+        killed += sqlx::Row::try_get::<i64, _>(&row, 0).expect("a count");
+        cluster.assert_alive();
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
     assert!(killed >= 5, "connections were killed under the processes ({killed})");
     assert!(at_first_kill < N, "the kills came mid-run");
-    while warm() < N {
-        assert!(std::time::Instant::now() < deadline, "{} of {N} promoted in 120 s: {:?}", warm(), logs());
-        alive(&mut children);
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
-    let events = runtime.block_on(store.catalog().events(&promoted)).unwrap();
-    let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
-    assert_eq!((events.len(), artifacts.len()), (N, N), "one promotion event per artifact");
-    let verified = seed.ok(&["events", "verify"]);
-    assert!(verified.contains("intact"), "{verified}");
+    cluster.wait_for("every artifact promoted", &|c| c.warm() == N, &Cluster::assert_alive);
+    cluster.assert_promoted_once(N);
 }

@@ -31,7 +31,7 @@ pub(super) fn columns(keep_latest_cap: u32) -> String {
         "{COLUMNS}, (SELECT COUNT(*) FROM (SELECT 1 FROM artifacts n WHERE n.tenant = artifacts.tenant \
            AND n.workflow = artifacts.workflow AND n.state IN ('active', 'eligible') \
            AND (n.created_at > artifacts.created_at OR (n.created_at = artifacts.created_at AND n.id > artifacts.id)) \
-           LIMIT {keep_latest_cap})) AS newer_live"
+           LIMIT {keep_latest_cap}) AS newer) AS newer_live"
     )
 }
 

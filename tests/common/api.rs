@@ -10,8 +10,9 @@ pub const ADMIN: &str = "admin-token-for-the-tests-0123456789";
 
 /// A served data directory with two tenants and their tokens.
 pub struct Api {
-    pub s: Strata,
+    /// Dropped (stopped) before the data directory and its catalog.
     pub server: Server,
+    pub s: Strata,
     pub http: reqwest::Client,
     /// acme's token.
     pub acme: String,
@@ -105,7 +106,7 @@ impl Api {
         let (acme, globex) = (token("acme"), token("globex"));
         assert_eq!(acme.len(), 64, "the token is alone on the last line");
         let server = s.listen(command);
-        Self { s, server, http: reqwest::Client::new(), acme, globex }
+        Self { server, s, http: reqwest::Client::new(), acme, globex }
     }
 
     pub fn call(&self, method: &str, path: &str) -> Call {

@@ -3,12 +3,32 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 pub mod api;
+pub mod postgres;
 pub mod redis;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use postgres::ScaleOut;
+
+/// The variable that picks the catalog `Strata::new` runs on: unset, empty or
+/// `embedded` for the embedded profile (a SQLite file in the data directory,
+/// the SQLite queue), `postgres` for the scale-out profile (a fresh schema on
+/// the test PostgreSQL and a fresh key prefix on the test Redis for every
+/// instance). `.ci/run` runs the lifecycle and retention tests once more with
+/// `postgres`.
+pub const CATALOG_VAR: &str = "STRATA_TEST_CATALOG";
+
+/// Whether `STRATA_TEST_CATALOG` asks for the scale-out profile.
+pub fn on_postgres() -> bool {
+    match std::env::var(CATALOG_VAR).as_deref().map(str::trim) {
+        Err(_) | Ok("" | "embedded") => false,
+        Ok("postgres") => true,
+        Ok(other) => panic!("{CATALOG_VAR}={other:?}: expected `embedded` or `postgres`"),
+    }
+}
 
 /// The variables the configuration reads; cleared so the host cannot leak in.
 const CONFIG_ENV: &[&str] = &[
@@ -68,15 +88,85 @@ pub fn binary() -> &'static Path {
     })
 }
 
+/// Runs `work` to its end on a runtime of its own, on a thread of its own,
+/// so that synchronous and asynchronous tests alike can call it.
+pub fn block_on<T: Send>(work: impl Future<Output = T> + Send) -> T {
+    std::thread::scope(|scope| {
+        let thread = scope.spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+            runtime.block_on(work)
+        });
+        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
 /// A fresh data directory and the commands to run against it.
 pub struct Strata {
     pub dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    /// The PostgreSQL catalog and Redis queue, on the scale-out profile;
+    /// shared by the instances of one cluster, removed when the last drops.
+    scale_out: Option<Arc<ScaleOut>>,
 }
 
 impl Strata {
+    /// A fresh data directory on the profile `STRATA_TEST_CATALOG` names.
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new() }
+        if on_postgres() { Self::on(Arc::new(ScaleOut::from_env())) } else { Self::embedded() }
+    }
+
+    /// A fresh data directory on the embedded profile, whatever
+    /// `STRATA_TEST_CATALOG` says.
+    pub fn embedded() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir"), env: Vec::new(), scale_out: None }
+    }
+
+    /// A fresh data directory whose processes use `scale_out`'s catalog and queue.
+    pub fn on(scale_out: Arc<ScaleOut>) -> Self {
+        let mut s = Self::embedded();
+        for (key, value) in scale_out.env() {
+            s = s.env(key, value);
+        }
+        s.scale_out = Some(scale_out);
+        s
+    }
+
+    /// The PostgreSQL catalog and Redis queue, on the scale-out profile.
+    pub fn scale_out(&self) -> Option<&Arc<ScaleOut>> {
+        self.scale_out.as_ref()
+    }
+
+    /// The URL of the catalog, for a test that reads a table no command
+    /// shows: the PostgreSQL schema, or the SQLite file (read only).
+    pub fn catalog_url(&self) -> String {
+        match &self.scale_out {
+            Some(scale_out) => scale_out.schema.url.clone(),
+            None => format!("sqlite://{}?mode=ro", self.data().join("catalog.db").display()),
+        }
+    }
+
+    /// The first row of `query` on the catalog, every column read as text;
+    /// `None` when it returns no row.
+    pub fn catalog_row(&self, query: &str) -> Option<Vec<String>> {
+        let url = self.catalog_url();
+        block_on(async {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&url).await.unwrap_or_else(|e| panic!("the catalog at {url}: {e}"));
+            let row = sqlx::query(sqlx::AssertSqlSafe(query.to_owned()))
+                .fetch_optional(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            pool.close().await;
+            row.map(|row| {
+                (0..sqlx::Row::len(&row))
+                    .map(|i| {
+                        sqlx::Row::try_get::<String, _>(&row, i)
+                            .or_else(|_| sqlx::Row::try_get::<i64, _>(&row, i).map(|n| n.to_string()))
+                            .unwrap_or_else(|e| panic!("{query}: column {i}: {e}"))
+                    })
+                    .collect()
+            })
+        })
     }
 
     /// Sets an environment variable for every later command.
