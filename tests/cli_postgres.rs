@@ -51,7 +51,7 @@ fn a_postgres_catalog_without_redis_is_refused_naming_what_is_missing() {
     const TEST: &str = "cli_postgres::a_postgres_catalog_without_redis_is_refused_naming_what_is_missing";
     let Some(db) = database_url(TEST) else { return };
     let schema = Schema::create(&db);
-    let s = Strata::embedded().env("STRATA_DATABASE_URL", &schema.url);
+    let s = Strata::embedded().env("STRATA_DATABASE_URL", schema.url());
     let err = s.fails(&["queue", "stats"], 1);
     assert!(err.contains("STRATA_REDIS_URL"), "{err}");
 }
@@ -95,8 +95,8 @@ impl Cluster {
     fn new(db: &str, redis: &str, config: &str, application_name: Option<&str>) -> Self {
         let scale_out = Arc::new(ScaleOut::create(db, redis));
         let url = match application_name {
-            Some(app) => format!("{}&application_name={app}", scale_out.schema.url),
-            None => scale_out.schema.url.clone(),
+            Some(app) => format!("{}&application_name={app}", scale_out.schema.url()),
+            None => scale_out.schema.url().to_owned(),
         };
         let tiers = tempfile::tempdir().expect("a tier directory");
         let file = tempfile::NamedTempFile::new().expect("a configuration file");
@@ -106,7 +106,7 @@ impl Cluster {
         let runtime = tokio::runtime::Runtime::new().expect("a runtime");
         let store = runtime.block_on(async {
             let mut config = strata_core::config::Config::default();
-            config.catalog.url = Some(scale_out.schema.url.clone());
+            config.catalog.url = Some(scale_out.schema.url().to_owned());
             config.storage.base_path = Some(tiers.path().to_owned());
             config.tiers.hot_days = 0;
             let clock = Arc::new(strata_core::clock::SystemClock);

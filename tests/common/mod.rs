@@ -140,7 +140,7 @@ impl Strata {
     /// shows: the PostgreSQL schema, or the SQLite file (read only).
     pub fn catalog_url(&self) -> String {
         match &self.scale_out {
-            Some(scale_out) => scale_out.schema.url.clone(),
+            Some(scale_out) => scale_out.schema.url().to_owned(),
             None => format!("sqlite://{}?mode=ro", self.data().join("catalog.db").display()),
         }
     }

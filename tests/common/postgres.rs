@@ -2,54 +2,9 @@
 //! (the catalog) and a fresh key prefix on the test Redis (the queue), both
 //! removed when dropped.
 
-use sqlx::Executor;
+pub use strata_testkit::pg::Schema;
 
 use super::redis::Cleanup;
-
-/// A fresh PostgreSQL schema, and the catalog URL that uses it; dropped
-/// (with everything in it) when dropped.
-pub struct Schema {
-    base: String,
-    name: String,
-    /// The base URL with `options[search_path]` set to the schema.
-    pub url: String,
-}
-
-impl Schema {
-    /// Creates a schema with a unique name on the database at `base`.
-    pub fn create(base: &str) -> Self {
-        let name = format!("strata_test_{}", uuid::Uuid::new_v4().simple());
-        run_sql(base, &format!("CREATE SCHEMA \"{name}\""));
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options[search_path]={name}");
-        Self { base: base.to_owned(), name, url }
-    }
-}
-
-impl Drop for Schema {
-    fn drop(&mut self) {
-        let statement = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
-        if let Err(e) = try_run_sql(&self.base, &statement) {
-            // A second panic while a failed test unwinds would abort the run.
-            assert!(std::thread::panicking(), "{statement}: {e}");
-        }
-    }
-}
-
-/// Runs one statement on the database at `url`.
-pub fn run_sql(url: &str, statement: &str) {
-    try_run_sql(url, statement).unwrap_or_else(|e| panic!("{statement} on the test PostgreSQL at {url}: {e}"));
-}
-
-fn try_run_sql(url: &str, statement: &str) -> Result<(), sqlx::Error> {
-    super::block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(url).await?;
-        let done = pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.map(drop);
-        pool.close().await;
-        done
-    })
-}
 
 /// A PostgreSQL catalog and a Redis queue of their own: what every process
 /// of the scale-out profile is pointed at.
@@ -86,7 +41,7 @@ impl ScaleOut {
     /// The environment that points a `strata` process at this catalog and queue.
     pub fn env(&self) -> [(&'static str, &str); 3] {
         [
-            ("STRATA_DATABASE_URL", &self.schema.url),
+            ("STRATA_DATABASE_URL", self.schema.url()),
             ("STRATA_REDIS_URL", &self.redis),
             ("STRATA_REDIS_PREFIX", &self.prefix),
         ]
