@@ -154,7 +154,8 @@ async fn lifecycle(store: &Store, queue: Arc<dyn Queue>, data: &[Vec<u8>], concu
             store.put(&key, &bytes[..], PutOptions::default()).await.unwrap();
         })
         .await;
-    let ingest = Step { rate: n as f64 / t.elapsed().as_secs_f64(), statements: (statements() - before) as f64 / n as f64 };
+    let ingest =
+        Step { rate: n as f64 / t.elapsed().as_secs_f64(), statements: (statements() - before) as f64 / n as f64 };
     let warm = transition(store, &queue, 8, n).await;
     let cold = transition(store, &queue, 31, n).await;
     [ingest, warm, cold]

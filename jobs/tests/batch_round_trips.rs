@@ -3,6 +3,8 @@
 //! their events, one of the releases. Alone in its test binary, so the
 //! process-wide statement count sees only this test.
 
+#![allow(clippy::unwrap_used, reason = "a test stops at its first failure")]
+
 use chrono::{Duration, Utc};
 use std::sync::Arc;
 use strata_core::catalog::statements;

@@ -25,8 +25,8 @@ mod tenants;
 mod tokens;
 
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
-pub use blobs::LiveBlob;
 pub(crate) use batch::Save;
+pub use blobs::LiveBlob;
 pub(crate) use events::EventRow;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};

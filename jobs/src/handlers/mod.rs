@@ -187,7 +187,14 @@ impl Context {
 
     /// Deletes the blob from `tier` if no live artifact of the tenant
     /// references it there, ending this job's claim in the same commit.
-    async fn release_blob(&self, job: &Job, tenant: &TenantId, blake3: &str, tier: Tier, codec: Codec) -> Result<bool, JobError> {
+    async fn release_blob(
+        &self,
+        job: &Job,
+        tenant: &TenantId,
+        blake3: &str,
+        tier: Tier,
+        codec: Codec,
+    ) -> Result<bool, JobError> {
         let claim = Some((job.artifact_id, job.token.clone()));
         let release = BlobRelease { tenant: tenant.clone(), blake3: blake3.to_owned(), tier, codec, claim };
         self.write(LifecycleWrite::ReleaseBlob(release)).await
