@@ -5,7 +5,7 @@
 //! - [`config`]: defaults, TOML and environment.
 //! - [`clock`]: injectable time and `--as-of` parsing.
 //! - [`tiers`]: the hot/warm/cold object stores (the only module naming `object_store`).
-//! - [`catalog`]: SQLite through sqlx (the only module naming sqlx).
+//! - [`catalog`]: SQLite or PostgreSQL through sqlx's `Any` driver (the only module naming sqlx).
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
 //! - [`claims`]: the planner's, a restore's and an erasure's claims on artifacts.
