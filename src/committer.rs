@@ -12,11 +12,15 @@ use crate::event::{EventKind, NewEvent};
 use crate::id::TenantId;
 use crate::store::StoreError;
 use crate::tiers::{BlobRef, Landing, Tiers};
+use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most changes applied in one transaction.
 const MAX_BATCH: usize = 512;
+
+/// Tier operations (existence checks, deletions) a commit runs at once.
+const FILE_OPS: usize = 64;
 
 /// A blob a change needs present in a tier when it commits: a copy written
 /// before the transaction, copied again from its source if a concurrent
@@ -225,18 +229,15 @@ async fn apply_all(
             Op::Write(LifecycleWrite::ReleaseClaim { id, token }) => claims.push((Some(i), *id, token.as_str())),
         }
     }
+    // Blobs are only released under this write lock: a copy still present
+    // now stays until the change below references it.
+    let mut checks = Vec::new();
     for (_, c) in &changes {
         if let Some(blob) = &c.ensure_blob {
-            // Blobs are only released under this write lock: a copy still
-            // present now stays until the change below references it.
-            let a = &c.artifact;
-            let dest = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: blob.codec };
-            if !tiers.exists(blob.tier, &dest).await? {
-                let source = BlobRef { codec: blob.from_codec, ..dest.clone() };
-                tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
-            }
+            checks.push(ensure_blob(tiers, &c.artifact, blob));
         }
     }
+    futures::stream::iter(checks).buffer_unordered(FILE_OPS).try_collect::<()>().await?;
     let saves: Vec<Save> = changes
         .iter()
         .map(|(_, c)| Save { artifact: &c.artifact, expected_generation: c.expected_generation, token: Some(&c.token) })
@@ -258,15 +259,18 @@ async fn apply_all(
     let blobs: Vec<(&TenantId, &str, Tier)> =
         releases.iter().map(|(_, r)| (&r.tenant, r.blake3.as_str(), r.tier)).collect();
     let refs = tx.blob_refs_many(&blobs).await?;
-    for ((i, r), refs) in releases.iter().zip(refs) {
-        let unreferenced = refs == 0;
-        if unreferenced {
-            tiers.delete(r.tier, &BlobRef { tenant: &r.tenant, blake3: &r.blake3, codec: r.codec }).await?;
+    let mut deletions = Vec::new();
+    for ((_, r), refs) in releases.iter().zip(&refs) {
+        if *refs == 0 {
+            deletions.push(delete_blob(tiers, r));
         }
+    }
+    futures::stream::iter(deletions).buffer_unordered(FILE_OPS).try_collect::<()>().await?;
+    for ((i, r), refs) in releases.iter().zip(refs) {
         if let Some((id, token)) = &r.claim {
             claims.push((None, *id, token.as_str()));
         }
-        results[*i] = Some(Outcome::Applied(unreferenced));
+        results[*i] = Some(Outcome::Applied(refs == 0));
     }
     let pairs: Vec<(i64, &str)> = claims.iter().map(|(_, id, token)| (*id, *token)).collect();
     let released = tx.release_many(&pairs).await?;
@@ -277,6 +281,23 @@ async fn apply_all(
     }
     tx.commit().await?;
     results.into_iter().map(|r| r.ok_or_else(|| StoreError::Committer("an op without an outcome".into()))).collect()
+}
+
+/// Makes sure the blob a change needs is in its tier: a copy written before
+/// the transaction, copied again from its source if a concurrent release
+/// removed it.
+async fn ensure_blob(tiers: &Tiers, a: &Artifact, blob: &EnsureBlob) -> Result<(), StoreError> {
+    let dest = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: blob.codec };
+    if !tiers.exists(blob.tier, &dest).await? {
+        let source = BlobRef { codec: blob.from_codec, ..dest.clone() };
+        tiers.copy_verified(blob.from_tier, &source, blob.tier, blob.codec, a.size).await?;
+    }
+    Ok(())
+}
+
+/// Deletes a released blob that nothing references any more.
+async fn delete_blob(tiers: &Tiers, r: &BlobRelease) -> Result<(), StoreError> {
+    Ok(tiers.delete(r.tier, &BlobRef { tenant: &r.tenant, blake3: &r.blake3, codec: r.codec }).await?)
 }
 
 /// Records an upload in `tx`: the new row with its `ingested` and

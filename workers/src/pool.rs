@@ -215,6 +215,9 @@ impl WorkerPool {
                 slot = slots.clone().acquire_owned() => slot.map_err(|_| QueueError::Backend("the job slots closed".into()))?,
             };
             let mut free = vec![first];
+            // The jobs of a batch end together: let the others give their
+            // slots back, so the next fetch takes a batch, not one job.
+            tokio::task::yield_now().await;
             while free.len() < settings.batch_size {
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => free.push(slot),
