@@ -87,6 +87,19 @@ enum Op {
     Ingest(Box<Ingest>),
 }
 
+impl Op {
+    /// The tenant whose rows the op reads before it writes (a claim release
+    /// is a compare-and-set alone).
+    fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Op::Change(c) => Some(&c.artifact.tenant),
+            Op::ReleaseBlob(r) => Some(&r.tenant),
+            Op::Ingest(i) => Some(&i.artifact.tenant),
+            Op::ReleaseClaim { .. } => None,
+        }
+    }
+}
+
 /// What applying an [`Op`] gave.
 #[derive(Debug)]
 enum Outcome {
@@ -180,7 +193,8 @@ async fn apply_all(
     clock: &SharedClock,
     ops: &[&Op],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut tx = catalog.begin_write().await?;
+    // Every op reads and writes within its tenant's rows, blobs and chain.
+    let mut tx = catalog.begin_write_in(ops.iter().filter_map(|op| op.tenant()).map(Some)).await?;
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         results.push(apply_one(&mut tx, tiers, clock, op).await?);

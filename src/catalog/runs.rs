@@ -52,13 +52,13 @@ impl WriteTx {
         }
         let mut completed = Vec::new();
         for (run_id, jobs) in by_run {
-            let Some(row) = sqlx::query(
-                sql("SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL"),
-            )
-            .bind(run_id)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            else {
+            // The run's row is locked until commit (runs in id order), so
+            // writers finishing jobs of the same run take turns on its counts.
+            let text = format!(
+                "SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL{}",
+                self.dialect.for_update()
+            );
+            let Some(row) = sqlx::query(sql(&text)).bind(run_id).fetch_optional(&mut *self.tx).await? else {
                 continue;
             };
             let (planned, mut finished, mut failed): (i64, i64, i64) =
@@ -153,14 +153,15 @@ impl WriteTx {
 }
 
 impl Catalog {
-    /// [`WriteTx::finish_jobs`] and [`WriteTx::record_lags`] in one transaction.
+    /// [`WriteTx::finish_jobs`] and [`WriteTx::record_lags`] in one
+    /// transaction, beside writers on any tenant (it appends no event).
     pub async fn finish_jobs(
         &self,
         now: DateTime<Utc>,
         jobs: &[FinishedJob],
         lags: &[(String, f64)],
     ) -> Result<Vec<CompletedRun>, CatalogError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_in([]).await?;
         let completed = tx.finish_jobs(now, jobs).await?;
         tx.record_lags(lags).await?;
         tx.commit().await?;
@@ -180,7 +181,8 @@ impl Catalog {
             "UPDATE artifacts SET lease_until = 0, dead_letter_token = NULL, dead_lettered_at = NULL
              WHERE id = ? AND job_token = ?"
         };
-        let mut tx = self.begin_write().await?;
+        // Each release is a compare-and-set on the claim token.
+        let mut tx = self.begin_write_in([]).await?;
         let mut released = 0;
         for (id, token) in claims {
             released += sqlx::query(sql(statement)).bind(id).bind(token).execute(&mut *tx.tx).await?.rows_affected();
