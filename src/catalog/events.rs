@@ -106,7 +106,7 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 /// (`pos`, its position in its chain) also hashes its position; an event
 /// from before the log had a chain per tenant has none.
 #[allow(clippy::too_many_arguments)]
-fn chain_hash(
+pub(super) fn chain_hash(
     prev: &str,
     seq: i64,
     pos: Option<i64>,
