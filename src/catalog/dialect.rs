@@ -99,6 +99,12 @@ impl Dialect {
         }
     }
 
+    /// Whether a writer may number its next events on from the last number it
+    /// used in the transaction (SQLite: no other writer runs beside it).
+    pub(super) fn counts_seqs(self) -> bool {
+        self == Self::Sqlite
+    }
+
     /// The `n` sequence numbers that the rows of [`Self::next_seqs`] give, in order.
     pub(super) fn seqs_from(self, mut drawn: Vec<i64>, n: usize) -> Vec<i64> {
         match self {

@@ -334,12 +334,20 @@ impl WriteTx {
             }
         }
         // One statement reads the heads not known yet and reserves the
-        // sequence numbers.
-        let mut q = Builder::new(self.dialect.next_seqs(rows.len()));
+        // sequence numbers (SQLite's one writer counts on from its last).
+        let counted = self.last_seq.filter(|_| self.dialect.counts_seqs());
+        let mut q = Builder::new("");
+        let mut branches = 0;
+        if counted.is_none() {
+            q.push(&self.dialect.next_seqs(rows.len()));
+            branches += 1;
+        }
         for chain in chains.iter().filter(|c| !self.heads.contains_key(**c)) {
-            q.push(" UNION ALL SELECT * FROM (SELECT COALESCE(tenant, '') AS chain, chain_pos AS n, hash FROM events WHERE COALESCE(tenant, '') = ")
+            q.push(if branches > 0 { " UNION ALL " } else { "" });
+            q.push("SELECT * FROM (SELECT COALESCE(tenant, '') AS chain, chain_pos AS n, hash FROM events WHERE COALESCE(tenant, '') = ")
                 .push_bind((*chain).to_owned())
                 .push(" AND chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1) h");
+            branches += 1;
             if chain.is_empty() {
                 // Before its first event, the chain of events about no
                 // tenant continues from the last event that has no position.
@@ -350,20 +358,26 @@ impl WriteTx {
             }
         }
         let mut drawn = Vec::new();
-        for row in q.build()?.fetch_all(&mut *self.tx).await? {
-            let n: i64 = row.try_get("n")?;
-            match row.try_get::<Option<String>, _>("chain")? {
-                None => drawn.push(n),
-                Some(chain) => {
-                    let hash = row.try_get::<Option<String>, _>("hash")?.unwrap_or_default();
-                    let head = self.heads.entry(chain).or_insert((n, hash.clone()));
-                    if n > head.0 {
-                        *head = (n, hash);
+        if branches > 0 {
+            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+                let n: i64 = row.try_get("n")?;
+                match row.try_get::<Option<String>, _>("chain")? {
+                    None => drawn.push(n),
+                    Some(chain) => {
+                        let hash = row.try_get::<Option<String>, _>("hash")?.unwrap_or_default();
+                        let head = self.heads.entry(chain).or_insert((n, hash.clone()));
+                        if n > head.0 {
+                            *head = (n, hash);
+                        }
                     }
                 }
             }
         }
-        let seqs = self.dialect.seqs_from(drawn, rows.len());
+        let seqs = match counted {
+            Some(last) => (1..=i64::try_from(rows.len()).unwrap_or(i64::MAX)).map(|i| last + i).collect(),
+            None => self.dialect.seqs_from(drawn, rows.len()),
+        };
+        self.last_seq = seqs.last().copied();
         let at = to_millis(at);
         let mut insert = Builder::new(
             "INSERT INTO events (seq, chain_pos, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, \

@@ -149,6 +149,8 @@ pub(crate) struct WriteTx {
     locked: std::collections::BTreeSet<String>,
     /// Each chain's last position and hash, once known in this transaction.
     heads: std::collections::HashMap<String, (i64, String)>,
+    /// The last event sequence number this transaction used.
+    last_seq: Option<i64>,
     columns: std::sync::Arc<str>,
 }
 
@@ -292,6 +294,7 @@ impl Catalog {
             exclusive: exclusive || self.dialect == Dialect::Sqlite,
             locked: chains.iter().map(|c| (*c).to_owned()).collect(),
             heads: std::collections::HashMap::new(),
+            last_seq: None,
             columns: self.columns.clone(),
         })
     }
