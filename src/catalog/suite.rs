@@ -440,3 +440,34 @@ async fn a_log_from_before_per_tenant_chains_still_verifies_and_is_continued() {
         case.finish().await;
     }
 }
+
+#[tokio::test]
+async fn events_of_several_chains_appended_in_calls_of_256_are_in_order_and_verify() {
+    for case in cases("catalog::suite::event_batch", |_| {}).await {
+        let c = case.store.catalog();
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        let events: Vec<crate::event::NewEvent> = (0..512).map(verified).collect();
+        let rows: Vec<crate::catalog::EventRow<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| crate::catalog::EventRow {
+                tenant: [Some(&acme), Some(&globex), None][i % 3],
+                artifact: None,
+                event,
+            })
+            .collect();
+        let mut tx = c.begin_write_in([Some(&acme), Some(&globex), None]).await.unwrap();
+        let seqs = tx.append_events(case.clock.now(), &rows[..256]).await.unwrap();
+        let more = tx.append_events(case.clock.now(), &rows[256..]).await.unwrap();
+        tx.commit().await.unwrap();
+        let all: Vec<i64> = seqs.into_iter().chain(more).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]) && all.len() == 512, "{}: in order", case.db);
+        let report = c.verify_events().await.unwrap();
+        assert_eq!((report.checked, report.chains, report.problem), (512, 3, None), "{}", case.db);
+        let last: Vec<(Option<i64>, Option<String>)> =
+            positions(&case).await.into_iter().rev().take(3).map(|(_, p, t)| (p, t)).collect();
+        let want = [(Some(171), Some("globex".to_owned())), (Some(171), Some("acme".to_owned())), (Some(170), None)];
+        assert_eq!(last, want, "{}: 171 + 171 + 170 events", case.db);
+        case.finish().await;
+    }
+}
