@@ -105,6 +105,19 @@ enum Op {
     Ingest(Box<Ingest>),
 }
 
+impl Op {
+    /// The tenant whose rows the op reads before it writes (a claim release
+    /// is a compare-and-set alone).
+    fn tenant(&self) -> Option<&TenantId> {
+        match self {
+            Op::Write(LifecycleWrite::Change(c)) => Some(&c.artifact.tenant),
+            Op::Write(LifecycleWrite::ReleaseBlob(r)) => Some(&r.tenant),
+            Op::Ingest(i) => Some(&i.artifact.tenant),
+            Op::Write(LifecycleWrite::ReleaseClaim { .. }) => None,
+        }
+    }
+}
+
 /// What applying an [`Op`] gave.
 #[derive(Debug)]
 enum Outcome {
@@ -217,7 +230,8 @@ async fn apply_all(
     clock: &SharedClock,
     ops: &[&Op],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut tx = catalog.begin_write().await?;
+    // Every op reads and writes within its tenant's rows, blobs and chain.
+    let mut tx = catalog.begin_write_in(ops.iter().filter_map(|op| op.tenant()).map(Some)).await?;
     let now = clock.now();
     let mut results: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
     let (mut changes, mut releases, mut claims) = (Vec::new(), Vec::new(), Vec::new());

@@ -16,12 +16,13 @@ use strata_jobs::handlers::{Context, Outcome, run_batch};
 use strata_jobs::payload::JobKind;
 use strata_jobs::planner;
 
-/// Statements one batch of `n` promotions took, on the catalog at `url`
-/// (SQLite when `None`).
-async fn statements_for(n: usize, url: Option<&str>) -> u64 {
+/// Statements one batch of `n` promotions took, on a fresh catalog: on a
+/// new schema of the PostgreSQL at `database` (SQLite when `None`).
+async fn statements_for(n: usize, database: Option<&str>) -> u64 {
     let dir = tempfile::tempdir().unwrap();
+    let schema = database.map(strata_testkit::pg::Schema::create);
     let mut config = Config::default();
-    config.catalog.url = url.map(str::to_owned);
+    config.catalog.url = schema.as_ref().map(|s| s.url().to_owned());
     let store = Store::open(dir.path(), config, Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
     store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
     for i in 0..n {
@@ -40,9 +41,8 @@ async fn statements_for(n: usize, url: Option<&str>) -> u64 {
 
 #[tokio::test]
 async fn a_batch_costs_the_same_statements_whatever_its_size() {
-    let schema = strata_testkit::database_url("batch_round_trips::a_batch_costs_the_same_statements")
-        .map(|base| strata_testkit::pg::Schema::create(&base));
-    for url in [None, schema.as_ref().map(|s| s.url())] {
+    let database = strata_testkit::database_url("batch_round_trips::a_batch_costs_the_same_statements");
+    for url in [None, database.as_deref()] {
         let (small, large) = (statements_for(4, url).await, statements_for(64, url).await);
         let db = if url.is_some() { "postgres" } else { "sqlite" };
         assert_eq!(small, large, "{db}: a batch of 4 and a batch of 64 take as many statements");

@@ -98,15 +98,18 @@ impl Catalog {
     }
 }
 
-/// The hash that starts the chain.
+/// The hash that starts a chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// The chained hash of one event: blake3 over the previous hash and the
-/// event's stored fields, in a fixed order.
+/// event's stored fields, in a fixed order. An event of a per-tenant chain
+/// (`pos`, its position in its chain) also hashes its position; an event
+/// from before the log had a chain per tenant has none.
 #[allow(clippy::too_many_arguments)]
-fn chain_hash(
+pub(super) fn chain_hash(
     prev: &str,
     seq: i64,
+    pos: Option<i64>,
     at: i64,
     tenant: Option<&str>,
     workflow: Option<&str>,
@@ -117,7 +120,10 @@ fn chain_hash(
     reason: Option<&str>,
     data: &str,
 ) -> String {
-    let fields = serde_json::json!([seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data]);
+    let fields = match pos {
+        None => serde_json::json!([seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data]),
+        Some(pos) => serde_json::json!([seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, pos]),
+    };
     let mut h = blake3::Hasher::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
@@ -125,16 +131,21 @@ fn chain_hash(
     h.finalize().to_hex().to_string()
 }
 
-/// What verifying the chain found.
+/// What verifying the chains found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChainReport {
     /// Events checked.
     pub checked: u64,
+    /// Chains seen: one per tenant with events, one for events about no
+    /// tenant (which continues the log from before it had a chain per tenant).
+    pub chains: u64,
     /// The first problem, if any.
     pub problem: Option<ChainProblem>,
 }
 
-/// A break in the event chain.
+/// A break in an event chain. `tenant` names the chain: the tenant's, or
+/// (absent) the chain of events about no tenant, which continues the log
+/// from before it had a chain per tenant.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "problem", rename_all = "snake_case")]
 pub enum ChainProblem {
@@ -143,43 +154,80 @@ pub enum ChainProblem {
         /// The event.
         seq: i64,
     },
-    /// Events are missing before this one.
+    /// Events of a chain are missing before this one.
     Missing {
-        /// The last intact event before the gap (0: the start).
+        /// The chain's last intact event before the gap (0: the start).
         after: i64,
-        /// The first event after the gap.
+        /// The chain's first event after the gap.
         seq: i64,
+        /// The chain's tenant.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
     },
-    /// The event does not chain to its predecessor (replaced or reordered).
+    /// The event does not chain to its chain's previous event (replaced or
+    /// reordered).
     Broken {
         /// The event.
         seq: i64,
+        /// The chain's tenant.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tenant: Option<String>,
     },
 }
 
 impl std::fmt::Display for ChainProblem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let of = |tenant: &Option<String>| tenant.as_ref().map(|t| format!(" of tenant {t}")).unwrap_or_default();
         match self {
             ChainProblem::Modified { seq } => write!(f, "event #{seq} was modified"),
-            ChainProblem::Missing { after, seq } => write!(f, "events between #{after} and #{seq} were deleted"),
-            ChainProblem::Broken { seq } => write!(f, "event #{seq} does not chain to the event before it"),
+            ChainProblem::Missing { after, seq, tenant } => {
+                write!(f, "events{} between #{after} and #{seq} were deleted", of(tenant))
+            }
+            ChainProblem::Broken { seq, tenant } => {
+                write!(f, "event #{seq}{} does not chain to the event before it", of(tenant))
+            }
         }
     }
 }
 
+/// The chain key of an event's tenant: the tenant's name, or empty for the
+/// chain of events about no tenant.
+fn chain_key(tenant: Option<&str>) -> &str {
+    tenant.unwrap_or_default()
+}
+
+/// The tenant a chain key names.
+fn chain_tenant(chain: &str) -> Option<String> {
+    (!chain.is_empty()).then(|| chain.to_owned())
+}
+
+/// The last event of a chain seen while verifying.
+struct Head {
+    pos: i64,
+    seq: i64,
+    hash: String,
+}
+
 impl Catalog {
-    /// Walks the whole log in order and checks every link of the chain.
+    /// Walks the whole log in order and checks every link of every chain:
+    /// events from before the log had a chain per tenant (no position) form
+    /// one chain by sequence number, which the chain of events about no
+    /// tenant continues; every other event follows the previous one of its
+    /// tenant's chain, by position.
     pub async fn verify_events(&self) -> Result<ChainReport, CatalogError> {
         use futures::TryStreamExt;
         let mut rows = sqlx::query(sql(
-            "SELECT seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash
+            "SELECT seq, chain_pos, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash
              FROM events ORDER BY seq",
         ))
         .fetch(&self.pool);
-        let (mut prev_seq, mut prev_hash) = (0i64, GENESIS.to_owned());
+        let genesis = Head { pos: 0, seq: 0, hash: GENESIS.to_owned() };
+        let mut legacy = Head { pos: 0, seq: 0, hash: GENESIS.to_owned() };
+        let mut heads: std::collections::HashMap<String, Head> = std::collections::HashMap::new();
         let mut checked = 0;
         while let Some(row) = rows.try_next().await? {
             let seq: i64 = row.try_get("seq")?;
+            let pos: Option<i64> = row.try_get("chain_pos")?;
             let stored_prev: Option<String> = row.try_get("prev_hash")?;
             let stored: Option<String> = row.try_get("hash")?;
             let tenant: Option<String> = row.try_get("tenant")?;
@@ -192,6 +240,7 @@ impl Catalog {
             let recomputed = chain_hash(
                 stored_prev.as_deref().unwrap_or_default(),
                 seq,
+                pos,
                 row.try_get("at")?,
                 tenant.as_deref(),
                 workflow.as_deref(),
@@ -202,24 +251,51 @@ impl Catalog {
                 reason.as_deref(),
                 &data,
             );
+            let chain = chain_key(tenant.as_deref());
             let problem = if stored.as_deref() != Some(recomputed.as_str()) {
                 Some(ChainProblem::Modified { seq })
-            } else if seq != prev_seq + 1 {
-                Some(ChainProblem::Missing { after: prev_seq, seq })
-            } else if stored_prev.as_deref() != Some(prev_hash.as_str()) {
-                Some(ChainProblem::Broken { seq })
+            } else if let Some(pos) = pos {
+                // The chain of events about no tenant starts where the
+                // log from before per-tenant chains ends.
+                let prev = heads.get(chain).unwrap_or(if chain.is_empty() { &legacy } else { &genesis });
+                if pos > prev.pos + 1 {
+                    Some(ChainProblem::Missing { after: prev.seq, seq, tenant: chain_tenant(chain) })
+                } else if pos != prev.pos + 1 || stored_prev.as_deref() != Some(prev.hash.as_str()) {
+                    Some(ChainProblem::Broken { seq, tenant: chain_tenant(chain) })
+                } else {
+                    None
+                }
+            } else if !heads.is_empty() {
+                // An event without a position after the first with one.
+                Some(ChainProblem::Broken { seq, tenant: None })
+            } else if seq != legacy.seq + 1 {
+                Some(ChainProblem::Missing { after: legacy.seq, seq, tenant: None })
+            } else if stored_prev.as_deref() != Some(legacy.hash.as_str()) {
+                Some(ChainProblem::Broken { seq, tenant: None })
             } else {
                 None
             };
             if problem.is_some() {
-                return Ok(ChainReport { checked, problem });
+                return Ok(ChainReport { checked, chains: chain_count(&heads, &legacy), problem });
             }
             checked += 1;
-            prev_seq = seq;
-            prev_hash = recomputed;
+            let head = Head { pos: pos.unwrap_or(0), seq, hash: recomputed };
+            match pos {
+                Some(_) => {
+                    heads.insert(chain.to_owned(), head);
+                }
+                None => legacy = head,
+            }
         }
-        Ok(ChainReport { checked, problem: None })
+        Ok(ChainReport { checked, chains: chain_count(&heads, &legacy), problem: None })
     }
+}
+
+/// Chains seen: the per-tenant ones, and the chain of events about no tenant
+/// when it has events from before per-tenant chains but none since.
+fn chain_count(heads: &std::collections::HashMap<String, Head>, legacy: &Head) -> u64 {
+    let continued = legacy.seq > 0 && !heads.contains_key("");
+    u64::try_from(heads.len()).unwrap_or(u64::MAX) + u64::from(continued)
 }
 
 /// One event for [`WriteTx::append_events`]: about a tenant or an artifact.
@@ -233,19 +309,124 @@ pub(crate) struct EventRow<'a> {
     pub event: &'a NewEvent,
 }
 
+impl EventRow<'_> {
+    /// The tenant whose chain the event joins (the artifact's, if any).
+    fn tenant(&self) -> Option<&str> {
+        self.artifact.map(|a| &a.tenant).or(self.tenant).map(TenantId::as_str)
+    }
+}
+
 impl WriteTx {
-    /// Appends `rows` in order, each chained to the one before, all at `at`;
-    /// returns their sequence numbers.
+    /// Appends `rows` in order, all at `at`, each chained to the previous
+    /// event of its tenant's chain, in one multi-row insert; returns their
+    /// sequence numbers. Chains this transaction has not locked yet are
+    /// locked first (in key order).
     pub async fn append_events(&mut self, at: DateTime<Utc>, rows: &[EventRow<'_>]) -> Result<Vec<i64>, CatalogError> {
-        let mut seqs = Vec::with_capacity(rows.len());
-        for row in rows {
-            seqs.push(self.append_event(at, row.tenant, row.artifact, row.event).await?);
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
+        let chains: std::collections::BTreeSet<&str> = rows.iter().map(|r| chain_key(r.tenant())).collect();
+        if !self.exclusive {
+            let unlocked: Vec<&str> = chains.iter().copied().filter(|c| !self.locked.contains(*c)).collect();
+            if let Some(locks) = self.dialect.chain_locks(unlocked.iter().copied()) {
+                sqlx::query(sql(&locks)).execute(&mut *self.tx).await?;
+                self.locked.extend(unlocked.iter().map(|c| (*c).to_owned()));
+            }
+        }
+        // One statement reads the heads not known yet and reserves the
+        // sequence numbers (SQLite's one writer counts on from its last).
+        let counted = self.last_seq.filter(|_| self.dialect.counts_seqs());
+        let mut q = Builder::new("");
+        let mut branches = 0;
+        if counted.is_none() {
+            q.push(&self.dialect.next_seqs(rows.len()));
+            branches += 1;
+        }
+        for chain in chains.iter().filter(|c| !self.heads.contains_key(**c)) {
+            q.push(if branches > 0 { " UNION ALL " } else { "" });
+            q.push("SELECT * FROM (SELECT COALESCE(tenant, '') AS chain, chain_pos AS n, hash FROM events WHERE COALESCE(tenant, '') = ")
+                .push_bind((*chain).to_owned())
+                .push(" AND chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1) h");
+            branches += 1;
+            if chain.is_empty() {
+                // Before its first event, the chain of events about no
+                // tenant continues from the last event that has no position.
+                q.push(
+                    " UNION ALL SELECT * FROM (SELECT '' AS chain, 0 AS n, hash FROM events WHERE chain_pos IS NULL \
+                     ORDER BY seq DESC LIMIT 1) l",
+                );
+            }
+        }
+        let mut drawn = Vec::new();
+        if branches > 0 {
+            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+                let n: i64 = row.try_get("n")?;
+                match row.try_get::<Option<String>, _>("chain")? {
+                    None => drawn.push(n),
+                    Some(chain) => {
+                        let hash = row.try_get::<Option<String>, _>("hash")?.unwrap_or_default();
+                        let head = self.heads.entry(chain).or_insert((n, hash.clone()));
+                        if n > head.0 {
+                            *head = (n, hash);
+                        }
+                    }
+                }
+            }
+        }
+        let seqs = match counted {
+            Some(last) => (1..=i64::try_from(rows.len()).unwrap_or(i64::MAX)).map(|i| last + i).collect(),
+            None => self.dialect.seqs_from(drawn, rows.len()),
+        };
+        self.last_seq = seqs.last().copied();
+        let at = to_millis(at);
+        let mut insert = Builder::new(
+            "INSERT INTO events (seq, chain_pos, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, \
+             prev_hash, hash) VALUES ",
+        );
+        for (i, (row, seq)) in rows.iter().zip(&seqs).enumerate() {
+            let tenant = row.tenant();
+            let (last_pos, last_hash) =
+                self.heads.entry(chain_key(tenant).to_owned()).or_insert_with(|| (0, GENESIS.to_owned()));
+            let pos = *last_pos + 1;
+            let workflow = row.artifact.map(|a| a.workflow.as_str());
+            let name = row.artifact.map(|a| a.name.as_str());
+            let artifact_id = row.artifact.map(|a| a.id);
+            let data = row.event.data.to_string();
+            let hash = chain_hash(
+                last_hash,
+                *seq,
+                Some(pos),
+                at,
+                tenant,
+                workflow,
+                name,
+                artifact_id,
+                row.event.kind.as_str(),
+                &row.event.actor,
+                row.event.reason.as_deref(),
+                &data,
+            );
+            insert.push(if i == 0 { "(" } else { ", (" });
+            insert.push_bind(*seq).push(", ").push_bind(pos).push(", ").push_bind(at).push(", ");
+            insert.push_bind(tenant.map(str::to_owned)).push(", ");
+            insert.push_bind(workflow.map(str::to_owned)).push(", ");
+            insert.push_bind(name.map(str::to_owned)).push(", ");
+            insert.push_bind(artifact_id).push(", ");
+            insert.push_bind(row.event.kind.as_str().to_owned()).push(", ");
+            insert.push_bind(row.event.actor.clone()).push(", ");
+            insert.push_bind(row.event.reason.clone()).push(", ");
+            insert.push_bind(data).push(", ");
+            insert.push_bind(std::mem::take(last_hash)).push(", ");
+            insert.push_bind(hash.clone()).push(")");
+            *last_pos = pos;
+            *last_hash = hash;
+        }
+        insert.build()?.execute(&mut *self.tx).await?;
         Ok(seqs)
     }
 
     /// Appends one event, about a tenant or an artifact, chained to the
-    /// previous event.
+    /// previous event of its tenant's chain.
     pub async fn append_event(
         &mut self,
         at: DateTime<Utc>,
@@ -253,58 +434,8 @@ impl WriteTx {
         artifact: Option<&Artifact>,
         event: &NewEvent,
     ) -> Result<i64, CatalogError> {
-        let (last_seq, last_hash) = match self.chain_head.take() {
-            Some(head) => head,
-            None => {
-                let row = sqlx::query(sql("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
-                    .fetch_optional(&mut *self.tx)
-                    .await?;
-                match row {
-                    Some(r) => (r.try_get("seq")?, r.try_get::<Option<String>, _>("hash")?.unwrap_or_default()),
-                    None => (0, GENESIS.to_owned()),
-                }
-            }
-        };
-        let seq = last_seq + 1;
-        let tenant = artifact.map(|a| &a.tenant).or(tenant).map(|t| t.as_str().to_owned());
-        let workflow = artifact.map(|a| a.workflow.as_str().to_owned());
-        let name = artifact.map(|a| a.name.as_str().to_owned());
-        let artifact_id = artifact.map(|a| a.id);
-        let data = event.data.to_string();
-        let at = to_millis(at);
-        let hash = chain_hash(
-            &last_hash,
-            seq,
-            at,
-            tenant.as_deref(),
-            workflow.as_deref(),
-            name.as_deref(),
-            artifact_id,
-            event.kind.as_str(),
-            &event.actor,
-            event.reason.as_deref(),
-            &data,
-        );
-        sqlx::query(
-            sql("INSERT INTO events (seq, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(tenant)
-        .bind(workflow)
-        .bind(name)
-        .bind(artifact_id)
-        .bind(event.kind.as_str())
-        .bind(&event.actor)
-        .bind(&event.reason)
-        .bind(data)
-        .bind(&last_hash)
-        .bind(&hash)
-        .execute(&mut *self.tx)
-        .await?;
-        self.chain_head = Some((seq, hash));
-        Ok(seq)
+        let seqs = self.append_events(at, &[EventRow { tenant, artifact, event }]).await?;
+        seqs.first().copied().ok_or_else(|| CatalogError::BadRow("no sequence number for an appended event".into()))
     }
 }
 
@@ -338,7 +469,7 @@ mod tests {
     #[tokio::test]
     async fn an_intact_log_verifies() {
         let (_dir, catalog) = catalog_with_events(20).await;
-        assert_eq!(catalog.verify_events().await.unwrap(), ChainReport { checked: 20, problem: None });
+        assert_eq!(catalog.verify_events().await.unwrap(), ChainReport { checked: 20, chains: 1, problem: None });
     }
 
     #[tokio::test]
@@ -351,7 +482,8 @@ mod tests {
                 "{statement}: refused by the append-only trigger: {refused:?}"
             );
         }
-        assert_eq!(catalog.verify_events().await.unwrap(), ChainReport { checked: 3, problem: None }, "unchanged");
+        let intact = ChainReport { checked: 3, chains: 1, problem: None };
+        assert_eq!(catalog.verify_events().await.unwrap(), intact, "unchanged");
     }
 
     #[tokio::test]
@@ -368,8 +500,8 @@ mod tests {
         let (_dir, catalog) = catalog_with_events(10).await;
         tamper(&catalog, "DELETE FROM events WHERE seq = 4").await;
         let report = catalog.verify_events().await.unwrap();
-        assert_eq!(report.problem, Some(ChainProblem::Missing { after: 3, seq: 5 }));
-        assert_eq!(report.problem.unwrap().to_string(), "events between #3 and #5 were deleted");
+        assert_eq!(report.problem, Some(ChainProblem::Missing { after: 3, seq: 5, tenant: Some("acme".into()) }));
+        assert_eq!(report.problem.unwrap().to_string(), "events of tenant acme between #3 and #5 were deleted");
     }
 
     #[tokio::test]
@@ -389,6 +521,7 @@ mod tests {
         let forged = chain_hash(
             &prev,
             7,
+            Some(7),
             row.try_get("at").unwrap(),
             tenant.as_deref(),
             None,
@@ -405,6 +538,6 @@ mod tests {
             .await
             .unwrap();
         let report = catalog.verify_events().await.unwrap();
-        assert_eq!(report.problem, Some(ChainProblem::Broken { seq: 8 }));
+        assert_eq!(report.problem, Some(ChainProblem::Broken { seq: 8, tenant: Some("acme".into()) }));
     }
 }

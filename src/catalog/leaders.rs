@@ -61,16 +61,21 @@ impl Catalog {
 }
 
 impl WriteTx {
-    /// Whether `fence` still holds its lease at `now`, checked under the write lock.
+    /// Whether `fence` still holds its lease at `now`. The lease's row stays
+    /// locked until the transaction ends, so no other holder takes the lease
+    /// over before this transaction's plan commits.
     pub async fn still_leads(&mut self, fence: &Fence, now: DateTime<Utc>) -> Result<bool, CatalogError> {
-        let row =
-            sqlx::query(sql("SELECT 1 FROM leaders WHERE name = ? AND holder = ? AND fence = ? AND expires_at >= ?"))
-                .bind(&fence.name)
-                .bind(&fence.holder)
-                .bind(fence.token)
-                .bind(to_millis(now))
-                .fetch_optional(&mut *self.tx)
-                .await?;
+        let text = format!(
+            "SELECT 1 FROM leaders WHERE name = ? AND holder = ? AND fence = ? AND expires_at >= ?{}",
+            self.dialect.for_update()
+        );
+        let row = sqlx::query(sql(&text))
+            .bind(&fence.name)
+            .bind(&fence.holder)
+            .bind(fence.token)
+            .bind(to_millis(now))
+            .fetch_optional(&mut *self.tx)
+            .await?;
         Ok(row.is_some())
     }
 }

@@ -2,10 +2,13 @@
 //! restore jobs requested over the API, in SQLite
 //! (WAL mode) through `sqlx`. This is the only core module that names sqlx.
 //!
-//! Reads go through [`Catalog`]; every change goes through a [`WriteTx`],
-//! which takes SQLite's write lock up front (`BEGIN IMMEDIATE`) so that a
-//! change and its event commit together, and so that blob reference checks
-//! and blob deletions are serialized against ingests of the same bytes.
+//! Reads go through [`Catalog`]; every change goes through a [`WriteTx`], so
+//! that a change and its event commit together. On SQLite a write
+//! transaction takes the write lock up front (`BEGIN IMMEDIATE`). On
+//! PostgreSQL it takes the catalog lock exclusively, or shared with the locks
+//! of the tenants whose rows and event chains it touches (ADR 0017), so blob
+//! reference checks and blob deletions are still serialized against ingests
+//! of the same bytes.
 
 mod artifacts;
 mod batch;
@@ -24,6 +27,7 @@ mod suite;
 mod tenants;
 mod tokens;
 
+use crate::id::TenantId;
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub(crate) use batch::Save;
 pub use blobs::LiveBlob;
@@ -122,11 +126,33 @@ pub struct Catalog {
     columns: std::sync::Arc<str>,
 }
 
-/// A write transaction holding SQLite's write lock. Dropping it rolls back.
+/// When set, every PostgreSQL write transaction in this process takes the
+/// catalog lock exclusively, as all did before per-chain locks.
+static ONE_WRITE_LOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every PostgreSQL write transaction in this process take the catalog
+/// lock exclusively (`true`), as every write did before the event log had a
+/// chain per tenant, or lets tenant-scoped writes run side by side again
+/// (`false`, the default). The chain benchmark measures one against the
+/// other; the event log is the same either way.
+pub fn set_one_write_lock(on: bool) {
+    ONE_WRITE_LOCK.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A write transaction holding the locks it needs (see the module
+/// documentation). Dropping it rolls back.
 pub(crate) struct WriteTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
-    /// The last event's sequence number and hash, once known in this transaction.
-    chain_head: Option<(i64, String)>,
+    dialect: Dialect,
+    /// Whether no other writer runs beside this one (SQLite, or the
+    /// PostgreSQL catalog lock held exclusively).
+    exclusive: bool,
+    /// The event chains locked so far (PostgreSQL, catalog lock shared).
+    locked: std::collections::BTreeSet<String>,
+    /// Each chain's last position and hash, once known in this transaction.
+    heads: std::collections::HashMap<String, (i64, String)>,
+    /// The last event sequence number this transaction used.
+    last_seq: Option<i64>,
     columns: std::sync::Arc<str>,
 }
 
@@ -186,8 +212,8 @@ impl Catalog {
 
     /// Opens the PostgreSQL catalog at `url` (`postgres://…`) and applies
     /// its migrations (`migrations/postgres/`); every process of a
-    /// deployment, on any host, opens the same one. Writers are serialized
-    /// by one advisory lock per write transaction (ADR 0016).
+    /// deployment, on any host, opens the same one. Writers on different
+    /// tenants run side by side; each tenant's writers take turns (ADR 0017).
     pub async fn open_postgres(url: &str, keep_latest_cap: u32) -> Result<Self, CatalogError> {
         let open_err = |message: String| CatalogError::Open { path: dialect::redacted(url), message };
         sqlx::any::install_default_drivers();
@@ -236,13 +262,43 @@ impl Catalog {
         Ok(())
     }
 
-    /// Starts a write transaction, taking the write lock immediately.
+    /// Starts a write transaction that no other writer runs beside: on
+    /// PostgreSQL it takes the catalog lock exclusively. For changes that
+    /// read and write across tenants (planning, holds, retention, erasure,
+    /// tenants and tokens).
     pub(crate) async fn begin_write(&self) -> Result<WriteTx, CatalogError> {
+        self.begin(true, &[]).await
+    }
+
+    /// Starts a write transaction whose reads-then-writes stay within the
+    /// rows and event chains of `tenants` (`None`: the chain of events about
+    /// no tenant). On PostgreSQL it takes the catalog lock shared and the
+    /// locks of those chains, so writers on other tenants run beside it; on
+    /// SQLite it is [`Catalog::begin_write`]. An event appended later to
+    /// another chain locks that chain then.
+    pub(crate) async fn begin_write_in<'a>(
+        &self,
+        tenants: impl IntoIterator<Item = Option<&'a TenantId>>,
+    ) -> Result<WriteTx, CatalogError> {
+        let chains: Vec<&str> = tenants.into_iter().map(|t| t.map_or("", TenantId::as_str)).collect();
+        let exclusive = ONE_WRITE_LOCK.load(std::sync::atomic::Ordering::Relaxed);
+        self.begin(exclusive, &chains).await
+    }
+
+    async fn begin(&self, exclusive: bool, chains: &[&str]) -> Result<WriteTx, CatalogError> {
         let mut tx = self.writer.begin_with(self.dialect.begin_write()).await?;
-        if let Some(lock) = self.dialect.write_lock() {
-            sqlx::query(sqlx::AssertSqlSafe(lock)).execute(&mut *tx).await?;
+        if let Some(locks) = self.dialect.write_locks(exclusive, chains.iter().copied()) {
+            sqlx::query(sql::sql(&locks)).execute(&mut *tx).await?;
         }
-        Ok(WriteTx { tx, chain_head: None, columns: self.columns.clone() })
+        Ok(WriteTx {
+            tx,
+            dialect: self.dialect,
+            exclusive: exclusive || self.dialect == Dialect::Sqlite,
+            locked: chains.iter().map(|c| (*c).to_owned()).collect(),
+            heads: std::collections::HashMap::new(),
+            last_seq: None,
+            columns: self.columns.clone(),
+        })
     }
 }
 

@@ -3,12 +3,15 @@
 //! outcome and duration; the eligibility-to-action lag of every action; and
 //! the dead-lettered marker on artifacts.
 
-use super::sql::sql;
+use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError, WriteTx};
 use crate::clock::to_millis;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Most rows in one statement.
+const CHUNK: usize = 256;
 
 /// A job of a lifecycle run that finished: done, skipped or stale
 /// (`failed` false), or dead-lettered (`failed` true).
@@ -52,43 +55,35 @@ impl WriteTx {
         }
         let mut completed = Vec::new();
         for (run_id, jobs) in by_run {
-            let Some(row) = sqlx::query(
-                sql("SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL"),
-            )
-            .bind(run_id)
-            .fetch_optional(&mut *self.tx)
-            .await?
-            else {
+            // The run's row is locked until commit (runs in id order), so
+            // writers finishing jobs of the same run take turns on its counts.
+            let text = format!(
+                "SELECT n_planned, n_finished, n_failed, started_at FROM lifecycle_runs WHERE id = ? AND status IS NULL{}",
+                self.dialect.for_update()
+            );
+            let Some(row) = sqlx::query(sql(&text)).bind(run_id).fetch_optional(&mut *self.tx).await? else {
                 continue;
             };
             let (planned, mut finished, mut failed): (i64, i64, i64) =
                 (row.try_get("n_planned")?, row.try_get("n_finished")?, row.try_get("n_failed")?);
             let started_at: i64 = row.try_get("started_at")?;
+            // A token finished twice counts once, failed only if failed each time.
+            let mut tokens: BTreeMap<&str, bool> = BTreeMap::new();
             for job in jobs {
-                let inserted = sqlx::query(sql(
-                    "INSERT INTO run_jobs_finished (run_id, token, failed) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                ))
-                .bind(run_id)
-                .bind(&job.token)
-                .bind(i64::from(job.failed))
-                .execute(&mut *self.tx)
-                .await?
-                .rows_affected();
-                if inserted == 1 {
+                *tokens.entry(job.token.as_str()).or_insert(true) &= job.failed;
+            }
+            let tokens: Vec<(&str, bool)> = tokens.into_iter().collect();
+            let inserted = self.insert_finished(run_id, &tokens).await?;
+            let mut again = Vec::new();
+            for (token, job_failed) in &tokens {
+                if inserted.contains(*token) {
                     finished += 1;
-                    failed += i64::from(job.failed);
-                } else if !job.failed {
-                    let cleared = sqlx::query(sql(
-                        "UPDATE run_jobs_finished SET failed = 0 WHERE run_id = ? AND token = ? AND failed = 1",
-                    ))
-                    .bind(run_id)
-                    .bind(&job.token)
-                    .execute(&mut *self.tx)
-                    .await?
-                    .rows_affected();
-                    failed -= i64::try_from(cleared).unwrap_or(0);
+                    failed += i64::from(*job_failed);
+                } else if !job_failed {
+                    again.push(*token);
                 }
             }
+            failed -= self.clear_failed(run_id, &again).await?;
             if finished < planned {
                 sqlx::query(sql("UPDATE lifecycle_runs SET n_finished = ?, n_failed = ? WHERE id = ?"))
                     .bind(finished)
@@ -125,14 +120,52 @@ impl WriteTx {
         Ok(completed)
     }
 
-    /// Records how long after becoming due actions of each kind took effect.
+    /// Records `tokens` (with whether each failed) as finished jobs of
+    /// `run_id`, one statement per [`CHUNK`]; returns the tokens not
+    /// recorded before.
+    async fn insert_finished(
+        &mut self,
+        run_id: i64,
+        tokens: &[(&str, bool)],
+    ) -> Result<BTreeSet<String>, CatalogError> {
+        let mut inserted = BTreeSet::new();
+        for chunk in tokens.chunks(CHUNK) {
+            let mut q = Builder::new("INSERT INTO run_jobs_finished (run_id, token, failed) VALUES ");
+            for (n, (token, failed)) in chunk.iter().enumerate() {
+                q.push(if n == 0 { "(" } else { ", (" }).push_bind(run_id).push(", ");
+                q.push_bind((*token).to_owned()).push(", ").push_bind(i64::from(*failed)).push(")");
+            }
+            q.push(" ON CONFLICT DO NOTHING RETURNING token");
+            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+                inserted.insert(row.try_get::<String, _>("token")?);
+            }
+        }
+        Ok(inserted)
+    }
+
+    /// Marks `tokens` of `run_id`, recorded as failed, as not failed (their
+    /// dead letters were retried and succeeded); returns how many were.
+    async fn clear_failed(&mut self, run_id: i64, tokens: &[&str]) -> Result<i64, CatalogError> {
+        let mut cleared = 0;
+        for chunk in tokens.chunks(CHUNK) {
+            let mut q = Builder::new("UPDATE run_jobs_finished SET failed = 0 WHERE run_id = ");
+            q.push_bind(run_id).push(" AND failed = 1 AND token IN (");
+            q.push_binds(chunk.iter().map(|t| (*t).to_owned())).push(")");
+            cleared += i64::try_from(q.build()?.execute(&mut *self.tx).await?.rows_affected()).unwrap_or(0);
+        }
+        Ok(cleared)
+    }
+
+    /// Records how long after becoming due actions of each kind took
+    /// effect, one statement per [`CHUNK`].
     pub async fn record_lags(&mut self, lags: &[(String, f64)]) -> Result<(), CatalogError> {
-        for (kind, seconds) in lags {
-            sqlx::query(sql("INSERT INTO eligibility_lags (kind, seconds) VALUES (?, ?)"))
-                .bind(kind)
-                .bind(seconds)
-                .execute(&mut *self.tx)
-                .await?;
+        for chunk in lags.chunks(CHUNK) {
+            let mut q = Builder::new("INSERT INTO eligibility_lags (kind, seconds) VALUES ");
+            for (n, (kind, seconds)) in chunk.iter().enumerate() {
+                q.push(if n == 0 { "(" } else { ", (" }).push_bind(kind.clone()).push(", ");
+                q.push_bind(*seconds).push(")");
+            }
+            q.build()?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -153,14 +186,15 @@ impl WriteTx {
 }
 
 impl Catalog {
-    /// [`WriteTx::finish_jobs`] and [`WriteTx::record_lags`] in one transaction.
+    /// [`WriteTx::finish_jobs`] and [`WriteTx::record_lags`] in one
+    /// transaction, beside writers on any tenant (it appends no event).
     pub async fn finish_jobs(
         &self,
         now: DateTime<Utc>,
         jobs: &[FinishedJob],
         lags: &[(String, f64)],
     ) -> Result<Vec<CompletedRun>, CatalogError> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_write_in([]).await?;
         let completed = tx.finish_jobs(now, jobs).await?;
         tx.record_lags(lags).await?;
         tx.commit().await?;
@@ -180,7 +214,8 @@ impl Catalog {
             "UPDATE artifacts SET lease_until = 0, dead_letter_token = NULL, dead_lettered_at = NULL
              WHERE id = ? AND job_token = ?"
         };
-        let mut tx = self.begin_write().await?;
+        // Each release is a compare-and-set on the claim token.
+        let mut tx = self.begin_write_in([]).await?;
         let mut released = 0;
         for (id, token) in claims {
             released += sqlx::query(sql(statement)).bind(id).bind(token).execute(&mut *tx.tx).await?.rows_affected();

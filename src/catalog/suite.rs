@@ -4,7 +4,7 @@
 //! server fails the case).
 
 use crate::artifact::State;
-use crate::catalog::{ArtifactFilter, CatalogError, EventFilter, Principal};
+use crate::catalog::{ArtifactFilter, CatalogError, ChainProblem, EventFilter, Principal};
 use crate::claims::DueRequest;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Config;
@@ -219,6 +219,255 @@ async fn a_schema_from_a_newer_binary_is_refused_by_name() {
             other => panic!("{}: a newer schema must be refused: {other:?}", case.db),
         };
         assert!(message.contains("newer than this binary") && message.contains("9999"), "{}: {message}", case.db);
+        case.finish().await;
+    }
+}
+
+/// An event about nothing in particular, numbered for the test.
+fn verified(i: usize) -> crate::event::NewEvent {
+    crate::event::NewEvent::new(crate::event::EventKind::Verified, "test", serde_json::json!({ "i": i }))
+}
+
+/// `(seq, chain_pos, tenant)` of every event, in order.
+async fn positions(case: &Case) -> Vec<(i64, Option<i64>, Option<String>)> {
+    use sqlx::Row;
+    let rows = case
+        .store
+        .catalog()
+        .sqlite_pool()
+        .fetch_all("SELECT seq, chain_pos, tenant FROM events ORDER BY seq")
+        .await
+        .unwrap();
+    rows.iter().map(|r| (r.get("seq"), r.get("chain_pos"), r.get("tenant"))).collect()
+}
+
+/// Runs `statement` with the append-only triggers dropped.
+async fn tamper(case: &Case, statement: &str) {
+    let on = if case.db == "postgres" { " ON events" } else { "" };
+    let pool = case.store.catalog().sqlite_writer();
+    for trigger in ["events_append_only_update", "events_append_only_delete"] {
+        pool.execute(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {trigger}{on}"))).await.unwrap();
+    }
+    pool.execute(sqlx::AssertSqlSafe(statement.to_owned())).await.unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_writers_on_many_tenants_and_on_one_keep_every_chain_verifiable() {
+    const ROUNDS: usize = 15;
+    for case in cases("catalog::suite::concurrent_chains", |_| {}).await {
+        let c = case.store.catalog();
+        let tenants: Vec<TenantId> = ["t0", "t1", "t2", "t3"].iter().map(|t| TenantId::parse(t).unwrap()).collect();
+        // Writers 0–3 each on their own tenant, 4–5 both on t0, 6 on no
+        // tenant, 7 on t1 and no tenant in one transaction.
+        let writers = (0..8).map(|w| {
+            let (c, tenants) = (c.clone(), tenants.clone());
+            tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    let at = Utc::now();
+                    let event = verified(w * 1000 + i);
+                    match w {
+                        0..=5 => {
+                            let t = &tenants[if w < 4 { w } else { 0 }];
+                            let mut tx = c.begin_write_in([Some(t)]).await?;
+                            tx.append_event(at, Some(t), None, &event).await?;
+                            tx.commit().await?;
+                        }
+                        6 => {
+                            let mut tx = c.begin_write_in([None]).await?;
+                            tx.append_event(at, None, None, &event).await?;
+                            tx.commit().await?;
+                        }
+                        _ => {
+                            let t = &tenants[1];
+                            let mut tx = c.begin_write_in([Some(t), None]).await?;
+                            let rows = [
+                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event },
+                                crate::catalog::EventRow { tenant: None, artifact: None, event: &event },
+                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event },
+                            ];
+                            tx.append_events(at, &rows).await?;
+                            tx.commit().await?;
+                        }
+                    }
+                }
+                Ok::<_, CatalogError>(())
+            })
+        });
+        for writer in futures::future::join_all(writers).await {
+            writer.unwrap().unwrap_or_else(|e| panic!("{}: a writer failed: {e}", case.db));
+        }
+        let report = c.verify_events().await.unwrap();
+        let expected = 7 * ROUNDS + 3 * ROUNDS;
+        assert_eq!(report.problem, None, "{}", case.db);
+        assert_eq!((report.checked, report.chains), (expected as u64, 5), "{}: t0–t3 and no tenant", case.db);
+        // Each chain's positions run 1, 2, 3, … in the order of sequence numbers.
+        let mut next: std::collections::HashMap<Option<String>, i64> = std::collections::HashMap::new();
+        for (seq, pos, tenant) in positions(&case).await {
+            let want = next.entry(tenant.clone()).or_insert(1);
+            assert_eq!(pos, Some(*want), "{}: event #{seq} of {tenant:?}", case.db);
+            *want += 1;
+        }
+        let per_chain: Vec<i64> = [Some("t0"), Some("t1"), Some("t2"), Some("t3"), None]
+            .iter()
+            .map(|t| next[&t.map(String::from)] - 1)
+            .collect();
+        let r = ROUNDS as i64;
+        assert_eq!(per_chain, [3 * r, 3 * r, r, r, 2 * r], "{}: events per chain", case.db);
+        case.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn tampering_is_named_in_the_chain_where_it_happened() {
+    for case in cases("catalog::suite::chain_tampering", |_| {}).await {
+        let s = &case.store;
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        for t in [&acme, &globex] {
+            s.add_tenant(t, "pro", "test").await.unwrap();
+        }
+        // seq 3..=14: acme, globex and no tenant in turn.
+        for i in 0..12 {
+            let tenant = [Some(&acme), Some(&globex), None][i % 3];
+            s.record_event(tenant, None, &verified(i)).await.unwrap();
+        }
+        let intact = s.catalog().verify_events().await.unwrap();
+        assert_eq!((intact.checked, intact.chains, intact.problem), (14, 3, None), "{}", case.db);
+
+        // globex's events are #2, #4, #7, #10, #13: deleting #10 leaves a
+        // gap after #7 in its chain, though #8 and #9 are intact.
+        tamper(&case, "DELETE FROM events WHERE seq = 10").await;
+        let report = s.catalog().verify_events().await.unwrap();
+        let missing = ChainProblem::Missing { after: 7, seq: 13, tenant: Some("globex".into()) };
+        assert_eq!((report.checked, report.problem.as_ref()), (11, Some(&missing)), "{}", case.db);
+        assert_eq!(missing.to_string(), "events of tenant globex between #7 and #13 were deleted");
+
+        // acme's #6, modified and rehashed, no longer links to acme's next
+        // event, #9, which is found before the gap in globex's chain.
+        tamper(&case, "UPDATE events SET actor = 'mallory' WHERE seq = 6").await;
+        let report = s.catalog().verify_events().await.unwrap();
+        assert_eq!(report.problem, Some(ChainProblem::Modified { seq: 6 }), "{}", case.db);
+        let forged = {
+            use sqlx::Row;
+            let row = s
+                .catalog()
+                .sqlite_pool()
+                .fetch_one("SELECT prev_hash, chain_pos, at, tenant, kind, data FROM events WHERE seq = 6")
+                .await
+                .unwrap();
+            let (prev, data, kind): (String, String, String) = (row.get("prev_hash"), row.get("data"), row.get("kind"));
+            let tenant: Option<String> = row.get("tenant");
+            crate::catalog::events::chain_hash(
+                &prev,
+                6,
+                row.get("chain_pos"),
+                row.get("at"),
+                tenant.as_deref(),
+                None,
+                None,
+                None,
+                &kind,
+                "mallory",
+                None,
+                &data,
+            )
+        };
+        tamper(&case, &format!("UPDATE events SET hash = '{forged}' WHERE seq = 6")).await;
+        let report = s.catalog().verify_events().await.unwrap();
+        let broken = ChainProblem::Broken { seq: 9, tenant: Some("acme".into()) };
+        assert_eq!((report.checked, report.problem), (8, Some(broken)), "{}", case.db);
+        case.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn a_log_from_before_per_tenant_chains_still_verifies_and_is_continued() {
+    for case in cases("catalog::suite::legacy_chain", |_| {}).await {
+        let c = case.store.catalog();
+        // Three events as the log recorded them before it had a chain per
+        // tenant: numbered by the writer, no position, one chain.
+        let mut prev = crate::catalog::events::GENESIS.to_owned();
+        for seq in 1..=3_i64 {
+            let tenant = ["acme", "globex", "acme"][usize::try_from(seq).unwrap() - 1];
+            let hash = crate::catalog::events::chain_hash(
+                &prev,
+                seq,
+                None,
+                seq,
+                Some(tenant),
+                None,
+                None,
+                None,
+                "verified",
+                "old",
+                None,
+                "{}",
+            );
+            let insert = format!(
+                "INSERT INTO events (seq, at, tenant, kind, actor, data, prev_hash, hash) \
+                 VALUES ({seq}, {seq}, '{tenant}', 'verified', 'old', '{{}}', '{prev}', '{hash}')"
+            );
+            c.sqlite_writer().execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
+            prev = hash;
+        }
+        if case.db == "postgres" {
+            // As the migration does for a log written before it.
+            let restart = "SELECT setval(pg_get_serial_sequence('events', 'seq'), \
+                           COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)";
+            c.sqlite_writer().execute(restart).await.unwrap();
+        }
+        let acme = TenantId::parse("acme").unwrap();
+        for tenant in [Some(&acme), None, Some(&acme), None] {
+            case.store.record_event(tenant, None, &verified(0)).await.unwrap();
+        }
+        let report = c.verify_events().await.unwrap();
+        assert_eq!((report.checked, report.chains, report.problem), (7, 2, None), "{}", case.db);
+        let chained = positions(&case).await;
+        let chained: Vec<(Option<i64>, Option<&str>)> = chained.iter().map(|(_, p, t)| (*p, t.as_deref())).collect();
+        assert_eq!(
+            chained,
+            [(None, Some("acme")), (None, Some("globex")), (None, Some("acme"))]
+                .into_iter()
+                .chain([(Some(1), Some("acme")), (Some(1), None), (Some(2), Some("acme")), (Some(2), None)])
+                .collect::<Vec<_>>(),
+            "{}",
+            case.db
+        );
+        // The chain of events about no tenant starts at the old log's last
+        // event, so deleting that event is found.
+        tamper(&case, "DELETE FROM events WHERE seq = 3").await;
+        let report = c.verify_events().await.unwrap();
+        assert_eq!(report.problem, Some(ChainProblem::Broken { seq: 5, tenant: None }), "{}", case.db);
+        case.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn events_of_several_chains_appended_in_calls_of_256_are_in_order_and_verify() {
+    for case in cases("catalog::suite::event_batch", |_| {}).await {
+        let c = case.store.catalog();
+        let (acme, globex) = (TenantId::parse("acme").unwrap(), TenantId::parse("globex").unwrap());
+        let events: Vec<crate::event::NewEvent> = (0..512).map(verified).collect();
+        let rows: Vec<crate::catalog::EventRow<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, event)| crate::catalog::EventRow {
+                tenant: [Some(&acme), Some(&globex), None][i % 3],
+                artifact: None,
+                event,
+            })
+            .collect();
+        let mut tx = c.begin_write_in([Some(&acme), Some(&globex), None]).await.unwrap();
+        let seqs = tx.append_events(case.clock.now(), &rows[..256]).await.unwrap();
+        let more = tx.append_events(case.clock.now(), &rows[256..]).await.unwrap();
+        tx.commit().await.unwrap();
+        let all: Vec<i64> = seqs.into_iter().chain(more).collect();
+        assert!(all.windows(2).all(|w| w[0] < w[1]) && all.len() == 512, "{}: in order", case.db);
+        let report = c.verify_events().await.unwrap();
+        assert_eq!((report.checked, report.chains, report.problem), (512, 3, None), "{}", case.db);
+        let last: Vec<(Option<i64>, Option<String>)> =
+            positions(&case).await.into_iter().rev().take(3).map(|(_, p, t)| (p, t)).collect();
+        let want = [(Some(171), Some("globex".to_owned())), (Some(171), Some("acme".to_owned())), (Some(170), None)];
+        assert_eq!(last, want, "{}: 171 + 171 + 170 events", case.db);
         case.finish().await;
     }
 }

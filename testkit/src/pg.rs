@@ -2,8 +2,6 @@
 //! named in the catalog URL it hands out (`options[search_path]`), and
 //! dropped with everything in it when the test ends, panics included.
 
-use sqlx::Executor;
-
 /// A schema of its own on the test database, and the catalog URL that uses it.
 #[derive(Debug)]
 pub struct Schema {
@@ -32,11 +30,15 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        run(&self.base, format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        // A test that failed may leave a transaction open in the schema
+        // (its rollback waits for a runtime the failing test blocks): the
+        // drop waits a bounded time and then leaves the schema behind.
+        let drop = format!("SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name);
+        run(&self.base, drop);
     }
 }
 
-/// Runs one statement on the database at `url`, on a thread and runtime of
+/// Runs statements on the database at `url`, on a thread and runtime of
 /// its own, so that it works from synchronous and asynchronous tests alike.
 fn run(url: &str, statement: String) {
     let url = url.to_owned();
@@ -45,7 +47,7 @@ fn run(url: &str, statement: String) {
         runtime.block_on(async {
             sqlx::any::install_default_drivers();
             let pool = sqlx::AnyPool::connect(&url).await.expect("the test database answers");
-            pool.execute(sqlx::AssertSqlSafe(statement)).await.expect("the statement runs");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(statement)).execute(&pool).await.expect("the statements run");
             pool.close().await;
         });
     })

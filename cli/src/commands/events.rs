@@ -45,7 +45,11 @@ pub async fn run(app: &App, args: EventsArgs) -> anyhow::Result<()> {
         return match report.problem {
             None => {
                 if !json {
-                    println!("The event log is intact: {} events verified.", report.checked);
+                    let chains = if report.chains == 1 { "chain" } else { "chains" };
+                    println!(
+                        "The event log is intact: {} events verified in {} {chains}.",
+                        report.checked, report.chains
+                    );
                 }
                 Ok(())
             }
