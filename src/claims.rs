@@ -98,29 +98,26 @@ impl Store {
         }
         self.apply_policy(&mut tx, now, request.actor).await?;
         let mut out = DueClaims::default();
+        let mut next_dues = Vec::new();
         for a in tx.due(request.as_of, now, request.limit).await? {
             let decision = decide(&a, self.config(), request.as_of);
             let Some(due) = decision.due else {
-                if !request.dry_run {
-                    tx.set_next_due(a.id, decision.next_due_at).await?;
-                }
+                next_dues.push((a.id, decision.next_due_at));
                 continue;
             };
             if !select(&a, &due) {
                 continue;
             }
-            let token = if request.dry_run {
-                None
-            } else {
-                let token = uuid::Uuid::new_v4().to_string();
-                tx.stamp(a.id, &token, lease_until).await?;
-                Some(token)
-            };
+            let token = (!request.dry_run).then(|| uuid::Uuid::new_v4().to_string());
             out.claims.push(DueClaim { artifact: a, due, token });
         }
         if request.dry_run {
             return Ok(out);
         }
+        let stamps: Vec<(i64, &str)> =
+            out.claims.iter().filter_map(|c| c.token.as_deref().map(|t| (c.artifact.id, t))).collect();
+        tx.stamp_many(&stamps, lease_until).await?;
+        tx.set_next_dues(&next_dues).await?;
         // Runs that claimed work are recorded for `lifecycle summary`; empty
         // ticks and follow-up passes are not.
         if !out.claims.is_empty() {
@@ -164,9 +161,10 @@ impl Store {
                 continue;
             }
             let token = uuid::Uuid::new_v4().to_string();
-            tx.stamp(a.id, &token, lease_until).await?;
             out.claimed.push((a, token));
         }
+        let stamps: Vec<(i64, &str)> = out.claimed.iter().map(|(a, t)| (a.id, t.as_str())).collect();
+        tx.stamp_many(&stamps, lease_until).await?;
         let blocked: Vec<String> = out.blocked.iter().map(ToString::to_string).collect();
         let data =
             serde_json::json!({ "target": target.to_string(), "artifacts": out.claimed.len(), "blocked": blocked });

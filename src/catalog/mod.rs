@@ -10,12 +10,14 @@
 mod artifacts;
 mod blobs;
 mod dialect;
+mod due;
 mod events;
 mod holds;
 mod inspect;
 mod leaders;
 mod restores;
 mod row;
+mod seed;
 mod runs;
 mod sql;
 #[cfg(test)]
@@ -32,6 +34,7 @@ pub use inspect::SampledBlob;
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
+pub use seed::SeedCopies;
 pub use sql::statements;
 pub use tenants::Tenant;
 

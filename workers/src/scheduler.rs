@@ -144,6 +144,20 @@ async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Res
     Ok(())
 }
 
+/// One tick of the leading scheduler: plans what is due as of `tick` under
+/// `fence` (nothing commits once the fence no longer holds the leadership)
+/// and enqueues it, retrying the enqueue with backoff.
+pub async fn plan_tick(
+    store: &Store,
+    queue: &dyn Queue,
+    fence: &Fence,
+    tick: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan, SchedulerError> {
+    let plan = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", fence).await?;
+    enqueue_patiently(store, queue, &plan).await?;
+    Ok(plan)
+}
+
 /// Takes or renews the scheduler's leadership, logging changes of state.
 async fn lead(store: &Store, holder: &str, current: Option<Fence>) -> Option<Fence> {
     let ttl = i64::try_from(store.config().scheduler.leader_ttl_secs)
@@ -247,21 +261,18 @@ pub async fn run(
             }
             continue;
         }
-        let planned = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", f).await;
-        match planned {
-            Ok(plan) => match enqueue_patiently(store, queue, &plan).await {
-                // A tick with nothing due is a run all the same, ended at once
-                // (retention_cleanup_runs_total counts it).
-                Ok(()) if plan.jobs.is_empty() && !plan.dry_run => {
-                    if let Err(e) = store.catalog().record_idle_run(tick, plan.as_of, store.now()).await {
-                        tracing::warn!(error = %e, "Could not record an idle scheduler tick");
-                    }
+        match plan_tick(store, queue, f, tick).await {
+            // A tick with nothing due is a run all the same, ended at once
+            // (retention_cleanup_runs_total counts it).
+            Ok(plan) if plan.jobs.is_empty() && !plan.dry_run => {
+                if let Err(e) = store.catalog().record_idle_run(tick, plan.as_of, store.now()).await {
+                    tracing::warn!(error = %e, "Could not record an idle scheduler tick");
                 }
-                Ok(()) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
-                }
-            },
+            }
+            Ok(plan) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
+            Err(SchedulerError::Queue(e)) => {
+                tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
+            }
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
         last_gc = collect_if_due(store, last_gc).await;
