@@ -171,7 +171,9 @@ async fn main() {
     let total: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let due: u64 = std::env::args().nth(2).and_then(|s| s.parse().ok()).unwrap_or(10_000);
     let config = Config::load(None).expect("configuration from the environment");
-    println!("planner tick: {due} due in {total} artifacts over {TENANTS} tenants; target ≤ {TARGET_SECS:.1} s per tick");
+    println!(
+        "planner tick: {due} due in {total} artifacts over {TENANTS} tenants; target ≤ {TARGET_SECS:.1} s per tick"
+    );
     on_sqlite(&config, total, due).await;
     match (std::env::var("STRATA_TEST_DATABASE_URL"), std::env::var("STRATA_TEST_REDIS_URL")) {
         (Ok(db), Ok(redis)) => on_postgres(&config, &db, &redis, total, due).await,

@@ -17,8 +17,8 @@ mod inspect;
 mod leaders;
 mod restores;
 mod row;
-mod seed;
 mod runs;
+mod seed;
 mod sql;
 #[cfg(test)]
 mod suite;

@@ -3,7 +3,7 @@
 //! seconds rather than a million puts.
 
 use super::sql::sql;
-use super::{Catalog, CatalogError, opt_millis};
+use super::{Catalog, CatalogError, Dialect, opt_millis};
 use crate::artifact::Artifact;
 use crate::clock::to_millis;
 use chrono::Duration;
@@ -31,7 +31,8 @@ impl Catalog {
     /// Inserts the copies of `seed` in one statement, and returns how many
     /// rows it wrote. Nothing else is written: no events and no blobs, so
     /// the rows serve planning and queries, not reads of their bytes. The
-    /// tenant must exist.
+    /// tenant must exist. On PostgreSQL the table's statistics are then
+    /// refreshed, as autovacuum would after a bulk load.
     pub async fn seed_copies(&self, seed: &SeedCopies<'_>) -> Result<u64, CatalogError> {
         let a = seed.template;
         let step = seed.spacing.num_milliseconds();
@@ -42,16 +43,14 @@ impl Catalog {
         }
         // Every instant is `template + i × step`; optional ones stay NULL
         // when the template has none.
-        let n = sqlx::query(sql(
-            "WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
+        let n = sqlx::query(sql("WITH RECURSIVE n(i) AS (SELECT ?1 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
              INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
                 tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
                 pinned_hot_until, next_due_at, generation)
              SELECT ?3, ?4, ?5 || CAST(i AS TEXT), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
                 ?14 + i * ?24, ?15 + i * ?24, ?16 + i * ?24, ?17, ?18, ?19,
                 ?20 + i * ?24, ?21 + i * ?24, ?22 + i * ?24, ?23 + i * ?24, 0
-             FROM n",
-        ))
+             FROM n"))
         .bind(first)
         .bind(end)
         .bind(a.tenant.as_str())
@@ -79,6 +78,11 @@ impl Catalog {
         .execute(&self.writer)
         .await?
         .rows_affected();
+        if self.dialect == Dialect::Postgres {
+            // What autovacuum does after a bulk load, at once: the planner
+            // estimates from the table as it now is.
+            sqlx::query(sql("ANALYZE artifacts")).execute(&self.writer).await?;
+        }
         Ok(n)
     }
 }
