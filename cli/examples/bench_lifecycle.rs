@@ -134,11 +134,7 @@ async fn main() {
     let store = Store::open(&dir.path().join("strata"), config, Arc::new(SystemClock)).await.unwrap();
     let tenant = TenantId::parse("bench").unwrap();
     store.add_tenant(&tenant, "pro", "bench").await.unwrap();
-    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-        store.catalog().sqlite_pool().clone(),
-        store.catalog().sqlite_writer().clone(),
-        store.clock().clone(),
-    ));
+    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
     let t = Instant::now();
     futures::stream::iter(data.iter().enumerate())
         .for_each_concurrent(concurrency, |(i, bytes)| {

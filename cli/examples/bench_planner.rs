@@ -135,11 +135,7 @@ async fn measure(db: &str, store: &Store, queue: &dyn Queue, total: u64, due: u6
 async fn on_sqlite(config: &Config, total: u64, due: u64) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), config.clone(), Arc::new(SystemClock)).await.unwrap();
-    let queue = SqliteQueue::new(
-        store.catalog().sqlite_pool().clone(),
-        store.catalog().sqlite_writer().clone(),
-        store.clock().clone(),
-    );
+    let queue = SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone());
     measure("sqlite", &store, &queue, total, due).await;
 }
 

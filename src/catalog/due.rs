@@ -1,6 +1,6 @@
 //! The planner's side of the artifact table: the due query, and the claim
-//! stamps and next-due times a planning pass writes, a chunk of rows per
-//! statement.
+//! stamps, releases and next-due times a planning pass writes, a chunk of
+//! rows per statement.
 
 use super::artifacts::{artifact_from_row, select};
 use super::sql::Builder;
@@ -53,6 +53,22 @@ impl WriteTx {
             q.build()?.execute(&mut *self.tx).await?;
         }
         Ok(())
+    }
+
+    /// Ends each claim `(id, token)` whose token still holds, so that the
+    /// artifact is planned again at once; one statement per chunk of rows.
+    /// Returns how many claims ended.
+    pub async fn release_many(&mut self, claims: &[(i64, &str)]) -> Result<u64, CatalogError> {
+        let mut released = 0;
+        for chunk in claims.chunks(CHUNK) {
+            let mut q = Builder::new("UPDATE artifacts SET job_token = NULL, lease_until = NULL FROM (VALUES ");
+            for (i, (id, token)) in chunk.iter().enumerate() {
+                q.push(if i == 0 { "(" } else { ", (" }).push_bind(*id).push(", ").push_bind(*token).push(")");
+            }
+            q.push(") AS v WHERE artifacts.id = v.column1 AND artifacts.job_token = v.column2");
+            released += q.build()?.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(released)
     }
 
     /// Corrects the planner index of an artifact with nothing due yet.

@@ -119,7 +119,7 @@ async fn the_event_log_is_chained_and_refuses_changes() {
         let report = s.catalog().verify_events().await.unwrap();
         assert_eq!((report.checked, report.problem), (11, None), "{}: 1 tenant + 5 × 2 events", case.db);
         for statement in ["UPDATE events SET actor = 'x'", "DELETE FROM events"] {
-            let refused = s.catalog().sqlite_writer().execute(statement).await;
+            let refused = s.catalog().writer.execute(statement).await;
             assert!(
                 matches!(&refused, Err(sqlx::Error::Database(e)) if e.message() == "the event log is append-only"),
                 "{}: {statement} refused: {refused:?}",
@@ -210,7 +210,7 @@ async fn a_schema_from_a_newer_binary_is_refused_by_name() {
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
         );
-        case.store.catalog().sqlite_writer().execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+        case.store.catalog().writer.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
         let config = case.store.config().clone();
         let clock = Arc::new(case.clock.clone());
         let reopened = Store::open(case.store.data_dir(), config, clock).await;

@@ -4,7 +4,7 @@
 use crate::queue::{NewJob, Queue, QueueError};
 use croner::Cron;
 use std::str::FromStr;
-use strata_core::catalog::{CatalogError, Fence};
+use strata_core::catalog::{CatalogError, Fence, JobQueue};
 use strata_core::config::Config;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::gc;
@@ -42,23 +42,31 @@ pub fn parse_cron(expr: &str) -> Result<Cron, SchedulerError> {
 
 /// The queue form of planned jobs, each on its lane.
 pub fn to_new_jobs(jobs: &[Job], config: &Config) -> Vec<NewJob> {
-    let lanes = &config.queue.tenant_lanes;
-    jobs.iter()
-        .map(|j| NewJob { lane: j.lane(lanes).to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
-        .collect()
+    planner::queued(jobs, config)
 }
 
-/// Plans everything due as of `as_of` and enqueues it. If enqueueing fails,
-/// the stamped artifacts are planned again once their lease runs out.
+/// Plans everything due as of `as_of` and enqueues it. With the embedded
+/// queue in the store's catalog, the claims and their jobs commit in one
+/// transaction. With another queue, the jobs are enqueued after the claims
+/// commit, and if enqueueing fails the claims of the jobs not enqueued are
+/// released at once, so the next pass plans those artifacts again.
 pub async fn plan_and_enqueue(
     store: &Store,
     queue: &dyn Queue,
     as_of: chrono::DateTime<chrono::Utc>,
     actor: &str,
 ) -> Result<Plan, SchedulerError> {
+    if let Some(jobs) = in_catalog(store, queue) {
+        return Ok(planner::plan_into(store, jobs, as_of, PLAN_LIMIT, actor, None).await?);
+    }
     let plan = planner::plan(store, as_of, false, PLAN_LIMIT, actor).await?;
-    enqueue_plan(store, queue, &plan).await?;
+    enqueue_or_release(store, queue, &plan, 1).await?;
     Ok(plan)
+}
+
+/// The queue's job table when it lives in the store's catalog.
+fn in_catalog<'q>(store: &Store, queue: &'q dyn Queue) -> Option<&'q JobQueue> {
+    queue.in_catalog().filter(|jobs| jobs.is_in(store.catalog()))
 }
 
 /// What set the dry-run switch, for the line every process prints at start:
@@ -108,36 +116,47 @@ pub async fn dry_run(
     Ok(plan)
 }
 
-async fn enqueue_plan(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
-    for chunk in plan.jobs.chunks(10_000) {
-        queue.enqueue(&to_new_jobs(chunk, store.config())).await?;
-    }
-    Ok(())
-}
-
-/// Attempts of a scheduler's enqueue before its plan waits out the claims.
+/// Attempts of a scheduler's enqueue before its plan's claims are released.
 const ENQUEUE_ATTEMPTS: u32 = 6;
 
-/// Enqueues a plan, retrying each chunk with backoff (about 6 s in all): a
-/// queue that just came back may refuse the first command after its
-/// connection is restored, and a plan that is not enqueued waits out its
-/// artifacts' claims. A chunk sent twice is harmless: the second delivery of
-/// a job finds its claim token spent and is a no-op.
-async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
-    for chunk in plan.jobs.chunks(10_000) {
+/// Jobs per enqueue call.
+const ENQUEUE_CHUNK: usize = 10_000;
+
+/// Enqueues a plan a chunk at a time, making up to `attempts` attempts per
+/// chunk with backoff (six take about 6 s: a queue that just came back may
+/// refuse the first command after its connection is restored). A chunk sent
+/// twice is harmless: the second delivery of a job finds its claim token
+/// spent and is a no-op. When a chunk fails for good, the claims of its jobs
+/// and of every later chunk are released in one statement, so the next pass
+/// plans them again instead of waiting out their lease; a job of that chunk
+/// that reached the queue all the same finds its token spent.
+async fn enqueue_or_release(store: &Store, queue: &dyn Queue, plan: &Plan, attempts: u32) -> Result<(), SchedulerError> {
+    for (n, chunk) in plan.jobs.chunks(ENQUEUE_CHUNK).enumerate() {
         let jobs = to_new_jobs(chunk, store.config());
         let mut delay = std::time::Duration::from_millis(200);
         let mut attempt = 1;
         loop {
             match queue.enqueue(&jobs).await {
                 Ok(_) => break,
-                Err(e) if attempt < ENQUEUE_ATTEMPTS => {
+                Err(e) if attempt < attempts => {
                     tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Enqueueing failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let unsent = &plan.jobs[n * ENQUEUE_CHUNK..];
+                    let claims: Vec<(i64, &str)> = unsent.iter().map(|j| (j.artifact_id, j.token.as_str())).collect();
+                    match store.release_claims(&claims).await {
+                        Ok(released) => tracing::warn!(released, "Enqueueing failed; the claims are released"),
+                        Err(r) => tracing::warn!(
+                            error = %r,
+                            "Enqueueing failed, and so did releasing the claims: the artifacts are planned again \
+                             after their lease"
+                        ),
+                    }
+                    return Err(e.into());
+                }
             }
         }
     }
@@ -146,15 +165,20 @@ async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Res
 
 /// One tick of the leading scheduler: plans what is due as of `tick` under
 /// `fence` (nothing commits once the fence no longer holds the leadership)
-/// and enqueues it, retrying the enqueue with backoff.
+/// and enqueues it: in the planning transaction with the embedded queue in
+/// the store's catalog; else after it, retrying with backoff, and releasing
+/// the claims whose jobs could not be enqueued.
 pub async fn plan_tick(
     store: &Store,
     queue: &dyn Queue,
     fence: &Fence,
     tick: chrono::DateTime<chrono::Utc>,
 ) -> Result<Plan, SchedulerError> {
+    if let Some(jobs) = in_catalog(store, queue) {
+        return Ok(planner::plan_into(store, jobs, tick, PLAN_LIMIT, "scheduler", Some(fence)).await?);
+    }
     let plan = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", fence).await?;
-    enqueue_patiently(store, queue, &plan).await?;
+    enqueue_or_release(store, queue, &plan, ENQUEUE_ATTEMPTS).await?;
     Ok(plan)
 }
 
@@ -271,7 +295,7 @@ pub async fn run(
             }
             Ok(plan) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
             Err(SchedulerError::Queue(e)) => {
-                tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
+                tracing::warn!(error = %e, "Enqueueing failed; the next tick plans the released artifacts again")
             }
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
@@ -293,11 +317,7 @@ mod tests {
         let mut config = Config::default();
         config.scheduler.leader_ttl_secs = 3;
         let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
-        let queue = SqliteQueue::new(
-            store.catalog().sqlite_pool().clone(),
-            store.catalog().sqlite_writer().clone(),
-            store.clock().clone(),
-        );
+        let queue = SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone());
         let cron = parse_cron("*/10 * * * * *").unwrap();
         let (stop, shutdown) = watch::channel(false);
         let scheduler = {
