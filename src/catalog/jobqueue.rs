@@ -414,3 +414,85 @@ impl JobQueue {
         Ok(q.build()?.execute(&self.catalog.writer).await?.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::ArtifactFilter;
+    use crate::claims::{DueClaims, DueRequest};
+    use crate::clock::{Clock, ManualClock};
+    use crate::config::Config;
+    use crate::id::{ArtifactKey, TenantId};
+    use crate::store::{PutOptions, Store};
+    use sqlx::Executor;
+    use std::sync::Arc;
+
+    /// The claims' jobs: one per claim on the default lane, carrying its
+    /// artifact id and token.
+    fn jobs(claims: &DueClaims) -> Vec<NewJob> {
+        let payload = |c: &crate::claims::DueClaim| format!("{} {}", c.artifact.id, c.token.as_deref().unwrap_or(""));
+        claims.claims.iter().map(|c| NewJob { lane: "default".into(), kind: "promote".into(), payload: payload(c) }).collect()
+    }
+
+    #[tokio::test]
+    async fn a_refused_enqueue_leaves_nothing_claimed_and_nothing_enqueued() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for i in 0..3 {
+            let key = ArtifactKey::parse(&format!("acme/wf/a{i}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        let queue = store.catalog().job_queue().unwrap();
+        let as_of = clock.now() + chrono::Duration::days(8);
+        let request = DueRequest { as_of, limit: 100, dry_run: false, fence: None, actor: "test" };
+        let summary = |_: &[crate::claims::DueClaim]| serde_json::json!({});
+
+        // The queue's table refuses every row: the real insert fails inside
+        // the planning transaction.
+        let writer = &store.catalog().writer;
+        writer
+            .execute("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'the queue refuses'); END")
+            .await
+            .unwrap();
+        let refused = store.claim_due_and_enqueue(&request, &queue, |_, _| true, summary, jobs).await;
+        assert!(matches!(&refused, Err(e) if e.to_string().contains("the queue refuses")), "{refused:?}");
+        let artifacts = store.list(&ArtifactFilter::default()).await.unwrap();
+        assert_eq!(artifacts.len(), 3);
+        assert!(artifacts.iter().all(|a| a.job_token.is_none()), "no artifact stays claimed: {artifacts:?}");
+        assert!(store.catalog().last_run().await.unwrap().is_none(), "no run recorded");
+        assert!(queue.stats(clock.now()).await.unwrap().is_empty(), "no job enqueued");
+
+        // Once the queue takes rows again, the next pass claims the same
+        // artifacts, and each job carries the token its artifact holds.
+        writer.execute("DROP TRIGGER refuse_jobs").await.unwrap();
+        let claimed = store.claim_due_and_enqueue(&request, &queue, |_, _| true, summary, jobs).await.unwrap();
+        assert_eq!(claimed.claims.len(), 3);
+        let lease = "lease";
+        let fetched = queue.fetch(&["default".to_owned()], 10, lease, clock.now(), clock.now()).await.unwrap();
+        let mut enqueued: Vec<String> = fetched.into_iter().map(|j| j.payload).collect();
+        let mut stamped: Vec<String> = store
+            .list(&ArtifactFilter::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| format!("{} {}", a.id, a.job_token.unwrap_or_default()))
+            .collect();
+        enqueued.sort();
+        stamped.sort();
+        assert_eq!(enqueued, stamped, "one job per claim, with its token");
+    }
+
+    #[tokio::test]
+    async fn a_queue_in_another_database_cannot_commit_with_the_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), Config::default(), Arc::new(ManualClock::new(Utc::now()))).await.unwrap();
+        let elsewhere = Catalog::open(&dir.path().join("queue.db"), 0).await.unwrap().job_queue().unwrap();
+        assert!(!elsewhere.is_in(store.catalog()) && store.catalog().job_queue().unwrap().is_in(store.catalog()));
+        let request = DueRequest { as_of: store.now(), limit: 100, dry_run: false, fence: None, actor: "test" };
+        let refused =
+            store.claim_due_and_enqueue(&request, &elsewhere, |_, _| true, |_| serde_json::json!({}), jobs).await;
+        assert!(matches!(refused, Err(CatalogError::Conflict(_))), "{refused:?}");
+    }
+}

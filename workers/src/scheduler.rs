@@ -339,4 +339,58 @@ mod tests {
         assert_eq!(total, outcomes[1].1, "each idle tick has a duration");
         assert!(store.catalog().last_run().await.unwrap().is_some_and(|r| r.n_planned == 0));
     }
+
+    /// With a queue outside the catalog, a plan whose enqueue is known to
+    /// have failed releases its claims at once: the next pass plans the same
+    /// artifacts instead of waiting out their lease.
+    #[tokio::test]
+    async fn a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them() {
+        use crate::queue::redis::RedisQueue;
+        use redis::AsyncCommands;
+        use strata_core::catalog::ArtifactFilter;
+        use strata_core::id::{ArtifactKey, TenantId};
+        use strata_core::store::PutOptions;
+        use strata_testkit::proxy::{Claim, RedisProxy};
+        const TEST: &str = "scheduler::tests::a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them";
+        let Some(url) = strata_testkit::redis_url(TEST) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(chrono::Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for i in 0..3 {
+            let key = ArtifactKey::parse(&format!("acme/wf/a{i}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
+        let as_of = store.now() + chrono::Duration::days(8);
+
+        // The queue is reached through a proxy, which is then cut.
+        let proxy = RedisProxy::start(&url, Claim::Actual).unwrap();
+        let cut = RedisQueue::connect(proxy.url(), &prefix, store.clock().clone()).await.unwrap();
+        drop(proxy);
+        let refused = plan_and_enqueue(&store, &cut, as_of, "test").await;
+        assert!(matches!(refused, Err(SchedulerError::Queue(_))), "{refused:?}");
+        let artifacts = store.list(&ArtifactFilter::default()).await.unwrap();
+        assert_eq!(artifacts.len(), 3);
+        assert!(artifacts.iter().all(|a| a.job_token.is_none()), "every claim is released: {artifacts:?}");
+
+        // The next pass, with the queue reachable, plans them all again.
+        let queue = RedisQueue::connect(&url, &prefix, store.clock().clone()).await.unwrap();
+        let plan = plan_and_enqueue(&store, &queue, as_of, "test").await.unwrap();
+        assert_eq!(plan.jobs.len(), 3);
+        let waiting: u64 = queue.stats().await.unwrap().iter().map(|l| l.waiting).sum();
+        assert_eq!(waiting, 3, "the jobs are in the queue");
+        let mut stamped: Vec<String> =
+            store.list(&ArtifactFilter::default()).await.unwrap().into_iter().filter_map(|a| a.job_token).collect();
+        let mut planned: Vec<String> = plan.jobs.iter().map(|j| j.token.clone()).collect();
+        stamped.sort();
+        planned.sort();
+        assert_eq!(stamped, planned, "each artifact carries its job's token");
+
+        let mut con = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = con.keys(format!("{prefix}:*")).await.unwrap();
+        if !keys.is_empty() {
+            let _: () = con.del(keys).await.unwrap();
+        }
+    }
 }
