@@ -76,8 +76,7 @@ impl App {
                 );
             }
             None => Arc::new(
-                SqliteQueue::new(store.catalog().job_queue()?, store.clock().clone())
-                .with_retention(retention),
+                SqliteQueue::new(store.catalog().job_queue()?, store.clock().clone()).with_retention(retention),
             ),
         };
         let app = Self { store, queue };

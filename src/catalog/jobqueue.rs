@@ -175,7 +175,8 @@ impl WriteTx {
     pub(crate) async fn insert_jobs(&mut self, jobs: &[NewJob], now: DateTime<Utc>) -> Result<(), CatalogError> {
         let now = to_millis(now);
         for chunk in jobs.chunks(INSERT_CHUNK) {
-            let mut q = Builder::new("INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) VALUES ");
+            let mut q =
+                Builder::new("INSERT INTO jobs (lane, kind, payload, state, enqueued_at, available_at) VALUES ");
             for (i, job) in chunk.iter().enumerate() {
                 q.push(if i == 0 { "(" } else { ", (" });
                 q.push_bind(job.lane.clone()).push(", ").push_bind(job.kind.clone()).push(", ");
@@ -311,10 +312,8 @@ impl JobQueue {
         .execute(&self.catalog.writer)
         .await?;
         if let JobFailure::Dead { keep, since } = failure {
-            sqlx::query(sql(
-                "DELETE FROM jobs WHERE state = 'dead' AND lane = ?1 AND (last_failed_at < ?2 OR id IN
-                    (SELECT id FROM jobs WHERE state = 'dead' AND lane = ?1 ORDER BY id DESC LIMIT -1 OFFSET ?3))",
-            ))
+            sqlx::query(sql("DELETE FROM jobs WHERE state = 'dead' AND lane = ?1 AND (last_failed_at < ?2 OR id IN
+                    (SELECT id FROM jobs WHERE state = 'dead' AND lane = ?1 ORDER BY id DESC LIMIT -1 OFFSET ?3))"))
             .bind(lane)
             .bind(to_millis(since))
             .bind(i64::try_from(keep).unwrap_or(i64::MAX))
@@ -327,13 +326,14 @@ impl JobQueue {
     /// Extends the lease of job `id` under `lease` to `until`; false when
     /// that lease was lost.
     pub async fn extend(&self, id: i64, lease: &str, until: DateTime<Utc>) -> Result<bool, CatalogError> {
-        let n = sqlx::query(sql("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'leased'"))
-            .bind(to_millis(until))
-            .bind(id)
-            .bind(lease)
-            .execute(&self.catalog.writer)
-            .await?
-            .rows_affected();
+        let n =
+            sqlx::query(sql("UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_token = ? AND state = 'leased'"))
+                .bind(to_millis(until))
+                .bind(id)
+                .bind(lease)
+                .execute(&self.catalog.writer)
+                .await?
+                .rows_affected();
         Ok(n == 1)
     }
 
@@ -343,9 +343,11 @@ impl JobQueue {
         let now = to_millis(now);
         let mut tx = self.catalog.begin_write().await?;
         for (id, lease) in deliveries {
-            sqlx::query(sql("UPDATE jobs SET state = 'ready', available_at = ?, lease_token = NULL, lease_until = NULL,
+            sqlx::query(sql(
+                "UPDATE jobs SET state = 'ready', available_at = ?, lease_token = NULL, lease_until = NULL,
                     attempts = MAX(attempts - 1, 0)
-                 WHERE id = ? AND lease_token = ?"))
+                 WHERE id = ? AND lease_token = ?",
+            ))
             .bind(now)
             .bind(*id)
             .bind(*lease)
@@ -431,7 +433,11 @@ mod tests {
     /// artifact id and token.
     fn jobs(claims: &DueClaims) -> Vec<NewJob> {
         let payload = |c: &crate::claims::DueClaim| format!("{} {}", c.artifact.id, c.token.as_deref().unwrap_or(""));
-        claims.claims.iter().map(|c| NewJob { lane: "default".into(), kind: "promote".into(), payload: payload(c) }).collect()
+        claims
+            .claims
+            .iter()
+            .map(|c| NewJob { lane: "default".into(), kind: "promote".into(), payload: payload(c) })
+            .collect()
     }
 
     #[tokio::test]
@@ -453,7 +459,9 @@ mod tests {
         // the planning transaction.
         let writer = &store.catalog().writer;
         writer
-            .execute("CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'the queue refuses'); END")
+            .execute(
+                "CREATE TRIGGER refuse_jobs BEFORE INSERT ON jobs BEGIN SELECT RAISE(ABORT, 'the queue refuses'); END",
+            )
             .await
             .unwrap();
         let refused = store.claim_due_and_enqueue(&request, &queue, |_, _| true, summary, jobs).await;
