@@ -10,7 +10,8 @@ DROP INDEX artifacts_next_due;
 
 -- It then stamps each claimed row (job_token, lease_until: columns no index
 -- covers). Pages filled to 90% leave room for the new row version on the
--- same page, so such an update is heap-only and touches no index: a 1,000-row
--- stamp goes from about 40 ms to about 2 ms. Pages written before this
--- migration keep their fill until the table is rewritten.
+-- same page, so such an update is heap-only and touches no index (on a
+-- seeded million-row table, a 1,000-row stamp went from about 40 ms to about
+-- 2 ms). Pages written before this migration keep their fill until the
+-- table is rewritten.
 ALTER TABLE artifacts SET (fillfactor = 90);
