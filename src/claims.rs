@@ -4,7 +4,7 @@
 //! compare-and-set succeeds only while its token still holds the claim.
 
 use crate::artifact::Artifact;
-use crate::catalog::{CatalogError, CompletedRun, Fence, FinishedJob, WriteTx};
+use crate::catalog::{CatalogError, CompletedRun, Fence, FinishedJob, JobQueue, NewJob, WriteTx};
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
 use crate::lifecycle::{Scheduled, decide};
@@ -85,8 +85,40 @@ impl Store {
     pub async fn claim_due(
         &self,
         request: &DueRequest<'_>,
+        select: impl FnMut(&Artifact, &Scheduled) -> bool,
+        summary: impl FnOnce(&[DueClaim]) -> serde_json::Value,
+    ) -> Result<DueClaims, CatalogError> {
+        self.claim_due_into(request, select, summary, None::<fn(&DueClaims) -> Vec<NewJob>>).await
+    }
+
+    /// Like [`Store::claim_due`], and adds the claims' jobs (`jobs` makes
+    /// them from the claims and their run) to the embedded job queue `queue`
+    /// in the same transaction: the claims and their jobs commit together or
+    /// not at all, so a failed enqueue leaves nothing claimed. A dry run
+    /// makes no jobs. `queue` must live in this store's catalog.
+    pub async fn claim_due_and_enqueue(
+        &self,
+        request: &DueRequest<'_>,
+        queue: &JobQueue,
+        select: impl FnMut(&Artifact, &Scheduled) -> bool,
+        summary: impl FnOnce(&[DueClaim]) -> serde_json::Value,
+        jobs: impl FnOnce(&DueClaims) -> Vec<NewJob>,
+    ) -> Result<DueClaims, CatalogError> {
+        if !queue.is_in(self.catalog()) {
+            return Err(CatalogError::Conflict(format!(
+                "a job queue outside the catalog {} cannot commit with its claims",
+                self.catalog().location()
+            )));
+        }
+        self.claim_due_into(request, select, summary, Some(jobs)).await
+    }
+
+    async fn claim_due_into(
+        &self,
+        request: &DueRequest<'_>,
         mut select: impl FnMut(&Artifact, &Scheduled) -> bool,
         summary: impl FnOnce(&[DueClaim]) -> serde_json::Value,
+        jobs: Option<impl FnOnce(&DueClaims) -> Vec<NewJob>>,
     ) -> Result<DueClaims, CatalogError> {
         let now = self.now();
         let lease_until = self.claim_lease_end(now);
@@ -98,29 +130,26 @@ impl Store {
         }
         self.apply_policy(&mut tx, now, request.actor).await?;
         let mut out = DueClaims::default();
+        let mut next_dues = Vec::new();
         for a in tx.due(request.as_of, now, request.limit).await? {
             let decision = decide(&a, self.config(), request.as_of);
             let Some(due) = decision.due else {
-                if !request.dry_run {
-                    tx.set_next_due(a.id, decision.next_due_at).await?;
-                }
+                next_dues.push((a.id, decision.next_due_at));
                 continue;
             };
             if !select(&a, &due) {
                 continue;
             }
-            let token = if request.dry_run {
-                None
-            } else {
-                let token = uuid::Uuid::new_v4().to_string();
-                tx.stamp(a.id, &token, lease_until).await?;
-                Some(token)
-            };
+            let token = (!request.dry_run).then(|| uuid::Uuid::new_v4().to_string());
             out.claims.push(DueClaim { artifact: a, due, token });
         }
         if request.dry_run {
             return Ok(out);
         }
+        let stamps: Vec<(i64, &str)> =
+            out.claims.iter().filter_map(|c| c.token.as_deref().map(|t| (c.artifact.id, t))).collect();
+        tx.stamp_many(&stamps, lease_until).await?;
+        tx.set_next_dues(&next_dues).await?;
         // Runs that claimed work are recorded for `lifecycle summary`; empty
         // ticks and follow-up passes are not.
         if !out.claims.is_empty() {
@@ -128,8 +157,23 @@ impl Store {
             let n = i64::try_from(out.claims.len()).unwrap_or(i64::MAX);
             out.run_id = Some(tx.record_run(now, request.as_of, false, n, &described).await?);
         }
+        if let Some(jobs) = jobs {
+            tx.insert_jobs(&jobs(&out), now).await?;
+        }
         tx.commit().await?;
         Ok(out)
+    }
+
+    /// Ends the claims `(artifact id, token)` whose token still holds, in one
+    /// transaction, so the artifacts are planned again on the next pass
+    /// rather than when their lease runs out: for claims whose jobs are
+    /// known not to have been enqueued. A job that was enqueued all the same
+    /// finds its token spent and does nothing. Returns how many ended.
+    pub async fn release_claims(&self, claims: &[(i64, &str)]) -> Result<u64, CatalogError> {
+        let mut tx = self.catalog_write().await?;
+        let released = tx.release_many(claims).await?;
+        tx.commit().await?;
+        Ok(released.into_iter().filter(|ended| *ended).count() as u64)
     }
 
     /// Claims the live artifact `key` (for a restore), taking the claim over
@@ -164,9 +208,10 @@ impl Store {
                 continue;
             }
             let token = uuid::Uuid::new_v4().to_string();
-            tx.stamp(a.id, &token, lease_until).await?;
             out.claimed.push((a, token));
         }
+        let stamps: Vec<(i64, &str)> = out.claimed.iter().map(|(a, t)| (a.id, t.as_str())).collect();
+        tx.stamp_many(&stamps, lease_until).await?;
         let blocked: Vec<String> = out.blocked.iter().map(ToString::to_string).collect();
         let data =
             serde_json::json!({ "target": target.to_string(), "artifacts": out.claimed.len(), "blocked": blocked });

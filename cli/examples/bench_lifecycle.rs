@@ -197,11 +197,7 @@ async fn main() {
     let data = payloads(n);
 
     let store = Store::open(&dir.path().join("strata"), config.clone(), Arc::new(SystemClock)).await.unwrap();
-    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-        store.catalog().sqlite_pool().clone(),
-        store.catalog().sqlite_writer().clone(),
-        store.clock().clone(),
-    ));
+    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
     let sqlite = lifecycle(&store, queue, &data, concurrency).await;
     drop(store);
     let postgres = on_postgres(&config, &data, concurrency).await;

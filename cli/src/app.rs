@@ -76,12 +76,7 @@ impl App {
                 );
             }
             None => Arc::new(
-                SqliteQueue::new(
-                    store.catalog().sqlite_pool().clone(),
-                    store.catalog().sqlite_writer().clone(),
-                    store.clock().clone(),
-                )
-                .with_retention(retention),
+                SqliteQueue::new(store.catalog().job_queue()?, store.clock().clone()).with_retention(retention),
             ),
         };
         let app = Self { store, queue };

@@ -9,7 +9,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use strata_core::artifact::Tier;
 use strata_core::catalog::CatalogError;
-use strata_core::claims::{DueClaim, DueRequest};
+use strata_core::catalog::{JobQueue, NewJob};
+use strata_core::claims::{DueClaim, DueClaims, DueRequest};
+use strata_core::config::Config;
 use strata_core::lifecycle::{Action, Rule, decide};
 use strata_core::store::Store;
 
@@ -127,7 +129,7 @@ pub async fn plan_kinds(
     actor: &str,
     kinds: Option<&[JobKind]>,
 ) -> Result<Plan, CatalogError> {
-    plan_with(store, as_of, dry_run, limit, actor, kinds, None).await
+    plan_with(store, as_of, limit, actor, Pass { dry_run, kinds, ..Pass::default() }).await
 }
 
 /// Like [`plan`], for the leader among several schedulers: the plan commits
@@ -140,18 +142,53 @@ pub async fn plan_fenced(
     actor: &str,
     fence: &strata_core::catalog::Fence,
 ) -> Result<Plan, CatalogError> {
-    plan_with(store, as_of, false, limit, actor, None, Some(fence)).await
+    plan_with(store, as_of, limit, actor, Pass { fence: Some(fence), ..Pass::default() }).await
+}
+
+/// A live plan (fenced when `fence` is given) whose jobs are added to the
+/// embedded job queue `queue`, which lives in the store's catalog, in the
+/// planning transaction: the claims and their jobs commit together, or
+/// nothing does. The plan's jobs are already enqueued.
+pub async fn plan_into(
+    store: &Store,
+    queue: &JobQueue,
+    as_of: DateTime<Utc>,
+    limit: i64,
+    actor: &str,
+    fence: Option<&strata_core::catalog::Fence>,
+) -> Result<Plan, CatalogError> {
+    plan_with(store, as_of, limit, actor, Pass { fence, into: Some(queue), ..Pass::default() }).await
+}
+
+/// The queue form of planned jobs, each on its lane (`queue.tenant_lanes`).
+pub fn queued(jobs: &[Job], config: &Config) -> Vec<NewJob> {
+    let lanes = &config.queue.tenant_lanes;
+    jobs.iter()
+        .map(|j| NewJob { lane: j.lane(lanes).to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
+        .collect()
+}
+
+/// How a planning pass runs.
+#[derive(Default)]
+struct Pass<'a> {
+    /// Only report.
+    dry_run: bool,
+    /// Only these job kinds (`None`: all).
+    kinds: Option<&'a [JobKind]>,
+    /// Commit only while this fence holds the leadership.
+    fence: Option<&'a strata_core::catalog::Fence>,
+    /// Add the jobs to this embedded queue in the planning transaction.
+    into: Option<&'a JobQueue>,
 }
 
 async fn plan_with(
     store: &Store,
     as_of: DateTime<Utc>,
-    dry_run: bool,
     limit: i64,
     actor: &str,
-    kinds: Option<&[JobKind]>,
-    fence: Option<&strata_core::catalog::Fence>,
+    pass: Pass<'_>,
 ) -> Result<Plan, CatalogError> {
+    let Pass { dry_run, kinds, fence, into } = pass;
     let forced = as_of > store.now() + Duration::seconds(1);
     let cap = store.config().jobs.per_tenant_cap;
     let mut per_tenant: BTreeMap<String, usize> = BTreeMap::new();
@@ -176,18 +213,37 @@ async fn plan_with(
         .unwrap_or_default()
     };
     let request = DueRequest { as_of, limit, dry_run, fence, actor };
-    let claimed = store.claim_due(&request, select, summary).await?;
-    let mut plan = Plan { as_of, dry_run, forced, run_id: claimed.run_id, ..Plan::default() };
-    for claim in claimed.claims {
-        plan.items.push(planned_item(&claim));
-        let Some(token) = claim.token else { continue };
+    let (claimed, jobs) = match into {
+        Some(queue) => {
+            let mut made = Vec::new();
+            let make = |claims: &DueClaims| {
+                made = jobs_of(claims, as_of, forced, actor);
+                queued(&made, store.config())
+            };
+            let claimed = store.claim_due_and_enqueue(&request, queue, select, summary, make).await?;
+            (claimed, made)
+        }
+        None => {
+            let claimed = store.claim_due(&request, select, summary).await?;
+            let jobs = jobs_of(&claimed, as_of, forced, actor);
+            (claimed, jobs)
+        }
+    };
+    let items = claimed.claims.iter().map(planned_item).collect();
+    Ok(Plan { as_of, dry_run, forced, items, jobs, run_id: claimed.run_id })
+}
+
+/// The jobs of the claims that took a token, tenants taking turns.
+fn jobs_of(claimed: &DueClaims, as_of: DateTime<Utc>, forced: bool, actor: &str) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    for claim in &claimed.claims {
+        let Some(token) = claim.token.clone() else { continue };
         let action = claim.due.action;
         let job =
             Job::for_artifact(job_kind(action), &claim.artifact, token, target_tier(action), as_of, forced, actor);
-        plan.jobs.push(Job { due_at: Some(claim.due.at), run_id: claimed.run_id, ..job });
+        jobs.push(Job { due_at: Some(claim.due.at), run_id: claimed.run_id, ..job });
     }
-    plan.jobs = interleave_tenants(std::mem::take(&mut plan.jobs));
-    Ok(plan)
+    interleave_tenants(jobs)
 }
 
 /// What a claim plans, for the plan's listing.

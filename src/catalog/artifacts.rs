@@ -1,5 +1,5 @@
-//! Artifact rows: lookups, listings, compare-and-set saves, the planner's
-//! due query and blob reference counts.
+//! Artifact rows: lookups, listings, compare-and-set saves and blob
+//! reference counts (the planner's due query is in `due.rs`).
 
 use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError, WriteTx, opt_millis, opt_time};
@@ -335,38 +335,6 @@ impl WriteTx {
         Ok(n == 1)
     }
 
-    /// Artifacts whose next action is due by `as_of` and that no live job
-    /// holds (no token, or its lease ran out before `now`), soonest first.
-    pub async fn due(
-        &mut self,
-        as_of: DateTime<Utc>,
-        now: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<Artifact>, CatalogError> {
-        let rows = sqlx::query(select(
-            &self.columns,
-            "WHERE next_due_at IS NOT NULL AND next_due_at <= ? AND (job_token IS NULL OR lease_until < ?)
-             ORDER BY next_due_at, id LIMIT ?",
-        ))
-        .bind(to_millis(as_of))
-        .bind(to_millis(now))
-        .bind(limit)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        rows.iter().map(artifact_from_row).collect()
-    }
-
-    /// Stamps an artifact with a job token and lease (the planner's claim).
-    pub async fn stamp(&mut self, id: i64, token: &str, lease_until: DateTime<Utc>) -> Result<(), CatalogError> {
-        sqlx::query(sql("UPDATE artifacts SET job_token = ?, lease_until = ? WHERE id = ?"))
-            .bind(token)
-            .bind(to_millis(lease_until))
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// Every live (active or eligible) artifact, read under the write lock,
     /// in id order: for a policy recompute.
     pub async fn live_artifacts(&mut self) -> Result<Vec<Artifact>, CatalogError> {
@@ -402,16 +370,6 @@ impl WriteTx {
         .bind(to_millis(at))
         .execute(&mut *self.tx)
         .await?;
-        Ok(())
-    }
-
-    /// Corrects the planner index of an artifact with nothing due yet.
-    pub async fn set_next_due(&mut self, id: i64, at: Option<DateTime<Utc>>) -> Result<(), CatalogError> {
-        sqlx::query(sql("UPDATE artifacts SET next_due_at = ? WHERE id = ?"))
-            .bind(opt_millis(at))
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
         Ok(())
     }
 

@@ -14,13 +14,16 @@ mod artifacts;
 mod batch;
 mod blobs;
 mod dialect;
+mod due;
 mod events;
 mod holds;
 mod inspect;
+mod jobqueue;
 mod leaders;
 mod restores;
 mod row;
 mod runs;
+mod seed;
 mod sql;
 #[cfg(test)]
 mod suite;
@@ -35,9 +38,11 @@ pub(crate) use events::EventRow;
 pub use events::{ChainProblem, ChainReport, EventFilter};
 pub use holds::{Hold, HoldTerms, Principal};
 pub use inspect::SampledBlob;
+pub use jobqueue::{DeadJob, DeadJobFilter, JobFailure, JobQueue, LaneCounts, LeasedJob, NewJob};
 pub use leaders::Fence;
 pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
+pub use seed::SeedCopies;
 pub use sql::statements;
 pub use tenants::Tenant;
 
@@ -243,16 +248,6 @@ impl Catalog {
     /// the embedded queue.
     pub fn is_embedded(&self) -> bool {
         self.dialect == Dialect::Sqlite
-    }
-
-    /// The read pool, shared with the embedded queue (same database file).
-    pub fn sqlite_pool(&self) -> &AnyPool {
-        &self.pool
-    }
-
-    /// The single-connection write pool, shared with the embedded queue.
-    pub fn sqlite_writer(&self) -> &AnyPool {
-        &self.writer
     }
 
     /// Checks that the database answers (for readiness probes): reads its

@@ -119,7 +119,7 @@ async fn the_event_log_is_chained_and_refuses_changes() {
         let report = s.catalog().verify_events().await.unwrap();
         assert_eq!((report.checked, report.problem), (11, None), "{}: 1 tenant + 5 × 2 events", case.db);
         for statement in ["UPDATE events SET actor = 'x'", "DELETE FROM events"] {
-            let refused = s.catalog().sqlite_writer().execute(statement).await;
+            let refused = s.catalog().writer.execute(statement).await;
             assert!(
                 matches!(&refused, Err(sqlx::Error::Database(e)) if e.message() == "the event log is append-only"),
                 "{}: {statement} refused: {refused:?}",
@@ -210,7 +210,7 @@ async fn a_schema_from_a_newer_binary_is_refused_by_name() {
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (9999, 'from the future', TRUE, {checksum}, 0)"
         );
-        case.store.catalog().sqlite_writer().execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
+        case.store.catalog().writer.execute(sqlx::AssertSqlSafe(statement)).await.unwrap();
         let config = case.store.config().clone();
         let clock = Arc::new(case.clock.clone());
         let reopened = Store::open(case.store.data_dir(), config, clock).await;
@@ -231,20 +231,15 @@ fn verified(i: usize) -> crate::event::NewEvent {
 /// `(seq, chain_pos, tenant)` of every event, in order.
 async fn positions(case: &Case) -> Vec<(i64, Option<i64>, Option<String>)> {
     use sqlx::Row;
-    let rows = case
-        .store
-        .catalog()
-        .sqlite_pool()
-        .fetch_all("SELECT seq, chain_pos, tenant FROM events ORDER BY seq")
-        .await
-        .unwrap();
+    let rows =
+        case.store.catalog().pool.fetch_all("SELECT seq, chain_pos, tenant FROM events ORDER BY seq").await.unwrap();
     rows.iter().map(|r| (r.get("seq"), r.get("chain_pos"), r.get("tenant"))).collect()
 }
 
 /// Runs `statement` with the append-only triggers dropped.
 async fn tamper(case: &Case, statement: &str) {
     let on = if case.db == "postgres" { " ON events" } else { "" };
-    let pool = case.store.catalog().sqlite_writer();
+    let pool = &case.store.catalog().writer;
     for trigger in ["events_append_only_update", "events_append_only_delete"] {
         pool.execute(sqlx::AssertSqlSafe(format!("DROP TRIGGER IF EXISTS {trigger}{on}"))).await.unwrap();
     }
@@ -350,7 +345,7 @@ async fn tampering_is_named_in_the_chain_where_it_happened() {
             use sqlx::Row;
             let row = s
                 .catalog()
-                .sqlite_pool()
+                .pool
                 .fetch_one("SELECT prev_hash, chain_pos, at, tenant, kind, data FROM events WHERE seq = 6")
                 .await
                 .unwrap();
@@ -406,14 +401,14 @@ async fn a_log_from_before_per_tenant_chains_still_verifies_and_is_continued() {
                 "INSERT INTO events (seq, at, tenant, kind, actor, data, prev_hash, hash) \
                  VALUES ({seq}, {seq}, '{tenant}', 'verified', 'old', '{{}}', '{prev}', '{hash}')"
             );
-            c.sqlite_writer().execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
+            c.writer.execute(sqlx::AssertSqlSafe(insert)).await.unwrap();
             prev = hash;
         }
         if case.db == "postgres" {
             // As the migration does for a log written before it.
             let restart = "SELECT setval(pg_get_serial_sequence('events', 'seq'), \
                            COALESCE((SELECT MAX(seq) FROM events), 0) + 1, false)";
-            c.sqlite_writer().execute(restart).await.unwrap();
+            c.writer.execute(restart).await.unwrap();
         }
         let acme = TenantId::parse("acme").unwrap();
         for tenant in [Some(&acme), None, Some(&acme), None] {

@@ -632,11 +632,8 @@ mod tests {
             let key = ArtifactKey::parse(&format!("acme/wf/a{i}.txt")).unwrap();
             store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
         }
-        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-            store.catalog().sqlite_pool().clone(),
-            store.catalog().sqlite_writer().clone(),
-            store.clock().clone(),
-        ));
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
         (dir, store, queue)
     }
 
@@ -725,11 +722,8 @@ mod tests {
         store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
         let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
         store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
-        let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(
-            store.catalog().sqlite_pool().clone(),
-            store.catalog().sqlite_writer().clone(),
-            store.clock().clone(),
-        ));
+        let queue: Arc<dyn Queue> =
+            Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
         plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         // The warm tier becomes unreachable: a file where its directory was.
         let warm = dir.path().join("tiers").join("warm");
@@ -952,7 +946,7 @@ mod tests {
     ) -> (tempfile::TempDir, Store, Arc<Recording>) {
         let (dir, store, _) = setup_with(n, tune).await;
         let catalog = strata_core::catalog::Catalog::open(&dir.path().join("queue.db"), 0).await.unwrap();
-        let inner = SqliteQueue::new(catalog.sqlite_pool().clone(), catalog.sqlite_writer().clone(), queue_clock);
+        let inner = SqliteQueue::new(catalog.job_queue().unwrap(), queue_clock);
         let queue = Arc::new(Recording {
             inner: Arc::new(inner),
             fetched: Mutex::default(),

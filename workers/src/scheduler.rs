@@ -4,7 +4,7 @@
 use crate::queue::{NewJob, Queue, QueueError};
 use croner::Cron;
 use std::str::FromStr;
-use strata_core::catalog::{CatalogError, Fence};
+use strata_core::catalog::{CatalogError, Fence, JobQueue};
 use strata_core::config::Config;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::gc;
@@ -42,23 +42,31 @@ pub fn parse_cron(expr: &str) -> Result<Cron, SchedulerError> {
 
 /// The queue form of planned jobs, each on its lane.
 pub fn to_new_jobs(jobs: &[Job], config: &Config) -> Vec<NewJob> {
-    let lanes = &config.queue.tenant_lanes;
-    jobs.iter()
-        .map(|j| NewJob { lane: j.lane(lanes).to_owned(), kind: j.kind.as_str().to_owned(), payload: j.to_json() })
-        .collect()
+    planner::queued(jobs, config)
 }
 
-/// Plans everything due as of `as_of` and enqueues it. If enqueueing fails,
-/// the stamped artifacts are planned again once their lease runs out.
+/// Plans everything due as of `as_of` and enqueues it. With the embedded
+/// queue in the store's catalog, the claims and their jobs commit in one
+/// transaction. With another queue, the jobs are enqueued after the claims
+/// commit, and if enqueueing fails the claims of the jobs not enqueued are
+/// released at once, so the next pass plans those artifacts again.
 pub async fn plan_and_enqueue(
     store: &Store,
     queue: &dyn Queue,
     as_of: chrono::DateTime<chrono::Utc>,
     actor: &str,
 ) -> Result<Plan, SchedulerError> {
+    if let Some(jobs) = in_catalog(store, queue) {
+        return Ok(planner::plan_into(store, jobs, as_of, PLAN_LIMIT, actor, None).await?);
+    }
     let plan = planner::plan(store, as_of, false, PLAN_LIMIT, actor).await?;
-    enqueue_plan(store, queue, &plan).await?;
+    enqueue_or_release(store, queue, &plan, 1).await?;
     Ok(plan)
+}
+
+/// The queue's job table when it lives in the store's catalog.
+fn in_catalog<'q>(store: &Store, queue: &'q dyn Queue) -> Option<&'q JobQueue> {
+    queue.in_catalog().filter(|jobs| jobs.is_in(store.catalog()))
 }
 
 /// What set the dry-run switch, for the line every process prints at start:
@@ -108,40 +116,75 @@ pub async fn dry_run(
     Ok(plan)
 }
 
-async fn enqueue_plan(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
-    for chunk in plan.jobs.chunks(10_000) {
-        queue.enqueue(&to_new_jobs(chunk, store.config())).await?;
-    }
-    Ok(())
-}
-
-/// Attempts of a scheduler's enqueue before its plan waits out the claims.
+/// Attempts of a scheduler's enqueue before its plan's claims are released.
 const ENQUEUE_ATTEMPTS: u32 = 6;
 
-/// Enqueues a plan, retrying each chunk with backoff (about 6 s in all): a
-/// queue that just came back may refuse the first command after its
-/// connection is restored, and a plan that is not enqueued waits out its
-/// artifacts' claims. A chunk sent twice is harmless: the second delivery of
-/// a job finds its claim token spent and is a no-op.
-async fn enqueue_patiently(store: &Store, queue: &dyn Queue, plan: &Plan) -> Result<(), SchedulerError> {
-    for chunk in plan.jobs.chunks(10_000) {
+/// Jobs per enqueue call.
+const ENQUEUE_CHUNK: usize = 10_000;
+
+/// Enqueues a plan a chunk at a time, making up to `attempts` attempts per
+/// chunk with backoff (six take about 6 s: a queue that just came back may
+/// refuse the first command after its connection is restored). A chunk sent
+/// twice is harmless: the second delivery of a job finds its claim token
+/// spent and is a no-op. When a chunk fails for good, the claims of its jobs
+/// and of every later chunk are released in one statement, so the next pass
+/// plans them again instead of waiting out their lease; a job of that chunk
+/// that reached the queue all the same finds its token spent.
+async fn enqueue_or_release(
+    store: &Store,
+    queue: &dyn Queue,
+    plan: &Plan,
+    attempts: u32,
+) -> Result<(), SchedulerError> {
+    for (n, chunk) in plan.jobs.chunks(ENQUEUE_CHUNK).enumerate() {
         let jobs = to_new_jobs(chunk, store.config());
         let mut delay = std::time::Duration::from_millis(200);
         let mut attempt = 1;
         loop {
             match queue.enqueue(&jobs).await {
                 Ok(_) => break,
-                Err(e) if attempt < ENQUEUE_ATTEMPTS => {
+                Err(e) if attempt < attempts => {
                     tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "Enqueueing failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                     attempt += 1;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    let unsent = &plan.jobs[n * ENQUEUE_CHUNK..];
+                    let claims: Vec<(i64, &str)> = unsent.iter().map(|j| (j.artifact_id, j.token.as_str())).collect();
+                    match store.release_claims(&claims).await {
+                        Ok(released) => tracing::warn!(released, "Enqueueing failed; the claims are released"),
+                        Err(r) => tracing::warn!(
+                            error = %r,
+                            "Enqueueing failed, and so did releasing the claims: the artifacts are planned again \
+                             after their lease"
+                        ),
+                    }
+                    return Err(e.into());
+                }
             }
         }
     }
     Ok(())
+}
+
+/// One tick of the leading scheduler: plans what is due as of `tick` under
+/// `fence` (nothing commits once the fence no longer holds the leadership)
+/// and enqueues it: in the planning transaction with the embedded queue in
+/// the store's catalog; else after it, retrying with backoff, and releasing
+/// the claims whose jobs could not be enqueued.
+pub async fn plan_tick(
+    store: &Store,
+    queue: &dyn Queue,
+    fence: &Fence,
+    tick: chrono::DateTime<chrono::Utc>,
+) -> Result<Plan, SchedulerError> {
+    if let Some(jobs) = in_catalog(store, queue) {
+        return Ok(planner::plan_into(store, jobs, tick, PLAN_LIMIT, "scheduler", Some(fence)).await?);
+    }
+    let plan = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", fence).await?;
+    enqueue_or_release(store, queue, &plan, ENQUEUE_ATTEMPTS).await?;
+    Ok(plan)
 }
 
 /// Takes or renews the scheduler's leadership, logging changes of state.
@@ -247,21 +290,18 @@ pub async fn run(
             }
             continue;
         }
-        let planned = planner::plan_fenced(store, tick, PLAN_LIMIT, "scheduler", f).await;
-        match planned {
-            Ok(plan) => match enqueue_patiently(store, queue, &plan).await {
-                // A tick with nothing due is a run all the same, ended at once
-                // (retention_cleanup_runs_total counts it).
-                Ok(()) if plan.jobs.is_empty() && !plan.dry_run => {
-                    if let Err(e) = store.catalog().record_idle_run(tick, plan.as_of, store.now()).await {
-                        tracing::warn!(error = %e, "Could not record an idle scheduler tick");
-                    }
+        match plan_tick(store, queue, f, tick).await {
+            // A tick with nothing due is a run all the same, ended at once
+            // (retention_cleanup_runs_total counts it).
+            Ok(plan) if plan.jobs.is_empty() && !plan.dry_run => {
+                if let Err(e) = store.catalog().record_idle_run(tick, plan.as_of, store.now()).await {
+                    tracing::warn!(error = %e, "Could not record an idle scheduler tick");
                 }
-                Ok(()) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Enqueueing failed; the artifacts are planned again after their lease")
-                }
-            },
+            }
+            Ok(plan) => tracing::info!(planned = plan.jobs.len(), "Scheduler tick planned jobs"),
+            Err(SchedulerError::Queue(e)) => {
+                tracing::warn!(error = %e, "Enqueueing failed; the next tick plans the released artifacts again")
+            }
             Err(e) => tracing::warn!(error = %e, "Scheduler tick failed; the next tick retries"),
         }
         last_gc = collect_if_due(store, last_gc).await;
@@ -282,11 +322,7 @@ mod tests {
         let mut config = Config::default();
         config.scheduler.leader_ttl_secs = 3;
         let store = Store::open(dir.path(), config, Arc::new(clock.clone())).await.unwrap();
-        let queue = SqliteQueue::new(
-            store.catalog().sqlite_pool().clone(),
-            store.catalog().sqlite_writer().clone(),
-            store.clock().clone(),
-        );
+        let queue = SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone());
         let cron = parse_cron("*/10 * * * * *").unwrap();
         let (stop, shutdown) = watch::channel(false);
         let scheduler = {
@@ -307,5 +343,59 @@ mod tests {
         let (_, total, _) = store.catalog().run_duration_histogram(&[1.0]).await.unwrap();
         assert_eq!(total, outcomes[1].1, "each idle tick has a duration");
         assert!(store.catalog().last_run().await.unwrap().is_some_and(|r| r.n_planned == 0));
+    }
+
+    /// With a queue outside the catalog, a plan whose enqueue is known to
+    /// have failed releases its claims at once: the next pass plans the same
+    /// artifacts instead of waiting out their lease.
+    #[tokio::test]
+    async fn a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them() {
+        use crate::queue::redis::RedisQueue;
+        use redis::AsyncCommands;
+        use strata_core::catalog::ArtifactFilter;
+        use strata_core::id::{ArtifactKey, TenantId};
+        use strata_core::store::PutOptions;
+        use strata_testkit::proxy::{Claim, RedisProxy};
+        const TEST: &str = "scheduler::tests::a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them";
+        let Some(url) = strata_testkit::redis_url(TEST) else { return };
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(chrono::Utc::now());
+        let store = Store::open(dir.path(), Config::default(), Arc::new(clock.clone())).await.unwrap();
+        store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for i in 0..3 {
+            let key = ArtifactKey::parse(&format!("acme/wf/a{i}")).unwrap();
+            store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
+        }
+        let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
+        let as_of = store.now() + chrono::Duration::days(8);
+
+        // The queue is reached through a proxy, which is then cut.
+        let proxy = RedisProxy::start(&url, Claim::Actual).unwrap();
+        let cut = RedisQueue::connect(proxy.url(), &prefix, store.clock().clone()).await.unwrap();
+        drop(proxy);
+        let refused = plan_and_enqueue(&store, &cut, as_of, "test").await;
+        assert!(matches!(refused, Err(SchedulerError::Queue(_))), "{refused:?}");
+        let artifacts = store.list(&ArtifactFilter::default()).await.unwrap();
+        assert_eq!(artifacts.len(), 3);
+        assert!(artifacts.iter().all(|a| a.job_token.is_none()), "every claim is released: {artifacts:?}");
+
+        // The next pass, with the queue reachable, plans them all again.
+        let queue = RedisQueue::connect(&url, &prefix, store.clock().clone()).await.unwrap();
+        let plan = plan_and_enqueue(&store, &queue, as_of, "test").await.unwrap();
+        assert_eq!(plan.jobs.len(), 3);
+        let waiting: u64 = queue.stats().await.unwrap().iter().map(|l| l.waiting).sum();
+        assert_eq!(waiting, 3, "the jobs are in the queue");
+        let mut stamped: Vec<String> =
+            store.list(&ArtifactFilter::default()).await.unwrap().into_iter().filter_map(|a| a.job_token).collect();
+        let mut planned: Vec<String> = plan.jobs.iter().map(|j| j.token.clone()).collect();
+        stamped.sort();
+        planned.sort();
+        assert_eq!(stamped, planned, "each artifact carries its job's token");
+
+        let mut con = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = con.keys(format!("{prefix}:*")).await.unwrap();
+        if !keys.is_empty() {
+            let _: () = con.del(keys).await.unwrap();
+        }
     }
 }

@@ -78,11 +78,7 @@ mod tests {
     async fn every_operation_states_its_access_and_its_errors() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), Config::default(), Arc::new(SystemClock)).await.unwrap();
-        let queue = SqliteQueue::new(
-            store.catalog().sqlite_pool().clone(),
-            store.catalog().sqlite_writer().clone(),
-            store.clock().clone(),
-        );
+        let queue = SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone());
         let state = Arc::new(ApiState::new(store, Arc::new(queue)));
         let (_, doc) = build(&state);
         let json = serde_json::to_value(&doc).unwrap();

@@ -26,16 +26,9 @@ pub enum QueueError {
     NotFound(String),
 }
 
-/// A job to enqueue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewJob {
-    /// The lane (stream) it goes to.
-    pub lane: String,
-    /// The job kind's stable name.
-    pub kind: String,
-    /// The serialized payload.
-    pub payload: String,
-}
+/// A job to enqueue (the core's type: a planning pass on the embedded
+/// catalog adds its jobs in its own transaction).
+pub use strata_core::catalog::NewJob;
 
 /// A fetched job, leased to this consumer until acked, failed or expired.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +177,14 @@ pub trait Queue: Send + Sync + std::fmt::Debug {
 
     /// Deletes matching dead letters.
     async fn discard_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError>;
+
+    /// The job table behind this queue when it lives in a catalog's
+    /// database (the embedded queue): a planner on that catalog then commits
+    /// its claims and their jobs in one transaction. `None` for a queue
+    /// elsewhere.
+    fn in_catalog(&self) -> Option<&strata_core::catalog::JobQueue> {
+        None
+    }
 }
 
 #[cfg(test)]
