@@ -27,6 +27,9 @@ use strata_jobs::payload::{DEFAULT_LANE, Job, JobKind, PRIORITY_LANE};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+/// How long a fetch waits for the slots of jobs still ending to come back.
+const GATHER: Duration = Duration::from_millis(5);
+
 /// When [`WorkerPool::run`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -215,13 +218,18 @@ impl WorkerPool {
                 slot = slots.clone().acquire_owned() => slot.map_err(|_| QueueError::Backend("the job slots closed".into()))?,
             };
             let mut free = vec![first];
-            // The jobs of a batch end together: let the others give their
-            // slots back, so the next fetch takes a batch, not one job.
-            tokio::task::yield_now().await;
-            while free.len() < settings.batch_size {
+            // The jobs of a batch end together: give the others a moment to
+            // hand their slots back, so the next fetch takes a whole batch
+            // (one set of catalog round trips), not a job and then the rest.
+            let gather = Instant::now() + GATHER;
+            while free.len() < settings.batch_size.min(settings.concurrency.max(1)) {
                 match slots.clone().try_acquire_owned() {
                     Ok(slot) => free.push(slot),
-                    Err(_) => break,
+                    Err(_) if running.is_empty() => break,
+                    Err(_) => match tokio::time::timeout_at(gather.into(), slots.clone().acquire_owned()).await {
+                        Ok(Ok(slot)) => free.push(slot),
+                        _ => break,
+                    },
                 }
             }
             let fetched = self.queue.fetch(&self.lanes, free.len(), visibility).await;
