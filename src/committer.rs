@@ -9,9 +9,10 @@ use crate::artifact::{Artifact, Codec, State, Tier};
 use crate::catalog::{Catalog, EventRow, Save, WriteTx};
 use crate::clock::SharedClock;
 use crate::event::{EventKind, NewEvent};
-use crate::id::TenantId;
+use crate::id::{ArtifactKey, TenantId};
 use crate::store::StoreError;
 use crate::tiers::{BlobRef, Landing, Tiers};
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
@@ -235,9 +236,20 @@ async fn apply_all(
     let now = clock.now();
     let mut results: Vec<Option<Outcome>> = ops.iter().map(|_| None).collect();
     let (mut changes, mut releases, mut claims) = (Vec::new(), Vec::new(), Vec::new());
+    let ingests: Vec<(usize, &Ingest)> = ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            Op::Ingest(ingest) => Some((i, ingest.as_ref())),
+            Op::Write(_) => None,
+        })
+        .collect();
+    for ((i, _), done) in ingests.iter().zip(ingest_all(&mut tx, tiers, &ingests).await?) {
+        results[*i] = Some(Outcome::Ingested(Box::new(done)));
+    }
     for (i, op) in ops.iter().enumerate() {
         match op {
-            Op::Ingest(ingest_op) => results[i] = Some(ingest(&mut tx, tiers, ingest_op).await?),
+            Op::Ingest(_) => {}
             Op::Write(LifecycleWrite::Change(c)) => changes.push((i, c.as_ref())),
             Op::Write(LifecycleWrite::ReleaseBlob(r)) => releases.push((i, r)),
             Op::Write(LifecycleWrite::ReleaseClaim { id, token }) => claims.push((Some(i), *id, token.as_str())),
@@ -261,7 +273,7 @@ async fn apply_all(
         .iter()
         .zip(&saved)
         .filter(|(_, saved)| **saved)
-        .map(|((_, c), _)| EventRow { tenant: None, artifact: Some(&c.artifact), event: &c.event })
+        .map(|((_, c), _)| EventRow { tenant: None, artifact: Some(&c.artifact), event: &c.event, at: None })
         .collect();
     tx.append_events(now, &events).await?;
     for ((i, c), saved) in changes.iter().zip(saved) {
@@ -314,37 +326,73 @@ async fn delete_blob(tiers: &Tiers, r: &BlobRelease) -> Result<(), StoreError> {
     Ok(tiers.delete(r.tier, &BlobRef { tenant: &r.tenant, blake3: &r.blake3, codec: r.codec }).await?)
 }
 
-/// Records an upload in `tx`: the new row with its `ingested` and
-/// `retention.default_applied` events, replacing (tombstoning) a live row of
-/// the same key when overwriting. The landed bytes are settled last, under
-/// the write lock, so no concurrent blob release can delete the address
-/// between that and the commit.
-async fn ingest(tx: &mut WriteTx, tiers: &Tiers, op: &Ingest) -> Result<Outcome, StoreError> {
-    record_ingest(tx, tiers, op).await.map(|done| Outcome::Ingested(Box::new(done)))
-}
-
-/// [`ingest`]'s work: the inserted artifact and the one it replaced.
-pub(crate) async fn record_ingest(
+/// Records uploads in `tx`, as [`record_ingest`] would one after the
+/// other, with multi-row statements: one read of the live rows at their
+/// keys, one compare-and-set of the rows they replace, one insert, one
+/// insert of the events. Uploads to the same key in one batch are recorded
+/// one by one, in order. Any upload that may not be recorded fails the call
+/// (the committer then records each upload on its own).
+async fn ingest_all(
     tx: &mut WriteTx,
     tiers: &Tiers,
-    op: &Ingest,
-) -> Result<(Artifact, Option<Artifact>), StoreError> {
-    let (artifact, overwrite, actor) = (&op.artifact, op.overwrite, op.actor.as_str());
-    let key = artifact.key();
-    let now = artifact.created_at;
-    let replaced = match tx.find_live(&key).await? {
-        Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
-        Some(old) if old.held => return Err(StoreError::Held(key)),
-        Some(old) => {
-            let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
-            tx.save(&tomb, old.generation, None, now).await?;
-            let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
-            tx.append_event(now, None, Some(&old), &event).await?;
-            Some(old)
+    ingests: &[(usize, &Ingest)],
+) -> Result<Vec<(Artifact, Option<Artifact>)>, StoreError> {
+    let keys: Vec<ArtifactKey> = ingests.iter().map(|(_, op)| op.artifact.key()).collect();
+    let distinct: std::collections::HashSet<&ArtifactKey> = keys.iter().collect();
+    if ingests.len() < 2 || distinct.len() < keys.len() {
+        let mut done = Vec::with_capacity(ingests.len());
+        for (_, op) in ingests {
+            done.push(record_ingest(tx, tiers, op).await?);
         }
-        None => None,
-    };
-    let inserted = tx.insert_artifact(artifact).await?;
+        return Ok(done);
+    }
+    let live = tx.find_live_many(&keys).await?;
+    let mut replaced = Vec::with_capacity(ingests.len());
+    for ((key, old), (_, op)) in keys.iter().zip(live).zip(ingests) {
+        replaced.push(match old {
+            Some(_) if !op.overwrite => return Err(StoreError::AlreadyExists(key.clone())),
+            Some(old) if old.held => return Err(StoreError::Held(key.clone())),
+            old => old,
+        });
+    }
+    let tombs: Vec<(Artifact, DateTime<Utc>, i64)> = replaced
+        .iter()
+        .zip(ingests)
+        .filter_map(|(old, (_, op))| old.as_ref().map(|old| (old, op.artifact.created_at)))
+        .map(|(old, at)| (Artifact { state: State::Purged, next_due_at: None, ..old.clone() }, at, old.generation))
+        .collect();
+    // A replaced row is tombstoned at its replacement's instant.
+    for (tomb, at, generation) in &tombs {
+        let saves = [Save { artifact: tomb, expected_generation: *generation, token: None }];
+        tx.save_many(&saves, *at).await?;
+    }
+    let rows: Vec<&Artifact> = ingests.iter().map(|(_, op)| &op.artifact).collect();
+    let inserted = tx.insert_artifacts(&rows).await?;
+    let mut events = Vec::with_capacity(3 * ingests.len());
+    for ((old, new), (_, op)) in replaced.iter().zip(&inserted).zip(ingests) {
+        if let Some(old) = old {
+            let data = json!({ "blake3": old.blake3, "size": old.size });
+            events.push((old, NewEvent::new(EventKind::Overwritten, &op.actor, data), op.artifact.created_at));
+        }
+        let [ingested, applied] = ingest_events(new, &op.actor);
+        events.push((new, ingested, op.artifact.created_at));
+        events.push((new, applied, op.artifact.created_at));
+    }
+    let rows: Vec<EventRow> = events
+        .iter()
+        .map(|(a, event, at)| EventRow { tenant: None, artifact: Some(a), event, at: Some(*at) })
+        .collect();
+    tx.append_events(ingests[0].1.artifact.created_at, &rows).await?;
+    let mut settles = Vec::with_capacity(ingests.len());
+    for ((_, op), key) in ingests.iter().zip(&keys) {
+        settles.push(async move { tiers.settle(&op.landing, &key.tenant).await });
+    }
+    futures::stream::iter(settles).buffer_unordered(FILE_OPS).try_collect::<()>().await?;
+    Ok(inserted.into_iter().zip(replaced).collect())
+}
+
+/// The `ingested` and `retention.default_applied` events of a new artifact.
+fn ingest_events(inserted: &Artifact, actor: &str) -> [NewEvent; 2] {
     let event = NewEvent::new(
         EventKind::Ingested,
         actor,
@@ -366,7 +414,38 @@ pub(crate) async fn record_ingest(
         actor,
         json!({ "rule": rule, "class": inserted.class, "plan": inserted.plan, "expires_at": inserted.expires_at }),
     );
-    let rows = [&event, &applied].map(|event| EventRow { tenant: None, artifact: Some(&inserted), event });
+    [event, applied]
+}
+
+/// Records an upload in `tx`: the new row with its `ingested` and
+/// `retention.default_applied` events, replacing (tombstoning) a live row of
+/// the same key when overwriting. The landed bytes are settled last, under
+/// the write lock, so no concurrent blob release can delete the address
+/// between that and the commit. Returns the inserted artifact and the one
+/// it replaced.
+pub(crate) async fn record_ingest(
+    tx: &mut WriteTx,
+    tiers: &Tiers,
+    op: &Ingest,
+) -> Result<(Artifact, Option<Artifact>), StoreError> {
+    let (artifact, overwrite, actor) = (&op.artifact, op.overwrite, op.actor.as_str());
+    let key = artifact.key();
+    let now = artifact.created_at;
+    let replaced = match tx.find_live(&key).await? {
+        Some(_) if !overwrite => return Err(StoreError::AlreadyExists(key)),
+        Some(old) if old.held => return Err(StoreError::Held(key)),
+        Some(old) => {
+            let tomb = Artifact { state: State::Purged, next_due_at: None, ..old.clone() };
+            tx.save(&tomb, old.generation, None, now).await?;
+            let event = NewEvent::new(EventKind::Overwritten, actor, json!({ "blake3": old.blake3, "size": old.size }));
+            tx.append_event(now, None, Some(&old), &event).await?;
+            Some(old)
+        }
+        None => None,
+    };
+    let inserted = tx.insert_artifact(artifact).await?;
+    let [event, applied] = ingest_events(&inserted, actor);
+    let rows = [&event, &applied].map(|event| EventRow { tenant: None, artifact: Some(&inserted), event, at: None });
     tx.append_events(now, &rows).await?;
     tiers.settle(&op.landing, &key.tenant).await?;
     Ok((inserted, replaced))

@@ -12,7 +12,7 @@ use super::sql::Builder;
 use super::{Catalog, CatalogError, WriteTx, opt_millis};
 use crate::artifact::{Artifact, Tier};
 use crate::clock::to_millis;
-use crate::id::TenantId;
+use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::{HashMap, HashSet};
@@ -197,4 +197,86 @@ impl WriteTx {
             })
             .collect())
     }
+}
+
+impl WriteTx {
+    /// For each key, in order, its live artifact if any, read under the
+    /// write lock: one statement per [`CHUNK`].
+    pub async fn find_live_many(&mut self, keys: &[ArtifactKey]) -> Result<Vec<Option<Artifact>>, CatalogError> {
+        let mut live: HashMap<ArtifactKey, Artifact> = HashMap::new();
+        for chunk in keys.chunks(CHUNK) {
+            let mut q = Builder::new(format!(
+                "SELECT {} FROM artifacts WHERE state IN ('active', 'eligible')
+                   AND (tenant, workflow, name) IN (SELECT column1, column2, column3 FROM (VALUES ",
+                self.columns
+            ));
+            for (n, key) in chunk.iter().enumerate() {
+                q.push(if n == 0 { "(CAST(" } else { ", (CAST(" });
+                q.push_bind(key.tenant.as_str().to_owned()).push(" AS TEXT), CAST(");
+                q.push_bind(key.workflow.as_str().to_owned()).push(" AS TEXT), CAST(");
+                q.push_bind(key.name.as_str().to_owned()).push(" AS TEXT))");
+            }
+            q.push(") AS x)");
+            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+                let a = artifact_from_row(&row)?;
+                live.insert(a.key(), a);
+            }
+        }
+        Ok(keys.iter().map(|k| live.get(k).cloned()).collect())
+    }
+
+    /// Inserts new artifacts (their ids are ignored) with distinct keys, one
+    /// statement per [`CHUNK`], and returns them with their ids, in order.
+    pub async fn insert_artifacts(&mut self, artifacts: &[&Artifact]) -> Result<Vec<Artifact>, CatalogError> {
+        let mut ids: HashMap<ArtifactKey, i64> = HashMap::new();
+        for chunk in artifacts.chunks(CHUNK) {
+            let mut q = Builder::new(
+                "INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
+                    tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
+                    pinned_hot_until, next_due_at, generation) VALUES ",
+            );
+            for (n, a) in chunk.iter().enumerate() {
+                q.push(if n == 0 { "(" } else { ", (" });
+                q.push_bind(a.tenant.as_str().to_owned()).push(", ");
+                q.push_bind(a.workflow.as_str().to_owned()).push(", ");
+                q.push_bind(a.name.as_str().to_owned()).push(", ");
+                q.push_bind(a.size as i64).push(", ").push_bind(a.stored_size as i64).push(", ");
+                q.push_bind(a.codec.as_str().to_owned()).push(", ");
+                q.push_bind(a.blake3.clone()).push(", ").push_bind(a.sha256.clone()).push(", ");
+                q.push_bind(a.content_type.clone()).push(", ");
+                q.push_bind(serde_json::Value::Object(a.tags.clone()).to_string()).push(", ");
+                q.push_bind(serde_json::Value::Object(a.meta.clone()).to_string()).push(", ");
+                q.push_bind(to_millis(a.created_at)).push(", ");
+                q.push_bind(to_millis(a.last_accessed_at)).push(", ");
+                q.push_bind(to_millis(a.verified_at)).push(", ");
+                q.push_bind(a.tier.as_str().to_owned()).push(", ");
+                q.push_bind(a.state.as_str().to_owned()).push(", ");
+                q.push_bind(a.class.clone()).push(", ");
+                q.push_bind(opt_millis(a.expires_at)).push(", ");
+                q.push_bind(opt_millis(a.eligible_at)).push(", ");
+                q.push_bind(opt_millis(a.pinned_hot_until)).push(", ");
+                q.push_bind(opt_millis(a.next_due_at)).push(", 0)");
+            }
+            q.push(" RETURNING id, tenant, workflow, name");
+            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+                let key = ArtifactKey {
+                    tenant: TenantId::parse(&row.try_get::<String, _>("tenant")?).map_err(bad)?,
+                    workflow: WorkflowName::parse(&row.try_get::<String, _>("workflow")?).map_err(bad)?,
+                    name: ArtifactName::parse(&row.try_get::<String, _>("name")?).map_err(bad)?,
+                };
+                ids.insert(key, row.try_get("id")?);
+            }
+        }
+        artifacts
+            .iter()
+            .map(|a| {
+                let id = *ids.get(&a.key()).ok_or_else(|| CatalogError::BadRow(format!("no id for {}", a.key())))?;
+                Ok(Artifact { id, generation: 0, job_token: None, ..(*a).clone() })
+            })
+            .collect()
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> CatalogError {
+    CatalogError::BadRow(e.to_string())
 }

@@ -307,6 +307,8 @@ pub(crate) struct EventRow<'a> {
     pub artifact: Option<&'a Artifact>,
     /// The event.
     pub event: &'a NewEvent,
+    /// When it happened, when not at the instant the append is for.
+    pub at: Option<DateTime<Utc>>,
 }
 
 impl EventRow<'_> {
@@ -316,8 +318,11 @@ impl EventRow<'_> {
     }
 }
 
+/// Most events in one insert statement.
+const INSERT_CHUNK: usize = 1000;
+
 impl WriteTx {
-    /// Appends `rows` in order, all at `at`, each chained to the previous
+    /// Appends `rows` in order, at `at` unless a row says otherwise, each chained to the previous
     /// event of its tenant's chain, in one multi-row insert; returns their
     /// sequence numbers. Chains this transaction has not locked yet are
     /// locked first (in key order).
@@ -378,12 +383,14 @@ impl WriteTx {
             None => self.dialect.seqs_from(drawn, rows.len()),
         };
         self.last_seq = seqs.last().copied();
-        let at = to_millis(at);
-        let mut insert = Builder::new(
-            "INSERT INTO events (seq, chain_pos, at, tenant, workflow, name, artifact_id, kind, actor, reason, data, \
-             prev_hash, hash) VALUES ",
-        );
+        let insert_text = "INSERT INTO events (seq, chain_pos, at, tenant, workflow, name, artifact_id, kind, actor, \
+             reason, data, prev_hash, hash) VALUES ";
+        let mut insert = Builder::new(insert_text);
         for (i, (row, seq)) in rows.iter().zip(&seqs).enumerate() {
+            if i > 0 && i % INSERT_CHUNK == 0 {
+                std::mem::replace(&mut insert, Builder::new(insert_text)).build()?.execute(&mut *self.tx).await?;
+            }
+            let at = to_millis(row.at.unwrap_or(at));
             let tenant = row.tenant();
             let (last_pos, last_hash) =
                 self.heads.entry(chain_key(tenant).to_owned()).or_insert_with(|| (0, GENESIS.to_owned()));
@@ -406,7 +413,7 @@ impl WriteTx {
                 row.event.reason.as_deref(),
                 &data,
             );
-            insert.push(if i == 0 { "(" } else { ", (" });
+            insert.push(if i % INSERT_CHUNK == 0 { "(" } else { ", (" });
             insert.push_bind(*seq).push(", ").push_bind(pos).push(", ").push_bind(at).push(", ");
             insert.push_bind(tenant.map(str::to_owned)).push(", ");
             insert.push_bind(workflow.map(str::to_owned)).push(", ");
@@ -434,7 +441,7 @@ impl WriteTx {
         artifact: Option<&Artifact>,
         event: &NewEvent,
     ) -> Result<i64, CatalogError> {
-        let seqs = self.append_events(at, &[EventRow { tenant, artifact, event }]).await?;
+        let seqs = self.append_events(at, &[EventRow { tenant, artifact, event, at: None }]).await?;
         seqs.first().copied().ok_or_else(|| CatalogError::BadRow("no sequence number for an appended event".into()))
     }
 }

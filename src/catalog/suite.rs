@@ -276,9 +276,9 @@ async fn concurrent_writers_on_many_tenants_and_on_one_keep_every_chain_verifiab
                             let t = &tenants[1];
                             let mut tx = c.begin_write_in([Some(t), None]).await?;
                             let rows = [
-                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event },
-                                crate::catalog::EventRow { tenant: None, artifact: None, event: &event },
-                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event },
+                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event, at: None },
+                                crate::catalog::EventRow { tenant: None, artifact: None, event: &event, at: None },
+                                crate::catalog::EventRow { tenant: Some(t), artifact: None, event: &event, at: None },
                             ];
                             tx.append_events(at, &rows).await?;
                             tx.commit().await?;
@@ -449,6 +449,7 @@ async fn events_of_several_chains_appended_in_calls_of_256_are_in_order_and_veri
                 tenant: [Some(&acme), Some(&globex), None][i % 3],
                 artifact: None,
                 event,
+                at: None,
             })
             .collect();
         let mut tx = c.begin_write_in([Some(&acme), Some(&globex), None]).await.unwrap();
@@ -463,6 +464,52 @@ async fn events_of_several_chains_appended_in_calls_of_256_are_in_order_and_veri
             positions(&case).await.into_iter().rev().take(3).map(|(_, p, t)| (p, t)).collect();
         let want = [(Some(171), Some("globex".to_owned())), (Some(171), Some("acme".to_owned())), (Some(170), None)];
         assert_eq!(last, want, "{}: 171 + 171 + 170 events", case.db);
+        case.finish().await;
+    }
+}
+
+#[tokio::test]
+async fn concurrent_uploads_commit_together_each_with_its_rows_and_events() {
+    for case in cases("catalog::suite::concurrent_uploads", |_| {}).await {
+        let s = &case.store;
+        for t in ["acme", "globex"] {
+            s.add_tenant(&TenantId::parse(t).unwrap(), "pro", "test").await.unwrap();
+        }
+        for i in 0..20 {
+            put(s, &format!("acme/wf/a{i}"), format!("first {i}").as_bytes()).await;
+        }
+        // 60 uploads at once: 20 overwrite a live artifact, 40 are new (some
+        // with the bytes of another, so their blobs are shared).
+        let uploads = (0..60).map(|i| {
+            let (k, bytes) = match i {
+                0..20 => (format!("acme/wf/a{i}"), format!("second {i}")),
+                20..40 => (format!("globex/wf/b{i}"), format!("shared {}", i % 5)),
+                _ => (format!("acme/other/c{i}"), format!("new {i}")),
+            };
+            async move {
+                let options = PutOptions { actor: "test".into(), overwrite: true, ..PutOptions::default() };
+                s.put(&key(&k), bytes.as_bytes(), options).await.map(|_| (k, bytes))
+            }
+        });
+        let stored = futures::future::join_all(uploads).await;
+        for result in &stored {
+            let (k, bytes) = result.as_ref().unwrap();
+            let out = case._dir.path().join("read-back");
+            s.get_to_file(&key(k), &out).await.unwrap();
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), *bytes, "{}: {k}", case.db);
+        }
+        let count = |kind: &'static str| async move {
+            let filter = EventFilter { kind: Some(kind.into()), ..EventFilter::default() };
+            s.catalog().events(&filter).await.unwrap().len()
+        };
+        assert_eq!(count("ingested").await, 80, "{}: one ingested event per upload", case.db);
+        assert_eq!(count("overwritten").await, 20, "{}: one overwritten event per replaced artifact", case.db);
+        let live = s.catalog().list(&ArtifactFilter::default()).await.unwrap();
+        assert_eq!(live.len(), 60, "{}: the replaced artifacts are no longer live", case.db);
+        let report = s.catalog().verify_events().await.unwrap();
+        assert_eq!(report.problem, None, "{}", case.db);
+        let refused = s.put(&key("acme/wf/a1"), &b"third"[..], PutOptions::default()).await;
+        assert!(matches!(refused, Err(StoreError::AlreadyExists(_))), "{}: {refused:?}", case.db);
         case.finish().await;
     }
 }
