@@ -16,7 +16,7 @@
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
 
 use chrono::{DateTime, Duration, Utc};
-use sqlx::Executor;
+use redis::AsyncCommands;
 use std::sync::Arc;
 use std::time::Instant;
 use strata_core::artifact::{Artifact, Codec, State, Tier};
@@ -140,26 +140,20 @@ async fn on_sqlite(config: &Config, total: u64, due: u64) {
 }
 
 async fn on_postgres(config: &Config, base: &str, redis: &str, total: u64, due: u64) {
-    let name = format!("strata_bench_{}", uuid_like());
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(base).await.unwrap();
-    admin.execute(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{name}\""))).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
+    let schema = strata_testkit::pg::Schema::create(base);
+    let prefix = format!("strata-bench-{}", uuid::Uuid::new_v4().simple());
     let mut config = config.clone();
-    config.catalog.url = Some(format!("{base}{sep}options[search_path]={name}"));
+    config.catalog.url = Some(schema.url().to_owned());
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), config, Arc::new(SystemClock)).await.unwrap();
-    let queue = RedisQueue::connect(redis, &name, store.clock().clone()).await.unwrap();
+    let queue = RedisQueue::connect(redis, &prefix, store.clock().clone()).await.unwrap();
     measure("postgres", &store, &queue, total, due).await;
     drop(store);
-    admin.execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA \"{name}\" CASCADE"))).await.unwrap();
-    let keys = format!("redis-cli -u '{redis}' --scan --pattern '{name}:*' | xargs -r redis-cli -u '{redis}' DEL");
-    std::process::Command::new("sh").arg("-c").arg(keys).output().unwrap();
-}
-
-/// A name no other run uses.
-fn uuid_like() -> String {
-    format!("{}_{}", std::process::id(), Utc::now().timestamp_millis())
+    let mut con = redis::Client::open(redis).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = con.keys(format!("{prefix}:*")).await.unwrap();
+    if !keys.is_empty() {
+        let _: () = con.del(keys).await.unwrap();
+    }
 }
 
 #[tokio::main]

@@ -1,8 +1,9 @@
 //! Artifact rows: lookups, listings, compare-and-set saves and blob
 //! reference counts (the planner's due query is in `due.rs`).
 
+use super::batch::Save;
 use super::sql::{Builder, sql};
-use super::{Catalog, CatalogError, WriteTx, opt_millis, opt_time};
+use super::{Catalog, CatalogError, WriteTx, opt_time};
 use crate::artifact::{Artifact, State, Tier};
 use crate::clock::{from_millis, to_millis};
 use crate::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
@@ -86,7 +87,7 @@ pub struct TierTotal {
     pub stored_bytes: i64,
 }
 
-fn bad(e: impl std::fmt::Display) -> CatalogError {
+pub(super) fn bad(e: impl std::fmt::Display) -> CatalogError {
     CatalogError::BadRow(e.to_string())
 }
 
@@ -261,37 +262,8 @@ impl WriteTx {
 
     /// Inserts a new artifact (its `id` is ignored) and returns it with its id.
     pub async fn insert_artifact(&mut self, a: &Artifact) -> Result<Artifact, CatalogError> {
-        let id: i64 = sqlx::query(sql(
-            "INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
-                tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
-                pinned_hot_until, next_due_at, generation)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) RETURNING id",
-        ))
-        .bind(a.tenant.as_str())
-        .bind(a.workflow.as_str())
-        .bind(a.name.as_str())
-        .bind(a.size as i64)
-        .bind(a.stored_size as i64)
-        .bind(a.codec.as_str())
-        .bind(&a.blake3)
-        .bind(&a.sha256)
-        .bind(&a.content_type)
-        .bind(serde_json::Value::Object(a.tags.clone()).to_string())
-        .bind(serde_json::Value::Object(a.meta.clone()).to_string())
-        .bind(to_millis(a.created_at))
-        .bind(to_millis(a.last_accessed_at))
-        .bind(to_millis(a.verified_at))
-        .bind(a.tier.as_str())
-        .bind(a.state.as_str())
-        .bind(&a.class)
-        .bind(opt_millis(a.expires_at))
-        .bind(opt_millis(a.eligible_at))
-        .bind(opt_millis(a.pinned_hot_until))
-        .bind(opt_millis(a.next_due_at))
-        .fetch_one(&mut *self.tx)
-        .await?
-        .try_get("id")?;
-        Ok(Artifact { id, generation: 0, job_token: None, ..a.clone() })
+        let mut inserted = self.insert_artifacts(&[a]).await?;
+        inserted.pop().ok_or_else(|| CatalogError::BadRow(format!("no id for {}", a.key())))
     }
 
     /// Compare-and-set: writes `a`'s mutable columns if the row still has
@@ -305,34 +277,8 @@ impl WriteTx {
         token: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, CatalogError> {
-        let deleted_at = (!a.state.is_live()).then(|| to_millis(now));
-        let n = sqlx::query(sql(
-            "UPDATE artifacts SET stored_size = ?, codec = ?, last_accessed_at = ?, verified_at = ?, tier = ?,
-                state = ?, class = ?, expires_at = ?, eligible_at = ?, pinned_hot_until = ?, next_due_at = ?,
-                extended = ?, deleted_at = COALESCE(deleted_at, ?), generation = generation + 1
-             WHERE id = ? AND generation = ? AND (? IS NULL OR job_token = ?)",
-        ))
-        .bind(a.stored_size as i64)
-        .bind(a.codec.as_str())
-        .bind(to_millis(a.last_accessed_at))
-        .bind(to_millis(a.verified_at))
-        .bind(a.tier.as_str())
-        .bind(a.state.as_str())
-        .bind(&a.class)
-        .bind(opt_millis(a.expires_at))
-        .bind(opt_millis(a.eligible_at))
-        .bind(opt_millis(a.pinned_hot_until))
-        .bind(opt_millis(if a.state.is_live() { a.next_due_at } else { None }))
-        .bind(i64::from(a.extended))
-        .bind(deleted_at)
-        .bind(a.id)
-        .bind(expected_generation)
-        .bind(token)
-        .bind(token)
-        .execute(&mut *self.tx)
-        .await?
-        .rows_affected();
-        Ok(n == 1)
+        let saved = self.save_many(&[Save { artifact: a, expected_generation, token }], now).await?;
+        Ok(saved.first().copied().unwrap_or(false))
     }
 
     /// Every live (active or eligible) artifact, read under the write lock,

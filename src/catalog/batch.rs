@@ -7,7 +7,7 @@
 //! databases type the placeholders alike; its columns are read by their
 //! default names (`column1`, `column2`, ...), which both databases give.
 
-use super::artifacts::artifact_from_row;
+use super::artifacts::{artifact_from_row, bad};
 use super::sql::Builder;
 use super::{Catalog, CatalogError, WriteTx, opt_millis};
 use crate::artifact::{Artifact, Tier};
@@ -275,8 +275,4 @@ impl WriteTx {
             })
             .collect()
     }
-}
-
-fn bad(e: impl std::fmt::Display) -> CatalogError {
-    CatalogError::BadRow(e.to_string())
 }

@@ -57,20 +57,22 @@ async fn events_of(f: &Fixture, kind: &str) -> usize {
     f.store.catalog().events(&filter).await.unwrap().len()
 }
 
+/// Files under `dir`, recursively, staging excluded.
+fn count_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| match e.file_type().unwrap().is_dir() {
+            true if e.file_name() != ".staging" => count_files(&e.path()),
+            true => 0,
+            false => 1,
+        })
+        .sum()
+}
+
 /// Blob files of tenant `acme` in `tier` (staging excluded).
 fn blob_files(f: &Fixture, tier: Tier) -> usize {
-    fn count(dir: &std::path::Path) -> usize {
-        let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-        entries
-            .filter_map(Result::ok)
-            .map(|e| match e.file_type().unwrap().is_dir() {
-                true if e.file_name() != ".staging" => count(&e.path()),
-                true => 0,
-                false => 1,
-            })
-            .sum()
-    }
-    count(&f.store.tiers().root(tier).join("acme"))
+    count_files(&f.store.tiers().root(tier).join("acme"))
 }
 
 async fn crash_then_rerun(f: &Fixture, job: &Job, step: &'static str) {
@@ -396,18 +398,7 @@ impl Many {
     }
 
     fn files(&self, tier: Tier) -> usize {
-        fn count(dir: &std::path::Path) -> usize {
-            let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-            entries
-                .filter_map(Result::ok)
-                .map(|e| match e.file_type().unwrap().is_dir() {
-                    true if e.file_name() != ".staging" => count(&e.path()),
-                    true => 0,
-                    false => 1,
-                })
-                .sum()
-        }
-        count(&self.store.tiers().root(tier).join("acme"))
+        count_files(&self.store.tiers().root(tier).join("acme"))
     }
 }
 
