@@ -31,6 +31,7 @@ WORKDIR /var/lib/strata
 ENV STRATA_DATA_DIR=/var/lib/strata \
     STRATA_LOG=info
 # 8080: `strata serve --listen 0.0.0.0:8080`; 9187: `strata worker --metrics-listen 0.0.0.0:9187`.
+# No HEALTHCHECK here: each role has its own (docker-compose.yml sets them).
 EXPOSE 8080 9187
 ENTRYPOINT ["strata"]
 CMD ["serve", "--listen", "0.0.0.0:8080"]
