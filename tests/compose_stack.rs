@@ -222,6 +222,27 @@ fn variables_strata_reads() -> BTreeSet<String> {
     names
 }
 
+/// The names the Dockerfile's `ENV` instructions set (`NAME=value`, one or
+/// more a line, continued with a backslash).
+fn dockerfile_env() -> Vec<String> {
+    let dockerfile = read("Dockerfile");
+    let mut names = Vec::new();
+    let mut continued = false;
+    for line in dockerfile.lines() {
+        let body = match line.strip_prefix("ENV ") {
+            Some(body) => body,
+            None if continued => line,
+            None => continue,
+        };
+        continued = body.trim_end().ends_with('\\');
+        for pair in body.split_whitespace().filter(|w| w.contains('=')) {
+            names.push(pair.split('=').next().expect("NAME=").to_owned());
+        }
+    }
+    assert!(!names.is_empty(), "the Dockerfile sets no variable");
+    names
+}
+
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("a directory entry").path();
@@ -295,6 +316,9 @@ fn the_strata_services_set_only_variables_strata_reads_and_load_as_a_valid_confi
     let reads = variables_strata_reads();
     for known in ["STRATA_DATABASE_URL", "STRATA_REDIS_URL", "STORAGE_HOT_PATH", "STRATA_DATA_DIR", "STRATA_LOG"] {
         assert!(reads.contains(known), "the sources were not read right: {known} missing from {reads:?}");
+    }
+    for var in dockerfile_env() {
+        assert!(reads.contains(&var), "the Dockerfile sets {var}, which strata does not read");
     }
     for (name, service) in stack.strata_services() {
         let env = stack.environment(service);
