@@ -12,7 +12,8 @@
 //! slots); the catalog statements each transition costs are counted.
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_lifecycle [-- N]`
-//! (`-- N strata` skips the baseline, for profiling; `STRATA_FSYNC=false`
+//! (`-- N strata` skips the baseline, for profiling; `-- N sqlite` or
+//! `-- N postgres` runs one catalog and the baseline; `STRATA_FSYNC=false`
 //! measures both without syncing.)
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
@@ -184,7 +185,9 @@ async fn on_postgres(config: &Config, data: &[Vec<u8>], concurrency: usize) -> O
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
-    let with_baseline = std::env::args().nth(2).is_none_or(|s| s != "strata");
+    let only = std::env::args().nth(2);
+    let with_baseline = only.as_deref() != Some("strata");
+    let run = |catalog: &str| only.as_deref().is_none_or(|o| o == "strata" || o == catalog);
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::load(None).expect("configuration from the environment");
     if std::env::var_os("STRATA_WORKER_CONCURRENCY").is_none() {
@@ -198,9 +201,9 @@ async fn main() {
 
     let store = Store::open(&dir.path().join("strata"), config.clone(), Arc::new(SystemClock)).await.unwrap();
     let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
-    let sqlite = lifecycle(&store, queue, &data, concurrency).await;
+    let sqlite = if run("sqlite") { lifecycle(&store, queue, &data, concurrency).await } else { [Step::NONE; 3] };
     drop(store);
-    let postgres = on_postgres(&config, &data, concurrency).await;
+    let postgres = if run("postgres") { on_postgres(&config, &data, concurrency).await } else { None };
 
     // The baseline runs last: deleting many files slows later inode
     // allocation on some filesystems, and the baseline should not gain from it.

@@ -185,7 +185,7 @@ impl Catalog {
             q.push(" AND state IN ('active', 'eligible')");
         }
         q.push(" ORDER BY tenant, workflow, name, id");
-        let rows = q.build()?.fetch_all(&self.pool).await?;
+        let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
         rows.iter().map(artifact_from_row).collect()
     }
 
@@ -218,7 +218,7 @@ impl Catalog {
             q.push(", ").push_bind(name.clone()).push(", ").push_bind(*id).push(")");
         }
         q.push(" ORDER BY workflow, name, id LIMIT ").push_bind(i64::from(page.limit));
-        let rows = q.build()?.fetch_all(&self.pool).await?;
+        let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
         rows.iter().map(artifact_from_row).collect()
     }
 

@@ -39,7 +39,7 @@ impl Catalog {
         for chunk in ids.chunks(CHUNK) {
             let mut q = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (", self.columns));
             q.push_binds(chunk.iter().copied()).push(")");
-            let rows = q.build()?.fetch_all(&self.pool).await?;
+            let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
             for row in &rows {
                 out.push(artifact_from_row(row)?);
             }
@@ -140,7 +140,7 @@ impl WriteTx {
                AND (v.token IS NULL OR artifacts.job_token = v.token)
              RETURNING artifacts.id",
         );
-        let rows = q.build()?.fetch_all(&mut *self.tx).await?;
+        let rows = q.build(self.dialect)?.fetch_all(&mut *self.tx).await?;
         rows.iter().map(|r| Ok(r.try_get::<i64, _>(0)?)).collect()
     }
 
@@ -159,7 +159,7 @@ impl WriteTx {
                 q.push_bind(*id).push(" AS BIGINT), CAST(").push_bind((*token).to_owned()).push(" AS TEXT))");
             }
             q.push(") AS x) RETURNING id");
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 released.insert(row.try_get::<i64, _>(0)?);
             }
         }
@@ -185,7 +185,7 @@ impl WriteTx {
                 q.push_bind(tier.as_str().to_owned()).push(" AS TEXT))");
             }
             q.push(") AS x) GROUP BY tenant, blake3, tier");
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 let key = (row.try_get("tenant")?, row.try_get("blake3")?, row.try_get("tier")?);
                 counts.insert(key, row.try_get("n")?);
             }
@@ -217,7 +217,7 @@ impl WriteTx {
                 q.push_bind(key.name.as_str().to_owned()).push(" AS TEXT))");
             }
             q.push(") AS x)");
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 let a = artifact_from_row(&row)?;
                 live.insert(a.key(), a);
             }
@@ -258,7 +258,7 @@ impl WriteTx {
                 q.push_bind(opt_millis(a.next_due_at)).push(", 0)");
             }
             q.push(" RETURNING id, tenant, workflow, name");
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 let key = ArtifactKey {
                     tenant: TenantId::parse(&row.try_get::<String, _>("tenant")?).map_err(bad)?,
                     workflow: WorkflowName::parse(&row.try_get::<String, _>("workflow")?).map_err(bad)?,

@@ -50,7 +50,7 @@ impl WriteTx {
                 q.push(if i == 0 { "(" } else { ", (" }).push_bind(*id).push(", ").push_bind(*token).push(")");
             }
             q.push(") AS v WHERE artifacts.id = v.column1");
-            q.build()?.execute(&mut *self.tx).await?;
+            q.build(self.dialect)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -69,7 +69,7 @@ impl WriteTx {
                 q.push(if i == 0 { "(" } else { ", (" }).push_bind(*id).push(", ").push_bind(opt_millis(*at)).push(")");
             }
             q.push(") AS v WHERE artifacts.id = v.column1");
-            q.build()?.execute(&mut *self.tx).await?;
+            q.build(self.dialect)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -50,7 +50,7 @@ impl Catalog {
         if let Some(limit) = filter.limit {
             q.push(" LIMIT ").push_bind(limit);
         }
-        let rows = q.build()?.fetch_all(&self.pool).await?;
+        let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
         let mut events = rows
             .iter()
             .map(|row| {
@@ -364,7 +364,7 @@ impl WriteTx {
         }
         let mut drawn = Vec::new();
         if branches > 0 {
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 let n: i64 = row.try_get("n")?;
                 match row.try_get::<Option<String>, _>("chain")? {
                     None => drawn.push(n),
@@ -388,7 +388,7 @@ impl WriteTx {
         let mut insert = Builder::new(insert_text);
         for (i, (row, seq)) in rows.iter().zip(&seqs).enumerate() {
             if i > 0 && i % INSERT_CHUNK == 0 {
-                std::mem::replace(&mut insert, Builder::new(insert_text)).build()?.execute(&mut *self.tx).await?;
+                std::mem::replace(&mut insert, Builder::new(insert_text)).build(self.dialect)?.execute(&mut *self.tx).await?;
             }
             let at = to_millis(row.at.unwrap_or(at));
             let tenant = row.tenant();
@@ -428,7 +428,7 @@ impl WriteTx {
             *last_pos = pos;
             *last_hash = hash;
         }
-        insert.build()?.execute(&mut *self.tx).await?;
+        insert.build(self.dialect)?.execute(&mut *self.tx).await?;
         Ok(seqs)
     }
 

@@ -34,7 +34,7 @@ impl Catalog {
             ));
             q.push_binds(chunk.iter().copied());
             q.push(") ORDER BY seq");
-            for row in q.build()?.fetch_all(&self.pool).await? {
+            for row in q.build(self.dialect)?.fetch_all(&self.pool).await? {
                 out.insert(row.try_get("artifact_id")?, row.try_get("kind")?);
             }
         }

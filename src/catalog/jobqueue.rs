@@ -183,7 +183,7 @@ impl WriteTx {
                 q.push_bind(job.payload.clone()).push(", 'ready', ").push_bind(now).push(", ").push_bind(now);
                 q.push(")");
             }
-            q.build()?.execute(&mut *self.tx).await?;
+            q.build(self.dialect)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }
@@ -392,7 +392,7 @@ impl JobQueue {
         );
         filter.push(&mut q);
         q.push(" ORDER BY id LIMIT ").push_bind(i64::try_from(limit).unwrap_or(i64::MAX));
-        let rows = q.build()?.fetch_all(&self.catalog.pool).await?;
+        let rows = q.build(self.catalog.dialect)?.fetch_all(&self.catalog.pool).await?;
         Ok(rows.iter().map(dead_from_row).collect::<Result<_, _>>()?)
     }
 
@@ -406,14 +406,14 @@ impl JobQueue {
         );
         q.push_bind(now).push(", enqueued_at = ").push_bind(now).push(" WHERE state = 'dead'");
         filter.push(&mut q);
-        Ok(q.build()?.execute(&self.catalog.writer).await?.rows_affected())
+        Ok(q.build(self.catalog.dialect)?.execute(&self.catalog.writer).await?.rows_affected())
     }
 
     /// Deletes matching dead letters; returns how many.
     pub async fn discard_dead(&self, filter: &DeadJobFilter<'_>) -> Result<u64, CatalogError> {
         let mut q = Builder::new("DELETE FROM jobs WHERE state = 'dead'");
         filter.push(&mut q);
-        Ok(q.build()?.execute(&self.catalog.writer).await?.rows_affected())
+        Ok(q.build(self.catalog.dialect)?.execute(&self.catalog.writer).await?.rows_affected())
     }
 }
 

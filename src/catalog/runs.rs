@@ -136,7 +136,7 @@ impl WriteTx {
                 q.push_bind((*token).to_owned()).push(", ").push_bind(i64::from(*failed)).push(")");
             }
             q.push(" ON CONFLICT DO NOTHING RETURNING token");
-            for row in q.build()?.fetch_all(&mut *self.tx).await? {
+            for row in q.build(self.dialect)?.fetch_all(&mut *self.tx).await? {
                 inserted.insert(row.try_get::<String, _>("token")?);
             }
         }
@@ -151,7 +151,7 @@ impl WriteTx {
             let mut q = Builder::new("UPDATE run_jobs_finished SET failed = 0 WHERE run_id = ");
             q.push_bind(run_id).push(" AND failed = 1 AND token IN (");
             q.push_binds(chunk.iter().map(|t| (*t).to_owned())).push(")");
-            cleared += i64::try_from(q.build()?.execute(&mut *self.tx).await?.rows_affected()).unwrap_or(0);
+            cleared += i64::try_from(q.build(self.dialect)?.execute(&mut *self.tx).await?.rows_affected()).unwrap_or(0);
         }
         Ok(cleared)
     }
@@ -165,7 +165,7 @@ impl WriteTx {
                 q.push(if n == 0 { "(" } else { ", (" }).push_bind(kind.clone()).push(", ");
                 q.push_bind(*seconds).push(")");
             }
-            q.build()?.execute(&mut *self.tx).await?;
+            q.build(self.dialect)?.execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -2,8 +2,12 @@
 //! `?` (next argument) and `?N` (argument N) placeholders, and sent in the
 //! `$N` form, which PostgreSQL requires and SQLite also accepts, so one text
 //! serves both. Dynamic statements are built with [`Builder`], which numbers
-//! its arguments the same way.
+//! its arguments the same way on PostgreSQL and leaves them anonymous (`?`,
+//! each the next argument) on SQLite: the SQLite driver looks each numbered
+//! placeholder up by name, a scan of all of them, so a statement with
+//! thousands of arguments would spend most of its time binding.
 
+use super::Dialect;
 use sqlx::any::AnyArguments;
 use sqlx::{Any, Arguments, Encode, Type};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,15 +59,16 @@ fn numbered(text: &str) -> String {
 /// A statement built piece by piece, with its arguments.
 pub(super) struct Builder {
     text: String,
+    /// Where each placeholder goes in `text`, in argument order.
+    slots: Vec<usize>,
     args: AnyArguments,
-    n: usize,
     failed: Option<sqlx::error::BoxDynError>,
 }
 
 impl Builder {
     /// Starts a statement with `text` (no placeholders).
     pub(super) fn new(text: impl Into<String>) -> Self {
-        Self { text: text.into(), args: AnyArguments::default(), n: 0, failed: None }
+        Self { text: text.into(), slots: Vec::new(), args: AnyArguments::default(), failed: None }
     }
 
     /// Appends `text` (no placeholders).
@@ -77,9 +82,7 @@ impl Builder {
     where
         T: 'q + Encode<'q, Any> + Type<Any>,
     {
-        self.n += 1;
-        self.text.push('$');
-        self.text.push_str(&self.n.to_string());
+        self.slots.push(self.text.len());
         // A value the driver cannot carry fails `build`.
         if let Err(e) = self.args.add(value) {
             self.failed.get_or_insert(e);
@@ -101,20 +104,47 @@ impl Builder {
         self
     }
 
-    /// The statement, ready to run; an argument the driver could not carry
-    /// is an encoding error.
-    pub(super) fn build(self) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, sqlx::Error> {
+    /// The statement for `dialect`, ready to run; an argument the driver
+    /// could not carry is an encoding error.
+    pub(super) fn build(self, dialect: Dialect) -> Result<sqlx::query::Query<'static, Any, AnyArguments>, sqlx::Error> {
         STATEMENTS.fetch_add(1, Ordering::Relaxed);
-        match self.failed {
-            Some(e) => Err(sqlx::Error::Encode(e)),
-            None => Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text), self.args)),
+        if let Some(e) = self.failed {
+            return Err(sqlx::Error::Encode(e));
         }
+        Ok(sqlx::query_with(sqlx::AssertSqlSafe(self.text_for(dialect)), self.args))
+    }
+
+    /// The text with its placeholders in `dialect`'s form.
+    fn text_for(&self, dialect: Dialect) -> String {
+        let mut out = String::with_capacity(self.text.len() + 6 * self.slots.len());
+        let mut from = 0;
+        for (n, &at) in self.slots.iter().enumerate() {
+            out.push_str(&self.text[from..at]);
+            match dialect {
+                Dialect::Sqlite => out.push('?'),
+                Dialect::Postgres => {
+                    out.push('$');
+                    out.push_str(&(n + 1).to_string());
+                }
+            }
+            from = at;
+        }
+        out.push_str(&self.text[from..]);
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::numbered;
+    use super::{Builder, Dialect, numbered};
+
+    #[test]
+    fn built_placeholders_are_numbered_on_postgres_and_anonymous_on_sqlite() {
+        let mut q = Builder::new("SELECT a FROM t WHERE b IN (");
+        q.push_binds([1_i64, 2, 3]).push(") AND c = ").push_bind("x").push(" AND d = '$'");
+        assert_eq!(q.text_for(Dialect::Postgres), "SELECT a FROM t WHERE b IN ($1, $2, $3) AND c = $4 AND d = '$'");
+        assert_eq!(q.text_for(Dialect::Sqlite), "SELECT a FROM t WHERE b IN (?, ?, ?) AND c = ? AND d = '$'");
+    }
 
     #[test]
     fn placeholders_are_numbered_in_order_and_quotes_are_left_alone() {
