@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use strata_workers::metrics::{DURATION_BUCKETS, Histogram, escape, header as metric_header, write_durable};
+use strata_queue::metrics::{DURATION_BUCKETS, Histogram, escape, header as metric_header, write_durable};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -5,8 +5,8 @@ use crate::auth::AdminToken;
 use crate::metrics::HttpMetrics;
 use std::sync::Arc;
 use strata_core::store::Store;
-use strata_workers::metrics::JobMetrics;
-use strata_workers::queue::Queue;
+use strata_queue::Queue;
+use strata_queue::metrics::JobMetrics;
 
 /// The largest JSON body any route accepts, in bytes.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;

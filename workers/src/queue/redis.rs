@@ -940,7 +940,7 @@ mod tests {
     async fn passes_the_shared_queue_suite() {
         let Some(url) = redis_url("queue::redis::tests::passes_the_shared_queue_suite") else { return };
         let prefixes = Mutex::new(Vec::new());
-        crate::queue::suite::run_all(|retention| {
+        strata_queue::suite::run_all(|retention| {
             let url = url.clone();
             let prefix = format!("strata-test-{}", uuid::Uuid::new_v4().simple());
             prefixes.lock().unwrap().push(prefix.clone());
