@@ -107,12 +107,7 @@ const ENQUEUE_CHUNK: usize = 10_000;
 /// and of every later chunk are released in one statement, so the next pass
 /// plans them again instead of waiting out their lease; a job of that chunk
 /// that reached the queue all the same finds its token spent.
-async fn enqueue_or_release(
-    store: &Store,
-    queue: &dyn Queue,
-    plan: &Plan,
-    attempts: u32,
-) -> Result<(), PlanError> {
+async fn enqueue_or_release(store: &Store, queue: &dyn Queue, plan: &Plan, attempts: u32) -> Result<(), PlanError> {
     for (n, chunk) in plan.jobs.chunks(ENQUEUE_CHUNK).enumerate() {
         let jobs = to_new_jobs(chunk, store.config());
         let mut delay = std::time::Duration::from_millis(200);

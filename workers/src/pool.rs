@@ -551,12 +551,6 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_jobs::payload::{DEFAULT_LANE, PRIORITY_LANE};
-    use strata_queue::lanes::default_lanes;
-    use strata_queue::message::to_new_jobs;
-    use strata_queue::plan::plan_and_enqueue;
-    use strata_queue::sqlite::SqliteQueue;
-    use strata_queue::{DeadFilter, DeadLetter, LaneStats, NewJob};
     use chrono::Duration as Days;
     use strata_core::artifact::Tier;
     use strata_core::catalog::{ArtifactFilter, EventFilter};
@@ -564,6 +558,12 @@ mod tests {
     use strata_core::config::Config;
     use strata_core::id::{ArtifactKey, TenantId};
     use strata_core::store::{PutOptions, Store};
+    use strata_jobs::payload::{DEFAULT_LANE, PRIORITY_LANE};
+    use strata_queue::lanes::default_lanes;
+    use strata_queue::message::to_new_jobs;
+    use strata_queue::plan::plan_and_enqueue;
+    use strata_queue::sqlite::SqliteQueue;
+    use strata_queue::{DeadFilter, DeadLetter, LaneStats, NewJob};
 
     async fn setup(n: usize) -> (tempfile::TempDir, Store, Arc<dyn Queue>) {
         setup_with(n, |_| {}).await
@@ -735,8 +735,7 @@ mod tests {
     #[tokio::test]
     async fn an_undecodable_payload_is_dead_lettered_at_once() {
         let (_dir, store, queue) = setup(0).await;
-        let bad =
-            NewJob { lane: DEFAULT_LANE.into(), kind: "promote".into(), payload: "{not json".into() };
+        let bad = NewJob { lane: DEFAULT_LANE.into(), kind: "promote".into(), payload: "{not json".into() };
         queue.enqueue(&[bad]).await.unwrap();
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!((report.dead_lettered, report.retried), (1, 0));
@@ -870,11 +869,7 @@ mod tests {
         async fn stats(&self) -> Result<Vec<LaneStats>, QueueError> {
             self.inner.stats().await
         }
-        async fn dead_letters(
-            &self,
-            filter: &DeadFilter,
-            limit: usize,
-        ) -> Result<Vec<DeadLetter>, QueueError> {
+        async fn dead_letters(&self, filter: &DeadFilter, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
             self.inner.dead_letters(filter, limit).await
         }
         async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {

@@ -154,10 +154,10 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use strata_core::config::Config;
-    use strata_queue::sqlite::SqliteQueue;
     use std::sync::Arc;
     use strata_core::clock::ManualClock;
+    use strata_core::config::Config;
+    use strata_queue::sqlite::SqliteQueue;
 
     #[tokio::test]
     async fn a_tick_with_nothing_due_counts_as_a_successful_run() {
@@ -196,10 +196,10 @@ mod tests {
     async fn a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them() {
         use crate::queue::redis::RedisQueue;
         use redis::AsyncCommands;
-        use strata_queue::plan::plan_and_enqueue;
         use strata_core::catalog::ArtifactFilter;
         use strata_core::id::{ArtifactKey, TenantId};
         use strata_core::store::PutOptions;
+        use strata_queue::plan::plan_and_enqueue;
         use strata_testkit::proxy::{Claim, RedisProxy};
         const TEST: &str = "scheduler::tests::a_refused_enqueue_releases_the_claims_and_the_next_pass_plans_them";
         let Some(url) = strata_testkit::redis_url(TEST) else { return };

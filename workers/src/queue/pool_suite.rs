@@ -28,9 +28,7 @@ pub(crate) async fn a_job_whose_lease_keeps_expiring_is_dead_lettered(q: Arc<dyn
     store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
     let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
     store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
-    let plan = plan_and_enqueue(&store, q.as_ref(), clock.now() + ChronoDuration::days(8), "test")
-        .await
-        .unwrap();
+    let plan = plan_and_enqueue(&store, q.as_ref(), clock.now() + ChronoDuration::days(8), "test").await.unwrap();
     assert_eq!(plan.jobs.len(), 1);
     for attempt in 1..=3 {
         let d = q.fetch(&default_lanes(), 10, VIS).await.unwrap();
