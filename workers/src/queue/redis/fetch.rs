@@ -46,6 +46,13 @@ fn delivery(lane: &str, lease: &str, id: String, fields: Vec<String>, delivered:
     }
 }
 
+/// Whether a failure says the lane's consumer group is missing (the server's
+/// `NOGROUP` code), alone or among the server errors of a pipeline or
+/// transaction.
+fn is_missing_group(e: &redis::RedisError) -> bool {
+    e.clone().into_server_errors().is_some_and(|errors| errors.iter().any(|(_, s)| s.code() == "NOGROUP"))
+}
+
 /// Deliveries grouped by lane and lease, each with its entry ids.
 pub(super) fn by_lease(deliveries: &[Delivery]) -> BTreeMap<(&str, &str), Vec<&str>> {
     let mut groups: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
@@ -87,7 +94,7 @@ impl RedisQueue {
             let fetched = match self.fetch_lane(lane, room, now, deadline).await {
                 // The lane's consumer group is gone (a Redis that lost its
                 // data): create it again and read.
-                Err(e) if e.code() == Some("NOGROUP") => {
+                Err(e) if is_missing_group(&e) => {
                     tracing::warn!(lane, "The lane's consumer group is missing; creating it again");
                     self.lanes.set_group(lane, false);
                     self.ensure_group(lane).await?;
