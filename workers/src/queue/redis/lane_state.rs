@@ -75,3 +75,38 @@ impl LaneStates {
         lanes.iter().any(|l| states.get(l).is_none_or(|s| s.empty_since.is_none()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_never_seen_has_no_known_group_needs_maintenance_and_is_busy() {
+        let lanes = LaneStates::default();
+        assert!(!lanes.has_group("default"));
+        assert!(!lanes.is_tidy("default"));
+        assert!(!lanes.is_empty("default"));
+        assert!(lanes.any_busy(&["default".to_owned()]));
+    }
+
+    #[test]
+    fn each_part_of_a_lane_state_changes_alone() {
+        let lanes = LaneStates::default();
+        let both = ["priority".to_owned(), "default".to_owned()];
+        lanes.set_group("default", true);
+        lanes.set_tidy("default", true);
+        lanes.set_empty("default", true);
+        assert!(lanes.has_group("default") && lanes.is_tidy("default") && lanes.is_empty("default"));
+        assert!(lanes.empty_within("default", Duration::from_secs(3600)));
+        assert!(!lanes.empty_within("default", Duration::ZERO));
+        assert!(lanes.any_busy(&both), "the priority lane was never seen");
+        lanes.set_empty("priority", true);
+        assert!(!lanes.any_busy(&both));
+        lanes.set_group("default", false);
+        assert!(!lanes.has_group("default"));
+        assert!(lanes.is_tidy("default") && lanes.is_empty("default"), "the rest of the state stays");
+        lanes.set_empty("default", false);
+        assert!(!lanes.is_empty("default") && lanes.any_busy(&both));
+        assert!(!lanes.has_group("priority") && !lanes.is_tidy("priority"));
+    }
+}
