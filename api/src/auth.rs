@@ -14,7 +14,7 @@
 //!
 //! Tenant tokens are looked up by their sha256 (the catalog stores nothing
 //! else), so comparing them leaks nothing about a stored token; the admin
-//! token is compared as a sha256 digest in constant time.
+//! token is compared as a sha256 digest in constant time ([`crate::state::AdminToken`]).
 
 use crate::error::{ApiError, Kind, problem_response};
 use crate::state::ApiState;
@@ -22,34 +22,15 @@ use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use strata_core::catalog::Principal;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 
-/// The admin token, kept as its sha256 digest.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AdminToken([u8; 32]);
-
-impl AdminToken {
-    /// Keeps the digest of `token`.
-    pub fn new(token: &str) -> Self {
-        Self(Sha256::digest(token.as_bytes()).into())
-    }
-
-    /// Whether `presented` is the admin token, in time independent of where they differ.
-    pub fn matches(&self, presented: &str) -> bool {
-        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        self.0.iter().zip(presented.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(***)")
-    }
-}
+/// Security scheme of tenant tokens (`strata tenant token create`).
+pub const TENANT_TOKEN: &str = "tenant_token";
+/// Security scheme of the admin token (`STRATA_ADMIN_TOKEN`).
+pub const ADMIN_TOKEN: &str = "admin_token";
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,8 +86,8 @@ impl Access {
     pub fn schemes(self) -> &'static [&'static str] {
         match self {
             Access::Public => &[],
-            Access::Caller | Access::Tenant => &[crate::openapi::TENANT_TOKEN, crate::openapi::ADMIN_TOKEN],
-            Access::Admin => &[crate::openapi::ADMIN_TOKEN],
+            Access::Caller | Access::Tenant => &[TENANT_TOKEN, ADMIN_TOKEN],
+            Access::Admin => &[ADMIN_TOKEN],
         }
     }
 }
@@ -207,15 +188,6 @@ mod tests {
         assert_eq!(bearer(&h), None);
         h.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
         assert_eq!(bearer(&h), None);
-    }
-
-    #[test]
-    fn the_admin_token_matches_only_itself_and_never_shows() {
-        let admin = AdminToken::new("the-admin-token-0123456789");
-        assert!(admin.matches("the-admin-token-0123456789"));
-        assert!(!admin.matches("the-admin-token-012345678"));
-        assert!(!admin.matches(""));
-        assert_eq!(format!("{admin:?}"), "AdminToken(***)");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use serde::Serialize;
 use strata_core::id::IdError;
 use strata_core::retention::HoldError;
 use strata_core::store::StoreError;
-use strata_workers::queue::QueueError;
+use strata_queue::QueueError;
 use utoipa::ToSchema;
 
 /// The media type of every error body.

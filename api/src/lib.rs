@@ -4,19 +4,23 @@
 //!   shutdown signal, finishing requests in flight.
 //! - [`server`]: the accept loop, with header-read and idle timeouts and a
 //!   cap on connections.
-//! - [`state`]: what handlers share ([`state::ApiState`]).
+//! - [`state`]: what handlers share ([`state::ApiState`]), the admin token's
+//!   digest among it.
 //! - [`auth`]: bearer tokens and access levels; a route's level is the group
 //!   it is registered in ([`routes::build`]).
 //! - [`error`]: [`error::ApiError`], the one mapping of failures to
 //!   `application/problem+json` answers.
 //! - [`routes`]: one module per resource.
 //! - [`openapi`]: the OpenAPI document generated from the handlers, at `/openapi.json`.
+//! - [`metrics`]: `/metrics`, and the middleware counting requests into
+//!   [`http_metrics::HttpMetrics`].
 //!
 //! This is the only crate that names axum.
 
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod http_metrics;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

@@ -8,7 +8,7 @@
 //! catch-all `default`). [`Identifier`] and [`Binary`] are the schemas of
 //! identifier parts and artifact bytes.
 
-use crate::auth::Access;
+use crate::auth::{ADMIN_TOKEN, Access, TENANT_TOKEN};
 use crate::error::{PROBLEM_JSON, Problem};
 use axum::Extension;
 use axum::http::header;
@@ -28,11 +28,6 @@ use utoipa::openapi::{
     ResponseBuilder, path::Operation,
 };
 use utoipa::{PartialSchema, ToSchema};
-
-/// Security scheme of tenant tokens (`strata tenant token create`).
-pub const TENANT_TOKEN: &str = "tenant_token";
-/// Security scheme of the admin token (`STRATA_ADMIN_TOKEN`).
-pub const ADMIN_TOKEN: &str = "admin_token";
 
 /// The document with no paths: info, security schemes, the problem schema.
 pub fn base() -> OpenApi {

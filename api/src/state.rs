@@ -1,12 +1,35 @@
 //! What every request handler shares: the store, the queue, the admin
 //! token's digest and the limits.
 
-use crate::auth::AdminToken;
-use crate::metrics::HttpMetrics;
+use crate::http_metrics::HttpMetrics;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use strata_core::store::Store;
-use strata_workers::metrics::JobMetrics;
-use strata_workers::queue::Queue;
+use strata_queue::Queue;
+use strata_queue::metrics::JobMetrics;
+
+/// The admin token, kept as its sha256 digest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken([u8; 32]);
+
+impl AdminToken {
+    /// Keeps the digest of `token`.
+    pub fn new(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Whether `presented` is the admin token, in time independent of where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        let presented: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        self.0.iter().zip(presented.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
 
 /// The largest JSON body any route accepts, in bytes.
 pub const MAX_JSON_BYTES: usize = 64 * 1024;
@@ -62,5 +85,19 @@ impl ApiState {
     pub fn with_job_metrics(mut self, jobs: Arc<JobMetrics>) -> Self {
         self.jobs = jobs;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_admin_token_matches_only_itself_and_never_shows() {
+        let admin = AdminToken::new("the-admin-token-0123456789");
+        assert!(admin.matches("the-admin-token-0123456789"));
+        assert!(!admin.matches("the-admin-token-012345678"));
+        assert!(!admin.matches(""));
+        assert_eq!(format!("{admin:?}"), "AdminToken(***)");
     }
 }

@@ -31,11 +31,12 @@ use strata_core::config::Config;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::{PutOptions, Store};
 use strata_jobs::handlers::Context;
-use strata_workers::pool::{Mode, WorkerPool, default_lanes};
-use strata_workers::queue::Queue;
+use strata_queue::Queue;
+use strata_queue::lanes::default_lanes;
+use strata_queue::plan::plan_and_enqueue;
+use strata_queue::sqlite::SqliteQueue;
+use strata_workers::pool::{Mode, WorkerPool};
 use strata_workers::queue::redis::RedisQueue;
-use strata_workers::queue::sqlite::SqliteQueue;
-use strata_workers::scheduler::plan_and_enqueue;
 
 /// Jobs fetched at a time.
 const BATCH: usize = 256;

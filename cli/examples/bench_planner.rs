@@ -5,7 +5,7 @@
 //! The catalog is bulk-seeded (rows only: planning reads no bytes) with
 //! artifacts consistent with the policy: most are fresh, `DUE` of them were
 //! created past `tiers.hot_days` ago and are due for warm. The tick is the
-//! scheduler's own (`scheduler::plan_tick`: the fenced claim, then the
+//! scheduler's own (`strata_queue::plan::plan_tick`: the fenced claim, then the
 //! enqueue); the baseline next to it, in the same run, is a dry run of the
 //! same pass, which reads and decides but writes nothing.
 //!
@@ -27,10 +27,11 @@ use strata_core::id::{ArtifactName, TenantId, WorkflowName};
 use strata_core::lifecycle::{decide, expires_at};
 use strata_core::store::Store;
 use strata_jobs::planner;
-use strata_workers::queue::Queue;
+use strata_queue::Queue;
+use strata_queue::plan::{PLAN_LIMIT, plan_tick};
+use strata_queue::sqlite::SqliteQueue;
 use strata_workers::queue::redis::RedisQueue;
-use strata_workers::queue::sqlite::SqliteQueue;
-use strata_workers::scheduler::{LEADERSHIP, PLAN_LIMIT, plan_tick};
+use strata_workers::scheduler::LEADERSHIP;
 
 const TENANTS: u64 = 4;
 const TARGET_SECS: f64 = 1.0;

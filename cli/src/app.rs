@@ -9,9 +9,9 @@ use strata_core::config::{Config, ConfigError};
 use strata_core::id::IdError;
 use strata_core::store::{Store, StoreError};
 use strata_core::tiers::BlobRef;
+use strata_queue::sqlite::SqliteQueue;
+use strata_queue::{DeadLetterRetention, Queue, QueueError};
 use strata_workers::queue::redis::RedisQueue;
-use strata_workers::queue::sqlite::SqliteQueue;
-use strata_workers::queue::{DeadLetterRetention, Queue, QueueError};
 
 /// A user error: bad input that changed nothing (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -95,7 +95,7 @@ impl App {
     /// returns whether it does.
     pub fn announce_dry_run(&self) -> bool {
         if self.dry_run() {
-            eprintln!("{}", strata_workers::scheduler::dry_run_notice());
+            eprintln!("{}", strata_queue::plan::dry_run_notice());
         }
         self.dry_run()
     }

@@ -45,10 +45,11 @@ use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::{PutOptions, Store};
 use strata_jobs::handlers::{Context, Outcome};
 use strata_jobs::payload::{DEFAULT_LANE, Job, JobKind};
-use strata_workers::pool::{Mode, WorkerPool, default_lanes};
+use strata_queue::lanes::default_lanes;
+use strata_queue::plan::plan_and_enqueue;
+use strata_queue::{Delivery, NewJob, Queue};
+use strata_workers::pool::{Mode, WorkerPool};
 use strata_workers::queue::redis::RedisQueue;
-use strata_workers::queue::{Delivery, NewJob, Queue};
-use strata_workers::scheduler::plan_and_enqueue;
 use tokio::sync::{mpsc, watch};
 
 /// Jobs per fetch of the queue API drain.

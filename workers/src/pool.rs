@@ -9,8 +9,6 @@
 //! dead-lettered at once.
 
 use crate::backoff::{full_jitter, since_first_failure};
-use crate::metrics::JobMetrics;
-use crate::queue::{Delivery, Failure, LaneStats, Queue, QueueError};
 use futures::FutureExt;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -23,7 +21,9 @@ use strata_core::claims::DeadClaim;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::id::TenantId;
 use strata_jobs::handlers::{self, Context, JobError, Outcome};
-use strata_jobs::payload::{DEFAULT_LANE, Job, JobKind, PRIORITY_LANE};
+use strata_jobs::payload::{Job, JobKind};
+use strata_queue::metrics::JobMetrics;
+use strata_queue::{Delivery, Failure, Queue, QueueError};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
@@ -60,67 +60,6 @@ impl RunReport {
     pub fn count(&self, kind: &str, outcome: Outcome) -> u64 {
         self.outcomes.get(kind).and_then(|m| m.get(outcome.as_str())).copied().unwrap_or(0)
     }
-}
-
-/// The lanes a default worker consumes: the priority lane first, then the shared lane.
-pub fn default_lanes() -> Vec<String> {
-    vec![PRIORITY_LANE.to_owned(), DEFAULT_LANE.to_owned()]
-}
-
-/// Every lane jobs can be on: the default lanes, then each tenant lane.
-pub fn all_lanes(config: &strata_core::config::Config) -> Vec<String> {
-    default_lanes().into_iter().chain(config.queue.tenant_lanes.iter().cloned()).collect()
-}
-
-/// The depth of every configured lane (zeros for a lane that never held a
-/// job) and of any other lane the queue knows, by name.
-pub async fn lane_stats(queue: &dyn Queue, config: &strata_core::config::Config) -> Result<Vec<LaneStats>, QueueError> {
-    let mut stats = queue.stats().await?;
-    for lane in all_lanes(config) {
-        if !stats.iter().any(|s| s.lane == lane) {
-            stats.push(LaneStats { lane, ..LaneStats::default() });
-        }
-    }
-    stats.sort_by(|a, b| a.lane.cmp(&b.lane));
-    Ok(stats)
-}
-
-/// What an operator does with dead letters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeadAction {
-    /// Back on their lanes with fresh attempts.
-    Retry,
-    /// Deleted.
-    Discard,
-}
-
-/// Retries or discards the dead letters `filter` selects, and releases
-/// their artifacts at once (the dead-lettered marker goes and the claim's
-/// lease ends, so the planner takes them up again without waiting out
-/// `jobs.artifact_lease_secs`). Returns how many dead letters were acted on.
-/// If the catalog cannot be written, the artifacts are released when their
-/// lease runs out instead (logged).
-pub async fn act_on_dead_letters(
-    queue: &dyn Queue,
-    store: &strata_core::store::Store,
-    filter: &crate::queue::DeadFilter,
-    action: DeadAction,
-) -> Result<u64, QueueError> {
-    let claims: Vec<(i64, String)> = queue
-        .dead_letters(filter, usize::MAX)
-        .await?
-        .iter()
-        .filter_map(|d| Job::from_json(&d.payload).ok())
-        .map(|j| (j.artifact_id, j.token))
-        .collect();
-    let n = match action {
-        DeadAction::Retry => queue.retry_dead(filter).await?,
-        DeadAction::Discard => queue.discard_dead(filter).await?,
-    };
-    if let Err(e) = store.catalog().release_dead_lettered(&claims, action == DeadAction::Discard).await {
-        tracing::warn!(error = %e, n = claims.len(), "Could not release dead-lettered artifacts; their leases will run out instead");
-    }
-    Ok(n)
 }
 
 /// A pool of concurrent job runners in one process.
@@ -612,9 +551,6 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::DeadFilter;
-    use crate::queue::sqlite::SqliteQueue;
-    use crate::scheduler::plan_and_enqueue;
     use chrono::Duration as Days;
     use strata_core::artifact::Tier;
     use strata_core::catalog::{ArtifactFilter, EventFilter};
@@ -622,6 +558,12 @@ mod tests {
     use strata_core::config::Config;
     use strata_core::id::{ArtifactKey, TenantId};
     use strata_core::store::{PutOptions, Store};
+    use strata_jobs::payload::{DEFAULT_LANE, PRIORITY_LANE};
+    use strata_queue::lanes::default_lanes;
+    use strata_queue::message::to_new_jobs;
+    use strata_queue::plan::plan_and_enqueue;
+    use strata_queue::sqlite::SqliteQueue;
+    use strata_queue::{DeadFilter, DeadLetter, LaneStats, NewJob};
 
     async fn setup(n: usize) -> (tempfile::TempDir, Store, Arc<dyn Queue>) {
         setup_with(n, |_| {}).await
@@ -657,7 +599,7 @@ mod tests {
         let plan = plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
         assert_eq!(plan.jobs.len(), 300);
         // Deliver every job twice: the duplicates must be harmless no-ops.
-        queue.enqueue(&crate::scheduler::to_new_jobs(&plan.jobs, store.config())).await.unwrap();
+        queue.enqueue(&to_new_jobs(&plan.jobs, store.config())).await.unwrap();
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!(report.count("promote", Outcome::Done), 300);
         assert_eq!(report.count("promote", Outcome::Stale), 300);
@@ -793,8 +735,7 @@ mod tests {
     #[tokio::test]
     async fn an_undecodable_payload_is_dead_lettered_at_once() {
         let (_dir, store, queue) = setup(0).await;
-        let bad =
-            crate::queue::NewJob { lane: DEFAULT_LANE.into(), kind: "promote".into(), payload: "{not json".into() };
+        let bad = NewJob { lane: DEFAULT_LANE.into(), kind: "promote".into(), payload: "{not json".into() };
         queue.enqueue(&[bad]).await.unwrap();
         let report = drain(&queue, Context::new(store.clone(), "test")).await;
         assert_eq!((report.dead_lettered, report.retried), (1, 0));
@@ -901,7 +842,7 @@ mod tests {
 
     #[async_trait::async_trait]
     impl Queue for Recording {
-        async fn enqueue(&self, jobs: &[crate::queue::NewJob]) -> Result<usize, QueueError> {
+        async fn enqueue(&self, jobs: &[NewJob]) -> Result<usize, QueueError> {
             self.inner.enqueue(jobs).await
         }
         async fn fetch(&self, lanes: &[String], max: usize, visibility: Duration) -> Result<Vec<Delivery>, QueueError> {
@@ -928,11 +869,7 @@ mod tests {
         async fn stats(&self) -> Result<Vec<LaneStats>, QueueError> {
             self.inner.stats().await
         }
-        async fn dead_letters(
-            &self,
-            filter: &DeadFilter,
-            limit: usize,
-        ) -> Result<Vec<crate::queue::DeadLetter>, QueueError> {
+        async fn dead_letters(&self, filter: &DeadFilter, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
             self.inner.dead_letters(filter, limit).await
         }
         async fn retry_dead(&self, filter: &DeadFilter) -> Result<u64, QueueError> {
@@ -1139,7 +1076,7 @@ mod tests {
         wait_until("the backlog under way", async || metrics.count("promote", "done") >= 10).await;
         let target = strata_core::retention::Target::Artifact(key.clone());
         let erasure = strata_jobs::planner::plan_erase(&store, &target, "subject request", "test").await.unwrap();
-        let jobs = crate::scheduler::to_new_jobs(&erasure.jobs, store.config());
+        let jobs = to_new_jobs(&erasure.jobs, store.config());
         assert_eq!(jobs.iter().map(|j| j.lane.as_str()).collect::<Vec<_>>(), [PRIORITY_LANE]);
         let before = event_seqs(&store, "promoted").await.len();
         queue.enqueue(&jobs).await.unwrap();

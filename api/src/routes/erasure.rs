@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strata_core::id::TenantId;
 use strata_jobs::planner;
-use strata_workers::scheduler::to_new_jobs;
+use strata_queue::message::to_new_jobs;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;

@@ -23,8 +23,8 @@ use strata_core::catalog::{EventFilter, RestoreJob};
 use strata_core::store::StoreError;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
-use strata_workers::queue::DeadFilter;
-use strata_workers::scheduler::to_new_jobs;
+use strata_queue::DeadFilter;
+use strata_queue::message::to_new_jobs;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

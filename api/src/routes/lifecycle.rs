@@ -18,7 +18,7 @@ use strata_core::catalog::EventFilter;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 use strata_jobs::planner::{self, Plan};
-use strata_workers::scheduler::{PLAN_LIMIT, SchedulerError, dry_run, dry_run_notice, plan_and_enqueue};
+use strata_queue::plan::{PLAN_LIMIT, PlanError, dry_run, dry_run_notice, plan_and_enqueue};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,12 +28,11 @@ const DEFAULT_EVENT_PAGE: u32 = 100;
 /// The largest page of events.
 const MAX_EVENT_PAGE: u32 = 1000;
 
-impl From<SchedulerError> for ApiError {
-    fn from(e: SchedulerError) -> Self {
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
         match e {
-            SchedulerError::Catalog(e) => ApiError::Store(StoreError::from(e)),
-            SchedulerError::Queue(e) => ApiError::Queue(e),
-            SchedulerError::Cron { .. } => ApiError::BadRequest(e.to_string()),
+            PlanError::Catalog(e) => ApiError::Store(StoreError::from(e)),
+            PlanError::Queue(e) => ApiError::Queue(e),
         }
     }
 }

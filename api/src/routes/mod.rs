@@ -72,7 +72,7 @@ mod tests {
     use strata_core::clock::SystemClock;
     use strata_core::config::Config;
     use strata_core::store::Store;
-    use strata_workers::queue::sqlite::SqliteQueue;
+    use strata_queue::sqlite::SqliteQueue;
 
     #[tokio::test]
     async fn every_operation_states_its_access_and_its_errors() {

@@ -17,8 +17,8 @@ use strata_core::retention::Target;
 use strata_core::store::PutOptions;
 use strata_core::tiers::BlobRef;
 use strata_jobs::planner;
-use strata_workers::queue::DeadFilter;
-use strata_workers::scheduler::to_new_jobs;
+use strata_queue::DeadFilter;
+use strata_queue::message::to_new_jobs;
 
 /// The simulated days at which the lifecycle runs.
 const STEPS: [i64; 5] = [0, 8, 31, 91, 366];

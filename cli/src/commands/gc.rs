@@ -11,7 +11,7 @@ pub async fn run(app: &App, args: GcArgs) -> anyhow::Result<()> {
     // to the configuration) lifts it.
     let switched = app.store.config().lifecycle.dry_run;
     if switched && !args.dry_run {
-        eprintln!("{}", strata_workers::scheduler::dry_run_notice());
+        eprintln!("{}", strata_queue::plan::dry_run_notice());
     }
     let report = gc::collect(&app.store, args.dry_run || switched, "cli").await?;
     if args.json {

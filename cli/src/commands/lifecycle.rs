@@ -15,8 +15,10 @@ use strata_core::id::{ArtifactKey, Scope};
 use strata_jobs::handlers::Context;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner::{self, Plan};
-use strata_workers::pool::{Mode, RunReport, WorkerPool, all_lanes};
-use strata_workers::scheduler::{dry_run, plan_and_enqueue, to_new_jobs};
+use strata_queue::lanes::all_lanes;
+use strata_queue::message::to_new_jobs;
+use strata_queue::plan::{dry_run, plan_and_enqueue};
+use strata_workers::pool::{Mode, RunReport, WorkerPool};
 
 /// Planning passes per `--wait` run: each pass picks up actions that the
 /// previous pass's jobs made due at the same instant.

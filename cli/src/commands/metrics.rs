@@ -7,7 +7,7 @@ use crate::app::App;
 
 pub async fn run(app: &App) -> anyhow::Result<()> {
     let mut out = String::new();
-    strata_workers::metrics::write_durable(&app.store, app.queue.as_ref(), &mut out).await?;
+    strata_queue::metrics::write_durable(&app.store, app.queue.as_ref(), &mut out).await?;
     print!("{out}");
     Ok(())
 }

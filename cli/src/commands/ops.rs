@@ -11,9 +11,11 @@ use strata_api::state::ApiState;
 use strata_jobs::handlers::Context;
 use strata_jobs::payload::Job;
 use strata_jobs::payload::PRIORITY_LANE;
-use strata_workers::metrics::JobMetrics;
-use strata_workers::pool::{DeadAction, Mode, WorkerPool, act_on_dead_letters, default_lanes};
-use strata_workers::queue::{DeadFilter, DeadLetter};
+use strata_queue::dead::{DeadAction, act_on_dead_letters};
+use strata_queue::lanes::{default_lanes, lane_stats};
+use strata_queue::metrics::JobMetrics;
+use strata_queue::{DeadFilter, DeadLetter};
+use strata_workers::pool::{Mode, WorkerPool};
 use strata_workers::scheduler;
 use tokio::sync::watch;
 
@@ -113,7 +115,7 @@ pub async fn scheduler(app: &App) -> anyhow::Result<()> {
 }
 
 pub async fn queue_stats(app: &App, json: bool) -> anyhow::Result<()> {
-    let stats = strata_workers::pool::lane_stats(app.queue.as_ref(), app.store.config()).await?;
+    let stats = lane_stats(app.queue.as_ref(), app.store.config()).await?;
     if json {
         return output::json(&stats);
     }

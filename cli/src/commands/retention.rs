@@ -12,7 +12,8 @@ use strata_jobs::handlers::{self, Context, Outcome};
 use strata_jobs::payload::JobKind;
 use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
-use strata_workers::scheduler::{self, PLAN_LIMIT, to_new_jobs};
+use strata_queue::message::to_new_jobs;
+use strata_queue::plan::{self, PLAN_LIMIT};
 
 pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
     match cmd {
@@ -50,7 +51,7 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
             let kinds = [JobKind::Eligibility];
             let dry_run = app.announce_dry_run() || dry_run;
             let plan = if dry_run {
-                scheduler::dry_run(&app.store, as_of, "sweep", Some(&kinds)).await?
+                plan::dry_run(&app.store, as_of, "sweep", Some(&kinds)).await?
             } else {
                 planner::plan_kinds(&app.store, as_of, false, PLAN_LIMIT, "sweep", Some(&kinds)).await?
             };

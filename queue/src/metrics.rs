@@ -2,7 +2,7 @@
 //! (the event log, the catalog, the queue) and this process's own job
 //! counters and histograms.
 
-use crate::queue::{Queue, QueueError};
+use crate::{Queue, QueueError};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
@@ -231,7 +231,7 @@ pub async fn write_durable(store: &Store, queue: &dyn Queue, out: &mut String) -
                 writeln!(out, "{name}{{tenant=\"{tenant}\",tier=\"{}\",state=\"{}\"}} {}", t.tier, t.state, value(t));
         }
     }
-    let stats = crate::pool::lane_stats(queue, store.config()).await?;
+    let stats = crate::lanes::lane_stats(queue, store.config()).await?;
     header(out, "strata_queue_jobs", "gauge", "Jobs per lane and state.");
     for s in &stats {
         for (state, n) in [("waiting", s.waiting), ("in_flight", s.in_flight), ("delayed", s.delayed), ("dead", s.dead)]

@@ -3,7 +3,7 @@
 //! Its planner commits claims and their jobs in one transaction (see
 //! [`Queue::in_catalog`]).
 
-use super::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
+use crate::{DeadFilter, DeadLetter, DeadLetterRetention, Delivery, Failure, LaneStats, NewJob, Queue, QueueError};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -190,7 +190,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let counter = std::sync::atomic::AtomicUsize::new(0);
         let dir_path = dir.path().to_owned();
-        crate::queue::suite::run_all(|retention| {
+        crate::suite::run_all(|retention| {
             let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let path = dir_path.join(format!("q{n}.db"));
             async move {
