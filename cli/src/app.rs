@@ -108,7 +108,7 @@ impl App {
     async fn check_tiers_in_place(&self) -> anyhow::Result<()> {
         let tiers = self.store.tiers();
         for tier in Tier::ALL {
-            let root = tiers.root(*tier);
+            let Some(root) = tiers.root(*tier) else { continue };
             let old = self.store.data_dir().join("tiers").join(tier.as_str());
             if old == root {
                 continue;
@@ -116,7 +116,7 @@ impl App {
             let blobs = self.store.catalog().newest_live_blobs(*tier, TIER_SAMPLE).await?;
             let (mut here, mut there) = (0, 0);
             for b in &blobs {
-                let path = tiers.local_path(*tier, &BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec });
+                let path = root.join(BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec }.key());
                 if path.exists() {
                     here += 1;
                 } else if path.strip_prefix(root).is_ok_and(|rel| old.join(rel).exists()) {
