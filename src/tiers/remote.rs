@@ -10,7 +10,7 @@ use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{Attribute, Attributes, ObjectStore, RetryConfig};
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use std::sync::Arc;
 
 /// Opens the object store `location` names (`backend` is not local), rooted
@@ -94,19 +94,30 @@ pub(super) fn attributes(location: &TierLocation) -> Attributes {
     attributes
 }
 
+/// The object a failed check writes (and deletes) to learn why it failed.
+const PROBE: &str = ".strata-check";
+
 /// Asks the store to list the tier's root, so that a bucket or container
 /// that does not exist, or credentials it refuses, show at startup and in
-/// readiness probes as an error naming the tier and its location.
+/// readiness probes as an error naming the tier and its location. A failed
+/// listing does not say why it failed, so a marker object is then written
+/// (and deleted): a write's error tells a missing bucket from refused
+/// credentials from an unreachable store.
 pub(super) async fn check(tier: Tier, url: &str, store: &dyn ObjectStore) -> Result<(), TierError> {
+    let Err(listed) = store.list_with_delimiter(None).await else { return Ok(()) };
     let open = |message: String| TierError::Open { tier, location: url.to_owned(), message };
-    match store.list_with_delimiter(None).await {
-        Ok(_) => Ok(()),
+    let probe = ObjectPath::from(PROBE);
+    match store.put(&probe, PutPayload::new()).await {
         Err(e @ object_store::Error::NotFound { .. }) => {
             Err(open(format!("the bucket or container does not exist (create it first): {e}")))
         }
         Err(e @ (object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. })) => {
             Err(open(format!("the store refused the credentials: {e}")))
         }
-        Err(e) => Err(TierError::io("list", tier, url, e)),
+        Ok(_) => {
+            let _ = store.delete(&probe).await;
+            Err(TierError::io("list", tier, url, listed))
+        }
+        Err(_) => Err(TierError::io("list", tier, url, listed)),
     }
 }
