@@ -232,7 +232,8 @@ pub struct TierLocation {
     /// `Hot`, `Cool` or `Cold`; on GCS `STANDARD`, `NEARLINE`, `COLDLINE`, ….
     #[serde(default)]
     pub storage_class: Option<String>,
-    /// Allow plain `http://` endpoints (`AWS_ALLOW_HTTP`, `AZURE_ALLOW_HTTP`).
+    /// Allow plain `http://` endpoints (`AWS_ALLOW_HTTP`, `AZURE_ALLOW_HTTP`,
+    /// `GOOGLE_ALLOW_HTTP`).
     #[serde(default)]
     pub allow_http: Option<bool>,
     /// S3 access key id (`AWS_ACCESS_KEY_ID`).

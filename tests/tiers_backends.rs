@@ -2,8 +2,10 @@
 //! live in: a local directory, an S3-compatible store (the `moto` server)
 //! and Azure Blob Storage (Azurite). The emulators are started by the tests
 //! themselves; where one is not installed the test does not run (and fails
-//! under CI). Google Cloud Storage has no emulator installable from the
-//! package registries, so it is built but not run here.
+//! under CI). Google Cloud Storage is built but not run here: the one GCS
+//! emulator installable from the package registries (fake-gcs-server, in a
+//! PyPI wheel) refuses object_store's XML API requests (percent-encoded
+//! object names, multipart uploads).
 //!
 //! Every behaviour goes through the real `Tiers` API; a second, direct
 //! client of each store plays whoever changes the bytes behind strata's back.

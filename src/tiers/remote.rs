@@ -7,10 +7,10 @@ use crate::artifact::Tier;
 use crate::config::{Backend, TierLocation};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
-use object_store::gcp::GoogleCloudStorageBuilder;
+use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{Attribute, Attributes, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 use std::sync::Arc;
 
 /// Opens the object store `location` names (`backend` is not local), rooted
@@ -69,6 +69,9 @@ pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Res
             let mut b = GoogleCloudStorageBuilder::from_env().with_url(&location.url);
             if let Some(v) = &location.service_account_key {
                 b = b.with_service_account_key(v.expose());
+            }
+            if let Some(v) = location.allow_http {
+                b = b.with_config(GoogleConfigKey::Client(ClientConfigKey::AllowHttp), v.to_string());
             }
             if let Some(r) = retry {
                 b = b.with_retry(r);
