@@ -104,9 +104,16 @@ impl App {
     /// moved: none of the newest live artifacts of that tier has its blob
     /// there, while some have theirs at the tier's default location
     /// (`<data-dir>/tiers/<tier>`). Jobs started now would dead-letter every
-    /// such artifact as missing.
+    /// such artifact as missing. An object store tier whose bucket is
+    /// missing, or that refuses the credentials, stops them as well (an
+    /// unreachable store does not: the workers wait for it).
     async fn check_tiers_in_place(&self) -> anyhow::Result<()> {
         let tiers = self.store.tiers();
+        if let Err(e) = tiers.check().await
+            && !e.is_transient()
+        {
+            anyhow::bail!("{e}");
+        }
         for tier in Tier::ALL {
             let Some(root) = tiers.root(*tier) else { continue };
             let old = self.store.data_dir().join("tiers").join(tier.as_str());
