@@ -1,7 +1,8 @@
 //! Garbage collection: removes the bytes no live artifact can reach, and
 //! reconciles the catalog with the tiers.
 //!
-//! Collected, once older than `gc.min_age_secs` (by file modification time):
+//! Collected, once older than `gc.min_age_secs` (by file modification time,
+//! or an object's last-modified time in an object store tier):
 //! crash leftovers (files under a tenant's `.staging/`, partial copies named
 //! `<blob>#N` that the local store writes before renaming) and blobs that no
 //! live artifact references. An unreferenced blob is deleted through
@@ -232,17 +233,29 @@ pub async fn collect(store: &Store, dry_run: bool, actor: &str) -> Result<GcRepo
     let mut tiers = Vec::with_capacity(Tier::ALL.len());
     let mut strays = Vec::new();
     for &tier in Tier::ALL {
-        let root = store.tiers.root(tier).to_owned();
-        let scan_root = root.clone();
-        let found = tokio::task::spawn_blocking(move || walk(&scan_root))
-            .await
-            .map_err(|e| TierError::Io { op: "scan", tier, path: root.display().to_string(), message: e.to_string() })?
-            .map_err(|e| TierError::Io {
-                op: "scan",
-                tier,
-                path: root.display().to_string(),
-                message: e.to_string(),
-            })?;
+        let root = store.tiers.root(tier).map(Path::to_owned);
+        let found = match &root {
+            Some(root) => {
+                let scan_root = root.clone();
+                let scan_error = |e: &dyn std::fmt::Display| TierError::Io {
+                    op: "scan",
+                    tier,
+                    path: root.display().to_string(),
+                    message: e.to_string(),
+                };
+                tokio::task::spawn_blocking(move || walk(&scan_root))
+                    .await
+                    .map_err(|e| scan_error(&e))?
+                    .map_err(|e| scan_error(&e))?
+            }
+            None => store
+                .tiers
+                .list(tier)
+                .await?
+                .into_iter()
+                .map(|o| Found { rel: o.key, bytes: o.bytes, modified: Some(o.modified), regular: true })
+                .collect(),
+        };
         let mut report = TierReport {
             tier,
             removed: Tally::default(),
@@ -274,17 +287,7 @@ pub async fn collect(store: &Store, dry_run: bool, actor: &str) -> Result<GcRepo
                 Name::Leftover if young => "leftover",
                 Name::Leftover => {
                     if !dry_run {
-                        let path = root.join(&f.rel);
-                        tokio::task::spawn_blocking(move || remove(&path))
-                            .await
-                            .map_err(std::io::Error::other)
-                            .and_then(|r| r)
-                            .map_err(|e| TierError::Io {
-                                op: "remove",
-                                tier,
-                                path: f.rel.clone(),
-                                message: e.to_string(),
-                            })?;
+                        remove_leftover(store, tier, root.as_deref(), &f.rel).await?;
                     }
                     report.leftovers.add(f.bytes);
                     strays.push(Stray { tier, path: f.rel, bytes: f.bytes, kind: "leftover", removed: true });
@@ -332,16 +335,32 @@ pub async fn collect(store: &Store, dry_run: bool, actor: &str) -> Result<GcRepo
     Ok(report)
 }
 
-/// Refuses tiers that share a directory, or where one lies inside another:
-/// a blob of one would look unreferenced from the other.
+/// Removes a leftover, from the tier's directory or through its store.
+async fn remove_leftover(store: &Store, tier: Tier, root: Option<&Path>, rel: &str) -> Result<(), TierError> {
+    let Some(root) = root else {
+        return store.tiers.delete_key(tier, rel).await;
+    };
+    let path = root.join(rel);
+    tokio::task::spawn_blocking(move || remove(&path))
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|r| r)
+        .map_err(|e| TierError::Io { op: "remove", tier, path: rel.to_owned(), message: e.to_string() })
+}
+
+/// Refuses tiers that share a directory or object store location, or where
+/// one lies inside another: a blob of one would look unreferenced from the other.
 fn check_roots(store: &Store) -> Result<(), TierError> {
-    let canonical = |tier: Tier| {
-        let root = store.tiers.root(tier);
-        std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned())
+    let place = |tier: Tier| match store.tiers.root(tier) {
+        Some(root) => std::fs::canonicalize(root).unwrap_or_else(|_| root.to_owned()),
+        None => PathBuf::from(store.tiers.location(tier).trim_end_matches('/')),
     };
     for (i, &a) in Tier::ALL.iter().enumerate() {
         for &b in &Tier::ALL[i + 1..] {
-            let (ra, rb) = (canonical(a), canonical(b));
+            if store.tiers.root(a).is_some() != store.tiers.root(b).is_some() {
+                continue;
+            }
+            let (ra, rb) = (place(a), place(b));
             if ra.starts_with(&rb) || rb.starts_with(&ra) {
                 return Err(TierError::Open {
                     tier: a,
@@ -377,7 +396,10 @@ async fn missing_blobs(
             continue;
         }
         let path = blob_path(&now.tenant, &now.blake3, now.codec);
-        let exists = tokio::fs::symlink_metadata(store.tiers.root(now.tier).join(&path)).await.is_ok();
+        let exists = match store.tiers.root(now.tier) {
+            Some(root) => tokio::fs::symlink_metadata(root.join(&path)).await.is_ok(),
+            None => store.tiers.exists_key(now.tier, &path).await?,
+        };
         if !exists {
             missing.push(MissingBlob { id: now.id, artifact: now.key, tier: now.tier, path });
         }

@@ -104,11 +104,18 @@ impl App {
     /// moved: none of the newest live artifacts of that tier has its blob
     /// there, while some have theirs at the tier's default location
     /// (`<data-dir>/tiers/<tier>`). Jobs started now would dead-letter every
-    /// such artifact as missing.
+    /// such artifact as missing. An object store tier whose bucket is
+    /// missing, or that refuses the credentials, stops them as well (an
+    /// unreachable store does not: the workers wait for it).
     async fn check_tiers_in_place(&self) -> anyhow::Result<()> {
         let tiers = self.store.tiers();
+        if let Err(e) = tiers.check().await
+            && !e.is_transient()
+        {
+            anyhow::bail!("{e}");
+        }
         for tier in Tier::ALL {
-            let root = tiers.root(*tier);
+            let Some(root) = tiers.root(*tier) else { continue };
             let old = self.store.data_dir().join("tiers").join(tier.as_str());
             if old == root {
                 continue;
@@ -116,7 +123,7 @@ impl App {
             let blobs = self.store.catalog().newest_live_blobs(*tier, TIER_SAMPLE).await?;
             let (mut here, mut there) = (0, 0);
             for b in &blobs {
-                let path = tiers.local_path(*tier, &BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec });
+                let path = root.join(BlobRef { tenant: &b.tenant, blake3: &b.blake3, codec: b.codec }.key());
                 if path.exists() {
                     here += 1;
                 } else if path.strip_prefix(root).is_ok_and(|rel| old.join(rel).exists()) {

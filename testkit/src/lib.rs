@@ -9,9 +9,12 @@
 //!   same line to the file named by `STRATA_TEST_SKIPS`, so a run can count
 //!   its skipped tests rather than report them as passed.
 //! - [`pg::Schema`]: a fresh PostgreSQL schema per test, dropped afterwards.
+//! - [`emulators`]: the S3 (`moto`) and Azure (Azurite) emulators the tier
+//!   tests run against, started on a free port and killed on drop.
 //! - [`proxy`]: a TCP proxy in front of the real Redis that can make it claim
 //!   an older version, for the tests of what strata refuses.
 
+pub mod emulators;
 pub mod pg;
 pub mod proxy;
 

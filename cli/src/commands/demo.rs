@@ -233,7 +233,7 @@ async fn corrupt_one_warm_blob(app: &App) -> anyhow::Result<()> {
         return Ok(());
     };
     let blob = BlobRef { tenant: &victim.tenant, blake3: &victim.blake3, codec: victim.codec };
-    let path = app.store.tiers().local_path(Tier::Warm, &blob);
+    let Some(path) = app.store.tiers().local_path(Tier::Warm, &blob) else { return Ok(()) };
     std::fs::write(&path, b"bit rot")?;
     println!("\n(Demo: corrupted the warm blob of {} to show corruption handling.)", victim.key());
     Ok(())

@@ -72,7 +72,7 @@ fn count_files(dir: &std::path::Path) -> usize {
 
 /// Blob files of tenant `acme` in `tier` (staging excluded).
 fn blob_files(f: &Fixture, tier: Tier) -> usize {
-    count_files(&f.store.tiers().root(tier).join("acme"))
+    count_files(&f.store.tiers().root(tier).unwrap().join("acme"))
 }
 
 async fn crash_then_rerun(f: &Fixture, job: &Job, step: &'static str) {
@@ -227,7 +227,7 @@ async fn a_corrupt_source_aborts_and_keeps_the_data() {
     let f = fixture("pro").await;
     let a = f.store.find(&f.key).await.unwrap();
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    std::fs::write(f.store.tiers().local_path(Tier::Hot, &blob), b"rot").unwrap();
+    std::fs::write(f.store.tiers().local_path(Tier::Hot, &blob).unwrap(), b"rot").unwrap();
     let job = plan_one(&f, 8, JobKind::Promote).await;
     let err = run(&Context::new(f.store.clone(), "test"), &job).await.unwrap_err();
     assert!(err.is_abort(), "{err:?}");
@@ -321,7 +321,7 @@ async fn a_corrupt_large_source_never_lands_in_the_target_tier() {
     f.store.put(&key, &bytes[..], PutOptions::default()).await.unwrap();
     let a = f.store.find(&key).await.unwrap();
     let blob = BlobRef { tenant: &a.tenant, blake3: &a.blake3, codec: a.codec };
-    let path = f.store.tiers().local_path(Tier::Hot, &blob);
+    let path = f.store.tiers().local_path(Tier::Hot, &blob).unwrap();
     let mut rotten = std::fs::read(&path).unwrap();
     rotten[500_000] ^= 1;
     std::fs::write(&path, rotten).unwrap();
@@ -330,7 +330,7 @@ async fn a_corrupt_large_source_never_lands_in_the_target_tier() {
     let job = plan.jobs.iter().find(|j| j.artifact_id == a.id).unwrap();
     let err = run(&Context::new(f.store.clone(), "test"), job).await.unwrap_err();
     assert!(err.is_abort() && err.to_string().contains("corrupt"), "{err}");
-    let cold = f.store.tiers().local_path(Tier::Cold, &BlobRef { codec: Codec::Zstd, ..blob.clone() });
+    let cold = f.store.tiers().local_path(Tier::Cold, &BlobRef { codec: Codec::Zstd, ..blob.clone() }).unwrap();
     assert!(!cold.exists(), "a corrupt stream is aborted, never renamed into place");
     assert_eq!(f.store.find(&key).await.unwrap().tier, Tier::Hot);
 }
@@ -398,7 +398,7 @@ impl Many {
     }
 
     fn files(&self, tier: Tier) -> usize {
-        count_files(&self.store.tiers().root(tier).join("acme"))
+        count_files(&self.store.tiers().root(tier).unwrap().join("acme"))
     }
 }
 
