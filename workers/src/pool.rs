@@ -114,6 +114,17 @@ impl WorkerPool {
         let acker = tokio::spawn(async move {
             let mut batch = Vec::with_capacity(batch_size);
             while ack_rx.recv_many(&mut batch, batch_size).await > 0 {
+                // The jobs of a batch end together: the first to end waits a
+                // moment for the others, so they are counted and acknowledged
+                // together, not one and then the rest.
+                let gather = Instant::now() + GATHER;
+                while batch.len() < batch_size {
+                    let room = batch_size - batch.len();
+                    match tokio::time::timeout_at(gather.into(), ack_rx.recv_many(&mut batch, room)).await {
+                        Ok(n) if n > 0 => {}
+                        _ => break,
+                    }
+                }
                 // Counted before the ack: a crash in between redelivers the
                 // jobs as no-ops, which count once more without effect.
                 let runs: Vec<FinishedJob> = batch.iter().filter_map(|f| f.run.clone()).collect();
