@@ -13,8 +13,8 @@ use super::postgres::ScaleOut;
 use super::{Server, Strata};
 
 /// Processes with data directories of their own (a `node` each) sharing one
-/// PostgreSQL catalog, one Redis queue, one tier directory and one
-/// configuration; and a store in this process on the same catalog and
+/// PostgreSQL catalog, one Redis queue, one set of tiers (a directory, or
+/// the object store the configuration names) and one configuration; and a store in this process on the same catalog and
 /// tiers, which seeds artifacts and reads the results. The processes are
 /// killed (SIGKILL) and reaped when the cluster drops, panics included.
 pub struct Cluster {
