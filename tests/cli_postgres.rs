@@ -6,12 +6,11 @@
 
 mod common;
 
-use std::ops::Range;
 use std::sync::Arc;
 
+use common::cluster::Cluster;
 use common::postgres::{ScaleOut, Schema};
 use common::{Strata, noise};
-use strata_core::store::Store;
 use strata_testkit::{database_url, redis_url};
 
 #[test]
@@ -66,162 +65,6 @@ fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password
     let s = Strata::embedded().env("STRATA_DATABASE_URL", "mysql://db/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
-}
-
-/// Processes with data directories of their own (a `node` each) sharing one
-/// PostgreSQL catalog, one Redis queue, one tier directory and one
-/// configuration; and a store in this process on the same catalog, which
-/// seeds artifacts and reads the results. The processes are killed
-/// (SIGKILL) and reaped when the cluster drops, panics included.
-struct Cluster {
-    children: Vec<std::process::Child>,
-    nodes: Vec<Strata>,
-    /// The node of the commands run from the test (`tenant add`, `events verify`).
-    seed: Strata,
-    store: Store,
-    runtime: tokio::runtime::Runtime,
-    /// The catalog URL the processes use.
-    url: String,
-    scale_out: Arc<ScaleOut>,
-    tiers: tempfile::TempDir,
-    config: tempfile::NamedTempFile,
-}
-
-impl Cluster {
-    /// A cluster on fresh services, with the configuration file `config`
-    /// (it should make fresh artifacts due at once, `hot_days = 0`), tenant
-    /// `acme` (pro) and no process yet. `application_name`, when given, names
-    /// the processes' database connections (the store's are not named).
-    fn new(db: &str, redis: &str, config: &str, application_name: Option<&str>) -> Self {
-        let scale_out = Arc::new(ScaleOut::create(db, redis));
-        let url = match application_name {
-            Some(app) => format!("{}&application_name={app}", scale_out.schema.url()),
-            None => scale_out.schema.url().to_owned(),
-        };
-        let tiers = tempfile::tempdir().expect("a tier directory");
-        let file = tempfile::NamedTempFile::new().expect("a configuration file");
-        std::fs::write(file.path(), config).expect("the configuration is written");
-        let seed = Self::node_of(&scale_out, &url, tiers.path(), file.path());
-        seed.ok(&["tenant", "add", "acme", "--plan", "pro"]);
-        let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-        let store = runtime.block_on(async {
-            let mut config = strata_core::config::Config::default();
-            config.catalog.url = Some(scale_out.schema.url().to_owned());
-            config.storage.base_path = Some(tiers.path().to_owned());
-            config.tiers.hot_days = 0;
-            let clock = Arc::new(strata_core::clock::SystemClock);
-            Store::open(&seed.data(), config, clock).await.expect("the store opens")
-        });
-        Self { children: Vec::new(), nodes: Vec::new(), seed, store, runtime, url, scale_out, tiers, config: file }
-    }
-
-    fn node_of(scale_out: &Arc<ScaleOut>, url: &str, tiers: &std::path::Path, config: &std::path::Path) -> Strata {
-        Strata::on(Arc::clone(scale_out))
-            .env("STRATA_DATABASE_URL", url)
-            .env("STORAGE_BASE_PATH", tiers.to_str().expect("a UTF-8 path"))
-            .env("STRATA_CONFIG", config.to_str().expect("a UTF-8 path"))
-    }
-
-    /// Stores `acme/wf/aNNNN` for every number in `range`, through the store.
-    fn ingest(&self, range: Range<usize>) {
-        self.runtime.block_on(async {
-            for i in range {
-                let key = strata_core::id::ArtifactKey::parse(&format!("acme/wf/a{i:04}")).expect("a key");
-                let opts = strata_core::store::PutOptions::default();
-                self.store.put(&key, format!("artifact {i}").as_bytes(), opts).await.expect("stored");
-            }
-        })
-    }
-
-    /// Starts `strata ROLE` (`worker` or `scheduler`) on a node of its own,
-    /// standard error in the node's `log`.
-    fn spawn(&mut self, roles: &[&str]) {
-        for role in roles {
-            let node = Self::node_of(&self.scale_out, &self.url, self.tiers.path(), self.config.path());
-            let log = std::fs::File::create(node.path("log")).expect("a log file");
-            let child =
-                node.command(&[role]).stdout(std::process::Stdio::null()).stderr(log).spawn().expect("strata starts");
-            self.children.push(child);
-            self.nodes.push(node);
-        }
-    }
-
-    /// What every process has written on standard error so far.
-    fn logs(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| std::fs::read_to_string(n.path("log")).unwrap_or_default()).collect()
-    }
-
-    /// Kills (SIGKILL) and reaps the process at `at`.
-    fn kill(&mut self, at: usize) {
-        let child = &mut self.children[at];
-        child.kill().expect("killed");
-        child.wait().expect("reaped");
-    }
-
-    /// Asserts that no process has exited.
-    fn assert_alive(&mut self) {
-        let exited = self.children.iter_mut().any(|c| c.try_wait().expect("a status").is_some());
-        assert!(!exited, "a process exited: {:?}", self.logs());
-    }
-
-    /// Stops the processes but `killed` with SIGTERM; asserts they exit cleanly.
-    fn stop_all_but(&mut self, killed: &[usize]) {
-        let alive = || (0..self.children.len()).filter(|at| !killed.contains(at));
-        for at in alive() {
-            let pid = self.children[at].id().to_string();
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-        }
-        for at in alive() {
-            let status = self.children[at].wait().expect("a status");
-            let log = std::fs::read_to_string(self.nodes[at].path("log")).unwrap_or_default();
-            assert!(status.success(), "every surviving process stops cleanly:\n{log}");
-        }
-    }
-
-    /// How many artifacts are in the warm tier.
-    fn warm(&self) -> usize {
-        let filter = strata_core::catalog::ArtifactFilter {
-            tier: Some(strata_core::artifact::Tier::Warm),
-            ..Default::default()
-        };
-        self.runtime.block_on(self.store.list(&filter)).expect("a listing").len()
-    }
-
-    /// Waits (at most 120 s) until `done`, checking `check` at each look.
-    fn wait_for(&mut self, what: &str, done: &dyn Fn(&Self) -> bool, check: &dyn Fn(&mut Self)) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-        while !done(self) {
-            assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {:?}", self.logs());
-            check(self);
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-    }
-
-    /// The process id of the leading scheduler (a holder is named `PID-SUFFIX`).
-    fn leader(&self) -> Option<u32> {
-        let row = self.seed.catalog_row("SELECT holder FROM leaders WHERE name = 'scheduler'")?;
-        row[0].split('-').next()?.parse().ok()
-    }
-
-    /// Asserts that `n` artifacts were promoted, each exactly once, and that
-    /// the event log verifies.
-    fn assert_promoted_once(&self, n: usize) {
-        let promoted = strata_core::catalog::EventFilter { kind: Some("promoted".into()), ..Default::default() };
-        let events = self.runtime.block_on(self.store.catalog().events(&promoted)).expect("the events");
-        let artifacts: std::collections::BTreeSet<_> = events.iter().map(|e| e.artifact_id.clone()).collect();
-        assert_eq!((events.len(), artifacts.len()), (n, n), "one promotion event per artifact");
-        let verified = self.seed.ok(&["events", "verify"]);
-        assert!(verified.contains("intact"), "{verified}");
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// Three workers and two schedulers, each with a data directory of its own,

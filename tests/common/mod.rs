@@ -3,6 +3,7 @@
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
 pub mod api;
+pub mod cluster;
 pub mod postgres;
 pub mod redis;
 
