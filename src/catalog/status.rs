@@ -125,20 +125,24 @@ impl CatalogProbe {
             Dialect::Postgres => sqlx::migrate!("./migrations/postgres"),
         };
         let known: std::collections::BTreeSet<i64> = migrator.iter().map(|m| m.version).collect();
-        let recorded: Vec<(i64, bool)> = if self.has_table("_sqlx_migrations").await? {
-            sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&self.pool)
-                .await?
+        // `success` read as a number: the Any driver decodes no SQLite boolean.
+        let recorded: Vec<(i64, i64)> = if self.has_table("_sqlx_migrations").await? {
+            sqlx::query_as(
+                "SELECT version, CAST(CASE WHEN success THEN 1 ELSE 0 END AS BIGINT) FROM _sqlx_migrations \
+                 ORDER BY version",
+            )
+            .fetch_all(&self.pool)
+            .await?
         } else {
             Vec::new()
         };
-        let applied: std::collections::BTreeSet<i64> = recorded.iter().filter(|r| r.1).map(|r| r.0).collect();
+        let applied: std::collections::BTreeSet<i64> = recorded.iter().filter(|r| r.1 == 1).map(|r| r.0).collect();
         Ok(SchemaStatus {
             applied: applied.last().copied(),
             known: known.last().copied().unwrap_or(0),
             pending: known.difference(&applied).copied().collect(),
             unknown: applied.difference(&known).copied().collect(),
-            failed: recorded.iter().filter(|r| !r.1).map(|r| r.0).collect(),
+            failed: recorded.iter().filter(|r| r.1 != 1).map(|r| r.0).collect(),
         })
     }
 
