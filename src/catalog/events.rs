@@ -388,7 +388,10 @@ impl WriteTx {
         let mut insert = Builder::new(insert_text);
         for (i, (row, seq)) in rows.iter().zip(&seqs).enumerate() {
             if i > 0 && i % INSERT_CHUNK == 0 {
-                std::mem::replace(&mut insert, Builder::new(insert_text)).build(self.dialect)?.execute(&mut *self.tx).await?;
+                std::mem::replace(&mut insert, Builder::new(insert_text))
+                    .build(self.dialect)?
+                    .execute(&mut *self.tx)
+                    .await?;
             }
             let at = to_millis(row.at.unwrap_or(at));
             let tenant = row.tenant();

@@ -168,11 +168,8 @@ fn open_tier(config: &Config, base: &Path, tier: Tier, create: bool) -> Result<T
     };
     let default = TierLocation::new(base.join(tier.as_str()).display().to_string());
     let location = configured.as_ref().unwrap_or(&default);
-    let backend = location.backend().map_err(|message| TierError::Open {
-        tier,
-        location: location.url.clone(),
-        message,
-    })?;
+    let backend =
+        location.backend().map_err(|message| TierError::Open { tier, location: location.url.clone(), message })?;
     if backend == Backend::Local {
         let root = match configured {
             Some(l) => local::local_root(tier, &l.url)?,

@@ -245,5 +245,10 @@ async fn check_clock(catalog: Option<&CatalogProbe>, clock: &dyn Clock, max_skew
     let ours: DateTime<Utc> = before + (after - before) / 2;
     let skew = (theirs - ours).num_milliseconds();
     let ok = (skew.unsigned_abs() as f64) <= max_skew * 1000.0;
-    report.push("clock", "skew", ok, format!("the database's clock is {skew:+} ms from this host's (max {max_skew} s)"));
+    report.push(
+        "clock",
+        "skew",
+        ok,
+        format!("the database's clock is {skew:+} ms from this host's (max {max_skew} s)"),
+    );
 }

@@ -48,9 +48,8 @@ pub(super) fn supported(version: &str) -> bool {
 /// known under `prefix`, the lane's stream and consumer group.
 pub async fn health(url: &str, prefix: &str, lanes: &[String]) -> Result<RedisHealth, QueueError> {
     let client = redis::Client::open(url).map_err(backend(url))?;
-    let config = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(TIMEOUT))
-        .set_response_timeout(Some(TIMEOUT));
+    let config =
+        redis::AsyncConnectionConfig::new().set_connection_timeout(Some(TIMEOUT)).set_response_timeout(Some(TIMEOUT));
     let mut con = tokio::time::timeout(TIMEOUT, client.get_multiplexed_async_connection_with_config(&config))
         .await
         .map_err(|_| QueueError::Backend(format!("Redis at {}: timed out connecting", redact(url))))?
@@ -89,7 +88,9 @@ fn names_group(entry: &redis::Value, name: &str) -> bool {
     let is_name = |v: &redis::Value| matches!(v, redis::Value::BulkString(b) if b == name.as_bytes());
     match entry {
         redis::Value::Map(pairs) => pairs.iter().any(|(k, v)| is_name_field(k) && is_name(v)),
-        redis::Value::Array(items) => items.chunks(2).any(|kv| kv.len() == 2 && is_name_field(&kv[0]) && is_name(&kv[1])),
+        redis::Value::Array(items) => {
+            items.chunks(2).any(|kv| kv.len() == 2 && is_name_field(&kv[0]) && is_name(&kv[1]))
+        }
         _ => false,
     }
 }
