@@ -260,3 +260,25 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
         assert!(all_ok(&report, component), "{component}: {report:#}");
     }
 }
+
+#[test]
+fn a_redis_older_than_7_is_wrong_naming_its_version() {
+    use strata_testkit::proxy::{Claim, RedisProxy};
+    let Some(url) = strata_testkit::redis_url("doctor_redis_older_than_7") else { return };
+    let s = Strata::embedded();
+    seeded(&s);
+    let older = RedisProxy::start(&url, Claim::Redis62).expect("the proxy starts");
+    let s = s
+        .env("STRATA_REDIS_URL", older.url())
+        .env("STRATA_REDIS_PREFIX", &format!("strata-doctor-{}", uuid::Uuid::new_v4().simple()));
+    let (code, report) = doctor(&s);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(row(&report, "queue", "reachable")["status"], "ok");
+    let version = row(&report, "queue", "version");
+    assert_eq!(version["status"], "WRONG");
+    let detail = version["detail"].as_str().expect("detail");
+    assert!(detail.starts_with("Redis 6.2.") && detail.contains("needs Redis 7.0 or later"), "{detail}");
+    for component in ["catalog", "clock"].iter().chain(&TIERS) {
+        assert!(all_ok(&report, component), "{component}: {report:#}");
+    }
+}
