@@ -131,6 +131,21 @@ pub enum Command {
     /// older than gc.min_age_secs), and report live artifacts whose blob is
     /// missing.
     Gc(GcArgs),
+    /// Check every configured component (catalog, queue, tiers, clock) and
+    /// print what is fine and what is wrong; exit 1 when anything is wrong.
+    /// Changes nothing.
+    Doctor(DoctorArgs),
+}
+
+/// `strata doctor`.
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The largest clock difference with the database, in seconds, that is fine.
+    #[arg(long, value_name = "SECS", default_value_t = 2.0)]
+    pub max_skew: f64,
 }
 
 /// `strata gc`.

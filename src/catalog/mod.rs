@@ -25,6 +25,7 @@ mod row;
 mod runs;
 mod seed;
 mod sql;
+mod status;
 #[cfg(test)]
 mod suite;
 mod tenants;
@@ -44,6 +45,7 @@ pub use restores::RestoreJob;
 pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
 pub use seed::SeedCopies;
 pub use sql::statements;
+pub use status::{CatalogProbe, SchemaState, SchemaStatus};
 pub use tenants::Tenant;
 
 pub(crate) use dialect::{Dialect, redacted};

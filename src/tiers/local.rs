@@ -29,16 +29,21 @@ pub(super) fn local_root(tier: Tier, location: &str) -> Result<PathBuf, TierErro
     Ok(PathBuf::from(location))
 }
 
-/// Creates `root` if needed and opens the file system store over it.
-/// Writes go to a staging file renamed into place; with `fsync`, the file
-/// and then its directory are synced before a write returns.
-pub(super) fn open(tier: Tier, root: &Path, fsync: bool) -> Result<LocalFileSystem, TierError> {
+/// Creates `root` if needed (with `create`; otherwise a missing `root` is
+/// an error) and opens the file system store over it. Writes go to a
+/// staging file renamed into place; with `fsync`, the file and then its
+/// directory are synced before a write returns.
+pub(super) fn open(tier: Tier, root: &Path, fsync: bool, create: bool) -> Result<LocalFileSystem, TierError> {
     let open_err = |e: &dyn std::fmt::Display| TierError::Open {
         tier,
         location: root.display().to_string(),
         message: e.to_string(),
     };
-    std::fs::create_dir_all(root).map_err(|e| open_err(&e))?;
+    if create {
+        std::fs::create_dir_all(root).map_err(|e| open_err(&e))?;
+    } else if !std::fs::metadata(root).map_err(|e| open_err(&e))?.is_dir() {
+        return Err(open_err(&"not a directory"));
+    }
     // Fan-out directories are kept when they empty: removing and
     // recreating them costs more than the empty directory entries.
     Ok(LocalFileSystem::new_with_prefix(root).map_err(|e| open_err(&e))?.with_fsync(fsync))

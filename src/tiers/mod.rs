@@ -23,12 +23,14 @@
 
 mod error;
 mod local;
+mod probe;
 mod reader;
 mod remote;
 #[cfg(test)]
 mod tests;
 
 pub use error::TierError;
+pub use probe::{TierProbe, probe_tiers};
 pub use reader::BlobReader;
 
 use crate::artifact::{Codec, Tier};
@@ -150,6 +152,45 @@ impl std::fmt::Debug for TierStore {
     }
 }
 
+/// Where the tiers without a configured location live.
+fn base_dir(config: &Config, data_dir: &Path) -> PathBuf {
+    config.storage.base_path.clone().unwrap_or_else(|| data_dir.join("tiers"))
+}
+
+/// Opens `tier`'s store as `config` sets it (under `base` by default). A
+/// local directory is created when `create` is set; otherwise a missing one
+/// is an error.
+fn open_tier(config: &Config, base: &Path, tier: Tier, create: bool) -> Result<TierStore, TierError> {
+    let configured = match tier {
+        Tier::Hot => &config.storage.hot,
+        Tier::Warm => &config.storage.warm,
+        Tier::Cold => &config.storage.cold,
+    };
+    let default = TierLocation::new(base.join(tier.as_str()).display().to_string());
+    let location = configured.as_ref().unwrap_or(&default);
+    let backend =
+        location.backend().map_err(|message| TierError::Open { tier, location: location.url.clone(), message })?;
+    if backend == Backend::Local {
+        let root = match configured {
+            Some(l) => local::local_root(tier, &l.url)?,
+            None => base.join(tier.as_str()),
+        };
+        let store = local::open(tier, &root, config.storage.fsync, create)?;
+        return Ok(TierStore {
+            store: Arc::new(store),
+            location: root.display().to_string(),
+            local: Some(root),
+            attributes: Attributes::new(),
+        });
+    }
+    Ok(TierStore {
+        store: remote::open(tier, location, backend)?,
+        location: location.url.clone(),
+        local: None,
+        attributes: remote::attributes(location),
+    })
+}
+
 /// The three tier stores.
 #[derive(Debug, Clone)]
 pub struct Tiers {
@@ -170,42 +211,13 @@ impl Tiers {
     /// `<data_dir>/tiers/{hot,warm,cold}`; local directories are created if
     /// needed. Object stores are not contacted here: [`Tiers::check`] does.
     pub fn open(config: &Config, data_dir: &Path) -> Result<Self, TierError> {
-        let base = config.storage.base_path.clone().unwrap_or_else(|| data_dir.join("tiers"));
-        let open_one = |tier: Tier| -> Result<TierStore, TierError> {
-            let configured = match tier {
-                Tier::Hot => &config.storage.hot,
-                Tier::Warm => &config.storage.warm,
-                Tier::Cold => &config.storage.cold,
-            };
-            let default = TierLocation::new(base.join(tier.as_str()).display().to_string());
-            let location = configured.as_ref().unwrap_or(&default);
-            let backend = location.backend().map_err(|message| TierError::Open {
-                tier,
-                location: location.url.clone(),
-                message,
-            })?;
-            if backend == Backend::Local {
-                let root = match configured {
-                    Some(l) => local::local_root(tier, &l.url)?,
-                    None => base.join(tier.as_str()),
-                };
-                let store = local::open(tier, &root, config.storage.fsync)?;
-                return Ok(TierStore {
-                    store: Arc::new(store),
-                    location: root.display().to_string(),
-                    local: Some(root),
-                    attributes: Attributes::new(),
-                });
-            }
-            Ok(TierStore {
-                store: remote::open(tier, location, backend)?,
-                location: location.url.clone(),
-                local: None,
-                attributes: remote::attributes(location),
-            })
-        };
+        let base = base_dir(config, data_dir);
         Ok(Self {
-            tiers: [open_one(Tier::Hot)?, open_one(Tier::Warm)?, open_one(Tier::Cold)?],
+            tiers: [
+                open_tier(config, &base, Tier::Hot, true)?,
+                open_tier(config, &base, Tier::Warm, true)?,
+                open_tier(config, &base, Tier::Cold, true)?,
+            ],
             compression_level: config.tiers.compression_level,
         })
     }

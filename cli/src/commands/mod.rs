@@ -2,6 +2,7 @@
 
 mod artifacts;
 mod demo;
+mod doctor;
 mod events;
 mod gc;
 mod lifecycle;
@@ -60,6 +61,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&global, args).await;
     }
+    if let Command::Doctor(args) = &cli.command {
+        return doctor::run(&global, args).await;
+    }
     let app = App::open(&global, opening(&cli.command)).await?;
     match cli.command {
         Command::Put(args) => artifacts::put(&app, args).await,
@@ -89,6 +93,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("Catalog at {} is up to date.", app.store.catalog().location());
             Ok(())
         }
-        Command::Demo(_) => Ok(()),
+        Command::Demo(_) | Command::Doctor(_) => Ok(()),
     }
 }

@@ -25,9 +25,9 @@ pub(super) struct LaneKeys {
 impl RedisQueue {
     /// The keys of `lane`.
     pub(super) fn keys(&self, lane: &str) -> LaneKeys {
-        let base = format!("{}:{{{lane}}}", self.prefix);
+        let base = lane_base(&self.prefix, lane);
         LaneKeys {
-            stream: format!("{base}:stream"),
+            stream: stream_key(&self.prefix, lane),
             delayed: format!("{base}:delayed"),
             leases: format!("{base}:leases"),
             split: format!("{base}:split"),
@@ -37,6 +37,21 @@ impl RedisQueue {
 
     /// The set of every lane that has held a job.
     pub(super) fn lanes_key(&self) -> String {
-        format!("{}:lanes", self.prefix)
+        lanes_key(&self.prefix)
     }
+}
+
+/// What every key of `lane` under `prefix` starts with.
+fn lane_base(prefix: &str, lane: &str) -> String {
+    format!("{prefix}:{{{lane}}}")
+}
+
+/// The stream of `lane` under `prefix` (see [`LaneKeys::stream`]).
+pub(super) fn stream_key(prefix: &str, lane: &str) -> String {
+    format!("{}:stream", lane_base(prefix, lane))
+}
+
+/// The set of every lane under `prefix` that has held a job.
+pub(super) fn lanes_key(prefix: &str) -> String {
+    format!("{prefix}:lanes")
 }

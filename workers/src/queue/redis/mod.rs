@@ -25,6 +25,7 @@
 mod ack;
 mod dead;
 mod fetch;
+mod health;
 mod keys;
 mod lane_state;
 mod maintenance;
@@ -33,6 +34,7 @@ mod scripts;
 mod tests;
 
 use async_trait::async_trait;
+pub use health::{LaneGroup, RedisHealth, health};
 use keys::GROUP;
 use lane_state::LaneStates;
 use redis::aio::ConnectionManager;
@@ -125,7 +127,7 @@ impl RedisQueue {
         let mut probe = con.clone();
         let info: String = redis::cmd("INFO").arg("server").query_async(&mut probe).await.map_err(backend(url))?;
         let version = info.lines().find_map(|l| l.strip_prefix("redis_version:")).unwrap_or("unknown").trim();
-        if version.split('.').next().and_then(|m| m.parse::<u32>().ok()).is_none_or(|major| major < 7) {
+        if !health::supported(version) {
             return Err(QueueError::Backend(format!(
                 "Redis at {} is version {version}; strata needs Redis 7.0 or later",
                 redact(url)
