@@ -6,6 +6,7 @@ use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Dialect, RestoreJob,
 use crate::clock::SharedClock;
 use crate::committer::{BlobRelease, Committer, Ingest, LifecycleWrite};
 use crate::config::Config;
+use crate::error_kind::ErrorKind;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
 use crate::lifecycle::{self, UnknownClass};
@@ -120,20 +121,41 @@ impl StoreError {
     /// True when a tier or the catalog ran out of space: retrying cannot
     /// help until space is freed.
     pub fn is_no_space(&self) -> bool {
-        match self {
-            StoreError::Tier(TierError::NoSpace { .. }) => true,
-            StoreError::Catalog(e) => e.is_no_space(),
-            _ => false,
-        }
+        self.kind() == ErrorKind::NoSpace
     }
 
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+
+    /// What this failure means; the one classification the CLI, the API and
+    /// the job retries follow. A missing blob is [`ErrorKind::Internal`]: the
+    /// catalog lists the artifact, so the store, not the caller, is at fault.
+    pub fn kind(&self) -> ErrorKind {
+        use crate::retention::HoldError;
         match self {
-            StoreError::Tier(e) => e.is_transient(),
-            StoreError::Catalog(e) => e.is_transient(),
-            StoreError::Committer(_) => true,
-            _ => false,
+            StoreError::UnknownTenant(_)
+            | StoreError::NotFound(_)
+            | StoreError::TokenNotFound { .. }
+            | StoreError::HoldNotFound { .. } => ErrorKind::NotFound,
+            StoreError::UnknownPlan { .. }
+            | StoreError::UnknownClass(_)
+            | StoreError::MissingReason
+            | StoreError::Hold(HoldError::BadDate { .. }) => ErrorKind::Invalid,
+            StoreError::TenantExists(_)
+            | StoreError::AlreadyExists(_)
+            | StoreError::NotLater { .. }
+            | StoreError::NeverExpires(_) => ErrorKind::Conflict,
+            StoreError::Held(_)
+            | StoreError::Hold(
+                HoldError::NotOwner { .. } | HoldError::Locked { .. } | HoldError::TenantHoldsDisabled,
+            ) => ErrorKind::Refused,
+            StoreError::Corrupt { .. } => ErrorKind::Corrupt,
+            StoreError::Committer(_) => ErrorKind::Transient,
+            StoreError::BlobMissing { .. } | StoreError::DataDir { .. } => ErrorKind::Internal,
+            StoreError::Tier(e) => e.kind(),
+            StoreError::Catalog(e) => e.kind(),
         }
     }
 }
