@@ -501,22 +501,40 @@ fn not_found(e: CatalogError, key: &ArtifactKey) -> StoreError {
     }
 }
 
-/// A MIME type from a file name's extension.
+/// A MIME type from a file name's extension (after its last dot, any
+/// case), from `mime_guess`'s table; `application/octet-stream` when the
+/// name has no extension or an unknown one.
 pub fn guess_content_type(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "json" => "application/json",
-        "txt" | "log" => "text/plain",
-        "md" => "text/markdown",
-        "csv" => "text/csv",
-        "html" | "htm" => "text/html",
-        "xml" => "application/xml",
-        "gz" | "tgz" => "application/gzip",
-        "zip" => "application/zip",
-        "tar" => "application/x-tar",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "pdf" => "application/pdf",
-        _ => "application/octet-stream",
+    name.rsplit_once('.')
+        .and_then(|(_, ext)| mime_guess::from_ext(ext).first_raw())
+        .unwrap_or("application/octet-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guess_content_type;
+
+    #[test]
+    fn content_types_are_guessed_from_the_last_extension() {
+        let cases = [
+            ("report.json", "application/json"),
+            ("build.LOG", "text/plain"),
+            ("notes.txt", "text/plain"),
+            ("README.md", "text/markdown"),
+            ("rows.csv", "text/csv"),
+            ("index.htm", "text/html"),
+            ("bundle.tar.gz", "application/gzip"),
+            ("site.zip", "application/zip"),
+            ("layers.tar", "application/x-tar"),
+            ("shot.PNG", "image/png"),
+            ("photo.jpeg", "image/jpeg"),
+            ("manual.pdf", "application/pdf"),
+            ("blob.bin", "application/octet-stream"),
+            ("data.nosuchext", "application/octet-stream"),
+            ("Makefile", "application/octet-stream"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(guess_content_type(name), want, "{name}");
+        }
     }
 }
