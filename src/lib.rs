@@ -8,6 +8,7 @@
 //! - [`catalog`]: SQLite or PostgreSQL through sqlx's `Any` driver (the only module naming sqlx).
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
+//! - [`error_kind`]: what a failure means, for the CLI, the API and the job retries alike.
 //! - [`claims`]: the planner's, a restore's and an erasure's claims on artifacts.
 //! - [`committer`]: group commit of the lifecycle's catalog changes.
 //! - [`gc`]: collection of crash leftovers and unreferenced blobs, and reconciliation.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod committer;
 pub mod config;
 pub mod digest;
+pub mod error_kind;
 pub mod event;
 pub mod gc;
 pub mod id;

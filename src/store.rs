@@ -6,6 +6,7 @@ use crate::catalog::{ArtifactFilter, Catalog, CatalogError, Dialect, RestoreJob,
 use crate::clock::SharedClock;
 use crate::committer::{BlobRelease, Committer, Ingest, LifecycleWrite};
 use crate::config::Config;
+use crate::error_kind::ErrorKind;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
 use crate::lifecycle::{self, UnknownClass};
@@ -120,20 +121,41 @@ impl StoreError {
     /// True when a tier or the catalog ran out of space: retrying cannot
     /// help until space is freed.
     pub fn is_no_space(&self) -> bool {
-        match self {
-            StoreError::Tier(TierError::NoSpace { .. }) => true,
-            StoreError::Catalog(e) => e.is_no_space(),
-            _ => false,
-        }
+        self.kind() == ErrorKind::NoSpace
     }
 
     /// True when retrying later may succeed.
     pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+
+    /// What this failure means; the one classification the CLI, the API and
+    /// the job retries follow. A missing blob is [`ErrorKind::Internal`]: the
+    /// catalog lists the artifact, so the store, not the caller, is at fault.
+    pub fn kind(&self) -> ErrorKind {
+        use crate::retention::HoldError;
         match self {
-            StoreError::Tier(e) => e.is_transient(),
-            StoreError::Catalog(e) => e.is_transient(),
-            StoreError::Committer(_) => true,
-            _ => false,
+            StoreError::UnknownTenant(_)
+            | StoreError::NotFound(_)
+            | StoreError::TokenNotFound { .. }
+            | StoreError::HoldNotFound { .. } => ErrorKind::NotFound,
+            StoreError::UnknownPlan { .. }
+            | StoreError::UnknownClass(_)
+            | StoreError::MissingReason
+            | StoreError::Hold(HoldError::BadDate { .. }) => ErrorKind::Invalid,
+            StoreError::TenantExists(_)
+            | StoreError::AlreadyExists(_)
+            | StoreError::NotLater { .. }
+            | StoreError::NeverExpires(_) => ErrorKind::Conflict,
+            StoreError::Held(_)
+            | StoreError::Hold(
+                HoldError::NotOwner { .. } | HoldError::Locked { .. } | HoldError::TenantHoldsDisabled,
+            ) => ErrorKind::Refused,
+            StoreError::Corrupt { .. } => ErrorKind::Corrupt,
+            StoreError::Committer(_) => ErrorKind::Transient,
+            StoreError::BlobMissing { .. } | StoreError::DataDir { .. } => ErrorKind::Internal,
+            StoreError::Tier(e) => e.kind(),
+            StoreError::Catalog(e) => e.kind(),
         }
     }
 }
@@ -479,22 +501,40 @@ fn not_found(e: CatalogError, key: &ArtifactKey) -> StoreError {
     }
 }
 
-/// A MIME type from a file name's extension.
+/// A MIME type from a file name's extension (after its last dot, any
+/// case), from `mime_guess`'s table; `application/octet-stream` when the
+/// name has no extension or an unknown one.
 pub fn guess_content_type(name: &str) -> &'static str {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
-    match ext.as_str() {
-        "json" => "application/json",
-        "txt" | "log" => "text/plain",
-        "md" => "text/markdown",
-        "csv" => "text/csv",
-        "html" | "htm" => "text/html",
-        "xml" => "application/xml",
-        "gz" | "tgz" => "application/gzip",
-        "zip" => "application/zip",
-        "tar" => "application/x-tar",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "pdf" => "application/pdf",
-        _ => "application/octet-stream",
+    name.rsplit_once('.')
+        .and_then(|(_, ext)| mime_guess::from_ext(ext).first_raw())
+        .unwrap_or("application/octet-stream")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guess_content_type;
+
+    #[test]
+    fn content_types_are_guessed_from_the_last_extension() {
+        let cases = [
+            ("report.json", "application/json"),
+            ("build.LOG", "text/plain"),
+            ("notes.txt", "text/plain"),
+            ("README.md", "text/markdown"),
+            ("rows.csv", "text/csv"),
+            ("index.htm", "text/html"),
+            ("bundle.tar.gz", "application/gzip"),
+            ("site.zip", "application/zip"),
+            ("layers.tar", "application/x-tar"),
+            ("shot.PNG", "image/png"),
+            ("photo.jpeg", "image/jpeg"),
+            ("manual.pdf", "application/pdf"),
+            ("blob.bin", "application/octet-stream"),
+            ("data.nosuchext", "application/octet-stream"),
+            ("Makefile", "application/octet-stream"),
+        ];
+        for (name, want) in cases {
+            assert_eq!(guess_content_type(name), want, "{name}");
+        }
     }
 }

@@ -12,6 +12,8 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use strata_core::catalog::CatalogError;
+use strata_core::error_kind::ErrorKind;
 use strata_core::id::IdError;
 use strata_core::retention::HoldError;
 use strata_core::store::StoreError;
@@ -203,40 +205,43 @@ impl ApiError {
     }
 }
 
-/// The one mapping of store errors to problems.
+/// The one mapping of store errors to problems: by the error's kind, with
+/// the variants whose answer is worded for HTTP, or has a type of its own,
+/// named first.
 fn store_problem(e: &StoreError) -> Problem {
     match e {
         StoreError::UnknownTenant(t) => Kind::NotFound.problem(format!("tenant {t} not found")),
         StoreError::NotFound(key) => Kind::NotFound.problem(format!("artifact {key} not found")),
-        StoreError::HoldNotFound { .. } | StoreError::TokenNotFound { .. } => Kind::NotFound.problem(e.to_string()),
-        StoreError::TenantExists(_) => Kind::Conflict.problem(e.to_string()),
         StoreError::AlreadyExists(key) => {
             Kind::Conflict.problem(format!("artifact {key} already exists; add ?overwrite=true to replace it"))
         }
         StoreError::Held(key) => Kind::Held
             .problem(format!("artifact {key} is held; release its holds first (GET /v1/tenants/{}/holds)", key.tenant)),
-        StoreError::NotLater { .. } | StoreError::NeverExpires(_) => Kind::Conflict.problem(e.to_string()),
-        StoreError::Hold(h) => match h {
-            HoldError::NotOwner { .. } => Kind::HoldNotOwned.problem(h.to_string()),
-            HoldError::Locked { .. } => Kind::HoldLocked.problem(h.to_string()),
-            HoldError::TenantHoldsDisabled => Kind::TenantHoldsDisabled.problem(h.to_string()),
-            HoldError::BadDate { .. } => Kind::BadRequest.problem(h.to_string()),
-        },
-        StoreError::UnknownPlan { .. } | StoreError::UnknownClass(_) => Kind::BadRequest.problem(e.to_string()),
+        StoreError::Hold(h @ HoldError::NotOwner { .. }) => Kind::HoldNotOwned.problem(h.to_string()),
+        StoreError::Hold(h @ HoldError::Locked { .. }) => Kind::HoldLocked.problem(h.to_string()),
+        StoreError::Hold(h @ HoldError::TenantHoldsDisabled) => Kind::TenantHoldsDisabled.problem(h.to_string()),
         StoreError::MissingReason => Kind::BadRequest.problem("a non-empty \"reason\" is required"),
-        e if e.is_no_space() => {
-            tracing::error!(error = %e, "Storage is full");
-            Kind::InsufficientStorage
-                .problem("storage is full, so nothing was stored; retrying fails until an operator frees space")
+        StoreError::Catalog(CatalogError::Db(_)) if e.kind() == ErrorKind::Conflict => {
+            Kind::Conflict.problem("the request clashed with a concurrent change; retry it")
         }
-        e if e.is_transient() => {
-            tracing::warn!(error = %e, "Store unavailable during a request");
-            Kind::Unavailable.problem(UNAVAILABLE_DETAIL)
-        }
-        e => {
-            tracing::error!(error = %e, "Store failed during a request");
-            Kind::Internal.problem(INTERNAL_DETAIL)
-        }
+        e => match e.kind() {
+            ErrorKind::NotFound => Kind::NotFound.problem(e.to_string()),
+            ErrorKind::Invalid => Kind::BadRequest.problem(e.to_string()),
+            ErrorKind::Conflict | ErrorKind::Refused => Kind::Conflict.problem(e.to_string()),
+            ErrorKind::NoSpace => {
+                tracing::error!(error = %e, "Storage is full");
+                Kind::InsufficientStorage
+                    .problem("storage is full, so nothing was stored; retrying fails until an operator frees space")
+            }
+            ErrorKind::Transient => {
+                tracing::warn!(error = %e, "Store unavailable during a request");
+                Kind::Unavailable.problem(UNAVAILABLE_DETAIL)
+            }
+            ErrorKind::Corrupt | ErrorKind::Internal => {
+                tracing::error!(error = %e, "Store failed during a request");
+                Kind::Internal.problem(INTERNAL_DETAIL)
+            }
+        },
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use strata_core::artifact::Tier;
 use strata_core::clock::SystemClock;
 use strata_core::config::{Config, ConfigError};
+use strata_core::error_kind::ErrorKind;
 use strata_core::id::IdError;
 use strata_core::store::{Store, StoreError};
 use strata_core::tiers::BlobRef;
@@ -159,21 +160,9 @@ pub fn exit_code(e: &anyhow::Error) -> u8 {
             return 2;
         }
         if let Some(se) = cause.downcast_ref::<StoreError>() {
-            return match se {
-                StoreError::UnknownTenant(_)
-                | StoreError::TenantExists(_)
-                | StoreError::UnknownPlan { .. }
-                | StoreError::NotFound(_)
-                | StoreError::AlreadyExists(_)
-                | StoreError::UnknownClass(_)
-                | StoreError::Held(_)
-                | StoreError::HoldNotFound { .. }
-                | StoreError::TokenNotFound { .. }
-                | StoreError::MissingReason
-                | StoreError::NotLater { .. }
-                | StoreError::NeverExpires(_)
-                | StoreError::Hold(_) => 2,
-                _ => 1,
+            return match se.kind() {
+                ErrorKind::NotFound | ErrorKind::Invalid | ErrorKind::Conflict | ErrorKind::Refused => 2,
+                ErrorKind::Corrupt | ErrorKind::NoSpace | ErrorKind::Transient | ErrorKind::Internal => 1,
             };
         }
     }

@@ -31,6 +31,7 @@ mod suite;
 mod tenants;
 mod tokens;
 
+use crate::error_kind::ErrorKind;
 use crate::id::TenantId;
 pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
 pub(crate) use batch::Save;
@@ -89,36 +90,74 @@ impl CatalogError {
         matches!(self, CatalogError::NotFound(_))
     }
 
-    /// True when the database's file system has no space left (`SQLITE_FULL`).
+    /// True when the database's file system has no space left.
     pub fn is_no_space(&self) -> bool {
-        match self {
-            CatalogError::Db(sqlx::Error::Database(e)) => e.message().contains("disk is full"),
-            CatalogError::Db(sqlx::Error::Io(e)) => e.kind() == std::io::ErrorKind::StorageFull,
-            _ => false,
-        }
+        self.kind() == ErrorKind::NoSpace
     }
 
     /// True when retrying later may succeed (a busy or locked database, a
-    /// file that cannot be opened or written, a full disk, I/O).
+    /// file that cannot be opened or written, I/O, a lost connection).
     pub fn is_transient(&self) -> bool {
+        self.kind() == ErrorKind::Transient
+    }
+
+    /// What this failure means, from the driver's typed error: SQLite's
+    /// result code, PostgreSQL's SQLSTATE, sqlx's constraint kind.
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            CatalogError::Db(sqlx::Error::Database(e)) => {
-                // PostgreSQL names its passing failures by SQLSTATE: a lost
-                // connection (class 08), a server shutting down or starting
-                // (57P01–57P03), a serialization failure or deadlock (40001,
-                // 40P01), too many connections (53300).
-                if let Some(code) = e.code()
-                    && (code.starts_with("08")
-                        || ["57P01", "57P02", "57P03", "40001", "40P01", "53300"].contains(&&*code))
-                {
-                    return true;
-                }
-                let m = e.message();
-                ["locked", "busy", "disk I/O error", "unable to open", "disk is full"].iter().any(|t| m.contains(t))
-            }
-            CatalogError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => true,
-            _ => false,
+            CatalogError::NotFound(_) => ErrorKind::NotFound,
+            CatalogError::Conflict(_) => ErrorKind::Conflict,
+            CatalogError::Open { .. } | CatalogError::BadRow(_) => ErrorKind::Internal,
+            CatalogError::Db(sqlx::Error::Database(e)) => database_kind(e.as_ref()),
+            CatalogError::Db(sqlx::Error::Io(e)) if is_storage_full(e.kind()) => ErrorKind::NoSpace,
+            CatalogError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut) => ErrorKind::Transient,
+            CatalogError::Db(_) => ErrorKind::Internal,
         }
+    }
+}
+
+fn is_storage_full(kind: std::io::ErrorKind) -> bool {
+    matches!(kind, std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+}
+
+/// SQLite's primary result codes (the low byte of an extended code).
+mod sqlite_code {
+    pub const BUSY: i32 = 5;
+    pub const LOCKED: i32 = 6;
+    pub const IOERR: i32 = 10;
+    pub const FULL: i32 = 13;
+    pub const CANTOPEN: i32 = 14;
+}
+
+/// The kind of an error the database reported.
+fn database_kind(e: &dyn sqlx::error::DatabaseError) -> ErrorKind {
+    if e.kind() == sqlx::error::ErrorKind::UniqueViolation {
+        return ErrorKind::Conflict;
+    }
+    let Some(code) = e.code() else { return ErrorKind::Internal };
+    if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        return match code.parse::<i32>().map(|c| c & 0xff) {
+            Ok(sqlite_code::FULL) => ErrorKind::NoSpace,
+            Ok(sqlite_code::BUSY | sqlite_code::LOCKED | sqlite_code::IOERR | sqlite_code::CANTOPEN) => {
+                ErrorKind::Transient
+            }
+            _ => ErrorKind::Internal,
+        };
+    }
+    sqlstate_kind(&code)
+}
+
+/// The kind of a PostgreSQL SQLSTATE.
+fn sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        // disk_full
+        "53100" => ErrorKind::NoSpace,
+        // A lost connection (class 08), a server shutting down or starting
+        // (57P01–57P03), a serialization failure or deadlock (40001, 40P01),
+        // too many connections (53300).
+        c if c.starts_with("08") => ErrorKind::Transient,
+        "57P01" | "57P02" | "57P03" | "40001" | "40P01" | "53300" => ErrorKind::Transient,
+        _ => ErrorKind::Internal,
     }
 }
 
@@ -329,6 +368,17 @@ fn opt_millis(t: Option<chrono::DateTime<chrono::Utc>>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_failures_are_sorted_by_sqlstate() {
+        for code in ["08006", "57P01", "40001", "40P01", "53300"] {
+            assert_eq!(sqlstate_kind(code), ErrorKind::Transient, "{code}");
+        }
+        assert_eq!(sqlstate_kind("53100"), ErrorKind::NoSpace);
+        for code in ["42601", "23503", "P0001"] {
+            assert_eq!(sqlstate_kind(code), ErrorKind::Internal, "{code}");
+        }
+    }
 
     async fn synchronous(catalog: &Catalog) -> i64 {
         let row = sqlx::query_scalar::<_, i64>("PRAGMA synchronous").fetch_one(&catalog.writer).await.unwrap();

@@ -2,6 +2,7 @@
 //! into those kinds.
 
 use crate::artifact::Tier;
+use crate::error_kind::ErrorKind;
 
 /// A tier operation that failed.
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +94,23 @@ impl TierError {
     /// True when retrying later may succeed (I/O trouble, an unreachable
     /// store, not bad data or refused credentials).
     pub fn is_transient(&self) -> bool {
-        matches!(self, TierError::Io { .. })
+        self.kind() == ErrorKind::Transient
+    }
+
+    /// What this failure means. A missing blob is [`ErrorKind::Internal`]:
+    /// the catalog references every blob a tier is asked for, so its absence
+    /// is the store's fault, not the caller's. A codec failure is
+    /// [`ErrorKind::Internal`] here; a read reports undecodable bytes as the
+    /// store's corrupt artifact.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            TierError::Io { .. } => ErrorKind::Transient,
+            TierError::NoSpace { .. } => ErrorKind::NoSpace,
+            TierError::Corrupt { .. } => ErrorKind::Corrupt,
+            TierError::Open { .. } | TierError::Missing { .. } | TierError::Denied { .. } | TierError::Codec { .. } => {
+                ErrorKind::Internal
+            }
+        }
     }
 
     pub(super) fn io(op: &'static str, tier: Tier, path: impl std::fmt::Display, e: impl std::fmt::Display) -> Self {

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use strata_core::artifact::{Artifact, Codec, Tier};
 use strata_core::catalog::CatalogError;
 use strata_core::committer::{BlobRelease, Change, LifecycleWrite};
+use strata_core::error_kind::ErrorKind;
 use strata_core::id::TenantId;
 use strata_core::store::{Store, StoreError};
 use strata_core::tiers::TierError;
@@ -76,17 +77,20 @@ impl JobError {
 }
 
 impl From<StoreError> for JobError {
+    /// Corrupt bytes abort; a transient cause retries without spending
+    /// attempts; anything else retries within the kind's attempts (a missing
+    /// blob too: its volume may be coming back, and while a whole tier is
+    /// gone the pool makes the failure transient).
     fn from(e: StoreError) -> Self {
-        match &e {
-            StoreError::Corrupt { .. } | StoreError::Tier(TierError::Corrupt { .. }) => JobError::Abort(e.to_string()),
-            // A missing blob is retried within the kind's attempts, not
-            // dead-lettered at once: its volume may be coming back (while a
-            // whole tier is gone, the pool makes the failure transient).
-            StoreError::BlobMissing { .. } | StoreError::Tier(TierError::Missing { .. }) => {
-                JobError::Retry(e.to_string())
-            }
-            _ if e.is_transient() => JobError::Transient(e.to_string()),
-            _ => JobError::Retry(e.to_string()),
+        match e.kind() {
+            ErrorKind::Corrupt => JobError::Abort(e.to_string()),
+            ErrorKind::Transient => JobError::Transient(e.to_string()),
+            ErrorKind::NotFound
+            | ErrorKind::Invalid
+            | ErrorKind::Conflict
+            | ErrorKind::Refused
+            | ErrorKind::NoSpace
+            | ErrorKind::Internal => JobError::Retry(e.to_string()),
         }
     }
 }
