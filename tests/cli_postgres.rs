@@ -86,13 +86,7 @@ fn workers_and_schedulers_on_separate_data_directories_share_one_catalog_through
     cluster.ingest(0..N);
     cluster.spawn(&["worker", "worker", "worker", "scheduler", "scheduler"]);
     cluster.wait_for("the drain under way", &|c| c.warm() >= N / 10, &|_| {});
-    let leading = cluster.leader().expect("a scheduler leads");
-    let at = cluster.children.iter().position(|c| c.id() == leading).expect("the leader is one of the processes");
-    assert!(at >= 3, "the leader is a scheduler");
-    let killed = [at, 0];
-    for at in killed {
-        cluster.kill(at);
-    }
+    let (leading, killed) = cluster.kill_the_leader_and_a_worker();
     assert!(cluster.warm() < N, "the kills came mid-run");
     // Work that only the standby can plan.
     cluster.ingest(N..N + LATER);

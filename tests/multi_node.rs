@@ -253,13 +253,7 @@ fn a_cluster_of_separate_nodes_runs_the_whole_lifecycle_through_kills() {
     // and the leading scheduler die mid-run.
     cluster.spawn(&["worker", "worker", "worker", "scheduler", "scheduler"]);
     cluster.wait_for("the promotions under way", &|c| c.warm() >= n / 10, &|_| {});
-    let leading = cluster.leader().expect("a scheduler leads");
-    let at = cluster.children.iter().position(|c| c.id() == leading).expect("the leader is one of the processes");
-    assert!(at >= 3, "the leader is a scheduler");
-    let killed = [at, 0];
-    for at in killed {
-        cluster.kill(at);
-    }
+    let (leading, killed) = cluster.kill_the_leader_and_a_worker();
     assert!(cluster.warm() < n, "the kills came mid-run");
     http.upload(&cluster, n..total);
     cluster.wait_for("every artifact warm", &|c| c.warm() == total, &|c| c.assert_alive_but(&killed));

@@ -84,13 +84,7 @@ impl CatalogProbe {
             .create_if_missing(false)
             .to_url_lossy();
         let options = AnyConnectOptions::from_url(&url).map_err(|e| open_err(e.to_string()))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(CONNECT_TIMEOUT)
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { pool, dialect: Dialect::Sqlite, location })
+        Self::connect(options, Dialect::Sqlite, location).await
     }
 
     /// Connects to the PostgreSQL catalog at `url`; only reads follow.
@@ -99,13 +93,18 @@ impl CatalogProbe {
         let open_err = |message: String| CatalogError::Open { path: location.clone(), message };
         sqlx::any::install_default_drivers();
         let options = AnyConnectOptions::from_str(url).map_err(|e| open_err(e.to_string()))?;
+        Self::connect(options, Dialect::Postgres, location).await
+    }
+
+    /// One connection with `options`; a failure names `location`.
+    async fn connect(options: AnyConnectOptions, dialect: Dialect, location: String) -> Result<Self, CatalogError> {
         let pool = AnyPoolOptions::new()
             .max_connections(1)
             .acquire_timeout(CONNECT_TIMEOUT)
             .connect_with(options)
             .await
-            .map_err(|e| open_err(e.to_string()))?;
-        Ok(Self { pool, dialect: Dialect::Postgres, location })
+            .map_err(|e| CatalogError::Open { path: location.clone(), message: e.to_string() })?;
+        Ok(Self { pool, dialect, location })
     }
 
     /// Where the catalog is: its file, or its URL with the password replaced.

@@ -135,6 +135,20 @@ impl Cluster {
         child.wait().expect("reaped");
     }
 
+    /// SIGKILLs the leading scheduler and the first process (a worker, when
+    /// the workers were spawned first); returns the leader's process id and
+    /// the two processes' places.
+    pub fn kill_the_leader_and_a_worker(&mut self) -> (u32, [usize; 2]) {
+        let leading = self.leader().expect("a scheduler leads");
+        let at = self.children.iter().position(|c| c.id() == leading).expect("the leader is one of the processes");
+        assert!(at >= 3, "the leader is a scheduler");
+        let killed = [at, 0];
+        for at in killed {
+            self.kill(at);
+        }
+        (leading, killed)
+    }
+
     /// Asserts that no process has exited.
     pub fn assert_alive(&mut self) {
         let exited = self.children.iter_mut().any(|c| c.try_wait().expect("a status").is_some());
