@@ -249,6 +249,7 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
     assert!(skew.contains("ms from this host's"), "{skew}");
     assert_eq!(listed(&moto, "doctor", ""), before, "no probe left in the bucket");
     assert!(!before.iter().any(|k| k.contains(".doctor")), "{before:?}");
+    assert!(rows(&report).iter().all(|r| r["check"] != "storage class honoured"), "no class, no row: {report:#}");
 
     let s = s.env("STORAGE_COLD_PATH", "s3://absent/cold");
     let (code, report) = doctor(&s);
@@ -259,6 +260,34 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
     for component in ["catalog", "queue", "clock", "tier hot", "tier warm"] {
         assert!(all_ok(&report, component), "{component}: {report:#}");
     }
+
+    // A storage class per tier: the probe is written with it, and the
+    // store's HEAD reports it back (S3 says nothing for STANDARD).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("strata.toml");
+    let tiers: String = [("warm", "STANDARD_IA"), ("cold", "GLACIER_IR"), ("hot", "STANDARD")]
+        .iter()
+        .map(|(tier, class)| format!("[storage.{tier}]\nurl = \"s3://doctor/{tier}\"\nstorage_class = \"{class}\"\n"))
+        .collect();
+    std::fs::write(&config, tiers).expect("write the config");
+    let classed = Strata::on(Arc::new(ScaleOut::create(&database, &redis)))
+        .env("STRATA_CONFIG", config.to_str().expect("a UTF-8 path"))
+        .env("AWS_ENDPOINT_URL", &moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "strata-test")
+        .env("AWS_SECRET_ACCESS_KEY", "strata-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true");
+    seeded(&classed);
+    let before_classed = listed(&moto, "doctor", "");
+    let (code, report) = doctor(&classed);
+    assert_eq!(code, 0, "{report:#}");
+    for (component, class) in [("tier hot", "STANDARD"), ("tier warm", "STANDARD_IA"), ("tier cold", "GLACIER_IR")] {
+        let honoured = row(&report, component, "storage class honoured");
+        assert_eq!(honoured["status"], "ok", "{report:#}");
+        let detail = honoured["detail"].as_str().expect("detail");
+        assert_eq!(detail, format!("asked for {class}, the store reports {class}"));
+    }
+    assert_eq!(listed(&moto, "doctor", ""), before_classed, "no probe left in the bucket");
 }
 
 #[test]

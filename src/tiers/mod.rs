@@ -143,6 +143,8 @@ struct TierStore {
     local: Option<PathBuf>,
     /// What every blob is written with (an object store's storage class).
     attributes: Attributes,
+    /// Reads an object's storage class back, for an object store.
+    class: Option<remote::ClassReader>,
 }
 
 /// Shows the location only: a store's client holds its credentials.
@@ -181,13 +183,16 @@ fn open_tier(config: &Config, base: &Path, tier: Tier, create: bool) -> Result<T
             location: root.display().to_string(),
             local: Some(root),
             attributes: Attributes::new(),
+            class: None,
         });
     }
+    let opened = remote::open(tier, location, backend)?;
     Ok(TierStore {
-        store: remote::open(tier, location, backend)?,
+        store: opened.store,
         location: location.url.clone(),
         local: None,
         attributes: remote::attributes(location),
+        class: Some(opened.class),
     })
 }
 

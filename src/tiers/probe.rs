@@ -1,5 +1,6 @@
 //! A health probe of each tier: write a small object under `.doctor/`, read
-//! it back, verify it, delete it and check that it is gone. Opening for a
+//! it back, verify it, read back the storage class the store gave it (when
+//! the tier sets one), delete it and check that it is gone. Opening for a
 //! probe creates no directory, and a probe leaves nothing behind.
 
 use super::error::TierError;
@@ -24,6 +25,18 @@ pub struct TierProbe {
     pub storage_class: Option<String>,
     /// Whether the write, read, verify and delete all succeeded.
     pub outcome: Result<(), TierError>,
+    /// The storage class the store reports for the probe object, when one
+    /// is configured and the object was written.
+    pub reported_class: Option<Result<String, TierError>>,
+}
+
+impl TierProbe {
+    /// Whether the store reports the configured storage class (compared
+    /// without regard to case); `None` when there is nothing to compare.
+    pub fn class_honoured(&self) -> Option<bool> {
+        let asked = self.storage_class.as_ref()?;
+        Some(matches!(&self.reported_class, Some(Ok(reported)) if reported.eq_ignore_ascii_case(asked)))
+    }
 }
 
 /// Probes every tier `config` sets up (see the module documentation).
@@ -39,14 +52,14 @@ pub async fn probe_tiers(config: &Config, data_dir: &Path) -> Vec<TierProbe> {
         let storage_class = configured.as_ref().and_then(|l| l.storage_class.clone());
         let probe = match open_tier(config, &base, *tier, false) {
             Ok(store) => {
-                let outcome = round_trip(*tier, &store).await;
-                TierProbe { tier: *tier, location: store.location.clone(), storage_class, outcome }
+                let (outcome, reported_class) = round_trip(*tier, &store, storage_class.is_some()).await;
+                TierProbe { tier: *tier, location: store.location.clone(), storage_class, outcome, reported_class }
             }
             Err(e) => {
                 let location = configured
                     .as_ref()
                     .map_or_else(|| base.join(tier.as_str()).display().to_string(), |l| l.url.clone());
-                TierProbe { tier: *tier, location, storage_class, outcome: Err(e) }
+                TierProbe { tier: *tier, location, storage_class, outcome: Err(e), reported_class: None }
             }
         };
         probes.push(probe);
@@ -54,12 +67,21 @@ pub async fn probe_tiers(config: &Config, data_dir: &Path) -> Vec<TierProbe> {
     probes
 }
 
-/// Writes, reads, verifies and deletes one probe object in `t`.
-async fn round_trip(tier: Tier, t: &TierStore) -> Result<(), TierError> {
+/// Writes, reads, verifies and deletes one probe object in `t`; with
+/// `class`, also reads back the storage class the store gave it.
+async fn round_trip(
+    tier: Tier,
+    t: &TierStore,
+    class: bool,
+) -> (Result<(), TierError>, Option<Result<String, TierError>>) {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let path = ObjectPath::from(format!("{PREFIX}/{id}"));
     let body = bytes::Bytes::from(format!("strata doctor probe {id}\n"));
     let done = write_read_verify(tier, t, &path, body).await;
+    let reported = match (&done, &t.class) {
+        (Ok(()), Some(reader)) if class => Some(reader.read(tier, &path).await),
+        _ => None,
+    };
     let deleted = match t.store.delete(&path).await {
         Ok(()) => gone(tier, t.store.as_ref(), &path).await,
         Err(e) => Err(TierError::store("delete", tier, &path, e)),
@@ -68,7 +90,7 @@ async fn round_trip(tier: Tier, t: &TierStore) -> Result<(), TierError> {
         // The local store leaves the directory it created for the object.
         let _ = std::fs::remove_dir(root.join(PREFIX));
     }
-    done.and(deleted)
+    (done.and(deleted), reported)
 }
 
 async fn write_read_verify(tier: Tier, t: &TierStore, path: &ObjectPath, body: bytes::Bytes) -> Result<(), TierError> {

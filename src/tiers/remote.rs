@@ -7,22 +7,73 @@ use crate::artifact::Tier;
 use crate::config::{Backend, TierLocation};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
+use object_store::client::{HttpConnector, HttpRequestBody, ReqwestConnector};
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{Attribute, Attributes, ClientConfigKey, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::signer::{Method, Signer};
+use object_store::{
+    Attribute, Attributes, ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 use std::sync::Arc;
+use std::time::Duration;
+
+/// An object store tier as opened: the store rooted at the location's
+/// path, a signer for the requests the store's API has no call for (reading
+/// back what storage class an object was given), and the response header
+/// that reports the class.
+pub(super) struct Opened {
+    pub store: Arc<dyn ObjectStore>,
+    pub class: ClassReader,
+}
+
+/// Reads back the storage class (S3, GCS) or access tier (Azure) an object
+/// was written with, through a signed `HEAD`.
+#[derive(Debug, Clone)]
+pub(super) struct ClassReader {
+    signer: Arc<dyn Signer>,
+    header: &'static str,
+    /// What the store reports when the header is absent (S3 leaves it out
+    /// for `STANDARD`).
+    absent: Option<&'static str>,
+}
+
+/// The store `store`, rooted at `prefix`, with its class reader.
+fn rooted<T: ObjectStore + Signer>(
+    store: T,
+    prefix: Option<&ObjectPath>,
+    header: &'static str,
+    absent: Option<&'static str>,
+) -> Opened {
+    let (store, signer): (Arc<dyn ObjectStore>, Arc<dyn Signer>) = match prefix {
+        Some(prefix) => {
+            let rooted = Arc::new(PrefixStore::new(store, prefix.clone()));
+            (rooted.clone(), rooted)
+        }
+        None => {
+            let store = Arc::new(store);
+            (store.clone(), store)
+        }
+    };
+    Opened { store, class: ClassReader { signer, header, absent } }
+}
 
 /// Opens the object store `location` names (`backend` is not local), rooted
 /// at the location's path within its bucket or container.
-pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Result<Arc<dyn ObjectStore>, TierError> {
+pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Result<Opened, TierError> {
     let refuse = |message: String| TierError::Open { tier, location: location.url.clone(), message };
     let url = url::Url::parse(&location.url).map_err(|e| refuse(format!("not a valid URL: {e}")))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("the URL names no bucket or container, as in s3://bucket/prefix".into()));
     }
+    let prefix = url.path().trim_matches('/');
+    let prefix = match prefix {
+        "" => None,
+        p => Some(ObjectPath::parse(p).map_err(|e| refuse(format!("invalid prefix {p:?}: {e}")))?),
+    };
+    let prefix = prefix.as_ref();
     let retry = location.max_retries.map(|max_retries| RetryConfig { max_retries, ..RetryConfig::default() });
-    let built: object_store::Result<Arc<dyn ObjectStore>> = match backend {
+    let built: object_store::Result<Opened> = match backend {
         Backend::Local => return Err(refuse("a local directory is not an object store".into())),
         Backend::S3 => {
             let mut b = AmazonS3Builder::from_env().with_url(&location.url);
@@ -44,7 +95,7 @@ pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Res
             if let Some(r) = retry {
                 b = b.with_retry(r);
             }
-            b.build().map(|s| Arc::new(s) as _)
+            b.build().map(|s| rooted(s, prefix, "x-amz-storage-class", Some("STANDARD")))
         }
         Backend::Azure => {
             let mut b = MicrosoftAzureBuilder::from_env().with_url(&location.url);
@@ -63,7 +114,7 @@ pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Res
             if let Some(r) = retry {
                 b = b.with_retry(r);
             }
-            b.build().map(|s| Arc::new(s) as _)
+            b.build().map(|s| rooted(s, prefix, "x-ms-access-tier", None))
         }
         Backend::Gcs => {
             let mut b = GoogleCloudStorageBuilder::from_env().with_url(&location.url);
@@ -76,16 +127,40 @@ pub(super) fn open(tier: Tier, location: &TierLocation, backend: Backend) -> Res
             if let Some(r) = retry {
                 b = b.with_retry(r);
             }
-            b.build().map(|s| Arc::new(s) as _)
+            b.build().map(|s| rooted(s, prefix, "x-goog-storage-class", None))
         }
     };
-    let store = built.map_err(|e| refuse(e.to_string()))?;
-    let prefix = url.path().trim_matches('/');
-    if prefix.is_empty() {
-        return Ok(store);
+    built.map_err(|e| refuse(e.to_string()))
+}
+
+impl ClassReader {
+    /// The storage class the store reports for the object at `path`.
+    pub(super) async fn read(&self, tier: Tier, path: &ObjectPath) -> Result<String, TierError> {
+        let failed = |e: &dyn std::fmt::Display| TierError::io("read the storage class of", tier, path, e);
+        let url = self
+            .signer
+            .signed_url(Method::HEAD, path, Duration::from_secs(60))
+            .await
+            .map_err(|e| TierError::store("sign a HEAD of", tier, path, e))?;
+        // The store signed for the endpoint it uses, which its own options
+        // allowed: plain HTTP only where the store speaks it.
+        let client = ReqwestConnector::default()
+            .connect(&ClientOptions::new().with_allow_http(url.scheme() == "http"))
+            .map_err(|e| failed(&e))?;
+        let request = http::Request::builder()
+            .method(Method::HEAD)
+            .uri(url.as_str())
+            .body(HttpRequestBody::empty())
+            .map_err(|e| failed(&e))?;
+        let response = client.execute(request).await.map_err(|e| failed(&e))?;
+        if !response.status().is_success() {
+            return Err(failed(&format!("HEAD answered {}", response.status())));
+        }
+        match response.headers().get(self.header) {
+            Some(v) => Ok(v.to_str().map_err(|e| failed(&e))?.to_owned()),
+            None => self.absent.map(str::to_owned).ok_or_else(|| failed(&format!("no {} header", self.header))),
+        }
     }
-    let prefix = ObjectPath::parse(prefix).map_err(|e| refuse(format!("invalid prefix {prefix:?}: {e}")))?;
-    Ok(Arc::new(PrefixStore::new(store, prefix)))
 }
 
 /// The attributes every blob of the tier is written with: its storage class.

@@ -80,12 +80,19 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     check_queue(&config, catalog.as_ref(), &mut report).await;
     for probe in probe_tiers(&config, &global.data_dir).await {
         let component = format!("tier {}", probe.tier);
-        let detail = match (&probe.outcome, &probe.storage_class) {
-            (Ok(()), Some(class)) => format!("{} (probe written with storage class {class})", probe.location),
-            (Ok(()), None) => probe.location.clone(),
-            (Err(e), _) => e.to_string(),
+        let detail = match &probe.outcome {
+            Ok(()) => probe.location.clone(),
+            Err(e) => e.to_string(),
         };
         report.push(&component, "write, read, verify, delete", probe.outcome.is_ok(), detail);
+        if let (Some(asked), Some(reported)) = (&probe.storage_class, &probe.reported_class) {
+            let detail = match reported {
+                Ok(reported) => format!("asked for {asked}, the store reports {reported}"),
+                Err(e) => format!("asked for {asked}; could not read it back: {e}"),
+            };
+            let honoured = probe.class_honoured() == Some(true);
+            report.push(&component, "storage class honoured", honoured, detail);
+        }
     }
     check_clock(catalog.as_ref(), &clock, args.max_skew, &mut report).await;
     if let Some(probe) = catalog {
