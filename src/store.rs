@@ -304,14 +304,17 @@ impl Store {
         reader: R,
         opts: PutOptions,
     ) -> Result<Artifact, StoreError> {
-        let tenant = self.tenant(&key.tenant).await?;
-        let now = self.clock.now();
-        let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
         // Refusals that can be known before any byte is written are made
         // here; the transaction below checks again, for racing writers.
-        match self.catalog.find_live(key).await {
-            Ok(_) if !opts.overwrite => return Err(StoreError::AlreadyExists(key.clone())),
-            Ok(old) if old.held => return Err(StoreError::Held(key.clone())),
+        let (tenant, live) = self.catalog.put_check(key).await.map_err(|e| match e {
+            CatalogError::NotFound(_) => StoreError::UnknownTenant(key.tenant.to_string()),
+            e => e.into(),
+        })?;
+        let now = self.clock.now();
+        let expires_at = lifecycle::expires_at(&self.config, &tenant.plan, opts.class.as_deref(), now)?;
+        match live {
+            Some(_) if !opts.overwrite => return Err(StoreError::AlreadyExists(key.clone())),
+            Some(true) => return Err(StoreError::Held(key.clone())),
             _ => {}
         }
         let landing = self.tiers.land(&key.tenant, reader).await?;

@@ -203,6 +203,30 @@ async fn a_hold_covers_its_artifacts_until_released_by_its_owner() {
 }
 
 #[tokio::test]
+async fn a_put_knows_its_tenant_and_the_live_artifact_at_its_key_before_writing() {
+    for case in cases("catalog::suite::put_check", |_| {}).await {
+        let s = &case.store;
+        let missing = s.catalog().put_check(&key("nobody/wf/a")).await;
+        assert!(matches!(missing, Err(CatalogError::NotFound(_))), "{}: {missing:?}", case.db);
+        s.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        let (tenant, live) = s.catalog().put_check(&key("acme/wf/a")).await.unwrap();
+        assert_eq!((tenant.name.as_str(), tenant.plan.as_str(), live), ("acme", "pro", None), "{}", case.db);
+        put(s, "acme/wf/a", b"a").await;
+        put(s, "acme/other/b", b"b").await;
+        s.place_hold(&Target::parse("acme/wf").unwrap(), "case 7", "test").await.unwrap();
+        assert_eq!(s.catalog().put_check(&key("acme/wf/a")).await.unwrap().1, Some(true), "{}", case.db);
+        assert_eq!(s.catalog().put_check(&key("acme/other/b")).await.unwrap().1, Some(false), "{}", case.db);
+        s.remove(&key("acme/other/b"), "test").await.unwrap();
+        assert_eq!(s.catalog().put_check(&key("acme/other/b")).await.unwrap().1, None, "{}: a tombstone", case.db);
+        let held = s.put(&key("acme/wf/a"), &b"x"[..], PutOptions { overwrite: true, ..PutOptions::default() }).await;
+        assert!(matches!(held, Err(StoreError::Held(_))), "{}: {held:?}", case.db);
+        let unknown = s.put(&key("nobody/wf/a"), &b"x"[..], PutOptions::default()).await;
+        assert!(matches!(unknown, Err(StoreError::UnknownTenant(ref t)) if t == "nobody"), "{}: {unknown:?}", case.db);
+        case.finish().await;
+    }
+}
+
+#[tokio::test]
 async fn a_schema_from_a_newer_binary_is_refused_by_name() {
     for case in cases("catalog::suite::newer_schema", |_| {}).await {
         let checksum = if case.db == "postgres" { "'\\x00'::bytea" } else { "X'00'" };

@@ -30,8 +30,7 @@ async fn setup_with(n: usize, tune: impl FnOnce(&mut Config)) -> (tempfile::Temp
         let key = ArtifactKey::parse(&format!("acme/wf/a{i}.txt")).unwrap();
         store.put(&key, format!("artifact {i}").as_bytes(), PutOptions::default()).await.unwrap();
     }
-    let queue: Arc<dyn Queue> =
-        Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
+    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
     (dir, store, queue)
 }
 
@@ -120,8 +119,7 @@ async fn transient_failures_outlive_the_attempts_and_end_at_the_horizon() {
     store.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
     let key = ArtifactKey::parse("acme/wf/a.txt").unwrap();
     store.put(&key, &b"some bytes"[..], PutOptions::default()).await.unwrap();
-    let queue: Arc<dyn Queue> =
-        Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
+    let queue: Arc<dyn Queue> = Arc::new(SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone()));
     plan_and_enqueue(&store, queue.as_ref(), store.now() + Days::days(8), "test").await.unwrap();
     // The warm tier becomes unreachable: a file where its directory was.
     let warm = dir.path().join("tiers").join("warm");
