@@ -475,6 +475,27 @@ async fn wrong_credentials_are_refused_clearly() {
     assert!(!err.to_string().contains(wrong), "{err}");
 }
 
+#[tokio::test]
+async fn wrong_credentials_are_refused_clearly_on_s3() {
+    let Some(emulator) = Emulator::start_moto_refusing_credentials("wrong_credentials_are_refused_clearly_on_s3")
+    else {
+        return;
+    };
+    let config = config_with(TIERS.map(|t| s3_location(&emulator.endpoint(), "locked", t.as_str(), None)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tiers = Tiers::open(&config, dir.path()).expect("open");
+    let err = tiers.check().await.expect_err("must fail");
+    assert!(
+        matches!(&err, TierError::Open { tier: Tier::Hot, message, .. } if message.contains("refused the credentials")),
+        "{err:?}"
+    );
+    let tenant = TenantId::parse("acme").expect("parse");
+    let err = tiers.land(&tenant, &b"bytes"[..]).await.expect_err("must fail");
+    assert!(matches!(err, TierError::Denied { tier: Tier::Hot, .. }), "{err:?}");
+    assert!(!err.is_transient(), "retrying with the same credentials cannot help");
+    assert!(!err.to_string().contains("strata-test-secret"), "{err}");
+}
+
 /// Bytes of [`Pattern`], cutting the store off once `cut_at` were read.
 struct CutAfter {
     pattern: Pattern,

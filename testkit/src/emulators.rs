@@ -67,16 +67,33 @@ impl Emulator {
             crate::not_run(test, &format!("{} is not installed", kind.program()));
             return None;
         };
-        match Self::spawn(kind, &program) {
+        match Self::spawn(kind, &program, &[]) {
             Ok(emulator) => Some(emulator),
             Err(e) => panic!("{test}: {} did not start: {e}", kind.program()),
         }
     }
 
-    fn spawn(kind: Kind, program: &PathBuf) -> std::io::Result<Self> {
+    /// Starts a moto server that checks every request's credentials
+    /// against its (empty) IAM users, so any key it is given is refused
+    /// with `403 InvalidAccessKeyId`, as S3 refuses a wrong one. Reported
+    /// as for [`Emulator::start`] when moto is not installed.
+    pub fn start_moto_refusing_credentials(test: &str) -> Option<Self> {
+        let kind = Kind::Moto;
+        let Some(program) = find_program(kind.program()) else {
+            crate::not_run(test, &format!("{} is not installed", kind.program()));
+            return None;
+        };
+        match Self::spawn(kind, &program, &[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) {
+            Ok(emulator) => Some(emulator),
+            Err(e) => panic!("{test}: {} did not start: {e}", kind.program()),
+        }
+    }
+
+    fn spawn(kind: Kind, program: &PathBuf, env: &[(&str, &str)]) -> std::io::Result<Self> {
         let port = free_port()?;
         let workdir = tempfile::Builder::new().prefix("strata-emulator-").tempdir()?;
         let mut command = Command::new(program);
+        command.envs(env.iter().copied());
         match kind {
             Kind::Moto => {
                 command.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
