@@ -15,6 +15,13 @@
 //! (`-- N strata` skips the baseline, for profiling; `-- N sqlite` or
 //! `-- N postgres` runs one catalog and the baseline; `STRATA_FSYNC=false`
 //! measures both without syncing.)
+//!
+//! `-- N s3` runs the S3 profile instead: the tiers in a bucket of a moto
+//! server on loopback (started here), the catalog on PostgreSQL with the
+//! Redis queue, next to plain S3 requests through the same client with the
+//! same concurrency: PUT (what ingest does), GET, server-side COPY, and a
+//! move by hand (GET, PUT, DELETE: what a tier move does, compressed into
+//! the cold tier).
 
 #![allow(clippy::unwrap_used, reason = "a benchmark stops at its first failure")]
 
@@ -27,7 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::catalog::statements;
 use strata_core::clock::SystemClock;
-use strata_core::config::Config;
+use strata_core::config::{Config, Secret, TierLocation};
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::{PutOptions, Store};
 use strata_jobs::handlers::Context;
@@ -183,6 +190,127 @@ async fn on_postgres(config: &Config, data: &[Vec<u8>], concurrency: usize) -> O
     Some(steps)
 }
 
+/// The S3 profile: strata on moto, then the same objects by hand.
+mod s3 {
+    use super::*;
+    use object_store::aws::AmazonS3Builder;
+    use object_store::path::Path as ObjectPath;
+    use object_store::{ObjectStoreExt, PutPayload};
+    use strata_testkit::emulators::{Emulator, Kind};
+
+    const BUCKET: &str = "bench";
+    const ACCESS_KEY: &str = "strata-bench";
+    const SECRET: &str = "strata-bench-secret";
+
+    fn location(endpoint: &str, tier: &str) -> TierLocation {
+        TierLocation {
+            endpoint: Some(endpoint.to_owned()),
+            region: Some("us-east-1".into()),
+            allow_http: Some(true),
+            access_key_id: Some(ACCESS_KEY.into()),
+            secret_access_key: Some(Secret::new(SECRET)),
+            ..TierLocation::new(format!("s3://{BUCKET}/{tier}"))
+        }
+    }
+
+    /// Rates of the plain requests, per object.
+    struct Raw {
+        put: f64,
+        get: f64,
+        copy: f64,
+        moved: f64,
+        compressed: f64,
+    }
+
+    async fn each<F: Future<Output = ()>>(n: usize, concurrency: usize, f: impl Fn(usize) -> F) -> f64 {
+        let t = Instant::now();
+        futures::stream::iter(0..n).for_each_concurrent(concurrency, f).await;
+        n as f64 / t.elapsed().as_secs_f64()
+    }
+
+    /// The plain requests, through the client strata's tiers use.
+    async fn raw(endpoint: &str, data: &[Vec<u8>], concurrency: usize, level: i32) -> Raw {
+        let store = AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_region("us-east-1")
+            .with_allow_http(true)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET)
+            .with_bucket_name(BUCKET)
+            .build()
+            .unwrap();
+        let store = &store;
+        let path = |dir: &str, i: usize| ObjectPath::from(format!("raw/{dir}/{:02x}/{i}", i % 256));
+        let n = data.len();
+        let put = each(n, concurrency, |i| async move {
+            store.put(&path("hot", i), PutPayload::from(data[i].clone())).await.unwrap();
+        })
+        .await;
+        let get = each(n, concurrency, |i| async move {
+            store.get(&path("hot", i)).await.unwrap().bytes().await.unwrap();
+        })
+        .await;
+        let copy = each(n, concurrency, |i| async move {
+            store.copy(&path("hot", i), &path("copy", i)).await.unwrap();
+        })
+        .await;
+        let moved = each(n, concurrency, |i| async move {
+            let bytes = store.get(&path("hot", i)).await.unwrap().bytes().await.unwrap();
+            store.put(&path("warm", i), PutPayload::from(bytes)).await.unwrap();
+            store.delete(&path("hot", i)).await.unwrap();
+        })
+        .await;
+        let compressed = each(n, concurrency, |i| async move {
+            let bytes = store.get(&path("warm", i)).await.unwrap().bytes().await.unwrap();
+            let out = tokio::task::spawn_blocking(move || zstd::encode_all(&bytes[..], level).unwrap()).await.unwrap();
+            store.put(&path("cold", i), PutPayload::from(out)).await.unwrap();
+            store.delete(&path("warm", i)).await.unwrap();
+        })
+        .await;
+        Raw { put, get, copy, moved, compressed }
+    }
+
+    /// Runs the S3 profile and prints its table.
+    pub async fn run(config: &Config, data: &[Vec<u8>], concurrency: usize) {
+        const WHO: &str = "bench_lifecycle (S3)";
+        let Some(moto) = Emulator::start(WHO, Kind::Moto) else { return };
+        moto.create_bucket(BUCKET).unwrap();
+        let endpoint = moto.endpoint();
+        let mut config = config.clone();
+        config.storage.hot = Some(location(&endpoint, "hot"));
+        config.storage.warm = Some(location(&endpoint, "warm"));
+        config.storage.cold = Some(location(&endpoint, "cold"));
+        let Some(steps) = on_postgres(&config, data, concurrency).await else { return };
+        let level = config.tiers.compression_level;
+        let raw = raw(&endpoint, data, concurrency, level).await;
+        println!(
+            "strata lifecycle benchmark, S3 profile (moto on loopback, PostgreSQL catalog, Redis queue): \
+             {} artifacts of {SIZE} B, fetch batch {BATCH}, concurrency {concurrency}, zstd level {level}",
+            data.len()
+        );
+        println!(
+            "{:<20} {:>10} {:>8} {:>28} {:>10} {:>7}",
+            "step", "strata/s", "stmts", "plain S3", "plain/s", "vs raw"
+        );
+        let rows = [
+            ("ingest (hot)", steps[0], "PUT", raw.put),
+            ("hot -> warm", steps[1], "GET, PUT, DELETE", raw.moved),
+            ("warm -> cold (zstd)", steps[2], "GET, zstd, PUT, DELETE", raw.compressed),
+        ];
+        for (step, s, plain, rate) in rows {
+            println!(
+                "{step:<20} {:>10.0} {:>8.3} {plain:>28} {rate:>10.0} {:>6.2}x",
+                s.rate,
+                s.statements,
+                s.rate / rate
+            );
+        }
+        println!("{:<20} {:>10} {:>8} {:>28} {:>10.0}", "", "", "", "GET", raw.get);
+        println!("{:<20} {:>10} {:>8} {:>28} {:>10.0}", "", "", "", "COPY (server-side)", raw.copy);
+        println!("stmts: catalog statements per artifact; vs raw: strata's rate over the plain requests' rate");
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let n: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
@@ -196,6 +324,10 @@ async fn main() {
     }
     config.jobs.batch_size = BATCH;
     let concurrency = config.jobs.concurrency;
+    if only.as_deref() == Some("s3") {
+        s3::run(&config, &payloads(n), concurrency).await;
+        return;
+    }
     let level = config.tiers.compression_level;
     let sync = config.storage.fsync;
     let data = payloads(n);
