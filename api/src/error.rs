@@ -74,6 +74,10 @@ pub enum ApiError {
     /// A queue operation failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A route lacks the path parameter `0` that its handler or middleware
+    /// reads: a bug, logged where it is found.
+    #[error("this route is misconfigured; it has been logged")]
+    MissingPathParameter(&'static str),
 }
 
 /// An RFC 9457 problem, as sent.
@@ -197,6 +201,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => Kind::RangeNotSatisfiable.problem(self.to_string()),
             ApiError::Store(e) => store_problem(e),
             ApiError::Queue(QueueError::NotFound(what)) => Kind::NotFound.problem(format!("{what} not found")),
+            ApiError::MissingPathParameter(_) => Kind::Internal.problem(self.to_string()),
             ApiError::Queue(e @ QueueError::Backend(_)) => {
                 tracing::error!(error = %e, "Queue backend failed during a request");
                 Kind::Unavailable.problem(UNAVAILABLE_DETAIL)
