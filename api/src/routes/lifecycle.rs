@@ -9,9 +9,9 @@ use crate::extract::ApiJson;
 use crate::openapi::{ArtifactPath, Identifier};
 use crate::query::{NoParams, Query, named_value};
 use crate::state::ApiState;
-use axum::extract::State;
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
@@ -43,12 +43,24 @@ pub struct PlanRequest {
     pub as_of: Option<String>,
 }
 
-impl PlanRequest {
-    fn as_of(&self, state: &ApiState) -> Result<DateTime<Utc>, ApiError> {
-        match &self.as_of {
-            Some(s) => instant("as_of", s),
-            None => Ok(state.store.now()),
-        }
+/// A planning request as the routes read it: the instant to plan as of
+/// (`as_of`, or now) and who asks.
+pub struct Planning {
+    as_of: DateTime<Utc>,
+    actor: String,
+}
+
+impl FromRequest<Arc<ApiState>> for Planning {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<ApiState>) -> Result<Self, ApiError> {
+        let actor = request.extensions().get::<Caller>().map(Caller::actor).ok_or(ApiError::Unauthorized)?;
+        let ApiJson(body) = ApiJson::<PlanRequest>::from_request(request, state).await?;
+        let as_of = match body.as_of {
+            Some(s) => instant("as_of", &s)?,
+            None => state.store.now(),
+        };
+        Ok(Self { as_of, actor })
     }
 }
 
@@ -97,13 +109,8 @@ impl From<&Plan> for PlanView {
     request_body = PlanRequest,
     responses((status = 200, body = PlanView))
 )]
-pub async fn plan(
-    State(state): State<Arc<ApiState>>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(request): ApiJson<PlanRequest>,
-) -> Result<Json<PlanView>, ApiError> {
-    let as_of = request.as_of(&state)?;
-    let plan = planner::plan(&state.store, as_of, true, PLAN_LIMIT, &caller.actor())
+pub async fn plan(State(state): State<Arc<ApiState>>, request: Planning) -> Result<Json<PlanView>, ApiError> {
+    let plan = planner::plan(&state.store, request.as_of, true, PLAN_LIMIT, &request.actor)
         .await
         .map_err(|e| ApiError::Store(StoreError::from(e)))?;
     Ok(Json(PlanView::from(&plan)))
@@ -119,19 +126,19 @@ pub async fn plan(
 )]
 pub async fn run(
     State(state): State<Arc<ApiState>>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(request): ApiJson<PlanRequest>,
+    Planning { as_of, actor }: Planning,
 ) -> Result<(StatusCode, Json<PlanView>), ApiError> {
-    let as_of = request.as_of(&state)?;
     // The dry-run switch holds here too, and no request can lift it: the
     // answer says what would be done, and the dry run is recorded.
-    if state.store.config().lifecycle.dry_run {
-        let plan = dry_run(&state.store, as_of, &caller.actor(), None).await?;
+    let plan = if state.store.config().lifecycle.dry_run {
+        let plan = dry_run(&state.store, as_of, &actor, None).await?;
         tracing::info!(as_of = %as_of, would_run = plan.items.len(), "{}", dry_run_notice());
-        return Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))));
-    }
-    let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &caller.actor()).await?;
-    tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
+        plan
+    } else {
+        let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &actor).await?;
+        tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
+        plan
+    };
     Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))))
 }
 
