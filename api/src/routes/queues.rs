@@ -21,41 +21,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// One lane's depth.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LaneView {
-    /// The lane (`priority`, `default` or a tenant's own).
-    pub lane: String,
-    /// Jobs waiting to be fetched.
-    pub waiting: u64,
-    /// Jobs leased by a worker.
-    pub in_flight: u64,
-    /// Failed jobs waiting out their retry delay.
-    pub delayed: u64,
-    /// Dead-lettered jobs.
-    pub dead: u64,
-    /// Age of the oldest waiting job, in seconds.
-    pub oldest_waiting_secs: Option<f64>,
-}
-
-impl From<LaneStats> for LaneView {
-    fn from(s: LaneStats) -> Self {
-        Self {
-            lane: s.lane,
-            waiting: s.waiting,
-            in_flight: s.in_flight,
-            delayed: s.delayed,
-            dead: s.dead,
-            oldest_waiting_secs: s.oldest_waiting_secs,
-        }
-    }
-}
-
 /// Every lane's depth.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueuesView {
     /// Lanes by name.
-    pub lanes: Vec<LaneView>,
+    pub lanes: Vec<LaneStats>,
 }
 
 /// A dead letter.
@@ -122,7 +92,7 @@ pub struct Changed {
 /// Queue depth per lane and state, with the oldest waiting job's age.
 #[utoipa::path(get, path = "/v1/queues", tag = "operations", responses((status = 200, body = QueuesView)))]
 pub async fn queues(State(state): State<Arc<ApiState>>, _: Query<NoParams>) -> Result<Json<QueuesView>, ApiError> {
-    let lanes = lane_stats(state.queue.as_ref(), state.store.config()).await?.into_iter().map(LaneView::from).collect();
+    let lanes = lane_stats(state.queue.as_ref(), state.store.config()).await?;
     Ok(Json(QueuesView { lanes }))
 }
 
