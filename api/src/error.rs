@@ -8,7 +8,6 @@
 //! [`problem_details`] turns the few answers axum produces by itself
 //! (unknown methods, rejected extractors) into the same shape.
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -274,22 +273,6 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into())
-            }
-            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
-            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("invalid JSON body: {}", e.body_text())),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge { limit: crate::state::MAX_JSON_BYTES as u64 }
-            }
-            other => ApiError::BadRequest(format!("unreadable body: {}", other.body_text())),
-        }
     }
 }
 

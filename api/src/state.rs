@@ -31,9 +31,6 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// The largest JSON body any route accepts, in bytes.
-pub const MAX_JSON_BYTES: usize = 64 * 1024;
-
 /// Request limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
