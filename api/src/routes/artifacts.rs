@@ -2,7 +2,7 @@
 //! with filters and an opaque cursor. Tenant routes (see [`crate::auth`]).
 
 use super::download::{self, RangeRequest};
-use super::params::{self, Instant, PageSize};
+use super::params::{self, Instant, PageSize, Pair};
 use super::paths::{ApiPath, ArtifactPath, TenantPath};
 use super::views::{ArtifactPage, ArtifactView};
 use crate::auth::Caller;
@@ -367,7 +367,7 @@ pub struct ListQuery {
     tier: Option<Tier>,
     /// Only artifacts with this tag, key=value
     #[param(value_type = Option<KeyValue>, inline)]
-    tag: Option<String>,
+    tag: Option<Pair>,
     /// Created at or after (RFC 3339)
     #[param(inline)]
     created_after: Option<Instant>,
@@ -400,7 +400,7 @@ pub async fn list_artifacts(
         tenant: tenant.clone(),
         workflow: query.workflow.as_deref().map(WorkflowName::parse).transpose()?,
         tier: query.tier,
-        tag: query.tag.as_deref().map(|t| params::key_value("tag", t)).transpose()?,
+        tag: query.tag.map(|t| t.0),
         created_after: query.created_after.map(|t| t.0),
         created_before: query.created_before.map(|t| t.0),
         after: query.cursor.as_deref().map(decode_cursor).transpose()?,

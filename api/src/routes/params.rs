@@ -114,14 +114,29 @@ pub fn artifact_key(tenant: &str, workflow: &str, name: &str) -> Result<Artifact
 
 /// Parses `key=value` (a tag or a metadata entry).
 pub fn key_value(what: &str, s: &str) -> Result<(String, String), ApiError> {
+    pair(s).map_err(|e| ApiError::BadRequest(format!("{what} {e}")))
+}
+
+/// Parses `key=value`; the error says what `s` is not.
+fn pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && !k.chars().any(char::is_control) && !v.chars().any(char::is_control) => {
             Ok((k.trim().to_owned(), v.trim().to_owned()))
         }
         _ => {
             let shown: String = s.chars().take(64).collect();
-            Err(ApiError::BadRequest(format!("{what} {shown:?} is not of the form key=value")))
+            Err(format!("{shown:?} is not of the form key=value"))
         }
+    }
+}
+
+/// A `key=value` pair, as a query value (its schema is [`crate::openapi::KeyValue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair(pub (String, String));
+
+impl<'de> Deserialize<'de> for Pair {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| pair(s).map(Self))
     }
 }
 
@@ -157,6 +172,7 @@ mod tests {
     struct Values {
         limit: Option<PageSize>,
         after: Option<Instant>,
+        tag: Option<Pair>,
     }
 
     #[test]
@@ -168,13 +184,14 @@ mod tests {
         bad_request("limit=0", "limit must be a number from 1 to 1000");
         bad_request("limit=1001", "limit must be a number from 1 to 1000");
         bad_request("after=soon", "after \"soon\" is not an RFC 3339 time (2027-01-01T00:00:00Z)");
-        let values: Values = query::parse(Some("limit=1000&after=2027-01-01T00:00:00Z")).unwrap();
+        bad_request("tag=%3Dx", "tag \"=x\" is not of the form key=value");
+        let values: Values = query::parse(Some("limit=1000&after=2027-01-01T00:00:00Z&tag=branch%3D+main")).unwrap();
+        assert_eq!(values.tag, Some(Pair(("branch".into(), "main".into()))));
         assert_eq!(
             (PageSize::or_default(values.limit), values.after.map(|t| t.0.timestamp())),
             (1000, Some(1798761600))
         );
         assert_eq!(PageSize::or_default(None), DEFAULT_PAGE);
-        assert_eq!(key_value("tag", "branch=main").unwrap(), ("branch".into(), "main".into()));
         assert!(
             matches!(key_value("tag", "=x"), Err(ApiError::BadRequest(m)) if m == "tag \"=x\" is not of the form key=value")
         );
