@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::value::{MapAccessDeserializer, SeqDeserializer, StrDeserializer};
-use serde::de::{self, DeserializeOwned, DeserializeSeed, MapAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, forward_to_deserialize_any};
 use std::fmt;
 
@@ -60,8 +60,9 @@ pub fn parse<T: DeserializeOwned>(query: Option<&str>) -> Result<T, ApiError> {
 }
 
 /// Parses a value's text with `parse`; its error is prefixed with the
-/// parameter's name (so `must be true or false` reads `all must be true or
-/// false`). For the `Deserialize` impls of query value types.
+/// parameter's name (so `must be a number from 1 to 1000` reads `limit must
+/// be a number from 1 to 1000`). For the `Deserialize` impls of query value
+/// types.
 pub fn named_value<'de, D, T>(deserializer: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
@@ -178,13 +179,22 @@ impl<'de> Deserializer<'de> for Value<'_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Invalid> {
-        let values: SeqDeserializer<_, Invalid> = SeqDeserializer::new(self.values.into_iter());
-        values.deserialize_any(visitor)
+        let name = self.name;
+        let each = self.values.into_iter().map(|value| Value { name, values: vec![value] });
+        SeqDeserializer::new(each).deserialize_any(visitor)
     }
 
     forward_to_deserialize_any! {
         i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
         bytes byte_buf unit unit_struct tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl<'de, 'a> IntoDeserializer<'de, Invalid> for Value<'a> {
+    type Deserializer = Self;
+
+    fn into_deserializer(self) -> Self {
+        self
     }
 }
 
@@ -252,6 +262,8 @@ mod tests {
     struct Listing {
         #[serde(default)]
         tag: Vec<String>,
+        #[serde(default)]
+        size: Vec<Positive>,
         limit: Option<Positive>,
         #[serde(default)]
         all: bool,
@@ -275,16 +287,21 @@ mod tests {
 
     #[test]
     fn sequences_repeat_and_single_values_do_not() {
-        let listing: Listing = parse(Some("tag=a%3Db&limit=5&tag=c=d&all=1")).unwrap();
-        assert_eq!(listing, Listing { tag: vec!["a=b".into(), "c=d".into()], limit: Some(Positive(5)), all: true });
-        assert_eq!(parse::<Listing>(None).unwrap(), Listing { tag: vec![], limit: None, all: false });
+        let listing: Listing = parse(Some("tag=a%3Db&limit=5&tag=c=d&all=1&size=1&size=2")).unwrap();
+        let (tag, size) = (vec!["a=b".into(), "c=d".into()], vec![Positive(1), Positive(2)]);
+        assert_eq!(listing, Listing { tag, size, limit: Some(Positive(5)), all: true });
+        assert_eq!(parse::<Listing>(None).unwrap(), Listing { tag: vec![], size: vec![], limit: None, all: false });
+        assert_eq!(refused("size=1&size=0"), "size must be positive");
         assert_eq!(refused("limit=1&limit=2"), "query parameter \"limit\" is given more than once");
         assert_eq!(refused("all=1&all=1"), "query parameter \"all\" is given more than once");
     }
 
     #[test]
     fn unknown_names_come_first_and_errors_name_the_parameter() {
-        assert_eq!(refused("limit=1&limit=2&bogus=1"), "unknown query parameter \"bogus\" (accepted: tag, limit, all)");
+        assert_eq!(
+            refused("limit=1&limit=2&bogus=1"),
+            "unknown query parameter \"bogus\" (accepted: tag, size, limit, all)"
+        );
         assert_eq!(refused("limit=0"), "limit must be positive");
         assert_eq!(refused("limit="), "limit must be positive");
         assert_eq!(refused("all=maybe"), "all must be true or false");
