@@ -6,7 +6,7 @@ use super::views::{EventView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{ArtifactPath, Identifier};
+use crate::openapi::{ArtifactKeyText, Identifier};
 use crate::query::{NoParams, Query, named_value};
 use crate::state::ApiState;
 use axum::Json;
@@ -213,7 +213,7 @@ pub struct EventsQuery {
     #[param(value_type = Option<Identifier>, inline)]
     tenant: Option<String>,
     /// Only this artifact's (TENANT/WORKFLOW/NAME)
-    #[param(value_type = Option<ArtifactPath>, inline)]
+    #[param(value_type = Option<ArtifactKeyText>, inline)]
     artifact: Option<String>,
     /// Only this kind (`event_type`)
     kind: Option<String>,
