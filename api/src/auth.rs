@@ -16,7 +16,7 @@
 //! else), so comparing them leaks nothing about a stored token; the admin
 //! token is compared as a sha256 digest in constant time ([`crate::state::AdminToken`]).
 
-use crate::error::{ApiError, Kind, problem_response};
+use crate::error::ApiError;
 use crate::state::ApiState;
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, header};
@@ -151,7 +151,7 @@ pub async fn require_tenant(
     let param = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| v);
     let Some(tenant) = param("tenant") else {
         tracing::error!(path = %request.uri().path(), "A tenant route has no {{tenant}} parameter");
-        return problem_response(&Kind::Internal.problem("this route is misconfigured; it has been logged"));
+        return ApiError::MissingPathParameter("tenant").into_response();
     };
     let tenant = match TenantId::parse(tenant) {
         Ok(t) => t,

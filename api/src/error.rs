@@ -8,7 +8,6 @@
 //! [`problem_details`] turns the few answers axum produces by itself
 //! (unknown methods, rejected extractors) into the same shape.
 
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -74,6 +73,10 @@ pub enum ApiError {
     /// A queue operation failed.
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A route lacks the path parameter `0` that its handler or middleware
+    /// reads: a bug, logged where it is found.
+    #[error("this route is misconfigured; it has been logged")]
+    MissingPathParameter(&'static str),
 }
 
 /// An RFC 9457 problem, as sent.
@@ -197,6 +200,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => Kind::RangeNotSatisfiable.problem(self.to_string()),
             ApiError::Store(e) => store_problem(e),
             ApiError::Queue(QueueError::NotFound(what)) => Kind::NotFound.problem(format!("{what} not found")),
+            ApiError::MissingPathParameter(_) => Kind::Internal.problem(self.to_string()),
             ApiError::Queue(e @ QueueError::Backend(_)) => {
                 tracing::error!(error = %e, "Queue backend failed during a request");
                 Kind::Unavailable.problem(UNAVAILABLE_DETAIL)
@@ -269,22 +273,6 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         response
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => {
-                ApiError::UnsupportedMediaType("the body must be JSON (Content-Type: application/json)".into())
-            }
-            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!("malformed JSON: {}", e.body_text())),
-            JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("invalid JSON body: {}", e.body_text())),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::PayloadTooLarge { limit: crate::state::MAX_JSON_BYTES as u64 }
-            }
-            other => ApiError::BadRequest(format!("unreadable body: {}", other.body_text())),
-        }
     }
 }
 

@@ -11,6 +11,7 @@
 //! - [`error`]: [`error::ApiError`], the one mapping of failures to
 //!   `application/problem+json` answers.
 //! - [`routes`]: one module per resource.
+//! - [`query`]: [`query::Query`], a route's query string as one typed struct.
 //! - [`openapi`]: the OpenAPI document generated from the handlers, at `/openapi.json`.
 //! - [`metrics`]: `/metrics`, and the middleware counting requests into
 //!   [`http_metrics::HttpMetrics`].
@@ -23,6 +24,7 @@ pub mod extract;
 pub mod http_metrics;
 pub mod metrics;
 pub mod openapi;
+pub mod query;
 pub mod routes;
 pub mod server;
 pub mod state;
@@ -32,7 +34,8 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use error::ApiError;
-use state::{ApiState, MAX_JSON_BYTES};
+use extract::MAX_JSON_BYTES;
+use state::ApiState;
 use std::future::Future;
 use std::sync::Arc;
 use tower_http::catch_panic::CatchPanicLayer;

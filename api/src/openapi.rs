@@ -323,9 +323,9 @@ impl PartialSchema for Identifier {
 impl ToSchema for Identifier {}
 
 /// An artifact's key, `TENANT/WORKFLOW/NAME`: three identifier parts.
-pub struct ArtifactPath;
+pub struct ArtifactKeyText;
 
-impl PartialSchema for ArtifactPath {
+impl PartialSchema for ArtifactKeyText {
     fn schema() -> RefOr<Schema> {
         static PATTERN: OnceLock<String> = OnceLock::new();
         let part = identifier_part();
@@ -337,7 +337,7 @@ impl PartialSchema for ArtifactPath {
     }
 }
 
-impl ToSchema for ArtifactPath {}
+impl ToSchema for ArtifactKeyText {}
 
 /// An artifact's bytes, as sent and as received.
 pub struct Binary;

@@ -31,23 +31,16 @@ impl std::fmt::Debug for AdminToken {
     }
 }
 
-/// The largest JSON body any route accepts, in bytes.
-pub const MAX_JSON_BYTES: usize = 64 * 1024;
-
 /// Request limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest artifact upload, in bytes; larger ones get 413.
     pub max_upload_bytes: u64,
-    /// Page size of a listing when the request names none.
-    pub default_page: u32,
-    /// Largest page size a listing accepts.
-    pub max_page: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_upload_bytes: 5 * 1024 * 1024 * 1024, default_page: 100, max_page: 1000 }
+        Self { max_upload_bytes: 5 * 1024 * 1024 * 1024 }
     }
 }
 
@@ -77,7 +70,7 @@ impl ApiState {
     pub fn new(store: Store, queue: Arc<dyn Queue>) -> Self {
         let api = &store.config().api;
         let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
-        let limits = Limits { max_upload_bytes: api.max_upload_bytes, ..Limits::default() };
+        let limits = Limits { max_upload_bytes: api.max_upload_bytes };
         Self { store, queue, admin_token, limits, restores: Arc::default(), jobs: Arc::default(), http: Arc::default() }
     }
 

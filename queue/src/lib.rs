@@ -85,16 +85,17 @@ pub enum Failure {
 
 /// Depth of one lane.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LaneStats {
-    /// The lane.
+    /// The lane (`priority`, `default` or a tenant's own).
     pub lane: String,
-    /// Ready to fetch now.
+    /// Jobs ready to be fetched now.
     pub waiting: u64,
-    /// Leased to a worker.
+    /// Jobs leased to a worker.
     pub in_flight: u64,
-    /// Waiting for a retry delay.
+    /// Failed jobs waiting out their retry delay.
     pub delayed: u64,
-    /// Dead letters.
+    /// Dead-lettered jobs.
     pub dead: u64,
     /// Age of the oldest waiting job, in seconds.
     pub oldest_waiting_secs: Option<f64>,

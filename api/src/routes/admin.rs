@@ -1,14 +1,15 @@
 //! Operator routes on tenants: list, add, and create, list and revoke API
 //! tokens (admin access).
 
-use super::params::query_pairs;
+use super::paths::{ApiPath, TenantPath, TokenPath};
 use super::views::time;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openapi::Identifier;
+use crate::query::{NoParams, Query};
 use crate::state::ApiState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
@@ -62,9 +63,8 @@ pub struct TokenView {
 #[utoipa::path(get, path = "/v1/tenants", tag = "tenants", responses((status = 200, body = Vec<TenantView>)))]
 pub async fn list_tenants(
     State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
+    _: Query<NoParams>,
 ) -> Result<Json<Vec<TenantView>>, ApiError> {
-    query_pairs(query.as_deref(), &[])?;
     let tenants = state.store.catalog().tenants().await.map_err(strata_core::store::StoreError::from)?;
     Ok(Json(tenants.iter().map(TenantView::from).collect()))
 }
@@ -93,15 +93,14 @@ pub async fn add_tenant(
     post,
     path = "/v1/tenants/{tenant}/tokens",
     tag = "tenants",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    params(TenantPath),
     responses((status = 201, body = TokenView), (status = 404, description = "No such tenant"))
 )]
 pub async fn create_token(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(tenant): Path<String>,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
 ) -> Result<(StatusCode, Json<TokenView>), ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
     let created = state.store.create_token(&tenant, &caller.actor()).await?;
     tracing::info!(tenant = %tenant, token_id = created.id, "Created a tenant token over HTTP");
     Ok((
@@ -130,14 +129,13 @@ pub struct TokenInfo {
     get,
     path = "/v1/tenants/{tenant}/tokens",
     tag = "tenants",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    params(TenantPath),
     responses((status = 200, body = Vec<TokenInfo>), (status = 404, description = "No such tenant"))
 )]
 pub async fn list_tokens(
     State(state): State<Arc<ApiState>>,
-    Path(tenant): Path<String>,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
 ) -> Result<Json<Vec<TokenInfo>>, ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
     state.store.tenant(&tenant).await?;
     let tokens = state.store.catalog().tokens(Some(&tenant)).await.map_err(strata_core::store::StoreError::from)?;
     Ok(Json(
@@ -159,16 +157,14 @@ pub async fn list_tokens(
     delete,
     path = "/v1/tenants/{tenant}/tokens/{id}",
     tag = "tenants",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id"), ("id" = i64, Path, description = "Token id")),
+    params(TokenPath),
     responses((status = 204, description = "Revoked"), (status = 404, description = "No such live token"))
 )]
 pub async fn revoke_token(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, id)): Path<(String, String)>,
+    ApiPath(TokenPath { tenant, id }): ApiPath<TokenPath>,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("a token id is a number".into()))?;
     state.store.revoke_token(&tenant, id, &caller.actor()).await?;
     tracing::info!(tenant = %tenant, token_id = id, "Revoked a tenant token over HTTP");
     Ok(StatusCode::NO_CONTENT)

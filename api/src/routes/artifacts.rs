@@ -2,25 +2,29 @@
 //! with filters and an opaque cursor. Tenant routes (see [`crate::auth`]).
 
 use super::download::{self, RangeRequest};
-use super::params::{self, artifact_key};
+use super::params::{self, Instant, PageSize, Pair};
+use super::paths::{ApiPath, ArtifactPath, TenantPath};
 use super::views::{ArtifactPage, ArtifactView};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::openapi::{Binary, Identifier, KeyValue, KeyValues, TierName};
+use crate::query::Query;
 use crate::state::ApiState;
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use strata_core::artifact::{Artifact, Tier};
 use strata_core::catalog::PageQuery;
-use strata_core::id::{TenantId, WorkflowName};
+use strata_core::id::WorkflowName;
 use strata_core::store::{PutOptions, StoreError};
 use tokio_util::io::StreamReader;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -57,10 +61,30 @@ fn not_modified(a: &Artifact) -> Response {
     with_headers(StatusCode::NOT_MODIFIED.into_response(), [etag])
 }
 
+/// The query of an upload.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PutQuery {
+    /// Retention class (or header X-Strata-Class); one of the configured classes
+    class: Option<String>,
+    /// Tags key=value, repeatable (or header X-Strata-Tag)
+    #[serde(default)]
+    #[param(value_type = Option<KeyValues>, inline)]
+    tag: Vec<String>,
+    /// Metadata key=value, repeatable (or header X-Strata-Meta)
+    #[serde(default)]
+    #[param(value_type = Option<KeyValues>, inline)]
+    meta: Vec<String>,
+    /// Replace a live artifact of the same name
+    #[serde(default)]
+    #[param(value_type = Option<bool>)]
+    overwrite: bool,
+}
+
 /// Upload options from the query (`class`, `tag`, `meta`, `overwrite`) and
 /// headers (`Content-Type`, `X-Strata-Class`, `X-Strata-Tag`, `X-Strata-Meta`).
-fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Result<PutOptions, ApiError> {
-    let pairs = params::query_pairs(query, &["class", "tag", "meta", "overwrite"])?;
+fn put_options(query: PutQuery, headers: &HeaderMap, caller: &Caller) -> Result<PutOptions, ApiError> {
     let header_values = |name: &str| -> Result<Vec<String>, ApiError> {
         headers
             .get_all(name)
@@ -69,22 +93,20 @@ fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Res
             .collect()
     };
     let mut opts = PutOptions { actor: caller.actor(), ..PutOptions::default() };
-    let classes: Vec<String> =
-        params::single(&pairs, "class")?.map(str::to_owned).into_iter().chain(header_values(CLASS_HEADER)?).collect();
+    let classes: Vec<String> = query.class.into_iter().chain(header_values(CLASS_HEADER)?).collect();
     if classes.len() > 1 {
         return Err(ApiError::BadRequest("give the retention class once (class or X-Strata-Class)".into()));
     }
     opts.class = classes.into_iter().next();
-    let query_values = |name: &'static str| pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.clone());
-    for raw in query_values("tag").chain(header_values(TAG_HEADER)?) {
+    for raw in query.tag.into_iter().chain(header_values(TAG_HEADER)?) {
         let (k, v) = params::key_value("tag", &raw)?;
         opts.tags.insert(k, serde_json::Value::String(v));
     }
-    for raw in query_values("meta").chain(header_values(META_HEADER)?) {
+    for raw in query.meta.into_iter().chain(header_values(META_HEADER)?) {
         let (k, v) = params::key_value("metadata entry", &raw)?;
         opts.meta.insert(k, serde_json::Value::String(v));
     }
-    opts.overwrite = params::flag(&pairs, "overwrite")?;
+    opts.overwrite = query.overwrite;
     opts.content_type = match headers.get(header::CONTENT_TYPE) {
         None => None,
         Some(v) => {
@@ -102,15 +124,7 @@ fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Res
     put,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-        ("class" = Option<String>, Query, description = "Retention class (or header X-Strata-Class); one of the configured classes"),
-        ("tag" = inline(Option<KeyValues>), Query, description = "Tags key=value, repeatable (or header X-Strata-Tag)"),
-        ("meta" = inline(Option<KeyValues>), Query, description = "Metadata key=value, repeatable (or header X-Strata-Meta)"),
-        ("overwrite" = Option<bool>, Query, description = "Replace a live artifact of the same name"),
-    ),
+    params(ArtifactPath, PutQuery),
     request_body(
         description = "The artifact's bytes; any Content-Type, kept as the artifact's",
         content(
@@ -131,13 +145,13 @@ fn put_options(query: Option<&str>, headers: &HeaderMap, caller: &Caller) -> Res
 pub async fn put_artifact(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
+    ApiPath(path): ApiPath<ArtifactPath>,
+    Query(query): Query<PutQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
-    let opts = put_options(query.as_deref(), &headers, &caller)?;
+    let key = path.key();
+    let opts = put_options(query, &headers, &caller)?;
     let limit = state.limits.max_upload_bytes;
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
@@ -194,9 +208,7 @@ pub async fn put_artifact(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ArtifactPath,
         ("Range" = Option<String>, Header, nullable = false, description = "One range: bytes=a-b, bytes=a- or bytes=-n (anything else: the whole artifact)"),
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETag(s) the client holds, or *"),
     ),
@@ -222,10 +234,10 @@ pub async fn put_artifact(
 )]
 pub async fn get_artifact(
     State(state): State<Arc<ApiState>>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<ArtifactPath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
+    let key = path.key();
     let (a, reader) = state.store.open_read(&key).await?;
     if download::not_modified(&headers, &a.blake3) {
         return Ok(not_modified(&a));
@@ -253,9 +265,7 @@ pub async fn get_artifact(
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
     params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
+        ArtifactPath,
         ("If-None-Match" = Option<String>, Header, nullable = false, description = "ETag(s) the client holds, or *"),
     ),
     responses(
@@ -272,10 +282,10 @@ pub async fn get_artifact(
 )]
 pub async fn head_artifact(
     State(state): State<Arc<ApiState>>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<ArtifactPath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
+    let key = path.key();
     let a = state.store.find(&key).await?;
     if download::not_modified(&headers, &a.blake3) {
         return Ok(not_modified(&a));
@@ -290,19 +300,15 @@ pub async fn head_artifact(
     delete,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}",
     tag = "artifacts",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-    ),
+    params(ArtifactPath),
     responses((status = 204, description = "Deleted"), (status = 409, description = "Held (problem `held`)"))
 )]
 pub async fn delete_artifact(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<ArtifactPath>,
 ) -> Result<StatusCode, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
+    let key = path.key();
     state.store.remove(&key, &caller.actor()).await?;
     tracing::info!(artifact = %key, actor = %caller.actor(), "Deleted an artifact over HTTP");
     Ok(StatusCode::NO_CONTENT)
@@ -347,41 +353,57 @@ fn path_segment(s: &str) -> String {
     out
 }
 
+/// The filters and page of an artifact listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only this workflow
+    #[param(value_type = Option<Identifier>, inline)]
+    workflow: Option<String>,
+    /// Only this tier
+    #[serde(default, deserialize_with = "params::parsed")]
+    #[param(value_type = Option<TierName>, inline)]
+    tier: Option<Tier>,
+    /// Only artifacts with this tag, key=value
+    #[param(value_type = Option<KeyValue>, inline)]
+    tag: Option<Pair>,
+    /// Created at or after (RFC 3339)
+    #[param(inline)]
+    created_after: Option<Instant>,
+    /// Created before (RFC 3339)
+    #[param(inline)]
+    created_before: Option<Instant>,
+    /// Page size (default 100)
+    #[param(inline)]
+    limit: Option<PageSize>,
+    /// next_cursor of the previous page
+    #[param(pattern = "^(?:[0-9a-f]{2})*\\.(?:[0-9a-f]{2})*\\.[0-9]{1,18}$")]
+    cursor: Option<String>,
+}
+
 /// Lists a tenant's live artifacts by workflow and name, one page at a time.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/artifacts",
     tag = "artifacts",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Option<Identifier>), Query, description = "Only this workflow"),
-        ("tier" = inline(Option<TierName>), Query, description = "Only this tier"),
-        ("tag" = inline(Option<KeyValue>), Query, description = "Only artifacts with this tag, key=value"),
-        ("created_after" = Option<String>, Query, format = DateTime, description = "Created at or after (RFC 3339)"),
-        ("created_before" = Option<String>, Query, format = DateTime, description = "Created before (RFC 3339)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-        ("cursor" = Option<String>, Query, pattern = "^(?:[0-9a-f]{2})*\\.(?:[0-9a-f]{2})*\\.[0-9]{1,18}$", description = "next_cursor of the previous page"),
-    ),
+    params(TenantPath, ListQuery),
     responses((status = 200, description = "One page", body = ArtifactPage))
 )]
 pub async fn list_artifacts(
     State(state): State<Arc<ApiState>>,
-    Path(tenant): Path<String>,
-    RawQuery(query): RawQuery,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
+    Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<ArtifactPage>, ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
-    let known = ["workflow", "tier", "tag", "created_after", "created_before", "limit", "cursor"];
-    let pairs = params::query_pairs(query.as_deref(), &known)?;
-    let get = |name: &str| params::single(&pairs, name);
-    let limit = params::page_size(&pairs, state.limits.default_page, state.limits.max_page)?;
+    let limit = PageSize::or_default(query.limit);
     let page = PageQuery {
         tenant: tenant.clone(),
-        workflow: get("workflow")?.map(WorkflowName::parse).transpose()?,
-        tier: get("tier")?.map(|t| t.parse::<Tier>().map_err(|e| ApiError::BadRequest(e.to_string()))).transpose()?,
-        tag: get("tag")?.map(|t| params::key_value("tag", t)).transpose()?,
-        created_after: get("created_after")?.map(|t| params::instant("created_after", t)).transpose()?,
-        created_before: get("created_before")?.map(|t| params::instant("created_before", t)).transpose()?,
-        after: get("cursor")?.map(decode_cursor).transpose()?,
+        workflow: query.workflow.as_deref().map(WorkflowName::parse).transpose()?,
+        tier: query.tier,
+        tag: query.tag.map(|t| t.0),
+        created_after: query.created_after.map(|t| t.0),
+        created_before: query.created_before.map(|t| t.0),
+        after: query.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: limit + 1,
     };
     state.store.tenant(&tenant).await?;

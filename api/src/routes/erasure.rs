@@ -4,17 +4,17 @@
 //! or a permanent-record class protects, which are listed as blocked.
 
 use super::params;
+use super::paths::{ApiPath, TenantPath};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openapi::{Identifier, Reason};
 use crate::state::ApiState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use strata_core::id::TenantId;
 use strata_jobs::planner;
 use strata_queue::message::to_new_jobs;
 use utoipa::ToSchema;
@@ -50,7 +50,7 @@ pub struct ErasureView {
     post,
     path = "/v1/tenants/{tenant}/erasures",
     tag = "retention",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = EraseRequest,
     responses(
         (status = 202, description = "Erase jobs queued", body = ErasureView),
@@ -60,10 +60,9 @@ pub struct ErasureView {
 pub async fn erase(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(tenant): Path<String>,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
     ApiJson(body): ApiJson<EraseRequest>,
 ) -> Result<(StatusCode, Json<ErasureView>), ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
     let target = params::target(tenant, body.workflow.as_deref(), body.name.as_deref(), "erasing an artifact")?;
     let erasure = planner::plan_erase(&state.store, &target, &body.reason, &caller.actor()).await?;
     // If the queue is down this answers 503 after the request was recorded;

@@ -7,16 +7,18 @@
 //! planning run under one lock in this process, and across processes the
 //! artifact's claim token makes a second job a no-op.
 
-use super::params::{self, artifact_key};
+use super::params::Bounded;
+use super::paths::{ApiPath, ArtifactPath};
 use super::views::{JobView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::Identifier;
+use crate::query::Query;
 use crate::state::ApiState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use serde::Deserialize;
 use std::sync::Arc;
 use strata_core::artifact::Tier;
 use strata_core::catalog::{EventFilter, RestoreJob};
@@ -25,6 +27,7 @@ use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner;
 use strata_queue::DeadFilter;
 use strata_queue::message::to_new_jobs;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -73,18 +76,26 @@ fn accepted(job: JobView) -> Response {
     response
 }
 
+/// Days a restored artifact stays hot.
+type RestoreDays = Bounded<MAX_RESTORE_DAYS>;
+
+/// How long a restored artifact stays hot.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RestoreQuery {
+    /// Days to keep it hot once restored (default `tiers.restore_days`)
+    #[param(inline)]
+    days: Option<RestoreDays>,
+}
+
 /// Queues a restore of a warm or cold artifact to the hot tier (decompressing);
 /// it then stays hot for `days` (default `tiers.restore_days`).
 #[utoipa::path(
     post,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/restore",
     tag = "jobs",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-        ("days" = Option<u32>, Query, minimum = 1, maximum = 3650, description = "Days to keep it hot once restored (default `tiers.restore_days`)"),
-    ),
+    params(ArtifactPath, RestoreQuery),
     responses(
         (status = 202, description = "Queued, or already under way (the same job)", body = JobView, headers(
             ("Location" = String, description = "The job's URL"),
@@ -95,19 +106,11 @@ fn accepted(job: JobView) -> Response {
 pub async fn restore(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
+    ApiPath(path): ApiPath<ArtifactPath>,
+    Query(query): Query<RestoreQuery>,
 ) -> Result<Response, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
-    let pairs = params::query_pairs(query.as_deref(), &["days"])?;
-    let days = params::single(&pairs, "days")?
-        .map(|d| {
-            d.parse::<u32>()
-                .ok()
-                .filter(|d| (1..=MAX_RESTORE_DAYS).contains(d))
-                .ok_or_else(|| ApiError::BadRequest(format!("days must be a number from 1 to {MAX_RESTORE_DAYS}")))
-        })
-        .transpose()?;
+    let key = path.key();
+    let days = query.days.map(|d| d.0);
     let _one_at_a_time = state.restores.lock().await;
     let a = state.store.find(&key).await?;
     if let Some(job) = state.store.catalog().pending_restore(a.id).await.map_err(StoreError::from)? {

@@ -1,32 +1,28 @@
 //! Operator routes on the lifecycle: plan (dry run) and run as of an
 //! instant, tier totals, and the event log.
 
-use super::params::{artifact_key, flag, instant, page_size, query_pairs, single};
+use super::params::{PageSize, artifact_key, instant};
 use super::views::{EventView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{ArtifactPath, Identifier};
+use crate::openapi::{ArtifactKeyText, Identifier};
+use crate::query::{NoParams, Query, named_value};
 use crate::state::ApiState;
-use axum::extract::{RawQuery, State};
+use axum::Json;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
-use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Arc;
 use strata_core::catalog::EventFilter;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::StoreError;
 use strata_jobs::planner::{self, Plan};
 use strata_queue::plan::{PLAN_LIMIT, PlanError, dry_run, dry_run_notice, plan_and_enqueue};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// Events listed when the request names no limit.
-const DEFAULT_EVENT_PAGE: u32 = 100;
-/// The largest page of events.
-const MAX_EVENT_PAGE: u32 = 1000;
 
 impl From<PlanError> for ApiError {
     fn from(e: PlanError) -> Self {
@@ -47,12 +43,24 @@ pub struct PlanRequest {
     pub as_of: Option<String>,
 }
 
-impl PlanRequest {
-    fn as_of(&self, state: &ApiState) -> Result<DateTime<Utc>, ApiError> {
-        match &self.as_of {
-            Some(s) => instant("as_of", s),
-            None => Ok(state.store.now()),
-        }
+/// A planning request as the routes read it: the instant to plan as of
+/// (`as_of`, or now) and who asks.
+pub struct Planning {
+    as_of: DateTime<Utc>,
+    actor: String,
+}
+
+impl FromRequest<Arc<ApiState>> for Planning {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &Arc<ApiState>) -> Result<Self, ApiError> {
+        let actor = request.extensions().get::<Caller>().map(Caller::actor).ok_or(ApiError::Unauthorized)?;
+        let ApiJson(body) = ApiJson::<PlanRequest>::from_request(request, state).await?;
+        let as_of = match body.as_of {
+            Some(s) => instant("as_of", &s)?,
+            None => state.store.now(),
+        };
+        Ok(Self { as_of, actor })
     }
 }
 
@@ -101,13 +109,8 @@ impl From<&Plan> for PlanView {
     request_body = PlanRequest,
     responses((status = 200, body = PlanView))
 )]
-pub async fn plan(
-    State(state): State<Arc<ApiState>>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(request): ApiJson<PlanRequest>,
-) -> Result<Json<PlanView>, ApiError> {
-    let as_of = request.as_of(&state)?;
-    let plan = planner::plan(&state.store, as_of, true, PLAN_LIMIT, &caller.actor())
+pub async fn plan(State(state): State<Arc<ApiState>>, request: Planning) -> Result<Json<PlanView>, ApiError> {
+    let plan = planner::plan(&state.store, request.as_of, true, PLAN_LIMIT, &request.actor)
         .await
         .map_err(|e| ApiError::Store(StoreError::from(e)))?;
     Ok(Json(PlanView::from(&plan)))
@@ -123,19 +126,19 @@ pub async fn plan(
 )]
 pub async fn run(
     State(state): State<Arc<ApiState>>,
-    Extension(caller): Extension<Caller>,
-    ApiJson(request): ApiJson<PlanRequest>,
+    Planning { as_of, actor }: Planning,
 ) -> Result<(StatusCode, Json<PlanView>), ApiError> {
-    let as_of = request.as_of(&state)?;
     // The dry-run switch holds here too, and no request can lift it: the
     // answer says what would be done, and the dry run is recorded.
-    if state.store.config().lifecycle.dry_run {
-        let plan = dry_run(&state.store, as_of, &caller.actor(), None).await?;
+    let plan = if state.store.config().lifecycle.dry_run {
+        let plan = dry_run(&state.store, as_of, &actor, None).await?;
         tracing::info!(as_of = %as_of, would_run = plan.items.len(), "{}", dry_run_notice());
-        return Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))));
-    }
-    let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &caller.actor()).await?;
-    tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
+        plan
+    } else {
+        let plan = plan_and_enqueue(&state.store, state.queue.as_ref(), as_of, &actor).await?;
+        tracing::info!(as_of = %as_of, jobs = plan.jobs.len(), "Planned and enqueued a lifecycle run over HTTP");
+        plan
+    };
     Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))))
 }
 
@@ -165,8 +168,7 @@ pub struct StatsView {
 
 /// Live artifacts and bytes per tenant, tier and state.
 #[utoipa::path(get, path = "/v1/stats", tag = "lifecycle", responses((status = 200, body = StatsView)))]
-pub async fn stats(State(state): State<Arc<ApiState>>, RawQuery(query): RawQuery) -> Result<Json<StatsView>, ApiError> {
-    query_pairs(query.as_deref(), &[])?;
+pub async fn stats(State(state): State<Arc<ApiState>>, _: Query<NoParams>) -> Result<Json<StatsView>, ApiError> {
     let totals = state.store.catalog().tier_totals().await.map_err(StoreError::from)?;
     let tiers = totals
         .into_iter()
@@ -192,42 +194,54 @@ pub struct EventPage {
     pub next_after: Option<i64>,
 }
 
+/// An event's sequence number, as a query value.
+#[derive(Debug, Clone, Copy)]
+struct Sequence(i64);
+
+impl<'de> Deserialize<'de> for Sequence {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| s.parse().map(Self).map_err(|_| "must be a sequence number".into()))
+    }
+}
+
+/// The filters and page of the event log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Only this tenant's events
+    #[param(value_type = Option<Identifier>, inline)]
+    tenant: Option<String>,
+    /// Only this artifact's (TENANT/WORKFLOW/NAME)
+    #[param(value_type = Option<ArtifactKeyText>, inline)]
+    artifact: Option<String>,
+    /// Only this kind (`event_type`)
+    kind: Option<String>,
+    /// Only events after this sequence number
+    #[param(value_type = Option<i64>)]
+    after: Option<Sequence>,
+    /// Page size (default 100)
+    #[param(inline)]
+    limit: Option<PageSize>,
+    /// The newest `limit` events instead of the oldest
+    #[serde(default)]
+    #[param(value_type = Option<bool>)]
+    newest: bool,
+}
+
 /// The event log, oldest first, paged by sequence number.
-#[utoipa::path(
-    get,
-    path = "/v1/events",
-    tag = "lifecycle",
-    params(
-        ("tenant" = inline(Option<Identifier>), Query, description = "Only this tenant's events"),
-        ("artifact" = inline(Option<ArtifactPath>), Query, description = "Only this artifact's (TENANT/WORKFLOW/NAME)"),
-        ("kind" = Option<String>, Query, description = "Only this kind (`event_type`)"),
-        ("after" = Option<i64>, Query, description = "Only events after this sequence number"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-        ("newest" = Option<bool>, Query, description = "The newest `limit` events instead of the oldest"),
-    ),
-    responses((status = 200, body = EventPage))
-)]
+#[utoipa::path(get, path = "/v1/events", tag = "lifecycle", params(EventsQuery), responses((status = 200, body = EventPage)))]
 pub async fn events(
     State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    let pairs = query_pairs(query.as_deref(), &["tenant", "artifact", "kind", "after", "limit", "newest"])?;
-    let tenant = single(&pairs, "tenant")?.map(TenantId::parse).transpose()?;
-    let key = match single(&pairs, "artifact")? {
-        None => None,
-        Some(s) => Some(parse_key(s)?),
-    };
-    let after = match single(&pairs, "after")? {
-        None => None,
-        Some(s) => Some(s.parse::<i64>().map_err(|_| ApiError::BadRequest("after must be a sequence number".into()))?),
-    };
-    let limit = i64::from(page_size(&pairs, DEFAULT_EVENT_PAGE, MAX_EVENT_PAGE)?);
-    let newest = flag(&pairs, "newest")?;
+    let limit = i64::from(PageSize::or_default(query.limit));
+    let newest = query.newest;
     let filter = EventFilter {
-        tenant,
-        key,
-        after,
-        kind: single(&pairs, "kind")?.map(str::to_owned),
+        tenant: query.tenant.as_deref().map(TenantId::parse).transpose()?,
+        key: query.artifact.as_deref().map(parse_key).transpose()?,
+        after: query.after.map(|s| s.0),
+        kind: query.kind,
         // One more than the page tells whether another page follows.
         limit: Some(if newest { limit } else { limit + 1 }),
         newest,

@@ -16,6 +16,7 @@ pub mod health;
 pub mod jobs;
 pub mod lifecycle;
 mod params;
+mod paths;
 pub mod queues;
 pub mod retention;
 pub mod views;

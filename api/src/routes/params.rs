@@ -1,11 +1,107 @@
-//! Parsing what a request says besides its body: path identifiers, query
-//! pairs, `key=value` tags and instants. Every failure is a 400 that names
-//! what was wrong.
+//! Parsing what a request says besides its body: query values, `key=value`
+//! tags and instants. Every failure is a 400 that names what was wrong.
+//!
+//! [`Bounded`] and [`Instant`] are query values whose schema is declared with
+//! the parsing that enforces it.
 
 use crate::error::ApiError;
+use crate::query::named_value;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer};
 use strata_core::id::{ArtifactKey, ArtifactName, TenantId, WorkflowName};
 use strata_core::retention::Target;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, Schema, SchemaFormat, SchemaType, Type};
+use utoipa::{PartialSchema, ToSchema};
+
+/// The largest page of a listing.
+pub const MAX_PAGE: u32 = 1000;
+/// The page size of a listing whose request names none.
+pub const DEFAULT_PAGE: u32 = 100;
+
+/// A number from 1 to `MAX`, as a query value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounded<const MAX: u32>(pub u32);
+
+/// A listing's page size, `limit`.
+pub type PageSize = Bounded<MAX_PAGE>;
+
+impl PageSize {
+    /// The page size `limit` names, or the default when it names none.
+    pub fn or_default(limit: Option<Self>) -> u32 {
+        limit.map_or(DEFAULT_PAGE, |l| l.0)
+    }
+}
+
+impl<'de, const MAX: u32> Deserialize<'de> for Bounded<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| {
+            s.parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX).contains(n))
+                .map(Self)
+                .ok_or_else(|| format!("must be a number from 1 to {MAX}"))
+        })
+    }
+}
+
+impl<const MAX: u32> PartialSchema for Bounded<MAX> {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int32)))
+            .minimum(Some(1))
+            .maximum(Some(MAX))
+            .into()
+    }
+}
+
+impl<const MAX: u32> ToSchema for Bounded<MAX> {}
+
+/// An RFC 3339 instant, as a query value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub DateTime<Utc>);
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| rfc3339(s).map(Self))
+    }
+}
+
+impl PartialSchema for Instant {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::String))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+            .into()
+    }
+}
+
+impl ToSchema for Instant {}
+
+/// Parses an RFC 3339 instant; the error says what `s` is not.
+fn rfc3339(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+        let shown: String = s.chars().take(64).collect();
+        format!("{shown:?} is not an RFC 3339 time (2027-01-01T00:00:00Z)")
+    })
+}
+
+/// Parses an RFC 3339 instant; `what` names it in the error.
+pub fn instant(what: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
+    rfc3339(s).map_err(|e| ApiError::BadRequest(format!("{what} {e}")))
+}
+
+/// Deserializes an optional query value by its `FromStr`, whose error is
+/// the message.
+pub fn parsed<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    String::deserialize(d)?.parse().map(Some).map_err(serde::de::Error::custom)
+}
 
 /// The artifact key of a `{tenant}/{workflow}/{name}` path.
 pub fn artifact_key(tenant: &str, workflow: &str, name: &str) -> Result<ArtifactKey, ApiError> {
@@ -16,65 +112,32 @@ pub fn artifact_key(tenant: &str, workflow: &str, name: &str) -> Result<Artifact
     })
 }
 
-/// The decoded pairs of a query string, refusing names not in `known`.
-pub fn query_pairs(query: Option<&str>, known: &[&str]) -> Result<Vec<(String, String)>, ApiError> {
-    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
-    if let Some((k, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
-        let k: String = k.chars().take(64).collect();
-        return Err(ApiError::BadRequest(format!("unknown query parameter {k:?} (accepted: {})", known.join(", "))));
-    }
-    Ok(pairs)
-}
-
-/// The single value of query parameter `name`, if given; twice is an error.
-pub fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ApiError> {
-    let mut values = pairs.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::BadRequest(format!("query parameter {name:?} is given more than once")));
-    }
-    Ok(first)
-}
-
 /// Parses `key=value` (a tag or a metadata entry).
 pub fn key_value(what: &str, s: &str) -> Result<(String, String), ApiError> {
+    pair(s).map_err(|e| ApiError::BadRequest(format!("{what} {e}")))
+}
+
+/// Parses `key=value`; the error says what `s` is not.
+fn pair(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() && !k.chars().any(char::is_control) && !v.chars().any(char::is_control) => {
             Ok((k.trim().to_owned(), v.trim().to_owned()))
         }
         _ => {
             let shown: String = s.chars().take(64).collect();
-            Err(ApiError::BadRequest(format!("{what} {shown:?} is not of the form key=value")))
+            Err(format!("{shown:?} is not of the form key=value"))
         }
     }
 }
 
-/// Parses an RFC 3339 instant.
-pub fn instant(what: &str, s: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|_| {
-        let shown: String = s.chars().take(64).collect();
-        ApiError::BadRequest(format!("{what} {shown:?} is not an RFC 3339 time (2027-01-01T00:00:00Z)"))
-    })
-}
+/// A `key=value` pair, as a query value (its schema is [`crate::openapi::KeyValue`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair(pub (String, String));
 
-/// The page size named by query parameter `limit`: `default` when absent,
-/// else a number from 1 to `max`.
-pub fn page_size(pairs: &[(String, String)], default: u32, max: u32) -> Result<u32, ApiError> {
-    match single(pairs, "limit")? {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=max).contains(n))
-            .ok_or_else(|| ApiError::BadRequest(format!("limit must be a number from 1 to {max}"))),
+impl<'de> Deserialize<'de> for Pair {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| pair(s).map(Self))
     }
-}
-
-/// The boolean query parameter `name`; false when absent.
-pub fn flag(pairs: &[(String, String)], name: &str) -> Result<bool, ApiError> {
-    single(pairs, name)?.map(|v| boolean(name, v)).transpose().map(Option::unwrap_or_default)
 }
 
 /// What a request body's optional `workflow` and `name` select within a
@@ -91,18 +154,10 @@ pub fn target(tenant: TenantId, workflow: Option<&str>, name: Option<&str>, what
     })
 }
 
-/// Parses a boolean query value.
-pub fn boolean(what: &str, s: &str) -> Result<bool, ApiError> {
-    match s {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err(ApiError::BadRequest(format!("{what} must be true or false"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::query;
 
     #[test]
     fn traversal_and_bad_names_are_rejected() {
@@ -112,18 +167,33 @@ mod tests {
         }
     }
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Values {
+        limit: Option<PageSize>,
+        after: Option<Instant>,
+        tag: Option<Pair>,
+    }
+
     #[test]
-    fn queries_refuse_unknown_and_repeated_names() {
-        let pairs = query_pairs(Some("tag=a%3Db&tag=c=d&limit=5"), &["tag", "limit"]).unwrap();
-        assert_eq!(pairs[0], ("tag".into(), "a=b".into()));
-        assert_eq!(single(&pairs, "limit").unwrap(), Some("5"));
-        let bad_request = |r: Result<_, ApiError>, says: &str| match r {
-            Err(ApiError::BadRequest(m)) => assert!(m.contains(says), "{m:?} should say {says:?}"),
-            other => panic!("a bad request saying {says:?}, not {other:?}"),
+    fn values_state_their_bounds_and_formats() {
+        let bad_request = |query: &str, says: &str| match query::parse::<Values>(Some(query)) {
+            Err(ApiError::BadRequest(m)) => assert_eq!(m, says),
+            other => panic!("{query}: a bad request saying {says:?}, not {other:?}"),
         };
-        bad_request(single(&pairs, "tag").map(|_| ()), "\"tag\" is given more than once");
-        bad_request(query_pairs(Some("bogus=1"), &["tag"]).map(|_| ()), "unknown query parameter \"bogus\"");
-        assert_eq!(key_value("tag", "branch=main").unwrap(), ("branch".into(), "main".into()));
-        bad_request(key_value("tag", "=x").map(|_| ()), "tag \"=x\" is not of the form key=value");
+        bad_request("limit=0", "limit must be a number from 1 to 1000");
+        bad_request("limit=1001", "limit must be a number from 1 to 1000");
+        bad_request("after=soon", "after \"soon\" is not an RFC 3339 time (2027-01-01T00:00:00Z)");
+        bad_request("tag=%3Dx", "tag \"=x\" is not of the form key=value");
+        let values: Values = query::parse(Some("limit=1000&after=2027-01-01T00:00:00Z&tag=branch%3D+main")).unwrap();
+        assert_eq!(values.tag, Some(Pair(("branch".into(), "main".into()))));
+        assert_eq!(
+            (PageSize::or_default(values.limit), values.after.map(|t| t.0.timestamp())),
+            (1000, Some(1798761600))
+        );
+        assert_eq!(PageSize::or_default(None), DEFAULT_PAGE);
+        assert!(
+            matches!(key_value("tag", "=x"), Err(ApiError::BadRequest(m)) if m == "tag \"=x\" is not of the form key=value")
+        );
     }
 }

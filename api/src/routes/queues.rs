@@ -1,64 +1,31 @@
 //! Operator routes on the queue: depth per lane, and dead letters (list,
 //! retry and discard one, or many by filter).
 
-use super::params::{flag, page_size, query_pairs, single};
+use super::params::PageSize;
 use super::views::time;
 use crate::error::ApiError;
 use crate::openapi::Identifier;
+use crate::query::{NoParams, Query};
 use crate::state::ApiState;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use strata_core::id::TenantId;
 use strata_jobs::payload::Job;
 use strata_queue::dead::{DeadAction, act_on_dead_letters};
 use strata_queue::lanes::lane_stats;
 use strata_queue::{DeadFilter, DeadLetter, LaneStats, QueueError};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-
-/// Dead letters listed when the request names no limit.
-const DEFAULT_DEAD_PAGE: u32 = 100;
-/// The largest page of dead letters.
-const MAX_DEAD_PAGE: u32 = 1000;
-
-/// One lane's depth.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct LaneView {
-    /// The lane (`priority`, `default` or a tenant's own).
-    pub lane: String,
-    /// Jobs waiting to be fetched.
-    pub waiting: u64,
-    /// Jobs leased by a worker.
-    pub in_flight: u64,
-    /// Failed jobs waiting out their retry delay.
-    pub delayed: u64,
-    /// Dead-lettered jobs.
-    pub dead: u64,
-    /// Age of the oldest waiting job, in seconds.
-    pub oldest_waiting_secs: Option<f64>,
-}
-
-impl From<LaneStats> for LaneView {
-    fn from(s: LaneStats) -> Self {
-        Self {
-            lane: s.lane,
-            waiting: s.waiting,
-            in_flight: s.in_flight,
-            delayed: s.delayed,
-            dead: s.dead,
-            oldest_waiting_secs: s.oldest_waiting_secs,
-        }
-    }
-}
 
 /// Every lane's depth.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct QueuesView {
     /// Lanes by name.
-    pub lanes: Vec<LaneView>,
+    pub lanes: Vec<LaneStats>,
 }
 
 /// A dead letter.
@@ -124,12 +91,8 @@ pub struct Changed {
 
 /// Queue depth per lane and state, with the oldest waiting job's age.
 #[utoipa::path(get, path = "/v1/queues", tag = "operations", responses((status = 200, body = QueuesView)))]
-pub async fn queues(
-    State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
-) -> Result<Json<QueuesView>, ApiError> {
-    query_pairs(query.as_deref(), &[])?;
-    let lanes = lane_stats(state.queue.as_ref(), state.store.config()).await?.into_iter().map(LaneView::from).collect();
+pub async fn queues(State(state): State<Arc<ApiState>>, _: Query<NoParams>) -> Result<Json<QueuesView>, ApiError> {
+    let lanes = lane_stats(state.queue.as_ref(), state.store.config()).await?;
     Ok(Json(QueuesView { lanes }))
 }
 
@@ -150,6 +113,32 @@ impl Action {
         };
         act_on_dead_letters(state.queue.as_ref(), &state.store, filter, action).await
     }
+
+    /// What was done, for the log.
+    fn done(self) -> &'static str {
+        match self {
+            Action::Retry => "Retried",
+            Action::Discard => "Discarded",
+        }
+    }
+
+    /// Acts on the dead letter `id`; 404 when there is none.
+    async fn on_one(self, state: &ApiState, id: String) -> Result<u64, ApiError> {
+        let count = self.on(state, &DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
+        tracing::info!(id, "{} a dead letter over HTTP", self.done());
+        Ok(count)
+    }
+
+    /// Acts on every dead letter the query selects.
+    async fn on_selected(self, state: &ApiState, query: BulkQuery) -> Result<Json<Changed>, ApiError> {
+        let selection = Selection::new(query.lane, query.kind, query.tenant)?;
+        if selection.is_empty() && !query.all {
+            return Err(ApiError::BadRequest("select dead letters with lane, kind or tenant, or pass all=true".into()));
+        }
+        let count = selection.apply(state, self).await?;
+        tracing::info!(count, "{} dead letters over HTTP", self.done());
+        Ok(Json(Changed { count }))
+    }
 }
 
 /// The selection of a bulk action or listing: lane, kind, tenant.
@@ -159,11 +148,9 @@ struct Selection {
 }
 
 impl Selection {
-    fn parse(pairs: &[(String, String)]) -> Result<Self, ApiError> {
-        let lane = single(pairs, "lane")?.map(str::to_owned);
-        let kind = single(pairs, "kind")?.map(str::to_owned);
-        let tenant = single(pairs, "tenant")?.map(|t| strata_core::id::TenantId::parse(t).map(|t| t.to_string()));
-        Ok(Self { filter: DeadFilter { lane, kind, ..DeadFilter::default() }, tenant: tenant.transpose()? })
+    fn new(lane: Option<String>, kind: Option<String>, tenant: Option<String>) -> Result<Self, ApiError> {
+        let tenant = tenant.as_deref().map(TenantId::parse).transpose()?.map(|t| t.to_string());
+        Ok(Self { filter: DeadFilter { lane, kind, ..DeadFilter::default() }, tenant })
     }
 
     fn is_empty(&self) -> bool {
@@ -202,32 +189,43 @@ impl Selection {
     }
 }
 
+/// The filters and page of a dead-letter listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    /// Only this lane
+    lane: Option<String>,
+    /// Only this job kind
+    kind: Option<String>,
+    /// Only jobs of this tenant
+    #[param(value_type = Option<Identifier>, inline)]
+    tenant: Option<String>,
+    /// Page size (default 100)
+    #[param(inline)]
+    limit: Option<PageSize>,
+    /// From a previous page's next_cursor
+    cursor: Option<String>,
+}
+
 /// Dead letters, oldest first, filtered by lane, kind and tenant, paged.
 #[utoipa::path(
     get,
     path = "/v1/dead-letters",
     tag = "operations",
-    params(
-        ("lane" = Option<String>, Query, description = "Only this lane"),
-        ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100)"),
-        ("cursor" = Option<String>, Query, description = "From a previous page's next_cursor"),
-    ),
+    params(DeadLetterQuery),
     responses((status = 200, body = DeadLetterPage))
 )]
 pub async fn list_dead_letters(
     State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<DeadLetterQuery>,
 ) -> Result<Json<DeadLetterPage>, ApiError> {
-    let pairs = query_pairs(query.as_deref(), &["lane", "kind", "tenant", "limit", "cursor"])?;
-    let selection = Selection::parse(&pairs)?;
-    let limit = page_size(&pairs, DEFAULT_DEAD_PAGE, MAX_DEAD_PAGE)? as usize;
+    let mut selection = Selection::new(query.lane, query.kind, query.tenant)?;
+    let limit = PageSize::or_default(query.limit) as usize;
     // A cursor names the dead letter the next page starts at (not a
     // position), so retrying or discarding a page does not skip the next;
     // if that one is gone meanwhile, the page starts at the one after it.
-    let mut selection = selection;
-    if let Some(c) = single(&pairs, "cursor")? {
+    if let Some(c) = query.cursor {
         let id = c.strip_prefix('i').filter(|id| !id.is_empty());
         selection.filter.from =
             Some(id.ok_or_else(|| ApiError::BadRequest("cursor is not one this API gave out".into()))?.to_owned());
@@ -254,9 +252,7 @@ pub async fn retry_dead_letter(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<Json<Changed>, ApiError> {
-    let count = Action::Retry.on(&state, &DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
-    tracing::info!(id, "Retried a dead letter over HTTP");
-    Ok(Json(Changed { count }))
+    Ok(Json(Changed { count: Action::Retry.on_one(&state, id).await? }))
 }
 
 /// Deletes one dead letter.
@@ -271,20 +267,26 @@ pub async fn discard_dead_letter(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    Action::Discard.on(&state, &DeadFilter { id: Some(id.clone()), ..DeadFilter::default() }).await?;
-    tracing::info!(id, "Discarded a dead letter over HTTP");
+    Action::Discard.on_one(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// What a bulk action selects: at least one of lane, kind, tenant, or `all=true`.
-fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
-    let pairs = query_pairs(query, &["lane", "kind", "tenant", "all"])?;
-    let all = flag(&pairs, "all")?;
-    let selection = Selection::parse(&pairs)?;
-    if selection.is_empty() && !all {
-        return Err(ApiError::BadRequest("select dead letters with lane, kind or tenant, or pass all=true".into()));
-    }
-    Ok(selection)
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BulkQuery {
+    /// Only this lane
+    lane: Option<String>,
+    /// Only this job kind
+    kind: Option<String>,
+    /// Only jobs of this tenant
+    #[param(value_type = Option<Identifier>, inline)]
+    tenant: Option<String>,
+    /// Every dead letter (when no filter is given)
+    #[serde(default)]
+    #[param(value_type = Option<bool>)]
+    all: bool,
 }
 
 /// Retries every dead letter matching the selection.
@@ -292,21 +294,14 @@ fn bulk_selection(query: Option<&str>) -> Result<Selection, ApiError> {
     post,
     path = "/v1/dead-letters/retry",
     tag = "operations",
-    params(
-        ("lane" = Option<String>, Query, description = "Only this lane"),
-        ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
-        ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
-    ),
+    params(BulkQuery),
     responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn retry_dead_letters(
     State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<BulkQuery>,
 ) -> Result<Json<Changed>, ApiError> {
-    let count = bulk_selection(query.as_deref())?.apply(&state, Action::Retry).await?;
-    tracing::info!(count, "Retried dead letters over HTTP");
-    Ok(Json(Changed { count }))
+    Action::Retry.on_selected(&state, query).await
 }
 
 /// Discards every dead letter matching the selection.
@@ -314,21 +309,14 @@ pub async fn retry_dead_letters(
     post,
     path = "/v1/dead-letters/discard",
     tag = "operations",
-    params(
-        ("lane" = Option<String>, Query, description = "Only this lane"),
-        ("kind" = Option<String>, Query, description = "Only this job kind"),
-        ("tenant" = inline(Option<Identifier>), Query, description = "Only jobs of this tenant"),
-        ("all" = Option<bool>, Query, description = "Every dead letter (when no filter is given)"),
-    ),
+    params(BulkQuery),
     responses((status = 200, body = Changed), (status = 400, description = "Nothing selected (give lane, kind or tenant, or all=true), or a malformed filter"))
 )]
 pub async fn discard_dead_letters(
     State(state): State<Arc<ApiState>>,
-    RawQuery(query): RawQuery,
+    Query(query): Query<BulkQuery>,
 ) -> Result<Json<Changed>, ApiError> {
-    let count = bulk_selection(query.as_deref())?.apply(&state, Action::Discard).await?;
-    tracing::info!(count, "Discarded dead letters over HTTP");
-    Ok(Json(Changed { count }))
+    Action::Discard.on_selected(&state, query).await
 }
 
 /// The queue routes (admin access).

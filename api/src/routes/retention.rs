@@ -2,24 +2,26 @@
 //! explain. Tenant routes; every change goes through the store's retention
 //! operations, so each one is recorded as events.
 
-use super::params::{self, artifact_key};
+use super::params::{self, Instant, artifact_key};
+use super::paths::{ApiPath, ArtifactPath, HoldPath, TenantPath};
 use super::views::{ArtifactView, EventView, ExplanationView, HoldView};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
 use crate::openapi::{Identifier, Reason};
+use crate::query::Query;
 use crate::state::ApiState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
 use serde::Deserialize;
 use std::sync::Arc;
 use strata_core::catalog::{EventFilter, HoldTerms};
 use strata_core::event::RETENTION_HISTORY;
-use strata_core::id::{TenantId, WorkflowName};
+use strata_core::id::WorkflowName;
 use strata_core::retention::Target;
 use strata_core::store::StoreError;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -70,11 +72,7 @@ pub struct Release {
     post,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/extensions",
     tag = "retention",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-    ),
+    params(ArtifactPath),
     request_body = NewExtension,
     responses(
         (status = 200, description = "The artifact with its new expiry", body = ArtifactView),
@@ -84,10 +82,10 @@ pub struct Release {
 pub async fn extend(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<ArtifactPath>,
     ApiJson(body): ApiJson<NewExtension>,
 ) -> Result<Json<ArtifactView>, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
+    let key = path.key();
     let until = params::instant("until", &body.until)?;
     let a = state.store.extend(&key, until, &body.reason, &caller.actor()).await?;
     Ok(Json(ArtifactView::from(&a)))
@@ -101,7 +99,7 @@ pub async fn extend(
     post,
     path = "/v1/tenants/{tenant}/holds",
     tag = "retention",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id")),
+    params(TenantPath),
     request_body = NewHold,
     responses(
         (status = 201, description = "The hold", body = HoldView),
@@ -112,10 +110,9 @@ pub async fn extend(
 pub async fn place_hold(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path(tenant): Path<String>,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
     ApiJson(body): ApiJson<NewHold>,
 ) -> Result<(StatusCode, Json<HoldView>), ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
     let target = params::target(tenant, body.workflow.as_deref(), body.name.as_deref(), "a hold on an artifact")?;
     let until = body.until.as_deref().map(|t| params::instant("until", t)).transpose()?;
     let terms = HoldTerms { reason: body.reason, owner: caller.principal(), until };
@@ -123,27 +120,32 @@ pub async fn place_hold(
     Ok((StatusCode::CREATED, Json(HoldView::from(&hold))))
 }
 
+/// Which holds a listing shows.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct HoldsQuery {
+    /// Include released holds
+    #[serde(default)]
+    #[param(value_type = Option<bool>)]
+    all: bool,
+}
+
 /// The tenant's active holds (`all=true`: with released ones), oldest first.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/holds",
     tag = "retention",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("all" = Option<bool>, Query, description = "Include released holds"),
-    ),
+    params(TenantPath, HoldsQuery),
     responses((status = 200, body = Vec<HoldView>))
 )]
 pub async fn list_holds(
     State(state): State<Arc<ApiState>>,
-    Path(tenant): Path<String>,
-    RawQuery(query): RawQuery,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
+    Query(query): Query<HoldsQuery>,
 ) -> Result<Json<Vec<HoldView>>, ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
-    let pairs = params::query_pairs(query.as_deref(), &["all"])?;
-    let all = params::single(&pairs, "all")?.map(|v| params::boolean("all", v)).transpose()?.unwrap_or(false);
     state.store.tenant(&tenant).await?;
-    let holds = state.store.catalog().holds(Some(&tenant), all).await.map_err(StoreError::from)?;
+    let holds = state.store.catalog().holds(Some(&tenant), query.all).await.map_err(StoreError::from)?;
     Ok(Json(holds.iter().map(HoldView::from).collect()))
 }
 
@@ -156,7 +158,7 @@ pub async fn list_holds(
     post,
     path = "/v1/tenants/{tenant}/holds/{id}/release",
     tag = "retention",
-    params(("tenant" = inline(Identifier), Path, description = "Tenant id"), ("id" = i64, Path, description = "Hold id")),
+    params(HoldPath),
     request_body = Release,
     responses(
         (status = 200, description = "The released hold", body = HoldView),
@@ -167,11 +169,9 @@ pub async fn list_holds(
 pub async fn release_hold(
     State(state): State<Arc<ApiState>>,
     Extension(caller): Extension<Caller>,
-    Path((tenant, id)): Path<(String, String)>,
+    ApiPath(HoldPath { tenant, id }): ApiPath<HoldPath>,
     ApiJson(body): ApiJson<Release>,
 ) -> Result<Json<HoldView>, ApiError> {
-    let tenant = TenantId::parse(&tenant)?;
-    let id: i64 = id.parse().map_err(|_| ApiError::BadRequest("the hold id must be a number".into()))?;
     let not_found = || StoreError::HoldNotFound { id, target: tenant.to_string() };
     let holds = state.store.catalog().holds(Some(&tenant), false).await.map_err(StoreError::from)?;
     let hold = holds.into_iter().find(|h| h.id == id).ok_or_else(not_found)?;
@@ -189,18 +189,14 @@ pub async fn release_hold(
     get,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/history",
     tag = "retention",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-    ),
+    params(ArtifactPath),
     responses((status = 200, body = Vec<EventView>))
 )]
 pub async fn history(
     State(state): State<Arc<ApiState>>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
+    ApiPath(path): ApiPath<ArtifactPath>,
 ) -> Result<Json<Vec<EventView>>, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
+    let key = path.key();
     let filter = EventFilter { key: Some(key.clone()), ..EventFilter::default() };
     let events = state.store.catalog().events(&filter).await.map_err(StoreError::from)?;
     let history: Vec<EventView> =
@@ -211,31 +207,32 @@ pub async fn history(
     Ok(Json(history))
 }
 
+/// The instant an explanation is for.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExplainQuery {
+    /// Explain as of this time (RFC 3339); default now
+    #[param(inline)]
+    as_of: Option<Instant>,
+}
+
 /// Why an artifact is where it is, what protects it and what happens next,
 /// as of now or `as_of` (RFC 3339).
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/explain",
     tag = "retention",
-    params(
-        ("tenant" = inline(Identifier), Path, description = "Tenant id"),
-        ("workflow" = inline(Identifier), Path, description = "Workflow"),
-        ("name" = inline(Identifier), Path, description = "Artifact name"),
-        ("as_of" = Option<String>, Query, format = DateTime, description = "Explain as of this time (RFC 3339); default now"),
-    ),
+    params(ArtifactPath, ExplainQuery),
     responses((status = 200, body = ExplanationView))
 )]
 pub async fn explain(
     State(state): State<Arc<ApiState>>,
-    Path((tenant, workflow, name)): Path<(String, String, String)>,
-    RawQuery(query): RawQuery,
+    ApiPath(path): ApiPath<ArtifactPath>,
+    Query(query): Query<ExplainQuery>,
 ) -> Result<Json<ExplanationView>, ApiError> {
-    let key = artifact_key(&tenant, &workflow, &name)?;
-    let pairs = params::query_pairs(query.as_deref(), &["as_of"])?;
-    let as_of = match params::single(&pairs, "as_of")? {
-        Some(t) => params::instant("as_of", t)?,
-        None => state.store.now(),
-    };
+    let key = path.key();
+    let as_of = query.as_of.map_or_else(|| state.store.now(), |t| t.0);
     let explanation = state.store.explain(&key, as_of).await?;
     Ok(Json(ExplanationView::from(&explanation)))
 }
