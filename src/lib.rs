@@ -14,6 +14,7 @@
 //! - [`gc`]: collection of crash leftovers and unreferenced blobs, and reconciliation.
 //! - [`retention`]: holds on artifacts, workflows and tenants.
 //! - [`tokens`]: tenant API tokens, stored hashed.
+//! - [`upcoming`]: notice before deletion, what the policy deletes next.
 
 pub mod artifact;
 pub mod catalog;
@@ -31,3 +32,4 @@ pub mod retention;
 pub mod store;
 pub mod tiers;
 pub mod tokens;
+pub mod upcoming;

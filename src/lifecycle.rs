@@ -317,6 +317,12 @@ fn tier_transitions(a: &Artifact, config: &Config) -> Vec<Scheduled> {
     out
 }
 
+/// Whether keep-latest-N protects `a`: fewer than N live artifacts of its
+/// workflow are newer. It keeps `a` from becoming eligible, not its expiry.
+pub fn is_kept(a: &Artifact, config: &Config) -> bool {
+    u64::from(config.keep_latest(a.tenant.as_str(), &a.plan)) > a.newer_live
+}
+
 /// Decides what is due for `a` at `now` under `config`, on `a` as the
 /// current policy has it ([`under_policy`]).
 ///
@@ -353,7 +359,7 @@ pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
     let next_due_at = schedule.iter().map(|s| s.at).min();
     // Keep-latest-N protects without moving the expiry: the artifact stays
     // scheduled, so it is planned again once newer ones push it out.
-    let kept = u64::from(config.keep_latest(a.tenant.as_str(), &a.plan)) > a.newer_live;
+    let kept = is_kept(a, config);
     // Declaration order is priority order: the first due entry wins.
     let due = schedule.iter().filter(|s| !(kept && s.action == Action::MarkEligible)).find(|s| s.at <= now).cloned();
     schedule.sort_by_key(|s| s.at);

@@ -370,3 +370,50 @@ fn a_compliance_hold_cannot_be_released_before_its_date() {
     }
     assert_eq!(s.json(&["retention", "holds", "--all"]).as_array().unwrap().len(), 1);
 }
+
+/// The (artifact, event, rule) triples of an upcoming listing, in order.
+fn steps(listing: &serde_json::Value) -> Vec<(String, String, String)> {
+    let field = |s: &serde_json::Value, k: &str| s[k].as_str().unwrap().to_owned();
+    listing.as_array().unwrap().iter().map(|s| (field(s, "key"), field(s, "event"), field(s, "rule"))).collect()
+}
+
+#[test]
+fn upcoming_deletions_say_what_when_and_by_which_rule_and_leave_the_held_out() {
+    let s = free_tenant_with(&["a", "b", "held"]);
+    s.ok(&["retention", "hold", "acme/wf/held", "--reason", "audit"]);
+    let step = |key: &str, event: &str, rule: &str| (format!("acme/wf/{key}"), event.to_owned(), rule.to_owned());
+
+    assert_eq!(s.json(&["retention", "upcoming"]), serde_json::json!([]), "nothing within a week");
+    let eligible =
+        [step("a", "deletion_eligible", "plan free: 30 days"), step("b", "deletion_eligible", "plan free: 30 days")];
+    let month = s.json(&["retention", "upcoming", "--within", "35d"]);
+    assert_eq!(steps(&month), eligible);
+    assert_eq!(month[0]["follows"], false);
+    let grace = |key: &str| step(key, "purged", "retention.grace_days: 7 days");
+    let longer = s.json(&["retention", "upcoming", "--within", "40d", "--tenant", "acme"]);
+    assert_eq!(steps(&longer), [eligible[0].clone(), eligible[1].clone(), grace("a"), grace("b")]);
+    assert_eq!(longer[2]["follows"], true, "the purge counts from the eligibility before it");
+    let table = s.ok(&["retention", "upcoming", "--within", "40d"]);
+    assert!(table.contains("2 artifacts become eligible for deletion, 2 are purged"), "{table}");
+    assert!(table.contains("plan free: 30 days") && !table.contains("acme/wf/held"), "{table}");
+
+    // What it announced is what happens: once eligible, the purges remain.
+    s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
+    let after = s.json(&["retention", "upcoming", "--as-of", "+31d", "--within", "7d"]);
+    assert_eq!(steps(&after), [grace("a"), grace("b")]);
+    assert_eq!(after[0]["follows"], false);
+    s.ok(&["lifecycle", "run", "--as-of", "+39d", "--wait"]);
+    for key in ["acme/wf/a", "acme/wf/b"] {
+        s.fails(&["get", key], 2);
+    }
+    assert_eq!(s.ok(&["get", "acme/wf/held"]), "held");
+    assert_eq!(s.json(&["retention", "upcoming", "--as-of", "+39d", "--within", "365d"]), serde_json::json!([]));
+
+    for bad in ["--within=-1d", "--within=7", "--within=7w", "--as-of=soon"] {
+        let err = s.fails(&["retention", "upcoming", bad], 2);
+        let flag = bad.split('=').next().unwrap();
+        assert!(err.contains(flag), "{bad}: {err}");
+    }
+    s.fails(&["retention", "upcoming", "--tenant", "nobody"], 2);
+    s.fails(&["retention", "upcoming", "--tenant", "Not A Tenant"], 2);
+}

@@ -491,6 +491,23 @@ pub enum RetentionCommand {
         #[arg(long)]
         json: bool,
     },
+    /// What the current policy will make eligible for deletion, or purge,
+    /// within a window: when, and by which rule (held and kept artifacts
+    /// are left out: nothing deletes them).
+    Upcoming {
+        /// The window, from now (or --as-of): 7d, 12h, 30m.
+        #[arg(long, default_value = "7d", value_name = "SPAN")]
+        within: String,
+        /// Only this tenant's.
+        #[arg(long, value_parser = IdParser(TenantId::parse))]
+        tenant: Option<TenantId>,
+        /// Start the window at this time instead of now.
+        #[arg(long, value_name = "TIME")]
+        as_of: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// An artifact's retention events, in order (every version of the name).
     History {
         /// TENANT/WORKFLOW/NAME.

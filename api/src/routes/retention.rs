@@ -4,23 +4,24 @@
 
 use super::params::{self, Instant, artifact_key};
 use super::paths::{ApiPath, ArtifactPath, HoldPath, TenantPath};
-use super::views::{ArtifactView, EventView, ExplanationView, HoldView};
+use super::views::{ArtifactView, EventView, ExplanationView, HoldView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
-use crate::openapi::{Identifier, Reason};
+use crate::openapi::{ArtifactKeyText, Identifier, Reason};
 use crate::query::Query;
 use crate::state::ApiState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Extension, Json};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use strata_core::catalog::{EventFilter, HoldTerms};
 use strata_core::event::RETENTION_HISTORY;
 use strata_core::id::WorkflowName;
 use strata_core::retention::Target;
 use strata_core::store::StoreError;
+use strata_core::upcoming::{Upcoming, window_end};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -237,6 +238,85 @@ pub async fn explain(
     Ok(Json(ExplanationView::from(&explanation)))
 }
 
+/// The window of an upcoming-deletions listing.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UpcomingQuery {
+    /// How far ahead to look: a number of days, hours, minutes or seconds (`7d`, `12h`); default `7d`
+    #[param(pattern = r"^\+?[0-9]+[dhms]$", example = "7d")]
+    within: Option<String>,
+    /// Start the window at this time (RFC 3339); default now
+    #[param(inline)]
+    as_of: Option<Instant>,
+}
+
+/// One step towards deletion within the window.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpcomingView {
+    /// `tenant/workflow/name`.
+    #[schema(value_type = ArtifactKeyText)]
+    pub key: String,
+    /// `deletion_eligible` or `purged`: the event the step records.
+    #[schema(value_type = String, example = "deletion_eligible")]
+    pub event: &'static str,
+    /// When it is due (RFC 3339); before the window's start when overdue.
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// The rule that sets the time, as `explain` names it.
+    #[schema(example = "plan free: 30 days")]
+    pub rule: String,
+    /// Whether the step follows an eligibility in the same window (a
+    /// purge whose grace period counts from it).
+    pub follows: bool,
+    /// The artifact's tier now.
+    #[schema(example = "cold")]
+    pub tier: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl From<&Upcoming> for UpcomingView {
+    fn from(u: &Upcoming) -> Self {
+        Self {
+            key: u.key.clone(),
+            event: u.event.as_str(),
+            at: time(u.at),
+            rule: u.rule.to_string(),
+            follows: u.follows,
+            tier: u.tier.to_string(),
+            size: u.size,
+        }
+    }
+}
+
+/// Notice before deletion: what the current policy will make eligible for
+/// deletion, or purge, within the window, soonest first, with the rule for
+/// each. Held artifacts and those kept by keep-latest are left out: nothing
+/// deletes them.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant}/retention/upcoming",
+    tag = "retention",
+    params(TenantPath, UpcomingQuery),
+    responses(
+        (status = 200, body = Vec<UpcomingView>),
+        (status = 400, description = "A window that is not a positive span such as 7d, or a bad time"),
+    )
+)]
+pub async fn upcoming(
+    State(state): State<Arc<ApiState>>,
+    ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
+    Query(query): Query<UpcomingQuery>,
+) -> Result<Json<Vec<UpcomingView>>, ApiError> {
+    let now = query.as_of.map_or_else(|| state.store.now(), |t| t.0);
+    let within = query.within.as_deref().unwrap_or("7d");
+    let until = window_end(within, now).map_err(|e| ApiError::BadRequest(format!("within: {e}")))?;
+    state.store.tenant(&tenant).await?;
+    let steps = state.store.upcoming(Some(&tenant), now, until).await?;
+    Ok(Json(steps.iter().map(UpcomingView::from).collect()))
+}
+
 /// The retention routes (tenant access).
 pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
     OpenApiRouter::new()
@@ -245,4 +325,5 @@ pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
         .routes(routes!(release_hold))
         .routes(routes!(history))
         .routes(routes!(explain))
+        .routes(routes!(upcoming))
 }

@@ -31,7 +31,9 @@ fn opening(command: &Command) -> Opening {
             | Command::Events(_)
             | Command::Dlq(DlqCommand::List { .. })
             | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
-            | Command::Retention(RetentionCommand::Holds { .. } | RetentionCommand::History { .. })
+            | Command::Retention(
+                RetentionCommand::Holds { .. } | RetentionCommand::History { .. } | RetentionCommand::Upcoming { .. }
+            )
             | Command::Lifecycle(LifecycleCommand::Summary { .. } | LifecycleCommand::Plan { .. })
     );
     let live = match command {

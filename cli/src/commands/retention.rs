@@ -1,4 +1,4 @@
-//! `strata retention hold|release|holds|history`.
+//! `strata retention hold|extend|sweep|release|holds|history|upcoming`.
 
 use crate::app::{App, UsageError};
 use crate::args::{EraseArgs, ExplainArgs, RetentionCommand};
@@ -8,6 +8,7 @@ use chrono::Utc;
 use strata_core::catalog::{EventFilter, Hold, HoldTerms, Principal};
 use strata_core::clock::parse_instant;
 use strata_core::event::RETENTION_HISTORY;
+use strata_core::upcoming::{Deletion, window_end};
 use strata_jobs::handlers::{self, Context, Outcome};
 use strata_jobs::payload::JobKind;
 use strata_jobs::payload::PRIORITY_LANE;
@@ -100,6 +101,40 @@ pub async fn run(app: &App, cmd: RetentionCommand) -> anyhow::Result<()> {
                 ]);
             }
             println!("{t}");
+        }
+        RetentionCommand::Upcoming { within, tenant, as_of, json } => {
+            let now = crate::commands::lifecycle::as_of(as_of.as_deref())?;
+            let until = window_end(&within, now).map_err(|e| UsageError(format!("--within: {e}")))?;
+            if let Some(t) = &tenant {
+                app.store.tenant(t).await?;
+            }
+            let steps = app.store.upcoming(tenant.as_ref(), now, until).await?;
+            if json {
+                return output::json(&steps);
+            }
+            let mut t = output::table(&["when", "artifact", "event", "rule", "tier", "size"]);
+            for s in &steps {
+                let when = if s.at < now { format!("{} (overdue)", output::time(s.at)) } else { output::time(s.at) };
+                let rule = if s.follows { format!("{} after eligibility", s.rule) } else { s.rule.to_string() };
+                t.add_row(vec![
+                    when,
+                    output::text(&s.key),
+                    s.event.as_str().to_owned(),
+                    rule,
+                    s.tier.to_string(),
+                    s.size.to_string(),
+                ]);
+            }
+            if !steps.is_empty() {
+                println!("{t}");
+            }
+            let eligible = steps.iter().filter(|s| s.event == Deletion::DeletionEligible).count();
+            let purged = steps.len() - eligible;
+            println!(
+                "Between {} and {}: {eligible} artifacts become eligible for deletion, {purged} are purged.",
+                output::time(now),
+                output::time(until)
+            );
         }
         RetentionCommand::History { key, json } => {
             let events =
