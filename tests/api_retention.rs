@@ -425,3 +425,44 @@ async fn stored_text_with_terminal_escapes_is_printed_escaped() {
     let as_json = api.s.json(&["retention", "holds"]);
     assert_eq!(as_json[0]["reason"], hostile, "--json stays exact");
 }
+
+#[tokio::test]
+async fn upcoming_deletions_name_the_rule_and_leave_held_artifacts_out() {
+    let api = Api::start(&[]);
+    let stored = api.put("wf", "a.json", b"{}").await;
+    api.put("wf", "b.json", b"[]").await;
+    let held = api
+        .call("POST", "/v1/tenants/acme/holds")
+        .token(&api.acme)
+        .json(json!({"workflow": "wf", "name": "b.json", "reason": "audit"}))
+        .send()
+        .await;
+    assert_eq!(held.status, 201);
+    let expires = chrono::DateTime::parse_from_rfc3339(stored["expires_at"].as_str().unwrap()).unwrap();
+    let day_before = (expires - chrono::Duration::days(1)).to_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let upcoming = |query: String| {
+        api.call("GET", &format!("/v1/tenants/acme/retention/upcoming?{query}")).token(&api.acme).send()
+    };
+
+    let week = upcoming(format!("as_of={day_before}&within=10d")).await;
+    assert_eq!(week.status, 200, "{}", String::from_utf8_lossy(&week.body));
+    let week = week.json();
+    assert_eq!(week.as_array().unwrap().len(), 2, "{week}");
+    assert_eq!(week[0]["key"], "acme/wf/a.json");
+    assert_eq!(week[0]["event"], "deletion_eligible");
+    assert!(week[0]["rule"].as_str().unwrap().starts_with("plan pro: "), "{week}");
+    assert_eq!(week[0]["at"], stored["expires_at"]);
+    assert_eq!((week[1]["event"].as_str(), week[1]["follows"].as_bool()), (Some("purged"), Some(true)));
+    let default_week = upcoming(format!("as_of={day_before}")).await.json();
+    assert_eq!(default_week.as_array().unwrap().len(), 1, "a week by default: {default_week}");
+    let short = upcoming(format!("as_of={day_before}&within=12h")).await.json();
+    assert_eq!(short, json!([]));
+    let admin = api.call("GET", "/v1/tenants/acme/retention/upcoming").token(ADMIN).send().await;
+    assert_eq!(admin.status, 200);
+
+    for bad in ["within=-1d", "within=7w", "within=7d&within=8d", "as_of=soon", "horizon=7d"] {
+        upcoming(bad.to_owned()).await.problem(400, "bad-request");
+    }
+    let unknown = api.call("GET", "/v1/tenants/initech/retention/upcoming").token(ADMIN).send().await;
+    unknown.problem(404, "not-found");
+}

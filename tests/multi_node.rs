@@ -34,7 +34,7 @@ use common::log_text;
 const ARTIFACTS_VAR: &str = "STRATA_MULTI_NODE_ARTIFACTS";
 
 /// How many artifacts the test uploads unless `STRATA_MULTI_NODE_ARTIFACTS` says.
-const DEFAULT_ARTIFACTS: usize = 1_000;
+const DEFAULT_ARTIFACTS: usize = 5_000;
 
 /// The bucket holding the three tiers.
 const BUCKET: &str = "strata-cluster";
@@ -42,8 +42,13 @@ const BUCKET: &str = "strata-cluster";
 /// Uploads in flight at once.
 const UPLOADS_IN_FLIGHT: usize = 8;
 
-/// How long one stage may take before the test fails.
-const STAGE_WITHIN: Duration = Duration::from_secs(120);
+/// How long one stage may take before the test fails: 120 s, and 50 ms
+/// more for each artifact past 2,000 (the S3 emulator answers a few
+/// hundred requests a second, and a stage makes several per artifact).
+fn stage_within(total: usize) -> Duration {
+    Duration::from_secs(120)
+        + Duration::from_millis(50) * u32::try_from(total.saturating_sub(2_000)).unwrap_or(u32::MAX)
+}
 
 /// The bytes of artifact `i`: text that compresses, unique to it.
 fn bytes_of(i: usize) -> Vec<u8> {
@@ -155,12 +160,12 @@ fn assert_tier(cluster: &Cluster, sample: &[usize], tier: Tier) {
 
 /// Runs `lifecycle run --as-of as_of` on a node of no role (planning only:
 /// the workers do the work) until `done`, planning again every 2 s for what
-/// was not yet planned; fails after [`STAGE_WITHIN`].
+/// was not yet planned; fails after the cluster's `stage_within`.
 fn drive(cluster: &mut Cluster, as_of: &str, killed: &[usize], done: &dyn Fn(&Cluster) -> bool) {
     let started = Instant::now();
     let mut planned = Instant::now() - Duration::from_secs(60);
     while !done(cluster) {
-        assert!(started.elapsed() < STAGE_WITHIN, "the run as of {as_of} did not finish: {:?}", cluster.logs());
+        assert!(started.elapsed() < cluster.stage_within, "the run as of {as_of} did not finish: {:?}", cluster.logs());
         cluster.assert_alive_but(killed);
         if planned.elapsed() >= Duration::from_secs(2) {
             cluster.seed.ok(&["lifecycle", "run", "--as-of", as_of]);
@@ -234,6 +239,7 @@ fn a_cluster_of_separate_nodes_runs_the_whole_lifecycle_through_kills() {
 
     moto.create_bucket(BUCKET).expect("the bucket");
     let mut cluster = Cluster::new(&db, &redis, &config(&moto), None);
+    cluster.stage_within = stage_within(total);
     let created = cluster.seed.ok(&["tenant", "token", "create", "acme"]);
     let token = created.lines().last().expect("the token").trim().to_owned();
     let (a, b) = (cluster.serve(), cluster.serve());

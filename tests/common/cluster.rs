@@ -32,6 +32,8 @@ pub struct Cluster {
     pub store: Store,
     /// The runtime `store` runs on.
     pub runtime: tokio::runtime::Runtime,
+    /// How long [`Cluster::wait_for`] waits; 120 s unless the test sets it.
+    pub stage_within: std::time::Duration,
     /// The catalog URL the processes use.
     url: String,
     scale_out: Arc<ScaleOut>,
@@ -64,6 +66,7 @@ impl Cluster {
             Store::open(&seed.data(), config, clock).await.expect("the store opens")
         });
         Self {
+            stage_within: std::time::Duration::from_secs(120),
             children: Vec::new(),
             nodes: Vec::new(),
             servers: Vec::new(),
@@ -196,9 +199,9 @@ impl Cluster {
         self.runtime.block_on(self.store.list(&filter)).expect("a listing")
     }
 
-    /// Waits (at most 120 s) until `done`, checking `check` at each look.
+    /// Waits (at most [`Cluster::stage_within`]) until `done`, checking `check` at each look.
     pub fn wait_for(&mut self, what: &str, done: &dyn Fn(&Self) -> bool, check: &dyn Fn(&mut Self)) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        let deadline = std::time::Instant::now() + self.stage_within;
         while !done(self) {
             assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}: {:?}", self.logs());
             check(self);
