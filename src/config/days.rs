@@ -1,6 +1,5 @@
 //! Retention days: a number of days, never, or the tenant plan's.
 
-use super::ConfigError;
 use serde::Deserialize;
 
 /// Retention days for a plan or class: a number of days, or never.
@@ -31,14 +30,12 @@ impl Days {
         }
     }
 
-    pub(super) fn parse_env(var: &'static str, value: &str) -> Result<Self, ConfigError> {
+    /// Reads an environment variable's days: a number, `unlimited`,
+    /// `never` or `-1`; the error says what was expected.
+    pub(super) fn from_env(value: &str) -> Result<Self, String> {
         match value.trim().to_ascii_lowercase().as_str() {
             "unlimited" | "never" | "-1" => Ok(Days::Never(NeverWord::Unlimited)),
-            v => v.parse().map(Days::Days).map_err(|_| ConfigError::Env {
-                var,
-                value: value.to_owned(),
-                message: "expected a number of days or \"unlimited\"".into(),
-            }),
+            v => v.parse().map(Days::Days).map_err(|_| "expected a number of days or \"unlimited\"".to_owned()),
         }
     }
 }

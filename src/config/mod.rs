@@ -147,13 +147,8 @@ impl Config {
             }
             None => Config::default(),
         };
-        let mut sources = validate::Sources { file: file.map(|p| p.display().to_string()), env: Vec::new() };
-        for (var, set) in env::ENV_VARS {
-            if let Some(value) = env(var) {
-                set(&mut config, var, &value)?;
-                sources.env.push(var);
-            }
-        }
+        let env = env::apply(&mut config, env)?;
+        let sources = validate::Sources { file: file.map(|p| p.display().to_string()), env };
         config.check_bounds(&sources)?;
         config.validate(&sources)?;
         Ok(config)

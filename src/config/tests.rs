@@ -34,9 +34,10 @@ fn a_tier_location_is_a_string_or_a_table() {
 
 #[test]
 fn a_tier_location_with_an_unknown_scheme_or_misplaced_options_is_refused() {
-    let err = Config::load_with_env(None, env_of(&[("STORAGE_COLD_PATH", "ftp://host/cold")])).unwrap_err().to_string();
+    let err =
+        Config::load_with_env(None, env_of(&[(env::STORAGE_COLD_PATH, "ftp://host/cold")])).unwrap_err().to_string();
     assert!(
-        err.contains("storage.cold") && err.contains("STORAGE_COLD_PATH") && err.contains("unknown scheme \"ftp\""),
+        err.contains("storage.cold") && err.contains(env::STORAGE_COLD_PATH) && err.contains("unknown scheme \"ftp\""),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -60,9 +61,11 @@ fn env_overrides_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("strata.toml");
     std::fs::write(&path, "[tiers]\nhot_days = 3\nwarm_days = 10\n[retention.plans]\nfree = 5\n").unwrap();
-    let c =
-        Config::load_with_env(Some(&path), env_of(&[("HOT_RETENTION_DAYS", "2"), ("RETENTION_DAYS_PRO", "unlimited")]))
-            .unwrap();
+    let c = Config::load_with_env(
+        Some(&path),
+        env_of(&[(env::HOT_RETENTION_DAYS, "2"), (env::RETENTION_DAYS_PRO, "unlimited")]),
+    )
+    .unwrap();
     assert_eq!(c.tiers.hot_days, 2);
     assert_eq!(c.tiers.warm_days, 10);
     assert_eq!(c.plan_days("free").days(), Some(5));
@@ -71,10 +74,10 @@ fn env_overrides_file() {
 
 #[test]
 fn the_admin_token_comes_from_the_environment_and_never_shows() {
-    let c = Config::load_with_env(None, env_of(&[("STRATA_ADMIN_TOKEN", "an-admin-token-of-some-length")])).unwrap();
+    let c = Config::load_with_env(None, env_of(&[(env::ADMIN_TOKEN, "an-admin-token-of-some-length")])).unwrap();
     assert_eq!(c.api.admin_token.as_ref().map(Secret::expose), Some("an-admin-token-of-some-length"));
     assert!(!format!("{c:?}").contains("an-admin-token"));
-    let err = Config::load_with_env(None, env_of(&[("STRATA_ADMIN_TOKEN", "short")])).unwrap_err().to_string();
+    let err = Config::load_with_env(None, env_of(&[(env::ADMIN_TOKEN, "short")])).unwrap_err().to_string();
     assert!(err.contains("api.admin_token"), "{err}");
 }
 
@@ -90,10 +93,10 @@ fn errors_name_the_key_and_source() {
     let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err().to_string();
     assert!(err.contains("hot_days") && err.contains("bad.toml"), "{err}");
 
-    let err = Config::load_with_env(None, env_of(&[("WARM_RETENTION_DAYS", "abc")])).unwrap_err().to_string();
-    assert!(err.contains("WARM_RETENTION_DAYS"), "{err}");
+    let err = Config::load_with_env(None, env_of(&[(env::WARM_RETENTION_DAYS, "abc")])).unwrap_err().to_string();
+    assert!(err.contains(env::WARM_RETENTION_DAYS), "{err}");
 
-    let err = Config::load_with_env(None, env_of(&[("WARM_RETENTION_DAYS", "3")])).unwrap_err().to_string();
+    let err = Config::load_with_env(None, env_of(&[(env::WARM_RETENTION_DAYS, "3")])).unwrap_err().to_string();
     assert!(err.contains("tiers.warm_days"), "{err}");
 }
 
@@ -170,20 +173,16 @@ fn every_bound_is_checked_at_load_and_names_the_key_and_file() {
 fn out_of_range_environment_values_name_the_variable() {
     type Vars = &'static [(&'static str, &'static str)];
     let cases: &[(Vars, &str, &str)] = &[
-        (&[("RETENTION_DAYS_FREE", "200000000")], "retention.plans.free", "RETENTION_DAYS_FREE"),
+        (&[(env::RETENTION_DAYS_FREE, "200000000")], "retention.plans.free", env::RETENTION_DAYS_FREE),
         (
-            &[("HOT_RETENTION_DAYS", "100000000"), ("WARM_RETENTION_DAYS", "100000001")],
+            &[(env::HOT_RETENTION_DAYS, "100000000"), (env::WARM_RETENTION_DAYS, "100000001")],
             "tiers.hot_days",
-            "HOT_RETENTION_DAYS",
+            env::HOT_RETENTION_DAYS,
         ),
-        (&[("COLD_RETENTION_DAYS", "4000000000")], "tiers.cold_days", "COLD_RETENTION_DAYS"),
-        (&[("STRATA_LEADER_TTL_SECS", "18446744073709551615")], "scheduler.leader_ttl_secs", "STRATA_LEADER_TTL_SECS"),
-        (
-            &[("STRATA_SHUTDOWN_GRACE_SECS", "18446744073709551615")],
-            "jobs.shutdown_grace_secs",
-            "STRATA_SHUTDOWN_GRACE_SECS",
-        ),
-        (&[("STRATA_MAX_ATTEMPTS", "0")], "jobs.max_attempts", "STRATA_MAX_ATTEMPTS"),
+        (&[(env::COLD_RETENTION_DAYS, "4000000000")], "tiers.cold_days", env::COLD_RETENTION_DAYS),
+        (&[(env::LEADER_TTL_SECS, "18446744073709551615")], "scheduler.leader_ttl_secs", env::LEADER_TTL_SECS),
+        (&[(env::SHUTDOWN_GRACE_SECS, "18446744073709551615")], "jobs.shutdown_grace_secs", env::SHUTDOWN_GRACE_SECS),
+        (&[(env::MAX_ATTEMPTS, "0")], "jobs.max_attempts", env::MAX_ATTEMPTS),
     ];
     for (vars, key, var) in cases {
         let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();

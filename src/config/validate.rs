@@ -1,6 +1,6 @@
 //! Checks of a loaded configuration: bounds and relations between keys.
 
-use super::env::ENV_KEYS;
+use super::env;
 use super::gc::GC_MAX_SECS;
 use super::{ClassRule, Config, ConfigError, Days, MAX_DAYS, MAX_RESTORE_DAYS, TierLocation};
 use std::collections::BTreeMap;
@@ -17,8 +17,7 @@ pub(super) struct Sources {
 impl Sources {
     /// The variable that set `key`, else the file, else the defaults.
     fn of(&self, key: &str) -> String {
-        let var = ENV_KEYS.iter().find(|(var, k)| *k == key && self.env.contains(var)).map(|(var, _)| *var);
-        match (var, &self.file) {
+        match (env::setting(key, &self.env), &self.file) {
             (Some(var), _) => format!("environment variable {var}"),
             (None, Some(file)) => file.clone(),
             (None, None) => "defaults".to_owned(),
