@@ -193,6 +193,26 @@ fn out_of_range_environment_values_name_the_variable() {
 }
 
 #[test]
+fn an_error_from_an_environment_variable_names_the_variable_not_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("strata.toml");
+    std::fs::write(&path, "[tiers]\nwarm_days = 30\ncold_days = 60\n[gc]\ninterval_secs = 60\n").unwrap();
+    let cases: &[(&str, &str, &str)] = &[
+        (env::HOT_RETENTION_DAYS, "40", "tiers.warm_days"),
+        (env::WARM_RETENTION_DAYS, "90", "tiers.cold_days"),
+        (env::GC_MIN_AGE_SECS, "18446744073709551615", "gc.min_age_secs"),
+        (env::COMPRESSION_LEVEL, "23", "tiers.compression_level"),
+        (env::STORAGE_HOT_PATH, "", "storage.hot"),
+        (env::FSYNC, "maybe", env::FSYNC),
+    ];
+    for &(var, value, key) in cases {
+        let err = Config::load_with_env(Some(&path), |k| (k == var).then(|| value.to_owned())).unwrap_err().to_string();
+        assert!(err.contains(key) && err.contains(&format!("environment variable {var}")), "{var}={value:?}: {err}");
+        assert!(!err.contains("strata.toml"), "{var}={value:?}: {err}");
+    }
+}
+
+#[test]
 fn the_documented_example_is_valid_and_matches_the_defaults() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/strata.example.toml"));
     Config::load_with_env(Some(path), env_of(&[])).unwrap();

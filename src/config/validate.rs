@@ -15,9 +15,11 @@ pub(super) struct Sources {
 }
 
 impl Sources {
-    /// The variable that set `key`, else the file, else the defaults.
-    fn of(&self, key: &str) -> String {
-        match (env::setting(key, &self.env), &self.file) {
+    /// The variable that set `key`, else one that set a key among `beside`
+    /// (those its value was judged against), else the file, else the defaults.
+    fn of(&self, key: &str, beside: &[&str]) -> String {
+        let var = std::iter::once(key).chain(beside.iter().copied()).find_map(|k| env::setting(k, &self.env));
+        match (var, &self.file) {
             (Some(var), _) => format!("environment variable {var}"),
             (None, Some(file)) => file.clone(),
             (None, None) => "defaults".to_owned(),
@@ -98,7 +100,7 @@ impl Config {
         for b in self.bounds() {
             if !(b.min..=b.max).contains(&b.value) {
                 return Err(ConfigError::Invalid {
-                    source_name: sources.of(&b.key),
+                    source_name: sources.of(&b.key, &[]),
                     message: format!("{} is out of range: it must be from {} to {}", b.value, b.min, b.max),
                     key: b.key,
                 });
@@ -108,20 +110,23 @@ impl Config {
     }
 
     pub(super) fn validate(&self, sources: &Sources) -> Result<(), ConfigError> {
-        let invalid = |key: &str, message: String| ConfigError::Invalid {
+        let invalid_beside = |key: &str, beside: &[&str], message: String| ConfigError::Invalid {
             key: key.to_owned(),
-            source_name: sources.of(key),
+            source_name: sources.of(key, beside),
             message,
         };
+        let invalid = |key: &str, message: String| invalid_beside(key, &[], message);
         if self.tiers.warm_days <= self.tiers.hot_days {
-            return Err(invalid(
+            return Err(invalid_beside(
                 "tiers.warm_days",
+                &["tiers.hot_days"],
                 format!("must be greater than tiers.hot_days ({} <= {})", self.tiers.warm_days, self.tiers.hot_days),
             ));
         }
         if let Some(cold) = self.tiers.cold_days.filter(|d| *d <= self.tiers.warm_days) {
-            return Err(invalid(
+            return Err(invalid_beside(
                 "tiers.cold_days",
+                &["tiers.warm_days"],
                 format!("must be greater than tiers.warm_days ({cold} <= {})", self.tiers.warm_days),
             ));
         }
@@ -141,7 +146,11 @@ impl Config {
             ));
         }
         if self.jobs.backoff_max_ms < self.jobs.backoff_base_ms {
-            return Err(invalid("jobs.backoff_max_ms", "must be at least jobs.backoff_base_ms".into()));
+            return Err(invalid_beside(
+                "jobs.backoff_max_ms",
+                &["jobs.backoff_base_ms"],
+                "must be at least jobs.backoff_base_ms".into(),
+            ));
         }
         if self.api.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             return Err(invalid("api.admin_token", "must be at least 16 characters".into()));
