@@ -213,6 +213,30 @@ fn an_error_from_an_environment_variable_names_the_variable_not_the_file() {
 }
 
 #[test]
+fn a_bad_cron_expression_is_refused_at_load_naming_the_setting() {
+    let err = Config::load_with_env(None, |k| (k == env::SCHEDULE).then(|| "every tuesday".to_owned()))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("scheduler.cron") && err.contains(&format!("environment variable {}", env::SCHEDULE)),
+        "{err}"
+    );
+    assert!(err.contains("\"every tuesday\" is not a cron expression"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cron.toml");
+    std::fs::write(&path, "[scheduler]\ncron = \"61 * * * *\"\n").unwrap();
+    let err = Config::load_with_env(Some(&path), env_of(&[])).unwrap_err().to_string();
+    assert!(
+        err.contains("scheduler.cron") && err.contains("cron.toml") && err.contains("not a cron expression"),
+        "{err}"
+    );
+    for good in ["*/5 * * * *", "* * * * * *", "0 30 2 * * MON-FRI"] {
+        std::fs::write(&path, format!("[scheduler]\ncron = {good:?}\n")).unwrap();
+        Config::load_with_env(Some(&path), env_of(&[])).unwrap();
+    }
+}
+
+#[test]
 fn the_documented_example_is_valid_and_matches_the_defaults() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/strata.example.toml"));
     Config::load_with_env(Some(path), env_of(&[])).unwrap();

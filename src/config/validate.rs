@@ -163,9 +163,7 @@ impl Config {
                 return Err(invalid(&key, format!("{shown:?}… is not the sha256 of a token (64 hex digits)")));
             }
         }
-        if self.scheduler.cron.trim().is_empty() {
-            return Err(invalid("scheduler.cron", "must not be empty".into()));
-        }
+        self.scheduler.check_cron().map_err(|message| invalid("scheduler.cron", message))?;
         for (key, secs) in [("gc.min_age_secs", self.gc.min_age_secs), ("gc.interval_secs", self.gc.interval_secs)] {
             if secs > GC_MAX_SECS {
                 return Err(invalid(key, format!("{secs} is more than {GC_MAX_SECS} (100 years)")));
