@@ -62,38 +62,28 @@ pub struct TierLocation {
     pub url: String,
     /// The service endpoint, for S3-compatible stores and emulators
     /// (`AWS_ENDPOINT_URL`, `AZURE_STORAGE_ENDPOINT`).
-    #[serde(default)]
     pub endpoint: Option<String>,
     /// The S3 region (`AWS_REGION`).
-    #[serde(default)]
     pub region: Option<String>,
     /// The storage class every blob of the tier is written in: on S3
     /// `STANDARD`, `STANDARD_IA`, `GLACIER_IR`, …; on Azure the access tier
     /// `Hot`, `Cool` or `Cold`; on GCS `STANDARD`, `NEARLINE`, `COLDLINE`, ….
-    #[serde(default)]
     pub storage_class: Option<String>,
     /// Allow plain `http://` endpoints (`AWS_ALLOW_HTTP`, `AZURE_ALLOW_HTTP`,
     /// `GOOGLE_ALLOW_HTTP`).
-    #[serde(default)]
     pub allow_http: Option<bool>,
     /// S3 access key id (`AWS_ACCESS_KEY_ID`).
-    #[serde(default)]
     pub access_key_id: Option<String>,
     /// S3 secret access key (`AWS_SECRET_ACCESS_KEY`).
-    #[serde(default)]
     pub secret_access_key: Option<Secret>,
     /// Azure storage account name (`AZURE_STORAGE_ACCOUNT_NAME`).
-    #[serde(default)]
     pub account: Option<String>,
     /// Azure storage account key (`AZURE_STORAGE_ACCOUNT_KEY`).
-    #[serde(default)]
     pub access_key: Option<Secret>,
     /// Google service account key, the JSON text (`GOOGLE_SERVICE_ACCOUNT_KEY`).
-    #[serde(default)]
     pub service_account_key: Option<Secret>,
     /// How many times the client retries a failed request (with backoff)
     /// before the operation fails as transient; default 10.
-    #[serde(default)]
     pub max_retries: Option<usize>,
 }
 
