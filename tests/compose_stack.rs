@@ -192,19 +192,12 @@ fn subcommands() -> BTreeSet<String> {
 }
 
 /// Every environment variable strata reads, taken from where it reads
-/// them: the configuration's table of variables (`("NAME", |config, …|`
-/// entries in src/config.rs), the `[env: NAME=]` of the binary's options,
+/// them: the variables the configuration and the command line declare
+/// (`strata_core::config::env`), the `[env: NAME=]` of the binary's options,
 /// and the `env::var("NAME")` reads of the sources.
 fn variables_strata_reads() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for line in read("src/config.rs").lines() {
-        if let Some(entry) = line.trim().strip_prefix("(\"")
-            && let Some((name, rest)) = entry.split_once('"')
-            && rest.starts_with(", |")
-        {
-            names.insert(name.to_owned());
-        }
-    }
+    let mut names: BTreeSet<String> =
+        env::names().chain(env::COMMAND_LINE.iter().copied()).map(str::to_owned).collect();
     for chunk in help(&[]).split("[env: ").skip(1) {
         names.insert(chunk.split('=').next().expect("NAME=").to_owned());
     }

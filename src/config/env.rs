@@ -13,6 +13,8 @@ pub const DATA_DIR: &str = "STRATA_DATA_DIR";
 pub const LOG: &str = "STRATA_LOG";
 /// `json` makes the command line log one JSON object per line.
 pub const LOG_FORMAT: &str = "STRATA_LOG_FORMAT";
+/// The variables the command line reads itself, beside the configuration's.
+pub const COMMAND_LINE: &[&str] = &[CONFIG, DATA_DIR, LOG, LOG_FORMAT];
 
 /// Sets a configuration key from a variable's value, or says what was expected.
 type Setter = fn(&mut Config, &str) -> Result<(), String>;
