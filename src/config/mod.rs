@@ -138,7 +138,7 @@ impl Config {
     }
 
     /// Like [`Config::load`] with an explicit environment lookup (for tests).
-    pub fn load_with_env(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn load_with_env(file: Option<&Path>, lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -147,8 +147,8 @@ impl Config {
             }
             None => Config::default(),
         };
-        let env = env::apply(&mut config, env)?;
-        let sources = validate::Sources { file: file.map(|p| p.display().to_string()), env };
+        let set = env::apply(&mut config, lookup)?;
+        let sources = validate::Sources { file: file.map(|p| p.display().to_string()), env: set };
         config.check_bounds(&sources)?;
         config.validate(&sources)?;
         Ok(config)
