@@ -10,7 +10,7 @@ use crate::catalog::{Catalog, EventRow, Save, WriteTx};
 use crate::clock::SharedClock;
 use crate::event::{EventKind, NewEvent};
 use crate::id::{ArtifactKey, TenantId};
-use crate::store::StoreError;
+use crate::store_error::StoreError;
 use crate::tiers::{BlobRef, Landing, Tiers};
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};

@@ -30,6 +30,7 @@ pub mod id;
 pub mod lifecycle;
 pub mod retention;
 pub mod store;
+mod store_error;
 pub mod tiers;
 pub mod tokens;
 pub mod upcoming;

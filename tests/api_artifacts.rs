@@ -6,6 +6,7 @@ mod common;
 
 use common::api::{ADMIN, Api};
 use common::{log_text, noise};
+use strata_core::config::env;
 
 #[tokio::test]
 async fn upload_and_download_round_trip_exactly_with_digests() {
@@ -192,7 +193,7 @@ async fn listing_pages_through_everything_with_filters() {
 
 #[tokio::test]
 async fn oversized_uploads_are_refused_and_leave_nothing() {
-    let api = Api::start(&[("STRATA_MAX_UPLOAD_BYTES", "400000")]);
+    let api = Api::start(&[(env::MAX_UPLOAD_BYTES, "400000")]);
     let path = "/v1/tenants/acme/artifacts/wf/big.bin";
     let address = api.server.base.trim_start_matches("http://").to_owned();
     let head = |framing: &str| {

@@ -7,6 +7,7 @@ mod common;
 
 use common::api::{ADMIN, Api};
 use std::collections::BTreeSet;
+use strata_core::config::env;
 
 const PUBLIC: &[&str] = &["/", "/healthz", "/readyz", "/openapi.json"];
 const METHODS: &[&str] = &["get", "put", "post", "delete", "head", "patch", "options", "trace"];
@@ -175,7 +176,7 @@ async fn tokens_are_listed_revoked_and_provisioned_by_configuration() {
     let path = config.path().join("strata.toml");
     let digest = strata_core::tokens::token_hash(provisioned).to_uppercase();
     std::fs::write(&path, format!("[api.tenant_tokens]\nacme = [\"{digest}\"]\n")).unwrap();
-    let api = Api::start(&[("STRATA_CONFIG", path.to_str().unwrap())]);
+    let api = Api::start(&[(env::CONFIG, path.to_str().unwrap())]);
     let listing = "/v1/tenants/acme/artifacts";
 
     // A token provisioned by its digest in the configuration reaches its tenant only.

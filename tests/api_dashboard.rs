@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 const ADMIN: &str = "dashboard-admin-token-0123456789";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -200,7 +201,7 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
         return;
     }
     // A dead letter: a compress job whose source was corrupted.
-    let s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
+    let s = Strata::new().env(env::ADMIN_TOKEN, ADMIN);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let input = s.file("input", &noise(4000, 3));
     s.ok(&["put", "acme/wf/b.bin", &input]);

@@ -5,6 +5,7 @@ mod common;
 
 use common::api::{ADMIN, Api};
 use serde_json::json;
+use strata_core::config::env;
 
 #[tokio::test]
 async fn extensions_holds_history_and_explain() {
@@ -347,7 +348,7 @@ async fn a_tenants_hold_is_released_by_that_tenant_or_an_operator_only() {
 
 #[tokio::test]
 async fn tenants_can_be_kept_from_placing_holds() {
-    let api = Api::start(&[("RETENTION_TENANT_HOLDS", "false")]);
+    let api = Api::start(&[(env::RETENTION_TENANT_HOLDS, "false")]);
     api.put("wf", "a.txt", b"a").await;
     let refused = hold(&api, &api.acme, json!({"workflow": "wf", "reason": "ours"})).await;
     let p = refused.problem(403, "tenant-holds-disabled");

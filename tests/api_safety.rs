@@ -7,6 +7,7 @@ use common::api::Api;
 use common::noise;
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 /// A ranged GET as a client sees it: the status, and the body or the error
 /// that cut it short.
@@ -157,7 +158,7 @@ fn until_closed(stream: &mut std::net::TcpStream, dribble: &[u8], limit: Duratio
 
 #[test]
 fn idle_connections_are_closed_after_the_idle_timeout() {
-    let api = Api::start(&[("STRATA_API_IDLE_TIMEOUT_SECS", "1"), ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "30")]);
+    let api = Api::start(&[(env::API_IDLE_TIMEOUT_SECS, "1"), (env::API_HEADER_READ_TIMEOUT_SECS, "30")]);
     // A connection that never sends a byte.
     let mut silent = connect(&api);
     let (closed, read) = until_closed(&mut silent, b"", Duration::from_secs(10));
@@ -175,7 +176,7 @@ fn idle_connections_are_closed_after_the_idle_timeout() {
 
 #[test]
 fn a_request_head_sent_byte_by_byte_is_cut_off() {
-    let api = Api::start(&[("STRATA_API_HEADER_READ_TIMEOUT_SECS", "1"), ("STRATA_API_IDLE_TIMEOUT_SECS", "30")]);
+    let api = Api::start(&[(env::API_HEADER_READ_TIMEOUT_SECS, "1"), (env::API_IDLE_TIMEOUT_SECS, "30")]);
     let mut slow = connect(&api);
     let head: Vec<u8> =
         b"GET /healthz HTTP/1.1\r\nHost: strata\r\n".iter().copied().chain(std::iter::repeat_n(b'x', 200)).collect();
@@ -194,9 +195,9 @@ fn descriptors(pid: u32) -> usize {
 #[test]
 fn connections_beyond_the_cap_wait_and_hold_no_descriptors() {
     let api = Api::start(&[
-        ("STRATA_API_MAX_CONNECTIONS", "4"),
-        ("STRATA_API_IDLE_TIMEOUT_SECS", "1"),
-        ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "1"),
+        (env::API_MAX_CONNECTIONS, "4"),
+        (env::API_IDLE_TIMEOUT_SECS, "1"),
+        (env::API_HEADER_READ_TIMEOUT_SECS, "1"),
     ]);
     let pid = api.server.pid();
     let before = descriptors(pid);
@@ -244,10 +245,10 @@ fn heads_the_http_stack_refuses_are_answered_as_problems() {
 #[test]
 fn connection_limits_out_of_bounds_are_refused_naming_the_key() {
     for (var, value, key) in [
-        ("STRATA_API_HEADER_READ_TIMEOUT_SECS", "0", "api.header_read_timeout_secs"),
-        ("STRATA_API_IDLE_TIMEOUT_SECS", "18446744073709551615", "api.idle_timeout_secs"),
-        ("STRATA_API_MAX_CONNECTIONS", "0", "api.max_connections"),
-        ("STRATA_API_MAX_CONNECTIONS", "many", "STRATA_API_MAX_CONNECTIONS"),
+        (env::API_HEADER_READ_TIMEOUT_SECS, "0", "api.header_read_timeout_secs"),
+        (env::API_IDLE_TIMEOUT_SECS, "18446744073709551615", "api.idle_timeout_secs"),
+        (env::API_MAX_CONNECTIONS, "0", "api.max_connections"),
+        (env::API_MAX_CONNECTIONS, "many", env::API_MAX_CONNECTIONS),
     ] {
         let s = common::Strata::new().env(var, value);
         let err = s.fails(&["serve", "--listen", "127.0.0.1:0"], 2);

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Strata, log_text, noise};
+use strata_core::config::env;
 
 fn with_tenant(plan: &str) -> Strata {
     let s = Strata::new();
@@ -133,9 +134,9 @@ fn invalid_config_names_the_key_and_file() {
     let cfg = s.file("strata.toml", b"[tiers]\nhot_dayz = 3\n");
     let err = s.fails(&["--config", &cfg, "tenant", "ls"], 2);
     assert!(err.contains("hot_dayz") && err.contains("strata.toml"), "{err}");
-    let s = Strata::new().env("WARM_RETENTION_DAYS", "soon");
+    let s = Strata::new().env(env::WARM_RETENTION_DAYS, "soon");
     let err = s.fails(&["tenant", "ls"], 2);
-    assert!(err.contains("WARM_RETENTION_DAYS"), "{err}");
+    assert!(err.contains(env::WARM_RETENTION_DAYS), "{err}");
 }
 
 #[test]
@@ -173,7 +174,7 @@ fn an_unwritable_tier_fails_cleanly_and_changes_nothing() {
     assert_eq!((s.catalog(), s.events().len()), before);
 
     // A tier location that cannot be a directory at all fails at start-up.
-    let s2 = Strata::new().env("STORAGE_COLD_PATH", &input);
+    let s2 = Strata::new().env(env::STORAGE_COLD_PATH, &input);
     let err = s2.fails(&["tenant", "add", "acme"], 1);
     assert!(err.contains("cold tier"), "{err}");
 }
@@ -216,7 +217,7 @@ fn a_full_tier_fails_cleanly_and_changes_nothing() {
     }
     let s = Strata::new();
     let disk = SmallDisk::mount(s.path("hot"), "256k");
-    let s = s.env("STORAGE_HOT_PATH", disk.0.to_str().unwrap());
+    let s = s.env(env::STORAGE_HOT_PATH, disk.0.to_str().unwrap());
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let small = s.file("small.txt", b"fits");
     s.ok(&["put", "acme/wf/small.txt", &small]);

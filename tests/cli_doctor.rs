@@ -9,6 +9,7 @@ use common::{Strata, block_on, noise};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use strata_core::config::env;
 use strata_testkit::emulators::{Emulator, Kind};
 
 /// A port nothing listens on.
@@ -107,9 +108,9 @@ fn everything_is_fine_on_the_embedded_profile_and_nothing_changes() {
 fn an_unreachable_catalog_is_wrong_and_its_password_is_not_shown() {
     let Some(redis) = strata_testkit::redis_url("doctor_unreachable_catalog") else { return };
     let s = Strata::embedded()
-        .env("STRATA_DATABASE_URL", &format!("postgres://strata:s3cret-word@{CLOSED}/test"))
-        .env("STRATA_REDIS_URL", &redis)
-        .env("STRATA_REDIS_PREFIX", &format!("strata-doctor-{}", uuid::Uuid::new_v4().simple()));
+        .env(env::DATABASE_URL, &format!("postgres://strata:s3cret-word@{CLOSED}/test"))
+        .env(env::REDIS_URL, &redis)
+        .env(env::REDIS_PREFIX, &format!("strata-doctor-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(s.data()).expect("data dir");
     for tier in ["hot", "warm", "cold"] {
         std::fs::create_dir_all(s.data().join("tiers").join(tier)).expect("tier dir");
@@ -165,7 +166,7 @@ fn a_schema_from_a_newer_binary_is_wrong_and_left_as_it_is() {
 fn an_unreachable_redis_is_wrong() {
     let s = Strata::embedded();
     seeded(&s);
-    let s = s.env("STRATA_REDIS_URL", &format!("redis://:hidden-pass@{CLOSED}"));
+    let s = s.env(env::REDIS_URL, &format!("redis://:hidden-pass@{CLOSED}"));
     let (code, report) = doctor(&s);
     assert_eq!(code, 1, "{report:#}");
     let queue = row(&report, "queue", "reachable");
@@ -184,7 +185,7 @@ fn a_tier_that_cannot_be_written_is_wrong_and_the_others_are_fine() {
     // Tests run as root, which ignores permissions: a directory below a
     // regular file can be neither created nor written.
     let file = s.file("not-a-dir", b"plain file");
-    let s = s.env("STORAGE_WARM_PATH", &format!("{file}/warm"));
+    let s = s.env(env::STORAGE_WARM_PATH, &format!("{file}/warm"));
     let (code, report) = doctor(&s);
     assert_eq!(code, 1, "{report:#}");
     let warm = row(&report, "tier warm", "write, read, verify, delete");
@@ -223,7 +224,9 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
     let Some(moto) = Emulator::start(test, Kind::Moto) else { return };
     moto.create_bucket("doctor").expect("create the bucket");
     let mut s = Strata::on(Arc::new(ScaleOut::create(&database, &redis)));
-    for (var, tier) in [("STORAGE_HOT_PATH", "hot"), ("STORAGE_WARM_PATH", "warm"), ("STORAGE_COLD_PATH", "cold")] {
+    for (var, tier) in
+        [(env::STORAGE_HOT_PATH, "hot"), (env::STORAGE_WARM_PATH, "warm"), (env::STORAGE_COLD_PATH, "cold")]
+    {
         s = s.env(var, &format!("s3://doctor/{tier}"));
     }
     let s = s
@@ -251,7 +254,7 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
     assert!(!before.iter().any(|k| k.contains(".doctor")), "{before:?}");
     assert!(rows(&report).iter().all(|r| r["check"] != "storage class honoured"), "no class, no row: {report:#}");
 
-    let s = s.env("STORAGE_COLD_PATH", "s3://absent/cold");
+    let s = s.env(env::STORAGE_COLD_PATH, "s3://absent/cold");
     let (code, report) = doctor(&s);
     assert_eq!(code, 1, "{report:#}");
     let cold = row(&report, "tier cold", "write, read, verify, delete");
@@ -298,8 +301,8 @@ fn a_redis_older_than_7_is_wrong_naming_its_version() {
     seeded(&s);
     let older = RedisProxy::start(&url, Claim::Redis62).expect("the proxy starts");
     let s = s
-        .env("STRATA_REDIS_URL", older.url())
-        .env("STRATA_REDIS_PREFIX", &format!("strata-doctor-{}", uuid::Uuid::new_v4().simple()));
+        .env(env::REDIS_URL, older.url())
+        .env(env::REDIS_PREFIX, &format!("strata-doctor-{}", uuid::Uuid::new_v4().simple()));
     let (code, report) = doctor(&s);
     assert_eq!(code, 1, "{report:#}");
     assert_eq!(row(&report, "queue", "reachable")["status"], "ok");

@@ -12,6 +12,7 @@ use common::api::{ADMIN, Api};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 const NOTICE: &str = "dry run: LIFECYCLE_DRY_RUN=true; nothing will be changed";
 
@@ -70,7 +71,7 @@ fn eligible_and_fresh() -> Strata {
 
 #[test]
 fn lifecycle_run_under_the_switch_plans_records_and_changes_nothing_until_live() {
-    let s = eligible_and_fresh().env("LIFECYCLE_DRY_RUN", "true");
+    let s = eligible_and_fresh().env(env::LIFECYCLE_DRY_RUN, "true");
     let before = snapshot(&s);
     let stored = |key: &str| s.artifact(key)["stored_size"].as_u64().unwrap();
     let purge_bytes = stored("acme/wf/a") + stored("acme/wf/b");
@@ -103,7 +104,7 @@ fn lifecycle_run_under_the_switch_plans_records_and_changes_nothing_until_live()
 
 #[test]
 fn retention_sweep_under_retention_dry_run_changes_nothing_until_live() {
-    let s = eligible_and_fresh().env("RETENTION_DRY_RUN", "true");
+    let s = eligible_and_fresh().env(env::RETENTION_DRY_RUN, "true");
     let before = snapshot(&s);
     let out = s.run(&["retention", "sweep", "--as-of", "+400d"]);
     assert!(out.status.success());
@@ -125,10 +126,10 @@ fn retention_sweep_under_retention_dry_run_changes_nothing_until_live() {
 /// purged as soon as they are eligible; the cron ticks every second.
 fn due_now() -> Strata {
     let s = Strata::new()
-        .env("HOT_RETENTION_DAYS", "0")
-        .env("RETENTION_DAYS_FREE", "0")
-        .env("RETENTION_GRACE_DAYS", "0")
-        .env("STRATA_SCHEDULE", "* * * * * *");
+        .env(env::HOT_RETENTION_DAYS, "0")
+        .env(env::RETENTION_DAYS_FREE, "0")
+        .env(env::RETENTION_GRACE_DAYS, "0")
+        .env(env::SCHEDULE, "* * * * * *");
     s.ok(&["tenant", "add", "acme", "--plan", "free"]);
     s.ok(&["tenant", "add", "globex", "--plan", "pro"]);
     for key in ["acme/wf/old", "acme/wf/new", "globex/wf/g"] {
@@ -143,7 +144,7 @@ fn the_scheduler_under_the_switch_records_dry_runs_and_changes_nothing_until_liv
     let s = due_now();
     // One artifact is already eligible: its purge is due now.
     s.ok(&["retention", "sweep"]);
-    let s = s.env("LIFECYCLE_DRY_RUN", "true");
+    let s = s.env(env::LIFECYCLE_DRY_RUN, "true");
     let before = snapshot(&s);
     let scheduler = s.command(&["scheduler"]).stderr(std::process::Stdio::piped()).spawn().unwrap();
     wait_for("a dry-run tick", &|| !dry_run_events(&s).is_empty());
@@ -167,7 +168,7 @@ fn the_scheduler_under_the_switch_records_dry_runs_and_changes_nothing_until_liv
 async fn strata_run_and_its_api_under_the_switch_answer_what_would_be_done_and_change_nothing() {
     let api = Api::launch(
         "run",
-        &[("LIFECYCLE_DRY_RUN", "true"), ("HOT_RETENTION_DAYS", "0"), ("STRATA_SCHEDULE", "* * * * * *")],
+        &[(env::LIFECYCLE_DRY_RUN, "true"), (env::HOT_RETENTION_DAYS, "0"), (env::SCHEDULE, "* * * * * *")],
     );
     api.put("wf", "a.txt", b"alpha").await;
     api.put("wf", "b.txt", b"beta").await;
@@ -199,7 +200,7 @@ async fn strata_run_and_its_api_under_the_switch_answer_what_would_be_done_and_c
 
 #[tokio::test]
 async fn the_api_run_route_under_serve_is_a_dry_run_too() {
-    let api = Api::start(&[("RETENTION_DRY_RUN", "true")]);
+    let api = Api::start(&[(env::RETENTION_DRY_RUN, "true")]);
     api.put("wf", "a.txt", b"alpha").await;
     let before = snapshot(&api.s);
     let as_of = (chrono::Utc::now() + chrono::Duration::days(8)).to_rfc3339();
@@ -214,7 +215,7 @@ async fn the_api_run_route_under_serve_is_a_dry_run_too() {
 
 #[test]
 fn a_worker_under_the_switch_runs_no_lifecycle_job_planned_before_it() {
-    let s = Strata::new().env("HOT_RETENTION_DAYS", "0");
+    let s = Strata::new().env(env::HOT_RETENTION_DAYS, "0");
     s.ok(&["tenant", "add", "globex", "--plan", "pro"]);
     let input = s.file("w", b"warm one");
     s.ok(&["put", "globex/wf/w", &input]);
@@ -226,7 +227,7 @@ fn a_worker_under_the_switch_runs_no_lifecycle_job_planned_before_it() {
     s.ok(&["put", "globex/wf/h", &input]);
     s.ok(&["lifecycle", "run"]);
     s.ok(&["restore", "globex/wf/w"]);
-    let s = s.env("LIFECYCLE_DRY_RUN", "true");
+    let s = s.env(env::LIFECYCLE_DRY_RUN, "true");
     let lane = |name: &str| -> u64 {
         let stats = s.json(&["queue", "stats"]);
         stats.as_array().unwrap().iter().find(|l| l["lane"] == name).map_or(0, |l| l["waiting"].as_u64().unwrap())
@@ -257,7 +258,7 @@ fn a_worker_under_the_switch_runs_no_lifecycle_job_planned_before_it() {
 #[tokio::test]
 async fn serve_live_on_the_command_line_lifts_the_switch_for_the_api() {
     use std::io::BufRead;
-    let s = Strata::new().env("LIFECYCLE_DRY_RUN", "true").env("STRATA_ADMIN_TOKEN", ADMIN);
+    let s = Strata::new().env(env::LIFECYCLE_DRY_RUN, "true").env(env::ADMIN_TOKEN, ADMIN);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let input = s.file("a", b"alpha");
     s.ok(&["put", "acme/wf/a", &input]);

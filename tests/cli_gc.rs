@@ -7,6 +7,7 @@ mod common;
 use common::{Strata, noise};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
+use strata_core::config::env;
 
 /// Every file under a tier, staging area included.
 fn all_files(s: &Strata, tier: &str) -> Vec<PathBuf> {
@@ -194,7 +195,7 @@ fn gc_reports_live_artifacts_whose_blob_is_missing() {
 
 #[test]
 fn the_window_is_configurable() {
-    let s = with_tenant().env("STRATA_GC_MIN_AGE_SECS", "30");
+    let s = with_tenant().env(env::GC_MIN_AGE_SECS, "30");
     let leftover = s.data().join("tiers/hot/acme/.staging/aa/aa00#1");
     file_aged(&leftover, b"x", Duration::from_secs(120));
     s.ok(&["gc"]);
@@ -203,7 +204,7 @@ fn the_window_is_configurable() {
 
 #[test]
 fn gc_under_the_dry_run_switch_removes_nothing_until_live() {
-    let s = with_tenant().env("STRATA_GC_MIN_AGE_SECS", "30").env("LIFECYCLE_DRY_RUN", "true");
+    let s = with_tenant().env(env::GC_MIN_AGE_SECS, "30").env(env::LIFECYCLE_DRY_RUN, "true");
     let leftover = s.data().join("tiers/hot/acme/.staging/aa/aa00#1");
     file_aged(&leftover, b"x", Duration::from_secs(120));
     let out = s.command(&["gc"]).output().unwrap();
@@ -218,7 +219,7 @@ fn gc_under_the_dry_run_switch_removes_nothing_until_live() {
 
 #[test]
 fn the_scheduler_collects_garbage() {
-    let s = with_tenant().env("STRATA_SCHEDULE", "* * * * * *").env("STRATA_GC_MIN_AGE_SECS", "0");
+    let s = with_tenant().env(env::SCHEDULE, "* * * * * *").env(env::GC_MIN_AGE_SECS, "0");
     let leftover = s.data().join("tiers/hot/acme/.staging/aa/aa00#1");
     file_aged(&leftover, b"x", Duration::from_secs(5));
     let mut scheduler = s.command(&["scheduler"]).spawn().unwrap();
@@ -240,7 +241,7 @@ fn the_scheduler_collects_garbage() {
 fn gc_refuses_tiers_that_share_a_directory() {
     let s = Strata::new();
     let shared = s.path("shared").display().to_string();
-    let s = s.env("STORAGE_HOT_PATH", &shared).env("STORAGE_WARM_PATH", &shared);
+    let s = s.env(env::STORAGE_HOT_PATH, &shared).env(env::STORAGE_WARM_PATH, &shared);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let input = s.file("input", b"in the shared directory");
     s.ok(&["put", "acme/wf/x", &input]);

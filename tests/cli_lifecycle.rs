@@ -3,6 +3,7 @@
 mod common;
 
 use common::{Strata, log_text, noise};
+use strata_core::config::env;
 
 fn tenant_with(plan: &str, key: &str, bytes: &[u8]) -> Strata {
     let s = Strata::new();
@@ -146,7 +147,7 @@ fn events_export_and_summary() {
 
 #[test]
 fn lifecycle_dry_run_default_needs_live() {
-    let s = tenant_with("pro", "acme/wf/a.txt", b"alpha").env("LIFECYCLE_DRY_RUN", "true");
+    let s = tenant_with("pro", "acme/wf/a.txt", b"alpha").env(env::LIFECYCLE_DRY_RUN, "true");
     let out = s.ok(&["lifecycle", "run", "--as-of", "+8d", "--wait"]);
     assert!(out.contains("Would run 1 actions"), "{out}");
     assert_eq!(s.artifact("acme/wf/a.txt")["tier"], "hot");
@@ -213,7 +214,7 @@ fn a_worker_process_drains_the_queue_and_stops_on_sigterm() {
 #[test]
 fn the_scheduler_plans_on_its_cron_and_stops_on_sigterm() {
     // hot_days = 0 makes a fresh artifact due at once; the cron ticks every second.
-    let s = Strata::new().env("HOT_RETENTION_DAYS", "0").env("STRATA_SCHEDULE", "* * * * * *");
+    let s = Strata::new().env(env::HOT_RETENTION_DAYS, "0").env(env::SCHEDULE, "* * * * * *");
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let input = s.file("a", b"alpha");
     s.ok(&["put", "acme/wf/a.txt", &input]);
@@ -232,7 +233,7 @@ fn the_scheduler_plans_on_its_cron_and_stops_on_sigterm() {
     assert_eq!(waiting, 1, "the scheduler planned the due promote");
     assert!(status.success(), "scheduler exit: {status:?}");
     assert_eq!(s.json(&["lifecycle", "summary"])["last_run"]["n_planned"], 1);
-    let bad = Strata::new().env("STRATA_SCHEDULE", "every tuesday");
+    let bad = Strata::new().env(env::SCHEDULE, "every tuesday");
     let err = bad.fails(&["scheduler"], 2);
     assert!(err.contains("cron"), "{err}");
 }
@@ -255,7 +256,7 @@ fn what_if_shows_what_a_new_policy_would_do_and_changes_nothing() {
 
 #[test]
 fn a_tenant_with_its_own_lane_is_served_by_its_own_workers() {
-    let s = Strata::new().env("STRATA_TENANT_LANES", "acme");
+    let s = Strata::new().env(env::TENANT_LANES, "acme");
     for tenant in ["acme", "globex"] {
         s.ok(&["tenant", "add", tenant, "--plan", "pro"]);
         for i in 0..3 {
@@ -300,9 +301,9 @@ fn scheduler_leader(s: &Strata) -> Option<(u32, i64)> {
 #[test]
 fn one_of_several_schedulers_leads_and_a_standby_takes_over() {
     let s = Strata::new()
-        .env("HOT_RETENTION_DAYS", "0")
-        .env("STRATA_SCHEDULE", "* * * * * *")
-        .env("STRATA_LEADER_TTL_SECS", "3");
+        .env(env::HOT_RETENTION_DAYS, "0")
+        .env(env::SCHEDULE, "* * * * * *")
+        .env(env::LEADER_TTL_SECS, "3");
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let start = |name: &str| {
         let log = std::fs::File::create(s.path(name)).unwrap();

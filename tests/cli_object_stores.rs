@@ -6,13 +6,16 @@
 mod common;
 
 use common::{Strata, log_text, noise};
+use strata_core::config::env;
 use strata_testkit::emulators::{Emulator, Kind};
 
 /// A data directory whose tiers live in `bucket` of `moto`.
 fn on_s3(moto: &Emulator, bucket: &str) -> Strata {
     moto.create_bucket(bucket).expect("create the bucket");
     let mut s = Strata::new();
-    for (var, tier) in [("STORAGE_HOT_PATH", "hot"), ("STORAGE_WARM_PATH", "warm"), ("STORAGE_COLD_PATH", "cold")] {
+    for (var, tier) in
+        [(env::STORAGE_HOT_PATH, "hot"), (env::STORAGE_WARM_PATH, "warm"), (env::STORAGE_COLD_PATH, "cold")]
+    {
         s = s.env(var, &format!("s3://{bucket}/{tier}"));
     }
     s.env("AWS_ENDPOINT_URL", &moto.endpoint())
@@ -60,13 +63,13 @@ fn the_lifecycle_runs_with_its_tiers_in_s3() {
 
 #[test]
 fn an_unknown_scheme_or_a_missing_bucket_stops_the_command_naming_the_tier() {
-    let s = Strata::new().env("STORAGE_WARM_PATH", "ftp://archive/warm");
+    let s = Strata::new().env(env::STORAGE_WARM_PATH, "ftp://archive/warm");
     let err = s.fails(&["ls", "acme"], 2);
-    assert!(err.contains("storage.warm") && err.contains("STORAGE_WARM_PATH") && err.contains("\"ftp\""), "{err}");
+    assert!(err.contains("storage.warm") && err.contains(env::STORAGE_WARM_PATH) && err.contains("\"ftp\""), "{err}");
 
     let test = "an_unknown_scheme_or_a_missing_bucket_stops_the_command_naming_the_tier";
     let Some(moto) = Emulator::start(test, Kind::Moto) else { return };
-    let s = on_s3(&moto, "present").env("STORAGE_COLD_PATH", "s3://absent/cold");
+    let s = on_s3(&moto, "present").env(env::STORAGE_COLD_PATH, "s3://absent/cold");
     let out = s.run(&["lifecycle", "run", "--as-of", "+1d"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");

@@ -5,6 +5,7 @@
 mod common;
 
 use common::Strata;
+use strata_core::config::env;
 
 /// Runs `strata` with extra environment variables; asserts success and
 /// returns standard output.
@@ -50,7 +51,7 @@ fn raising_a_plan_keeps_stored_artifacts_until_the_new_expiry() {
     s.ok(&["lifecycle", "run", "--as-of", "+366d", "--wait"]);
     assert_eq!(state(&s, "acme/wf/a"), "eligible", "365 days under the old policy");
 
-    let pro730 = [("RETENTION_DAYS_PRO", "730")];
+    let pro730 = [(env::RETENTION_DAYS_PRO, "730")];
     let e = json_with(&s, &pro730, &["explain", "acme/wf/a", "--as-of", "+400d"]);
     assert_eq!(e["expiry_rule"], "plan pro: 730 days", "{e}");
     assert!(e["due"].is_null() || e["due"]["action"] != "purge", "{e}");
@@ -79,7 +80,7 @@ fn lowering_the_hot_age_promotes_stored_artifacts_at_the_new_age() {
     s.ok(&["lifecycle", "run", "--as-of", "+3d", "--wait"]);
     assert_eq!(s.artifact("acme/wf/a")["tier"], "hot", "7 days under the old policy");
 
-    let hot2 = [("HOT_RETENTION_DAYS", "2")];
+    let hot2 = [(env::HOT_RETENTION_DAYS, "2")];
     let e = json_with(&s, &hot2, &["explain", "acme/wf/a", "--as-of", "+3d"]);
     assert_eq!(e["due"]["action"], "promote", "{e}");
     assert_eq!(e["due"]["rule"], "tiers.hot_days: 2 days", "{e}");
@@ -94,7 +95,7 @@ fn lowering_the_hot_age_promotes_stored_artifacts_at_the_new_age() {
 fn an_extension_outranks_a_plan_change_and_only_an_extension_is_called_one() {
     let s = tenant_with("free", &["a", "b"]);
     s.ok(&["retention", "extend", "acme/wf/a", "--until", "+45d", "--reason", "audit"]);
-    let free90 = [("RETENTION_DAYS_FREE", "90")];
+    let free90 = [(env::RETENTION_DAYS_FREE, "90")];
     let a = json_with(&s, &free90, &["explain", "acme/wf/a"]);
     let b = json_with(&s, &free90, &["explain", "acme/wf/b"]);
     assert!(a["expiry_rule"].as_str().unwrap().contains("extended by `retention extend`"), "{a}");
@@ -120,7 +121,7 @@ fn cold_retention_days_purges_from_cold_at_that_age_unless_a_class_decides() {
     let s = tenant_with("pro", &["a"]);
     let input = s.file("e", b"evidence");
     s.ok(&["put", "acme/wf/e", &input, "--class", "release-evidence"]);
-    let cold90 = [("COLD_RETENTION_DAYS", "90")];
+    let cold90 = [(env::COLD_RETENTION_DAYS, "90")];
     let e = json_with(&s, &cold90, &["explain", "acme/wf/a", "--as-of", "+91d"]);
     assert_eq!(e["expiry_rule"], "cold tier limit (tiers.cold_days): 90 days", "{e}");
     ok_with(&s, &cold90, &["lifecycle", "run", "--as-of", "+40d", "--wait"]);
@@ -131,10 +132,10 @@ fn cold_retention_days_purges_from_cold_at_that_age_unless_a_class_decides() {
     assert_eq!(state(&s, "acme/wf/a"), "purged");
     assert_eq!(state(&s, "acme/wf/e"), "active", "release-evidence keeps its 730 days");
 
-    let out = s.command(&["ls"]).env("COLD_RETENTION_DAYS", "20").output().unwrap();
+    let out = s.command(&["ls"]).env(env::COLD_RETENTION_DAYS, "20").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("tiers.cold_days") && err.contains("COLD_RETENTION_DAYS"), "{err}");
+    assert!(err.contains("tiers.cold_days") && err.contains(env::COLD_RETENTION_DAYS), "{err}");
 }
 
 #[test]
@@ -152,7 +153,7 @@ fn a_bad_plan_or_class_value_names_the_key_and_what_is_accepted() {
         assert!(err.contains(key) && err.contains(accepted), "{toml}: {err}");
         assert!(!err.contains("untagged"), "{err}");
     }
-    let out = s.command(&["ls"]).env("RETENTION_DAYS_PRO", "forever").output().unwrap();
+    let out = s.command(&["ls"]).env(env::RETENTION_DAYS_PRO, "forever").output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("RETENTION_DAYS_PRO") && err.contains("a number of days or \"unlimited\""), "{err}");
+    assert!(err.contains(env::RETENTION_DAYS_PRO) && err.contains("a number of days or \"unlimited\""), "{err}");
 }

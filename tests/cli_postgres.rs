@@ -7,6 +7,7 @@
 mod common;
 
 use std::sync::Arc;
+use strata_core::config::env;
 
 use common::cluster::Cluster;
 use common::postgres::{ScaleOut, Schema};
@@ -50,19 +51,19 @@ fn a_postgres_catalog_without_redis_is_refused_naming_what_is_missing() {
     const TEST: &str = "cli_postgres::a_postgres_catalog_without_redis_is_refused_naming_what_is_missing";
     let Some(db) = database_url(TEST) else { return };
     let schema = Schema::create(&db);
-    let s = Strata::embedded().env("STRATA_DATABASE_URL", schema.url());
+    let s = Strata::embedded().env(env::DATABASE_URL, schema.url());
     let err = s.fails(&["queue", "stats"], 1);
-    assert!(err.contains("STRATA_REDIS_URL"), "{err}");
+    assert!(err.contains(env::REDIS_URL), "{err}");
 }
 
 #[test]
 fn an_unreachable_or_foreign_catalog_url_is_one_clear_error_without_the_password() {
-    let s = Strata::embedded().env("STRATA_DATABASE_URL", "postgres://strata:s3cret@127.0.0.1:1/catalog");
+    let s = Strata::embedded().env(env::DATABASE_URL, "postgres://strata:s3cret@127.0.0.1:1/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("postgres://strata:***@127.0.0.1:1/catalog"), "names the URL: {err}");
     assert!(!err.contains("s3cret"), "the password is never printed: {err}");
 
-    let s = Strata::embedded().env("STRATA_DATABASE_URL", "mysql://db/catalog");
+    let s = Strata::embedded().env(env::DATABASE_URL, "mysql://db/catalog");
     let err = s.fails(&["tenant", "ls"], 1);
     assert!(err.contains("not a PostgreSQL URL"), "{err}");
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::redis::Cleanup;
 use common::{Strata, noise};
+use strata_core::config::env;
 use strata_testkit::redis_url;
 
 #[test]
@@ -11,7 +12,7 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
     let Some(url) = redis_url("cli_redis::the_lifecycle_and_dead_letters_run_on_redis") else { return };
     let prefix = format!("strata-cli-test-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
-    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
+    let s = Strata::new().env(env::REDIS_URL, &url).env(env::REDIS_PREFIX, &prefix);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     for i in 0..5 {
         let input = s.file("in", &noise(3000, i));
@@ -42,7 +43,7 @@ fn the_lifecycle_and_dead_letters_run_on_redis() {
     // A data directory that exists, so that reading it reaches the queue.
     let bad = Strata::new();
     bad.ok(&["tenant", "add", "acme"]);
-    let bad = bad.env("STRATA_REDIS_URL", "redis://127.0.0.1:1/");
+    let bad = bad.env(env::REDIS_URL, "redis://127.0.0.1:1/");
     let err = bad.fails(&["queue", "stats"], 1);
     assert!(err.contains("redis://127.0.0.1:1/"), "the error names the URL: {err}");
 }
@@ -54,7 +55,7 @@ fn a_job_failing_past_the_retry_horizon_is_dead_lettered_on_redis() {
     };
     let prefix = format!("strata-cli-poison-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
-    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
+    let s = Strata::new().env(env::REDIS_URL, &url).env(env::REDIS_PREFIX, &prefix);
     let cfg = s.file(
         "strata.toml",
         b"[jobs]\nbackoff_base_ms = 1\nbackoff_max_ms = 5\nretry_horizon_secs = 1\n[jobs.max_attempts_by_kind]\npromote = 3\n",
@@ -107,10 +108,8 @@ fn three_workers_share_the_work_and_a_killed_ones_jobs_are_redelivered() {
     const N: usize = 20_000;
     let prefix = format!("strata-cli-multi-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
-    let s = Strata::new()
-        .env("STRATA_REDIS_URL", &url)
-        .env("STRATA_REDIS_PREFIX", &prefix)
-        .env("STRATA_VISIBILITY_TIMEOUT_SECS", "2");
+    let s =
+        Strata::new().env(env::REDIS_URL, &url).env(env::REDIS_PREFIX, &prefix).env(env::VISIBILITY_TIMEOUT_SECS, "2");
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     // Bulk ingest through the library, into the same data directory.
     let runtime = tokio::runtime::Runtime::new().unwrap();

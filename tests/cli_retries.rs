@@ -5,6 +5,7 @@ mod common;
 
 use common::{Server, Strata, log_text};
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 const ADMIN: &str = "admin-token-for-the-retry-tests-0123456789";
 
@@ -17,7 +18,7 @@ fn short_retries() -> Strata {
         "strata.toml",
         b"[jobs]\nmax_attempts = 5\nbackoff_base_ms = 10\nbackoff_max_ms = 100\nretry_horizon_secs = 30\n",
     );
-    s.env("STRATA_CONFIG", &config).env("STRATA_ADMIN_TOKEN", ADMIN)
+    s.env(env::CONFIG, &config).env(env::ADMIN_TOKEN, ADMIN)
 }
 
 fn put_many(s: &Strata, n: usize) {

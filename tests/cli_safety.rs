@@ -7,6 +7,7 @@
 mod common;
 
 use common::{Strata, noise};
+use strata_core::config::env;
 
 fn with_tenant() -> Strata {
     let s = Strata::new();
@@ -18,11 +19,11 @@ fn with_tenant() -> Strata {
 fn configured_durations_past_their_bounds_exit_2_naming_the_key_and_store_nothing() {
     type Vars = &'static [(&'static str, &'static str)];
     let env_cases: &[(Vars, &str, &str)] = &[
-        (&[("RETENTION_DAYS_FREE", "200000000")], "retention.plans.free", "RETENTION_DAYS_FREE"),
+        (&[(env::RETENTION_DAYS_FREE, "200000000")], "retention.plans.free", env::RETENTION_DAYS_FREE),
         (
-            &[("HOT_RETENTION_DAYS", "100000000"), ("WARM_RETENTION_DAYS", "100000001")],
+            &[(env::HOT_RETENTION_DAYS, "100000000"), (env::WARM_RETENTION_DAYS, "100000001")],
             "tiers.hot_days",
-            "HOT_RETENTION_DAYS",
+            env::HOT_RETENTION_DAYS,
         ),
     ];
     for (vars, key, var) in env_cases {
@@ -114,7 +115,7 @@ fn invisible_characters_and_edge_spaces_are_refused_plainly() {
 
 #[test]
 fn log_lines_carry_no_colours_when_standard_error_is_not_a_terminal() {
-    let s = with_tenant().env("STRATA_LOG", "debug");
+    let s = with_tenant().env(env::LOG, "debug");
     let input = s.file("in.bin", &noise(500, 7));
     // Without NO_COLOR, only the terminal check can keep colours out.
     let out = s.command(&["put", "acme/wf/x.bin", &input]).env_remove("NO_COLOR").output().unwrap();

@@ -3,17 +3,18 @@
 mod common;
 
 use common::{Strata, log_text, noise};
+use strata_core::config::env;
 
 #[test]
 fn a_file_url_on_another_host_is_refused_and_local_ones_are_parsed() {
-    let s = Strata::new().env("STORAGE_HOT_PATH", "file://fileserver/exports/hot");
+    let s = Strata::new().env(env::STORAGE_HOT_PATH, "file://fileserver/exports/hot");
     let err = s.fails(&["tenant", "add", "acme"], 1);
     assert!(err.contains("fileserver") && err.contains("file:///"), "{err}");
     assert!(!std::path::Path::new("fileserver").exists() && !s.path("fileserver").exists());
 
     let hot = s.path("my hot");
     for url in [format!("file://{}", s.path("my%20hot").display()), format!("file://localhost{}", hot.display())] {
-        let s = Strata::new().env("STORAGE_HOT_PATH", &url);
+        let s = Strata::new().env(env::STORAGE_HOT_PATH, &url);
         s.ok(&["tenant", "add", "acme"]);
         let input = s.file("input", format!("stored via {url}").as_bytes());
         s.ok(&["put", "acme/wf/x", &input]);
@@ -95,7 +96,7 @@ fn a_full_disk_is_an_honest_error_and_leaves_nothing_behind() {
 #[test]
 fn a_full_disk_answers_507_over_http() {
     const ADMIN: &str = "admin-token-for-the-full-disk-test";
-    let s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
+    let s = Strata::new().env(env::ADMIN_TOKEN, ADMIN);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     if !namespaces_available("cli_storage::a_full_disk_answers_507_over_http") {
         return;

@@ -7,6 +7,7 @@ mod common;
 
 use common::Strata;
 use serde_json::Value;
+use strata_core::config::env;
 
 fn tenant(plan: &str) -> Strata {
     let s = Strata::new();
@@ -170,7 +171,7 @@ fn a_tier_moved_away_from_its_blobs_stops_the_processes_that_move_blobs() {
     }
     let old = s.data().join("tiers").join("hot");
     let new = s.path("new-hot");
-    let s = s.env("STORAGE_HOT_PATH", new.to_str().unwrap());
+    let s = s.env(env::STORAGE_HOT_PATH, new.to_str().unwrap());
     for args in [&["worker"][..], &["scheduler"], &["lifecycle", "run", "--as-of", "+8d", "--wait"]] {
         let err = s.fails(args, 1);
         assert!(err.contains("the hot tier appears to have moved"), "{args:?}: {err}");

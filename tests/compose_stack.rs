@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use strata_core::config::env;
 
 use strata_core::config::Config;
 use yaml_rust2::{Yaml, YamlLoader};
@@ -191,19 +192,12 @@ fn subcommands() -> BTreeSet<String> {
 }
 
 /// Every environment variable strata reads, taken from where it reads
-/// them: the configuration's table of variables (`("NAME", |config, …|`
-/// entries in src/config.rs), the `[env: NAME=]` of the binary's options,
+/// them: the variables the configuration and the command line declare
+/// (`strata_core::config::env`), the `[env: NAME=]` of the binary's options,
 /// and the `env::var("NAME")` reads of the sources.
 fn variables_strata_reads() -> BTreeSet<String> {
-    let mut names = BTreeSet::new();
-    for line in read("src/config.rs").lines() {
-        if let Some(entry) = line.trim().strip_prefix("(\"")
-            && let Some((name, rest)) = entry.split_once('"')
-            && rest.starts_with(", |")
-        {
-            names.insert(name.to_owned());
-        }
-    }
+    let mut names: BTreeSet<String> =
+        env::names().chain(env::COMMAND_LINE.iter().copied()).map(str::to_owned).collect();
     for chunk in help(&[]).split("[env: ").skip(1) {
         names.insert(chunk.split('=').next().expect("NAME=").to_owned());
     }
@@ -314,7 +308,7 @@ fn every_strata_command_line_is_one_the_binary_accepts() {
 fn the_strata_services_set_only_variables_strata_reads_and_load_as_a_valid_configuration() {
     let stack = Stack::load();
     let reads = variables_strata_reads();
-    for known in ["STRATA_DATABASE_URL", "STRATA_REDIS_URL", "STORAGE_HOT_PATH", "STRATA_DATA_DIR", "STRATA_LOG"] {
+    for known in [env::DATABASE_URL, env::REDIS_URL, env::STORAGE_HOT_PATH, env::DATA_DIR, env::LOG] {
         assert!(reads.contains(known), "the sources were not read right: {known} missing from {reads:?}");
     }
     for var in dockerfile_env() {
@@ -332,7 +326,7 @@ fn the_strata_services_set_only_variables_strata_reads_and_load_as_a_valid_confi
             .unwrap_or_else(|e| panic!("{name}: the configuration does not load: {e}"));
         assert!(config.catalog.url.as_deref().is_some_and(|u| u.starts_with("postgres://")), "{name}: catalog");
         assert!(config.queue.redis_url.as_deref().is_some_and(|u| u.starts_with("redis://")), "{name}: queue");
-        for tier in ["STORAGE_HOT_PATH", "STORAGE_WARM_PATH", "STORAGE_COLD_PATH"] {
+        for tier in [env::STORAGE_HOT_PATH, env::STORAGE_WARM_PATH, env::STORAGE_COLD_PATH] {
             let location = env.get(tier).unwrap_or_else(|| panic!("{name}: {tier} unset"));
             assert!(location.starts_with("s3://"), "{name}: {tier}={location}: the tiers live in the object store");
         }
@@ -425,7 +419,7 @@ fn env_example_documents_exactly_the_variables_the_stack_uses() {
     let documented: BTreeSet<String> = stack.env_file.keys().cloned().collect();
     assert_eq!(used, documented, "docker-compose.yml's variables against .env.example's");
     for secret in
-        ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "STRATA_S3_SECRET_KEY", "STRATA_ADMIN_TOKEN"]
+        ["POSTGRES_PASSWORD", "REDIS_PASSWORD", "MINIO_ROOT_PASSWORD", "STRATA_S3_SECRET_KEY", env::ADMIN_TOKEN]
     {
         let value = &stack.env_file[secret];
         assert!(value.starts_with("change-me"), "{secret}={value}: a placeholder, not a secret");

@@ -8,6 +8,7 @@ mod common;
 use common::{Strata, noise};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use strata_core::config::env;
 
 /// One completed system call from the trace.
 #[derive(Debug, Clone)]
@@ -220,7 +221,7 @@ fn fsync_can_be_turned_off() {
     if !strace_works("durability::fsync_can_be_turned_off") {
         return;
     }
-    let s = canonical(Strata::new().env("STRATA_FSYNC", "false"));
+    let s = canonical(Strata::new().env(env::FSYNC, "false"));
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let input = s.file("input", b"fast, not durable");
     let calls = traced(&s, &["put", "acme/wf/fast", &input]);

@@ -7,11 +7,12 @@ use common::{Strata, log_text};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 const ADMIN: &str = "admin-token-for-the-metrics-tests-0123456789";
 
 fn with_artifacts(n: usize) -> Strata {
-    let s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
+    let s = Strata::new().env(env::ADMIN_TOKEN, ADMIN);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     for i in 0..n {
         let mut text = log_text(40);

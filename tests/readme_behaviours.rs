@@ -4,12 +4,13 @@
 mod common;
 
 use common::{Strata, noise};
+use strata_core::config::env;
 
 /// A data directory with tenant `acme` on `plan`, configured by `toml`.
 fn configured(plan: &str, toml: &str) -> Strata {
     let s = Strata::new();
     let cfg = s.file("strata.toml", toml.as_bytes());
-    let s = s.env("STRATA_CONFIG", &cfg);
+    let s = s.env(env::CONFIG, &cfg);
     s.ok(&["tenant", "add", "acme", "--plan", plan]);
     s
 }
@@ -96,7 +97,7 @@ fn sql(s: &Strata, statement: &str) {
 
 #[test]
 fn without_the_cold_archive_nothing_goes_cold() {
-    let s = Strata::new().env("ENABLE_COLD_ARCHIVE", "false");
+    let s = Strata::new().env(env::ENABLE_COLD_ARCHIVE, "false");
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     put(&s, "acme/wf/log.bin", &noise(5000, 4));
     let plan = s.json(&["lifecycle", "run", "--dry-run", "--as-of", "+40d"]);
@@ -237,9 +238,9 @@ fn put_dash_reads_standard_input() {
 #[test]
 fn log_format_json_writes_one_json_object_per_stderr_line() {
     let run = |json: bool| {
-        let mut s = Strata::new().env("STRATA_LOG", "info");
+        let mut s = Strata::new().env(env::LOG, "info");
         if json {
-            s = s.env("STRATA_LOG_FORMAT", "json");
+            s = s.env(env::LOG_FORMAT, "json");
         }
         s.ok(&["tenant", "add", "acme"]);
         put(&s, "acme/wf/a.bin", &noise(100, 11));
@@ -307,7 +308,7 @@ fn keep_latest_by_tenant_overrides_the_plan_both_ways() {
         b"[retention]\nkeep_latest = 1\n[retention.keep_latest_by_plan]\nfree = 2\n\
           [retention.keep_latest_by_tenant]\ninitech = 3\nglobex = 0\n",
     );
-    let s = s.env("STRATA_CONFIG", &cfg);
+    let s = s.env(env::CONFIG, &cfg);
     for tenant in ["acme", "initech", "globex"] {
         s.ok(&["tenant", "add", tenant, "--plan", "free"]);
         for n in 1..=4 {
@@ -400,7 +401,7 @@ async fn readiness_fails_naming_the_queue_when_redis_is_gone() {
     let dir = tempfile::tempdir().expect("temp dir");
     let test = "readme_behaviours::readiness_fails_naming_the_queue_when_redis_is_gone";
     let Some((redis, url)) = PrivateRedis::start(test, dir.path()) else { return };
-    let api = common::api::Api::start(&[("STRATA_REDIS_URL", &url)]);
+    let api = common::api::Api::start(&[(env::REDIS_URL, &url)]);
     assert_eq!(api.call("GET", "/readyz").send().await.status, 200);
     drop(redis);
     let p = api.call("GET", "/readyz").send().await.problem(503, "unavailable");

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use strata_core::artifact::{Artifact, Codec, State, Tier};
 use strata_core::catalog::{ArtifactFilter, EventFilter};
 use strata_core::committer::Ingest;
+use strata_core::config::env;
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::Store;
 use strata_testkit::redis_url;
@@ -187,7 +188,7 @@ fn a_small_tenant_finishes_within_twice_its_turn_taking_place_behind_a_huge_back
     let started = Instant::now();
     let prefix = format!("strata-scale-fair-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
-    let s = Strata::new().env("STRATA_REDIS_URL", &url).env("STRATA_REDIS_PREFIX", &prefix);
+    let s = Strata::new().env(env::REDIS_URL, &url).env(env::REDIS_PREFIX, &prefix);
     s.ok(&["tenant", "add", "big", "--plan", "pro"]);
     s.ok(&["tenant", "add", "small", "--plan", "pro"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -401,16 +402,16 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
     // while Redis is down, with a 15 s claim, so what it fails to enqueue is
     // planned again soon after.
     let s = Strata::new()
-        .env("STRATA_REDIS_URL", &url)
-        .env("STRATA_REDIS_PREFIX", "strata-restart")
-        .env("STRATA_ADMIN_TOKEN", common::api::ADMIN);
+        .env(env::REDIS_URL, &url)
+        .env(env::REDIS_PREFIX, "strata-restart")
+        .env(env::ADMIN_TOKEN, common::api::ADMIN);
     let config = s.file(
         "strata.toml",
         b"[tiers]\nhot_days = 0\n[jobs]\nartifact_lease_secs = 15\nvisibility_timeout_secs = 2\n\
           backoff_base_ms = 10\nbackoff_max_ms = 200\n[scheduler]\ncron = \"* * * * * *\"\n",
     );
     let hour_claims = s.file("hour.toml", b"[tiers]\nhot_days = 0\n");
-    let s = s.env("STRATA_CONFIG", &config);
+    let s = s.env(env::CONFIG, &config);
     s.ok(&["tenant", "add", "acme", "--plan", "pro"]);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut store_config = strata_core::config::Config::default();
@@ -423,7 +424,7 @@ fn a_worker_and_a_scheduler_ride_out_a_redis_restart_and_lose_nothing_enqueued()
 
     let spawn_logged = |args: &[&str], log: &str, level: &str| {
         let log = std::fs::File::create(s.path(log)).unwrap();
-        s.command(args).env("STRATA_LOG", level).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(log).spawn().unwrap()
+        s.command(args).env(env::LOG, level).env("NO_COLOR", "1").stdout(Stdio::null()).stderr(log).spawn().unwrap()
     };
     let metrics_at = format!("127.0.0.1:{}", free_port());
     let worker = children.add(spawn_logged(&["worker", "--metrics-listen", &metrics_at], "worker.log", "warn"));

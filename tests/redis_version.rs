@@ -7,6 +7,7 @@ mod common;
 
 use common::Strata;
 use common::redis::Cleanup;
+use strata_core::config::env;
 use strata_testkit::proxy::{Claim, RedisProxy};
 use strata_testkit::redis_url;
 
@@ -18,7 +19,7 @@ fn the_cli_refuses_a_redis_older_than_7_naming_its_version_and_url() {
     let prefix = format!("strata-cli-version-{}", std::process::id());
     let _cleanup = Cleanup(url.clone(), prefix.clone());
     // A data directory that exists, so that reading it reaches the queue.
-    let s = Strata::new().env("STRATA_REDIS_PREFIX", &prefix);
+    let s = Strata::new().env(env::REDIS_PREFIX, &prefix);
     s.ok(&["tenant", "add", "acme"]);
 
     let actual = RedisProxy::start(&url, Claim::Actual).expect("the proxy starts");
@@ -47,5 +48,5 @@ fn the_cli_refuses_a_redis_older_than_7_naming_its_version_and_url() {
 
 /// Runs `strata ARGS` with `STRATA_REDIS_URL` set to `url`.
 fn through(s: &Strata, url: &str, args: &[&str]) -> std::process::Output {
-    s.command(args).env("STRATA_REDIS_URL", url).output().expect("strata runs")
+    s.command(args).env(env::REDIS_URL, url).output().expect("strata runs")
 }

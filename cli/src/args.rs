@@ -3,6 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use strata_core::artifact::Tier;
+use strata_core::config::env;
 use strata_core::id::{ArtifactKey, IdError, Scope, TenantId};
 use strata_core::retention::Target;
 
@@ -25,10 +26,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct Global {
     /// Data directory (catalog, embedded queue, local tiers).
-    #[arg(long, global = true, env = "STRATA_DATA_DIR", default_value = "./strata-data")]
+    #[arg(long, global = true, env = env::DATA_DIR, default_value = "./strata-data")]
     pub data_dir: PathBuf,
     /// Configuration file (TOML); see docs/strata.example.toml.
-    #[arg(long, global = true, env = "STRATA_CONFIG")]
+    #[arg(long, global = true, env = env::CONFIG)]
     pub config: Option<PathBuf>,
 }
 

@@ -9,6 +9,7 @@ mod output;
 use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use strata_core::config::env;
 
 /// Whether log lines may carry colours: only on a terminal, and never when
 /// `NO_COLOR` is set to anything but the empty string.
@@ -18,11 +19,11 @@ fn colour() -> bool {
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("STRATA_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(env::LOG)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(colour());
     // `STRATA_LOG_FORMAT=json`: one JSON object per line, for log shippers.
-    if std::env::var("STRATA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+    if std::env::var(env::LOG_FORMAT).is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
         logs.json().init();
     } else {
         logs.init();

@@ -4,6 +4,7 @@
 use super::{Server, Strata};
 use reqwest::Method;
 use reqwest::header::HeaderMap;
+use strata_core::config::env;
 
 /// The admin token every API test configures.
 pub const ADMIN: &str = "admin-token-for-the-tests-0123456789";
@@ -93,7 +94,7 @@ impl Api {
 
     /// Like [`Api::start`] with `strata COMMAND` (`serve` or `run`).
     pub fn launch(command: &str, env: &[(&str, &str)]) -> Self {
-        let mut s = Strata::new().env("STRATA_ADMIN_TOKEN", ADMIN);
+        let mut s = Strata::new().env(env::ADMIN_TOKEN, ADMIN);
         for (k, v) in env {
             s = s.env(k, v);
         }

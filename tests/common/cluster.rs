@@ -5,6 +5,7 @@
 use std::ops::Range;
 use std::process::{Child, Stdio};
 use std::sync::Arc;
+use strata_core::config::env;
 
 use strata_core::store::Store;
 
@@ -83,10 +84,10 @@ impl Cluster {
 
     fn node_of(scale_out: &Arc<ScaleOut>, url: &str, tiers: &std::path::Path, config: &std::path::Path) -> Strata {
         Strata::on(Arc::clone(scale_out))
-            .env("STRATA_DATABASE_URL", url)
-            .env("STORAGE_BASE_PATH", tiers.to_str().expect("a UTF-8 path"))
-            .env("STRATA_CONFIG", config.to_str().expect("a UTF-8 path"))
-            .env("STRATA_ADMIN_TOKEN", ADMIN)
+            .env(env::DATABASE_URL, url)
+            .env(env::STORAGE_BASE_PATH, tiers.to_str().expect("a UTF-8 path"))
+            .env(env::CONFIG, config.to_str().expect("a UTF-8 path"))
+            .env(env::ADMIN_TOKEN, ADMIN)
     }
 
     /// A fresh node: an empty data directory on the cluster's services.

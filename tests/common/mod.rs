@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, OnceLock};
+use strata_core::config::env;
 
 use postgres::ScaleOut;
 
@@ -30,46 +31,6 @@ pub fn on_postgres() -> bool {
         Ok(other) => panic!("{CATALOG_VAR}={other:?}: expected `embedded` or `postgres`"),
     }
 }
-
-/// The variables the configuration reads; cleared so the host cannot leak in.
-const CONFIG_ENV: &[&str] = &[
-    "STRATA_DATA_DIR",
-    "STRATA_CONFIG",
-    "HOT_RETENTION_DAYS",
-    "WARM_RETENTION_DAYS",
-    "COLD_RETENTION_DAYS",
-    "RETENTION_GRACE_DAYS",
-    "ENABLE_COLD_ARCHIVE",
-    "STRATA_COMPRESSION_LEVEL",
-    "STORAGE_BASE_PATH",
-    "STORAGE_HOT_PATH",
-    "STORAGE_WARM_PATH",
-    "STORAGE_COLD_PATH",
-    "LIFECYCLE_DRY_RUN",
-    "STRATA_SCHEDULE",
-    "STRATA_MAX_ATTEMPTS",
-    "STRATA_WORKER_CONCURRENCY",
-    "STRATA_VISIBILITY_TIMEOUT_SECS",
-    "STRATA_SHUTDOWN_GRACE_SECS",
-    "RETENTION_DAYS_FREE",
-    "RETENTION_DAYS_BASIC",
-    "RETENTION_DAYS_PRO",
-    "RETENTION_DAYS_ENTERPRISE",
-    "RETENTION_DRY_RUN",
-    "RETENTION_TENANT_HOLDS",
-    "STRATA_DATABASE_URL",
-    "STRATA_REDIS_URL",
-    "STRATA_REDIS_PREFIX",
-    "STRATA_TENANT_LANES",
-    "STRATA_LEADER_TTL_SECS",
-    "STRATA_ADMIN_TOKEN",
-    "STRATA_MAX_UPLOAD_BYTES",
-    "STRATA_API_HEADER_READ_TIMEOUT_SECS",
-    "STRATA_API_IDLE_TIMEOUT_SECS",
-    "STRATA_API_MAX_CONNECTIONS",
-    "STRATA_FSYNC",
-    "STRATA_GC_MIN_AGE_SECS",
-];
 
 /// The `strata` binary, built once per test process.
 pub fn binary() -> &'static Path {
@@ -186,7 +147,8 @@ impl Strata {
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(binary());
-        for var in CONFIG_ENV {
+        // The variables the configuration reads, cleared so the host cannot leak in.
+        for var in [env::DATA_DIR, env::CONFIG].into_iter().chain(env::names()) {
             cmd.env_remove(var);
         }
         cmd.envs(self.env.iter().map(|(k, v)| (k, v)));

@@ -5,6 +5,7 @@
 pub use strata_testkit::pg::Schema;
 
 use super::redis::Cleanup;
+use strata_core::config::env;
 
 /// A PostgreSQL catalog and a Redis queue of their own: what every process
 /// of the scale-out profile is pointed at.
@@ -40,10 +41,6 @@ impl ScaleOut {
 
     /// The environment that points a `strata` process at this catalog and queue.
     pub fn env(&self) -> [(&'static str, &str); 3] {
-        [
-            ("STRATA_DATABASE_URL", self.schema.url()),
-            ("STRATA_REDIS_URL", &self.redis),
-            ("STRATA_REDIS_PREFIX", &self.prefix),
-        ]
+        [(env::DATABASE_URL, self.schema.url()), (env::REDIS_URL, &self.redis), (env::REDIS_PREFIX, &self.prefix)]
     }
 }
