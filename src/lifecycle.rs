@@ -367,13 +367,14 @@ pub fn decide(a: &Artifact, config: &Config, now: DateTime<Utc>) -> Decision {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::artifact::Codec;
     use crate::id::{ArtifactName, TenantId, WorkflowName};
     use chrono::Duration;
 
-    fn artifact(created_at: DateTime<Utc>) -> Artifact {
+    /// A hot, active artifact created at `created_at`, expiring 90 days later.
+    pub(crate) fn artifact(created_at: DateTime<Utc>) -> Artifact {
         Artifact {
             id: 1,
             tenant: TenantId::parse("t").unwrap(),

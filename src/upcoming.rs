@@ -122,8 +122,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::{Codec, State};
-    use crate::id::{ArtifactName, WorkflowName};
+    use crate::artifact::State;
     use chrono::Duration;
 
     fn t0() -> DateTime<Utc> {
@@ -131,37 +130,11 @@ mod tests {
     }
 
     fn artifact(expires_in_days: i64) -> Artifact {
-        let created_at = t0() - Duration::days(100);
         Artifact {
-            id: 1,
-            tenant: TenantId::parse("acme").unwrap(),
-            workflow: WorkflowName::parse("wf").unwrap(),
-            name: ArtifactName::parse("a").unwrap(),
-            size: 10,
-            stored_size: 10,
-            codec: Codec::None,
-            blake3: String::new(),
-            sha256: String::new(),
-            content_type: "application/octet-stream".into(),
-            tags: Default::default(),
-            meta: Default::default(),
-            created_at,
-            last_accessed_at: created_at,
-            verified_at: t0(),
             tier: Tier::Cold,
-            state: State::Active,
-            class: None,
             expires_at: Some(t0() + Duration::days(expires_in_days)),
-            eligible_at: None,
-            pinned_hot_until: None,
-            next_due_at: None,
-            job_token: None,
-            generation: 0,
-            held: false,
             extended: true,
-            plan: "pro".into(),
-            newer_live: 100,
-            dead_lettered_at: None,
+            ..crate::lifecycle::tests::artifact(t0() - Duration::days(100))
         }
     }
 

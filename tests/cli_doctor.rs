@@ -274,7 +274,7 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
         .collect();
     std::fs::write(&config, tiers).expect("write the config");
     let classed = Strata::on(Arc::new(ScaleOut::create(&database, &redis)))
-        .env("STRATA_CONFIG", config.to_str().expect("a UTF-8 path"))
+        .env(env::CONFIG, config.to_str().expect("a UTF-8 path"))
         .env("AWS_ENDPOINT_URL", &moto.endpoint())
         .env("AWS_ACCESS_KEY_ID", "strata-test")
         .env("AWS_SECRET_ACCESS_KEY", "strata-test-secret")

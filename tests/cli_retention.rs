@@ -373,8 +373,8 @@ fn a_compliance_hold_cannot_be_released_before_its_date() {
 
 /// The (artifact, event, rule) triples of an upcoming listing, in order.
 fn steps(listing: &serde_json::Value) -> Vec<(String, String, String)> {
-    let field = |s: &serde_json::Value, k: &str| s[k].as_str().unwrap().to_owned();
-    listing.as_array().unwrap().iter().map(|s| (field(s, "key"), field(s, "event"), field(s, "rule"))).collect()
+    let field = |s: &serde_json::Value, k: &str| s[k].as_str().expect("a text field").to_owned();
+    listing.as_array().expect("a list").iter().map(|s| (field(s, "key"), field(s, "event"), field(s, "rule"))).collect()
 }
 
 #[test]

@@ -461,18 +461,7 @@ async fn wrong_credentials_are_refused_clearly() {
     emulator.create_bucket("locked").expect("create bucket");
     let wrong = "d3JvbmcgY3JlZGVudGlhbHMgZm9yIHRoaXMgYWNjb3VudA==";
     let config = config_with(TIERS.map(|t| azure_location(&emulator.endpoint(), "locked", t.as_str(), None, wrong)));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let tiers = Tiers::open(&config, dir.path()).expect("open");
-    let err = tiers.check().await.expect_err("must fail");
-    assert!(
-        matches!(&err, TierError::Open { tier: Tier::Hot, message, .. } if message.contains("refused the credentials")),
-        "{err:?}"
-    );
-    let tenant = TenantId::parse("acme").expect("parse");
-    let err = tiers.land(&tenant, &b"bytes"[..]).await.expect_err("must fail");
-    assert!(matches!(err, TierError::Denied { tier: Tier::Hot, .. }), "{err:?}");
-    assert!(!err.is_transient(), "retrying with the same credentials cannot help");
-    assert!(!err.to_string().contains(wrong), "{err}");
+    assert_credentials_refused(&config, wrong).await;
 }
 
 #[tokio::test]
@@ -482,18 +471,25 @@ async fn wrong_credentials_are_refused_clearly_on_s3() {
         return;
     };
     let config = config_with(TIERS.map(|t| s3_location(&emulator.endpoint(), "locked", t.as_str(), None)));
+    assert_credentials_refused(&config, "strata-test-secret").await;
+}
+
+/// Opening the tiers of `config` is refused naming the credentials, an
+/// upload is denied for good, and no message shows `secret`.
+async fn assert_credentials_refused(config: &Config, secret: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let tiers = Tiers::open(&config, dir.path()).expect("open");
+    let tiers = Tiers::open(config, dir.path()).expect("open");
     let err = tiers.check().await.expect_err("must fail");
     assert!(
         matches!(&err, TierError::Open { tier: Tier::Hot, message, .. } if message.contains("refused the credentials")),
         "{err:?}"
     );
+    assert!(!err.to_string().contains(secret), "{err}");
     let tenant = TenantId::parse("acme").expect("parse");
     let err = tiers.land(&tenant, &b"bytes"[..]).await.expect_err("must fail");
     assert!(matches!(err, TierError::Denied { tier: Tier::Hot, .. }), "{err:?}");
     assert!(!err.is_transient(), "retrying with the same credentials cannot help");
-    assert!(!err.to_string().contains("strata-test-secret"), "{err}");
+    assert!(!err.to_string().contains(secret), "{err}");
 }
 
 /// Bytes of [`Pattern`], cutting the store off once `cut_at` were read.

@@ -35,6 +35,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+use strata_core::config::env;
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 const MIB: usize = 1024 * 1024;
@@ -72,7 +73,7 @@ fn serve(data: &Path) -> Server {
         .arg("--data-dir")
         .arg(data)
         .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("STRATA_ADMIN_TOKEN", TOKEN)
+        .env(env::ADMIN_TOKEN, TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -336,7 +337,7 @@ fn row(label: &str, f: &Figures, baseline: Option<&Figures>) {
 
 /// Whether the server syncs its writes (`STRATA_FSYNC`, default true).
 fn fsync() -> bool {
-    std::env::var("STRATA_FSYNC")
+    std::env::var(env::FSYNC)
         .map_or(true, |v| !matches!(v.trim().to_ascii_lowercase().as_str(), "0" | "false" | "no" | "off"))
 }
 

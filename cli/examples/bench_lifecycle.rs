@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 use strata_core::catalog::statements;
 use strata_core::clock::SystemClock;
-use strata_core::config::{Config, Secret, TierLocation};
+use strata_core::config::{Config, Secret, TierLocation, env};
 use strata_core::id::{ArtifactKey, TenantId};
 use strata_core::store::{PutOptions, Store};
 use strata_jobs::handlers::Context;
@@ -319,7 +319,7 @@ async fn main() {
     let run = |catalog: &str| only.as_deref().is_none_or(|o| o == "strata" || o == catalog);
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::load(None).expect("configuration from the environment");
-    if std::env::var_os("STRATA_WORKER_CONCURRENCY").is_none() {
+    if std::env::var_os(env::WORKER_CONCURRENCY).is_none() {
         config.jobs.concurrency = BATCH;
     }
     config.jobs.batch_size = BATCH;

@@ -4,6 +4,7 @@
 use crate::message::to_new_jobs;
 use crate::{Queue, QueueError};
 use strata_core::catalog::{CatalogError, Fence, JobQueue};
+use strata_core::config::env;
 use strata_core::event::{EventKind, NewEvent};
 use strata_core::store::Store;
 use strata_jobs::planner::{self, Plan};
@@ -52,9 +53,9 @@ pub fn dry_run_switch() -> &'static str {
     let set = |var: &str| {
         std::env::var(var).is_ok_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
     };
-    if set("LIFECYCLE_DRY_RUN") {
+    if set(env::LIFECYCLE_DRY_RUN) {
         "LIFECYCLE_DRY_RUN=true"
-    } else if set("RETENTION_DRY_RUN") {
+    } else if set(env::RETENTION_DRY_RUN) {
         "RETENTION_DRY_RUN=true"
     } else {
         "lifecycle.dry_run = true"
