@@ -281,6 +281,10 @@ impl WorkerPool {
             self.dead_letter(&d, Some(&job), &error, Duration::ZERO).await;
             return None;
         }
+        // Whether the backends were up when the last attempt began: a tier
+        // that comes back while the attempt runs must not make a failure
+        // caused by its absence look like the job's own.
+        let down_before = if d.attempts >= max_attempts { self.backend_down().await } else { None };
         let timeout = Duration::from_secs(self.settings().timeout_secs.max(1));
         let started = Instant::now();
         let ran = tokio::time::timeout(timeout, self.run_with_lease(&ctx, &d, &job, visibility)).await;
@@ -297,7 +301,7 @@ impl WorkerPool {
         let outcome = match result {
             Ok(outcome) => outcome,
             Err(e) => {
-                self.failed(&d, &job, e, max_attempts, started.elapsed()).await;
+                self.failed(&d, &job, e, max_attempts, down_before, started.elapsed()).await;
                 return None;
             }
         };
@@ -325,16 +329,25 @@ impl WorkerPool {
     /// retried until the horizon after the job's first failure has passed
     /// (without spending attempts), another until the kind's attempts are
     /// spent, and one that retrying cannot help at once.
-    async fn failed(&self, d: &Delivery, job: &Job, e: JobError, max_attempts: u32, took: Duration) {
+    async fn failed(
+        &self,
+        d: &Delivery,
+        job: &Job,
+        e: JobError,
+        max_attempts: u32,
+        down_before: Option<String>,
+        took: Duration,
+    ) {
         let s = self.settings();
         let (base, max) = (Duration::from_millis(s.backoff_base_ms), Duration::from_millis(s.backoff_max_ms));
         // A blob that looks missing or unwritable may only be so because its
-        // whole tier (or the catalog) is gone: then the failure is transient.
-        // A panic is a bug wherever the data lives.
+        // whole tier (or the catalog) is gone, now or when the last attempt
+        // began (`down_before`): then the failure is transient. A panic is a
+        // bug wherever the data lives.
         let e = match e {
             JobError::Abort(m) if m.starts_with(PANICKED) => JobError::Abort(m),
             e @ (JobError::Abort(_) | JobError::Retry(_)) if e.is_abort() || d.attempts >= max_attempts => {
-                match self.backend_down().await {
+                match self.backend_down().await.or(down_before) {
                     Some(down) => JobError::Transient(format!("{e} ({down})")),
                     None => e,
                 }
