@@ -69,7 +69,8 @@ pub fn parse_instant(value: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, T
     }
     if let Some(rest) = trimmed.strip_prefix('+').or_else(|| trimmed.strip_prefix('-')) {
         let sign = if trimmed.starts_with('-') { -1 } else { 1 };
-        let (digits, unit) = rest.split_at(rest.len().saturating_sub(1));
+        // The unit is the last character, whatever its width.
+        let (digits, unit) = rest.split_at(rest.char_indices().last().map_or(0, |(i, _)| i));
         // Exactly one sign, then digits only: `+-5d` and `++5d` are refused.
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err());
@@ -144,7 +145,15 @@ mod tests {
     #[test]
     fn huge_offsets_are_errors_not_panics() {
         let now = parse_instant("2026-01-01T00:00:00Z", Utc::now()).unwrap();
-        for bad in ["+999999999999999d", "-999999999999999d", "+9223372036854775807s", "+99999999999999999999d"] {
+        for bad in [
+            "+999999999999999d",
+            "+7¬",
+            "+¬",
+            "-7ᘡ",
+            "-999999999999999d",
+            "+9223372036854775807s",
+            "+99999999999999999999d",
+        ] {
             assert_eq!(parse_instant(bad, now), Err(TimeParseError { value: bad.to_owned() }), "{bad:?}");
         }
         assert_eq!(add_days(now, 30), Some(now + Duration::days(30)));

@@ -58,7 +58,8 @@ pub struct Upcoming {
 pub fn window_end(within: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, TimeParseError> {
     let span = within.trim();
     let span = span.strip_prefix('+').unwrap_or(span);
-    if span.starts_with('-') {
+    // At most 99999 of a unit, as the API documents it.
+    if span.starts_with('-') || span.len() > 6 {
         return Err(TimeParseError { value: within.to_owned() });
     }
     parse_instant(&format!("+{span}"), now).map_err(|_| TimeParseError { value: within.to_owned() })
@@ -189,7 +190,7 @@ mod tests {
     fn a_window_is_a_positive_span() {
         assert_eq!(window_end("7d", t0()).unwrap(), t0() + Duration::days(7));
         assert_eq!(window_end("+12h", t0()).unwrap(), t0() + Duration::hours(12));
-        for bad in ["-1d", "7", "d", "7w", "", "+-1d"] {
+        for bad in ["-1d", "7", "d", "7w", "", "+-1d", "100000d", "7¬", "¬"] {
             assert!(window_end(bad, t0()).is_err(), "{bad:?}");
         }
     }

@@ -244,7 +244,7 @@ pub async fn explain(
 #[into_params(parameter_in = Query)]
 pub struct UpcomingQuery {
     /// How far ahead to look: a number of days, hours, minutes or seconds (`7d`, `12h`); default `7d`
-    #[param(pattern = r"^\+?[0-9]+[dhms]$", example = "7d")]
+    #[param(pattern = r"^\+?[0-9]{1,5}[dhms]$", example = "7d")]
     within: Option<String>,
     /// Start the window at this time (RFC 3339); default now
     #[param(inline)]
