@@ -15,21 +15,31 @@ use sqlx::any::AnyRow;
 const COLUMNS: &str = "id, tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type, tags, meta, \
      created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at, pinned_hot_until, \
      next_due_at, job_token, generation, extended, \
-     CASE WHEN dead_letter_token = job_token THEN dead_lettered_at END AS dead_lettered_at, \
-     CASE WHEN EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = artifacts.tenant \
-             AND (h.workflow IS NULL OR h.workflow = artifacts.workflow) \
-             AND (h.artifact_id IS NULL OR h.artifact_id = artifacts.id)) THEN 1 ELSE 0 END AS held, \
-     (SELECT plan FROM tenants t WHERE t.name = artifacts.tenant) AS plan";
+     CASE WHEN dead_letter_token = job_token THEN dead_lettered_at END AS dead_lettered_at";
+
+/// 1 when an active hold covers the artifact row `row` (a table name or
+/// alias) — on itself, its workflow or its tenant — else 0; 0 for a row of
+/// NULLs (an outer join that found no artifact).
+pub(super) fn held(row: &str) -> String {
+    format!(
+        "CASE WHEN EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL AND h.tenant = {row}.tenant \
+           AND (h.workflow IS NULL OR h.workflow = {row}.workflow) \
+           AND (h.artifact_id IS NULL OR h.artifact_id = {row}.id)) THEN 1 ELSE 0 END"
+    )
+}
 
 /// The artifact columns, with the count of newer live artifacts in the same
 /// workflow capped at `keep_latest_cap` (the largest keep-latest-N
 /// configured): it costs O(cap) per row, and nothing when keep-latest is off.
 pub(super) fn columns(keep_latest_cap: u32) -> String {
+    let held = held("artifacts");
+    let base =
+        format!("{COLUMNS}, {held} AS held, (SELECT plan FROM tenants t WHERE t.name = artifacts.tenant) AS plan");
     if keep_latest_cap == 0 {
-        return format!("{COLUMNS}, 0 AS newer_live");
+        return format!("{base}, 0 AS newer_live");
     }
     format!(
-        "{COLUMNS}, (SELECT COUNT(*) FROM (SELECT 1 FROM artifacts n WHERE n.tenant = artifacts.tenant \
+        "{base}, (SELECT COUNT(*) FROM (SELECT 1 FROM artifacts n WHERE n.tenant = artifacts.tenant \
            AND n.workflow = artifacts.workflow AND n.state IN ('active', 'eligible') \
            AND (n.created_at > artifacts.created_at OR (n.created_at = artifacts.created_at AND n.id > artifacts.id)) \
            LIMIT {keep_latest_cap}) AS newer) AS newer_live"

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::sync::LazyLock;
 
 /// A tenant row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,6 +31,17 @@ fn tenant_from_row(row: &AnyRow) -> Result<Tenant, CatalogError> {
     })
 }
 
+/// The statement of [`Catalog::put_check`].
+static PUT_CHECK: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT t.name, t.plan, t.created_at, a.id AS live_id, {} AS held \
+         FROM tenants t LEFT JOIN artifacts a ON a.tenant = t.name AND a.workflow = ? AND a.name = ? \
+           AND a.state IN ('active', 'eligible') \
+         WHERE t.name = ?",
+        super::artifacts::held("a")
+    )
+});
+
 impl Catalog {
     /// The tenant named `name`.
     pub async fn tenant(&self, name: &TenantId) -> Result<Tenant, CatalogError> {
@@ -44,19 +56,13 @@ impl Catalog {
     /// What a put must know before it writes a byte, in one statement: the
     /// key's tenant, and whether a live artifact has the key (`Some(held)`).
     pub async fn put_check(&self, key: &ArtifactKey) -> Result<(Tenant, Option<bool>), CatalogError> {
-        let row = sqlx::query(sql("SELECT t.name, t.plan, t.created_at, a.id AS live_id, \
-               CASE WHEN a.id IS NOT NULL AND EXISTS (SELECT 1 FROM holds h WHERE h.released_at IS NULL \
-                 AND h.tenant = a.tenant AND (h.workflow IS NULL OR h.workflow = a.workflow) \
-                 AND (h.artifact_id IS NULL OR h.artifact_id = a.id)) THEN 1 ELSE 0 END AS held \
-             FROM tenants t LEFT JOIN artifacts a ON a.tenant = t.name AND a.workflow = ? AND a.name = ? \
-               AND a.state IN ('active', 'eligible') \
-             WHERE t.name = ?"))
-        .bind(key.workflow.as_str())
-        .bind(key.name.as_str())
-        .bind(key.tenant.as_str())
-        .fetch_optional(&self.pool)
-        .await?
-        .ok_or_else(|| CatalogError::NotFound(format!("tenant {:?}", key.tenant)))?;
+        let row = sqlx::query(sql(&PUT_CHECK))
+            .bind(key.workflow.as_str())
+            .bind(key.name.as_str())
+            .bind(key.tenant.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| CatalogError::NotFound(format!("tenant {:?}", key.tenant)))?;
         let live = match row.try_get::<Option<i64>, _>("live_id")? {
             Some(_) => Some(super::row::flag(&row, "held")?),
             None => None,
