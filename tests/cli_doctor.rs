@@ -216,6 +216,15 @@ fn listed(moto: &Emulator, bucket: &str, prefix: &str) -> Vec<String> {
     answer.split("<Key>").skip(1).filter_map(|k| k.split_once("</Key>")).map(|(k, _)| k.to_owned()).collect()
 }
 
+/// `s` with moto's endpoint, region and credentials in the conventional variables.
+fn with_moto(s: Strata, moto: &Emulator) -> Strata {
+    s.env("AWS_ENDPOINT_URL", &moto.endpoint())
+        .env("AWS_ACCESS_KEY_ID", "strata-test")
+        .env("AWS_SECRET_ACCESS_KEY", "strata-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true")
+}
+
 #[test]
 fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() {
     let test = "doctor_on_postgres_redis_and_s3";
@@ -229,12 +238,7 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
     {
         s = s.env(var, &format!("s3://doctor/{tier}"));
     }
-    let s = s
-        .env("AWS_ENDPOINT_URL", &moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "strata-test")
-        .env("AWS_SECRET_ACCESS_KEY", "strata-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ALLOW_HTTP", "true");
+    let s = with_moto(s, &moto);
     seeded(&s);
     let before = listed(&moto, "doctor", "");
 
@@ -274,12 +278,8 @@ fn everything_is_fine_on_postgres_redis_and_s3_then_a_missing_bucket_is_wrong() 
         .collect();
     std::fs::write(&config, tiers).expect("write the config");
     let classed = Strata::on(Arc::new(ScaleOut::create(&database, &redis)))
-        .env(env::CONFIG, config.to_str().expect("a UTF-8 path"))
-        .env("AWS_ENDPOINT_URL", &moto.endpoint())
-        .env("AWS_ACCESS_KEY_ID", "strata-test")
-        .env("AWS_SECRET_ACCESS_KEY", "strata-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ALLOW_HTTP", "true");
+        .env(env::CONFIG, config.to_str().expect("a UTF-8 path"));
+    let classed = with_moto(classed, &moto);
     seeded(&classed);
     let before_classed = listed(&moto, "doctor", "");
     let (code, report) = doctor(&classed);
