@@ -7,6 +7,7 @@
 //! - [`tiers`]: the hot/warm/cold object stores (the only module naming `object_store`).
 //! - [`catalog`]: SQLite or PostgreSQL through sqlx's `Any` driver (the only module naming sqlx).
 //! - [`lifecycle`]: the pure decision function shared by planner, handlers and dry run.
+//! - [`query`]: artifact queries (filters, order, page) shared by `strata ls` and the API.
 //! - [`store`]: put/get/list/remove over catalog and tiers.
 //! - [`error_kind`]: what a failure means, for the CLI, the API and the job retries alike.
 //! - [`claims`]: the planner's, a restore's and an erasure's claims on artifacts.
@@ -28,6 +29,7 @@ pub mod event;
 pub mod gc;
 pub mod id;
 pub mod lifecycle;
+pub mod query;
 pub mod retention;
 pub mod store;
 mod store_error;

@@ -305,6 +305,13 @@ impl Store {
         Ok(self.catalog.list(filter).await?)
     }
 
+    /// The artifacts `query` selects, in its order, once it passes
+    /// [`ArtifactQuery::check`](crate::query::ArtifactQuery::check).
+    pub async fn query(&self, query: &crate::query::ArtifactQuery) -> Result<Vec<Artifact>, StoreError> {
+        query.check()?;
+        Ok(self.catalog.query(query).await?)
+    }
+
     /// Deletes a live artifact: tombstone first, bytes second.
     pub async fn remove(&self, key: &ArtifactKey, actor: &str) -> Result<Artifact, StoreError> {
         let mut tx = self.catalog.begin_write().await?;

@@ -59,6 +59,9 @@ pub enum StoreError {
     /// A catalog operation failed.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// An artifact query that cannot mean anything.
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
     /// The artifact is held and cannot be deleted or replaced.
     #[error("artifact {0} is held; release its holds first (strata retention holds {0})")]
     Held(ArtifactKey),
@@ -134,6 +137,7 @@ impl StoreError {
             StoreError::UnknownPlan { .. }
             | StoreError::UnknownClass(_)
             | StoreError::MissingReason
+            | StoreError::Query(_)
             | StoreError::Hold(HoldError::BadDate { .. }) => ErrorKind::Invalid,
             StoreError::TenantExists(_)
             | StoreError::AlreadyExists(_)

@@ -413,6 +413,17 @@ impl PartialSchema for KeyValues {
 
 impl ToSchema for KeyValues {}
 
+/// A listing's sort order.
+pub struct SortName;
+
+impl PartialSchema for SortName {
+    fn schema() -> RefOr<Schema> {
+        string().enum_values(Some(["name", "created", "size"])).into()
+    }
+}
+
+impl ToSchema for SortName {}
+
 /// A tier's name.
 pub struct TierName;
 

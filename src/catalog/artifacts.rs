@@ -59,27 +59,6 @@ pub struct ArtifactFilter {
     pub include_deleted: bool,
 }
 
-/// One page of a tenant's live artifacts, ordered by workflow, name and id.
-#[derive(Debug, Clone)]
-pub struct PageQuery {
-    /// The tenant.
-    pub tenant: TenantId,
-    /// Only this workflow's.
-    pub workflow: Option<WorkflowName>,
-    /// Only this tier's.
-    pub tier: Option<Tier>,
-    /// Only artifacts with this tag (key, value).
-    pub tag: Option<(String, String)>,
-    /// Only artifacts created at or after this instant.
-    pub created_after: Option<DateTime<Utc>>,
-    /// Only artifacts created before this instant.
-    pub created_before: Option<DateTime<Utc>>,
-    /// Only artifacts after this position: (workflow, name, id) of the previous page's last.
-    pub after: Option<(String, String, i64)>,
-    /// At most this many.
-    pub limit: u32,
-}
-
 /// Artifact and byte totals for one (tenant, tier, state).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TierTotal {
@@ -195,39 +174,6 @@ impl Catalog {
             q.push(" AND state IN ('active', 'eligible')");
         }
         q.push(" ORDER BY tenant, workflow, name, id");
-        let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
-        rows.iter().map(artifact_from_row).collect()
-    }
-
-    /// One page of a tenant's live artifacts (see [`PageQuery`]).
-    pub async fn list_page(&self, page: &PageQuery) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = Builder::new(format!(
-            "SELECT {} FROM artifacts WHERE state IN ('active', 'eligible') AND tenant = ",
-            self.columns
-        ));
-        q.push_bind(page.tenant.as_str().to_owned());
-        if let Some(w) = &page.workflow {
-            q.push(" AND workflow = ").push_bind(w.as_str().to_owned());
-        }
-        if let Some(tier) = page.tier {
-            q.push(" AND tier = ").push_bind(tier.as_str());
-        }
-        if let Some((key, value)) = &page.tag {
-            let entries = self.dialect.json_entries("artifacts.tags");
-            q.push(&format!(" AND EXISTS (SELECT 1 FROM {entries} j WHERE j.key = ")).push_bind(key.clone());
-            q.push(" AND j.value = ").push_bind(value.clone()).push(")");
-        }
-        if let Some(at) = page.created_after {
-            q.push(" AND created_at >= ").push_bind(to_millis(at));
-        }
-        if let Some(at) = page.created_before {
-            q.push(" AND created_at < ").push_bind(to_millis(at));
-        }
-        if let Some((workflow, name, id)) = &page.after {
-            q.push(" AND (workflow, name, id) > (").push_bind(workflow.clone());
-            q.push(", ").push_bind(name.clone()).push(", ").push_bind(*id).push(")");
-        }
-        q.push(" ORDER BY workflow, name, id LIMIT ").push_bind(i64::from(page.limit));
         let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
         rows.iter().map(artifact_from_row).collect()
     }

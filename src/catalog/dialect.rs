@@ -136,15 +136,6 @@ impl Dialect {
         }
     }
 
-    /// A table of `key` and (text) `value` rows, one per member of the JSON
-    /// object in `column`.
-    pub(super) fn json_entries(self, column: &str) -> String {
-        match self {
-            Self::Sqlite => format!("json_each({column})"),
-            Self::Postgres => format!("jsonb_each_text({column}::jsonb)"),
-        }
-    }
-
     /// The text of member `key` of the JSON object in `column` (NULL when absent).
     pub(super) fn json_text(self, column: &str, key: &str) -> String {
         match self {

@@ -20,6 +20,7 @@ mod holds;
 mod inspect;
 mod jobqueue;
 mod leaders;
+mod query;
 mod restores;
 mod row;
 mod runs;
@@ -33,7 +34,7 @@ mod tokens;
 
 use crate::error_kind::ErrorKind;
 use crate::id::TenantId;
-pub use artifacts::{ArtifactFilter, LifecycleRun, PageQuery, TierTotal};
+pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
 pub(crate) use batch::Save;
 pub use blobs::LiveBlob;
 pub(crate) use events::EventRow;

@@ -2,12 +2,12 @@
 //! with filters and an opaque cursor. Tenant routes (see [`crate::auth`]).
 
 use super::download::{self, RangeRequest};
-use super::params::{self, Instant, PageSize, Pair};
+use super::params::{self, ByteCount, Instant, Latest, PageSize, Pair};
 use super::paths::{ApiPath, ArtifactPath, TenantPath};
 use super::views::{ArtifactPage, ArtifactView};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::{Binary, Identifier, KeyValue, KeyValues, TierName};
+use crate::openapi::{Binary, Identifier, KeyValues, SortName, TierName};
 use crate::query::Query;
 use crate::state::ApiState;
 use axum::Extension;
@@ -20,8 +20,8 @@ use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use strata_core::artifact::{Artifact, Tier};
-use strata_core::catalog::PageQuery;
-use strata_core::id::WorkflowName;
+use strata_core::id::{TenantId, WorkflowName};
+use strata_core::query::{ArtifactQuery, NamePattern, Position, SortKey, SortValue};
 use strata_core::store::{PutOptions, StoreError};
 use tokio_util::io::StreamReader;
 use utoipa::IntoParams;
@@ -314,29 +314,45 @@ pub async fn delete_artifact(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Encodes a listing position as a cursor: `HEX(workflow).HEX(name).id`.
-fn encode_cursor(a: &Artifact) -> String {
-    format!("{}.{}.{}", hex::encode(a.workflow.as_str()), hex::encode(a.name.as_str()), a.id)
+/// Encodes a listing position as a cursor: `HEX(workflow).HEX(name).id` by
+/// name, `c.MILLIS.id` by creation, `s.SIZE.id` by size.
+fn encode_cursor(a: &Artifact, sort: SortKey) -> String {
+    match SortValue::of(a, sort) {
+        SortValue::Name { workflow, name, .. } => {
+            format!("{}.{}.{}", hex::encode(workflow), hex::encode(name), a.id)
+        }
+        SortValue::Created(at) => format!("c.{at}.{}", a.id),
+        SortValue::Size(size) => format!("s.{size}.{}", a.id),
+    }
 }
 
-/// Decodes a cursor made by [`encode_cursor`]. Any text of its shape (the
-/// documented pattern `^(?:[0-9a-f]{2})*\.(?:[0-9a-f]{2})*\.[0-9]{1,18}$`) is a
-/// position (the listing goes on after it), so what the pattern admits is
-/// never refused.
-fn decode_cursor(cursor: &str) -> Result<(String, String, i64), ApiError> {
+/// Decodes a cursor made by [`encode_cursor`] for a listing of `tenant`. Any
+/// text of its documented shape
+/// (`^(?:(?:[0-9a-f]{2})*\.(?:[0-9a-f]{2})*|[cs]\.-?[0-9]{1,18})\.[0-9]{1,18}$`) is a position (the listing goes
+/// on after it), so what the pattern admits is never refused as a cursor;
+/// the query refuses a position of another sort order than its own.
+fn decode_cursor(tenant: &TenantId, cursor: &str) -> Result<Position, ApiError> {
     let bad = || ApiError::BadRequest("cursor is not one this API returned".into());
     let mut parts = cursor.split('.');
-    let (Some(workflow), Some(name), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(first), Some(second), Some(id), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(bad());
+    };
+    let number = |part: &str, signed: bool| -> Result<i64, ApiError> {
+        let digits = part.strip_prefix('-').filter(|_| signed).unwrap_or(part);
+        let shaped = !digits.is_empty() && digits.len() <= 18 && digits.bytes().all(|b| b.is_ascii_digit());
+        part.parse::<i64>().ok().filter(|_| shaped).ok_or_else(bad)
     };
     let text = |part: &str| -> Result<String, ApiError> {
         let lower = part.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let bytes = hex::decode(part).ok().filter(|_| lower).ok_or_else(bad)?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     };
-    let digits = !id.is_empty() && id.len() <= 18 && id.bytes().all(|b| b.is_ascii_digit());
-    let id = id.parse::<i64>().ok().filter(|_| digits).ok_or_else(bad)?;
-    Ok((text(workflow)?, text(name)?, id))
+    let value = match first {
+        "c" => SortValue::Created(number(second, true)?),
+        "s" => SortValue::Size(number(second, true)?),
+        _ => SortValue::Name { tenant: tenant.to_string(), workflow: text(first)?, name: text(second)? },
+    };
+    Ok(Position { value, id: number(id, false)? })
 }
 
 /// A path segment as a URI writes it: unreserved ASCII as is, every other
@@ -353,7 +369,7 @@ fn path_segment(s: &str) -> String {
     out
 }
 
-/// The filters and page of an artifact listing.
+/// The filters, order and page of an artifact listing.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -365,24 +381,50 @@ pub struct ListQuery {
     #[serde(default, deserialize_with = "params::parsed")]
     #[param(value_type = Option<TierName>, inline)]
     tier: Option<Tier>,
-    /// Only artifacts with this tag, key=value
-    #[param(value_type = Option<KeyValue>, inline)]
-    tag: Option<Pair>,
+    /// Only names matching this pattern: `*` any run of characters, `?` one character (case-sensitive)
+    #[serde(default, deserialize_with = "params::parsed")]
+    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    name: Option<NamePattern>,
+    /// Only artifacts with this tag, key=value; repeatable: all of them
+    #[serde(default)]
+    #[param(value_type = Option<KeyValues>, inline)]
+    tag: Vec<Pair>,
+    /// Only artifacts with at least one of these tags, key=value; repeatable
+    #[serde(default)]
+    #[param(value_type = Option<KeyValues>, inline)]
+    any_tag: Vec<Pair>,
     /// Created at or after (RFC 3339)
     #[param(inline)]
     created_after: Option<Instant>,
     /// Created before (RFC 3339)
     #[param(inline)]
     created_before: Option<Instant>,
+    /// At least this many bytes (original size)
+    #[param(inline)]
+    min_size: Option<ByteCount>,
+    /// At most this many bytes (original size)
+    #[param(inline)]
+    max_size: Option<ByteCount>,
+    /// Of the artifacts the other filters select, only the newest N of each workflow
+    #[param(inline)]
+    latest: Option<Latest>,
+    /// Sort by name (workflow, name; the default), created or size
+    #[serde(default, deserialize_with = "params::parsed")]
+    #[param(value_type = Option<SortName>, inline)]
+    sort: Option<SortKey>,
+    /// Largest first
+    #[serde(default)]
+    #[param(value_type = Option<bool>)]
+    desc: bool,
     /// Page size (default 100)
     #[param(inline)]
     limit: Option<PageSize>,
-    /// next_cursor of the previous page
-    #[param(pattern = "^(?:[0-9a-f]{2})*\\.(?:[0-9a-f]{2})*\\.[0-9]{1,18}$")]
+    /// next_cursor of the previous page (of the same sort)
+    #[param(pattern = "^(?:(?:[0-9a-f]{2})*\\.(?:[0-9a-f]{2})*|[cs]\\.-?[0-9]{1,18})\\.[0-9]{1,18}$")]
     cursor: Option<String>,
 }
 
-/// Lists a tenant's live artifacts by workflow and name, one page at a time.
+/// Lists a tenant's live artifacts, filtered and sorted, one page at a time.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/artifacts",
@@ -396,21 +438,31 @@ pub async fn list_artifacts(
     Query(query): Query<ListQuery>,
 ) -> Result<axum::Json<ArtifactPage>, ApiError> {
     let limit = PageSize::or_default(query.limit);
-    let page = PageQuery {
-        tenant: tenant.clone(),
+    let sort = query.sort.unwrap_or_default();
+    let pairs = |tags: Vec<Pair>| tags.into_iter().map(|t| t.0).collect();
+    let q = ArtifactQuery {
+        tenant: Some(tenant.clone()),
         workflow: query.workflow.as_deref().map(WorkflowName::parse).transpose()?,
         tier: query.tier,
-        tag: query.tag.map(|t| t.0),
+        name: query.name,
+        all_tags: pairs(query.tag),
+        any_tags: pairs(query.any_tag),
         created_after: query.created_after.map(|t| t.0),
         created_before: query.created_before.map(|t| t.0),
-        after: query.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: limit + 1,
+        min_size: query.min_size.map(|s| s.0),
+        max_size: query.max_size.map(|s| s.0),
+        latest: query.latest.map(|n| n.0),
+        sort,
+        descending: query.desc,
+        include_deleted: false,
+        after: query.cursor.as_deref().map(|c| decode_cursor(&tenant, c)).transpose()?,
+        limit: Some(limit + 1),
     };
     state.store.tenant(&tenant).await?;
-    let mut artifacts = state.store.catalog().list_page(&page).await.map_err(StoreError::from)?;
+    let mut artifacts = state.store.query(&q).await?;
     let next_cursor = if artifacts.len() > limit as usize {
         artifacts.truncate(limit as usize);
-        artifacts.last().map(encode_cursor)
+        artifacts.last().map(|a| encode_cursor(a, sort))
     } else {
         None
     };
@@ -436,12 +488,30 @@ mod tests {
 
     #[test]
     fn every_cursor_of_the_documented_shape_is_a_position() {
-        assert_eq!(decode_cursor("7766.612e62696e.42").unwrap(), ("wf".into(), "a.bin".into(), 42));
-        assert_eq!(decode_cursor("..0").unwrap(), (String::new(), String::new(), 0));
-        assert_eq!(decode_cursor("ff.00.1").unwrap().0, "\u{fffd}");
-        for bad in ["", "zz", "7766.61", "7766.61.x", "776.61.1", "7766.61.1.1", "AA.61.1", "61.61.1234567890123456789"]
-        {
-            let err = decode_cursor(bad).unwrap_err();
+        let tenant = TenantId::parse("acme").unwrap();
+        let decode = |c: &str| decode_cursor(&tenant, c);
+        let name = |w: &str, n: &str| SortValue::Name { tenant: "acme".into(), workflow: w.into(), name: n.into() };
+        assert_eq!(decode("7766.612e62696e.42").unwrap(), Position { value: name("wf", "a.bin"), id: 42 });
+        assert_eq!(decode("..0").unwrap(), Position { value: name("", ""), id: 0 });
+        assert_eq!(decode("c.-5.7").unwrap(), Position { value: SortValue::Created(-5), id: 7 });
+        assert_eq!(decode("s.123456789012345678.7").unwrap().value, SortValue::Size(123_456_789_012_345_678));
+        assert!(matches!(decode("ff.00.1").unwrap().value, SortValue::Name { workflow, .. } if workflow == "\u{fffd}"));
+        for bad in [
+            "",
+            "zz",
+            "7766.61",
+            "7766.61.x",
+            "776.61.1",
+            "7766.61.1.1",
+            "AA.61.1",
+            "61.61.1234567890123456789",
+            "c..1",
+            "c.1234567890123456789.1",
+            "s.-.1",
+            "c.1.-1",
+            "x.1.1",
+        ] {
+            let err = decode(bad).unwrap_err();
             assert!(
                 matches!(&err, ApiError::BadRequest(m) if m == "cursor is not one this API returned"),
                 "{bad:?}: {err:?}"

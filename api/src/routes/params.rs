@@ -26,6 +26,9 @@ pub struct Bounded<const MAX: u32>(pub u32);
 /// A listing's page size, `limit`.
 pub type PageSize = Bounded<MAX_PAGE>;
 
+/// A listing's newest-N-per-workflow, `latest`.
+pub type Latest = Bounded<{ strata_core::query::MAX_LATEST }>;
+
 impl PageSize {
     /// The page size `limit` names, or the default when it names none.
     pub fn or_default(limit: Option<Self>) -> u32 {
@@ -57,6 +60,36 @@ impl<const MAX: u32> PartialSchema for Bounded<MAX> {
 }
 
 impl<const MAX: u32> ToSchema for Bounded<MAX> {}
+
+/// A number of bytes, from 0 to `i64::MAX` (what the catalog stores), as a query value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteCount(pub u64);
+
+impl<'de> Deserialize<'de> for ByteCount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, |s| {
+            s.parse::<i64>()
+                .ok()
+                .and_then(|n| u64::try_from(n).ok())
+                .filter(|_| s.bytes().all(|b| b.is_ascii_digit()))
+                .map(Self)
+                .ok_or_else(|| format!("must be a number of bytes from 0 to {}", i64::MAX))
+        })
+    }
+}
+
+impl PartialSchema for ByteCount {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::Type(Type::Integer))
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
+            .minimum(Some(0))
+            .maximum(Some(i64::MAX))
+            .into()
+    }
+}
+
+impl ToSchema for ByteCount {}
 
 /// An RFC 3339 instant, as a query value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use strata_core::artifact::Tier;
 use strata_core::config::env;
 use strata_core::id::{ArtifactKey, IdError, Scope, TenantId};
+use strata_core::query::{NamePattern, SortKey};
 
 mod retention;
 
@@ -210,6 +211,10 @@ pub struct GetArgs {
 
 /// `strata ls`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata ls acme/nightly --latest 5\n  \
+    strata ls acme --tag branch=main --tag kind=release --sort created --desc\n  \
+    strata ls acme --name 'nightly-*.json' --created-after=-7d --min-size 1048576")]
 pub struct LsArgs {
     /// TENANT or TENANT/WORKFLOW (default: everything).
     #[arg(value_parser = IdParser(Scope::parse), default_value = "")]
@@ -217,12 +222,55 @@ pub struct LsArgs {
     /// Only this tier.
     #[arg(long, value_parser = tier)]
     pub tier: Option<Tier>,
+    /// Only names matching this pattern: `*` any run of characters, `?` one
+    /// character (case-sensitive; quote it from the shell).
+    #[arg(long, value_name = "PATTERN", value_parser = name_pattern)]
+    pub name: Option<NamePattern>,
+    /// Only artifacts with this tag; repeatable: all of them.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub tags: Vec<KeyValue>,
+    /// Only artifacts with at least one of these tags; repeatable.
+    #[arg(long = "any-tag", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub any_tags: Vec<KeyValue>,
+    /// Only artifacts created at or after this time (RFC 3339, a date, or
+    /// an offset from now such as `-7d`: write `--created-after=-7d`).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub created_after: Option<String>,
+    /// Only artifacts created before this time (as `--created-after`).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub created_before: Option<String>,
+    /// Only artifacts of at least this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub min_size: Option<u64>,
+    /// Only artifacts of at most this many bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<u64>,
+    /// Of the artifacts the other filters select, only the newest N of each workflow.
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub latest: Option<u32>,
+    /// Sort by name (tenant, workflow, name), created or size.
+    #[arg(long, default_value = "name", value_parser = sort_key)]
+    pub sort: SortKey,
+    /// Largest first.
+    #[arg(long)]
+    pub desc: bool,
+    /// At most this many.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u32>,
     /// Include purged and deleted tombstones.
     #[arg(long)]
     pub all: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+fn name_pattern(s: &str) -> Result<NamePattern, String> {
+    NamePattern::parse(s).map_err(|e| e.to_string())
+}
+
+fn sort_key(s: &str) -> Result<SortKey, String> {
+    s.parse()
 }
 
 /// `strata rm`.

@@ -3,11 +3,13 @@
 use crate::app::{App, UsageError};
 use crate::args::{GetArgs, KeyValue, LsArgs, PutArgs, RmArgs};
 use crate::output;
+use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use strata_core::artifact::Artifact;
-use strata_core::catalog::ArtifactFilter;
+use strata_core::clock::parse_instant;
 use strata_core::id::ArtifactKey;
+use strata_core::query::ArtifactQuery;
 use strata_core::store::PutOptions;
 use tokio::io::AsyncWriteExt;
 
@@ -166,13 +168,30 @@ pub async fn get(app: &App, args: GetArgs) -> anyhow::Result<()> {
 }
 
 pub async fn ls(app: &App, args: LsArgs) -> anyhow::Result<()> {
-    let filter = ArtifactFilter {
+    let now = app.store.clock().now();
+    let instant = |flag: &str, value: Option<String>| -> anyhow::Result<Option<DateTime<Utc>>> {
+        value.map(|v| parse_instant(&v, now).map_err(|e| UsageError(format!("{flag}: {e}")).into())).transpose()
+    };
+    let pairs = |tags: Vec<KeyValue>| tags.into_iter().map(|KeyValue(k, v)| (k, v)).collect();
+    let query = ArtifactQuery {
         tenant: args.scope.tenant,
         workflow: args.scope.workflow,
         tier: args.tier,
+        name: args.name,
+        all_tags: pairs(args.tags),
+        any_tags: pairs(args.any_tags),
+        created_after: instant("--created-after", args.created_after)?,
+        created_before: instant("--created-before", args.created_before)?,
+        min_size: args.min_size,
+        max_size: args.max_size,
+        latest: args.latest,
+        sort: args.sort,
+        descending: args.desc,
         include_deleted: args.all,
+        after: None,
+        limit: args.limit,
     };
-    let artifacts = app.store.list(&filter).await?;
+    let artifacts = app.store.query(&query).await?;
     // A tombstone's state says what ended it (`rm`, an overwrite, the
     // lifecycle, an erasure), from its last such event.
     let tombstones: Vec<i64> = artifacts.iter().filter(|a| !a.state.is_live()).map(|a| a.id).collect();

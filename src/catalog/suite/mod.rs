@@ -3,6 +3,8 @@
 //! (`STRATA_TEST_DATABASE_URL`, or the local server; under CI a missing
 //! server fails the case).
 
+mod queries;
+
 use crate::artifact::State;
 use crate::catalog::{ArtifactFilter, CatalogError, ChainProblem, EventFilter, Principal};
 use crate::claims::DueRequest;

@@ -1,0 +1,194 @@
+//! Artifact queries ([`ArtifactQuery`]): one statement for a filtered,
+//! sorted page, and for the newest N per workflow one statement per chunk of
+//! workflows after a skip-scan that lists them.
+//!
+//! Each sort order walks an index from the page's position and stops at its
+//! end: by name `artifacts_live_name`, by creation `artifacts_tenant_created`,
+//! by size `artifacts_tenant_size`. A tag filter reads `artifact_tags`.
+
+use super::artifacts::artifact_from_row;
+use super::sql::{Builder, sql};
+use super::{Catalog, CatalogError, Dialect};
+use crate::artifact::Artifact;
+use crate::clock::to_millis;
+use crate::id::TenantId;
+use crate::query::{ArtifactQuery, SortKey, SortValue};
+use sqlx::Row;
+
+/// Workflows per statement of a newest-N query.
+const WORKFLOWS_PER_STATEMENT: usize = 64;
+
+/// `i` as the catalog's signed integer (sizes are checked at the edge).
+fn signed(i: u64) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX)
+}
+
+impl Catalog {
+    /// The artifacts `q` selects, in its order (see [`ArtifactQuery`]). The
+    /// query should have passed [`ArtifactQuery::check`].
+    pub async fn query(&self, q: &ArtifactQuery) -> Result<Vec<Artifact>, CatalogError> {
+        let Some(latest) = q.latest else {
+            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
+            self.push_filters(&mut b, "artifacts", q);
+            push_page(&mut b, q);
+            let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
+            return rows.iter().map(artifact_from_row).collect();
+        };
+        let workflows = match (&q.tenant, &q.workflow) {
+            (Some(t), Some(w)) => vec![(t.to_string(), w.to_string())],
+            (Some(t), None) => self.live_workflows(t.as_str()).await?,
+            (None, _) => {
+                let mut all = Vec::new();
+                for tenant in self.tenant_names().await? {
+                    match &q.workflow {
+                        Some(w) => all.push((tenant, w.to_string())),
+                        None => all.extend(self.live_workflows(&tenant).await?),
+                    }
+                }
+                all
+            }
+        };
+        let mut found = Vec::new();
+        for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
+            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (", self.columns));
+            for (n, (tenant, workflow)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    b.push(" UNION ALL ");
+                }
+                b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.tenant = ").push_bind(tenant.clone());
+                b.push(" AND b.workflow = ").push_bind(workflow.clone());
+                let per_workflow = ArtifactQuery { tenant: None, workflow: None, ..q.clone() };
+                self.push_filters(&mut b, "b", &per_workflow);
+                b.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(i64::from(latest));
+                b.push(&format!(") AS w{n}"));
+            }
+            b.push(")");
+            push_page(&mut b, q);
+            let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
+            for row in &rows {
+                found.push(artifact_from_row(row)?);
+            }
+        }
+        found.sort_by(|a, b| q.order(a, b));
+        if let Some(limit) = q.limit {
+            found.truncate(limit as usize);
+        }
+        Ok(found)
+    }
+
+    /// The names of every tenant, in order.
+    async fn tenant_names(&self) -> Result<Vec<String>, CatalogError> {
+        let rows = sqlx::query(sql("SELECT name FROM tenants ORDER BY name")).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok(r.try_get("name")?)).collect()
+    }
+
+    /// The workflows with a live artifact in `tenant`, as (tenant, workflow)
+    /// in order: a skip-scan of the live-name index, one probe per workflow.
+    async fn live_workflows(&self, tenant: &str) -> Result<Vec<(String, String)>, CatalogError> {
+        const LIVE: &str = "state IN ('active', 'eligible')";
+        let rows = sqlx::query(sql(&format!(
+            "WITH RECURSIVE wf(w) AS (
+               SELECT (SELECT MIN(workflow) FROM artifacts WHERE tenant = ?1 AND {LIVE})
+               UNION ALL
+               SELECT (SELECT MIN(workflow) FROM artifacts WHERE tenant = ?1 AND {LIVE} AND workflow > wf.w)
+               FROM wf WHERE wf.w IS NOT NULL)
+             SELECT w FROM wf WHERE w IS NOT NULL"
+        )))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok((tenant.to_owned(), r.try_get("w")?))).collect()
+    }
+
+    /// Appends `q`'s filters on the artifact row `row` (a table name or alias).
+    fn push_filters(&self, b: &mut Builder, row: &str, q: &ArtifactQuery) {
+        if let Some(t) = &q.tenant {
+            b.push(&format!(" AND {row}.tenant = ")).push_bind(t.as_str().to_owned());
+        }
+        if let Some(w) = &q.workflow {
+            b.push(&format!(" AND {row}.workflow = ")).push_bind(w.as_str().to_owned());
+        }
+        if let Some(tier) = q.tier {
+            b.push(&format!(" AND {row}.tier = ")).push_bind(tier.as_str());
+        }
+        if !q.include_deleted {
+            b.push(&format!(" AND {row}.state IN ('active', 'eligible')"));
+        }
+        if let Some(p) = &q.name {
+            match self.dialect {
+                Dialect::Sqlite => b.push(&format!(" AND {row}.name GLOB ")).push_bind(p.to_glob()),
+                Dialect::Postgres => {
+                    b.push(&format!(" AND {row}.name LIKE ")).push_bind(p.to_like()).push(" ESCAPE '\\'")
+                }
+            };
+        }
+        for (key, value) in &q.all_tags {
+            b.push(&format!(" AND {row}.id IN ("));
+            push_tagged(b, row, &q.tenant, std::slice::from_ref(&(key.clone(), value.clone())));
+            b.push(")");
+        }
+        if !q.any_tags.is_empty() {
+            b.push(&format!(" AND {row}.id IN ("));
+            push_tagged(b, row, &q.tenant, &q.any_tags);
+            b.push(")");
+        }
+        if let Some(at) = q.created_after {
+            b.push(&format!(" AND {row}.created_at >= ")).push_bind(to_millis(at));
+        }
+        if let Some(at) = q.created_before {
+            b.push(&format!(" AND {row}.created_at < ")).push_bind(to_millis(at));
+        }
+        if let Some(size) = q.min_size {
+            b.push(&format!(" AND {row}.size >= ")).push_bind(signed(size));
+        }
+        if let Some(size) = q.max_size {
+            b.push(&format!(" AND {row}.size <= ")).push_bind(signed(size));
+        }
+    }
+}
+
+/// The ids of the artifacts with any of `tags`: of `tenant` when known,
+/// else of the row's own tenant.
+fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(String, String)]) {
+    b.push("SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = ");
+    match tenant {
+        Some(t) => b.push_bind(t.as_str().to_owned()),
+        None => b.push(&format!("{row}.tenant")),
+    };
+    b.push(" AND (");
+    for (n, (key, value)) in tags.iter().enumerate() {
+        b.push(if n == 0 { "(t.key = " } else { " OR (t.key = " }).push_bind(key.clone());
+        b.push(" AND t.value = ").push_bind(value.clone()).push(")");
+    }
+    b.push(")");
+}
+
+/// Appends the position, the order and the limit of `q`'s page.
+fn push_page(b: &mut Builder, q: &ArtifactQuery) {
+    let (cmp, dir) = if q.descending { ("<", " DESC") } else { (">", "") };
+    if let Some(after) = &q.after {
+        match &after.value {
+            SortValue::Name { tenant, workflow, name } => {
+                b.push(" AND (tenant, workflow, name, id) ").push(cmp).push(" (").push_bind(tenant.clone());
+                b.push(", ").push_bind(workflow.clone()).push(", ").push_bind(name.clone());
+            }
+            SortValue::Created(at) => {
+                b.push(" AND (created_at, id) ").push(cmp).push(" (").push_bind(*at);
+            }
+            SortValue::Size(size) => {
+                b.push(" AND (size, id) ").push(cmp).push(" (").push_bind(*size);
+            }
+        }
+        b.push(", ").push_bind(after.id).push(")");
+    }
+    let columns: &[&str] = match q.sort {
+        SortKey::Name => &["tenant", "workflow", "name", "id"],
+        SortKey::Created => &["created_at", "id"],
+        SortKey::Size => &["size", "id"],
+    };
+    let order: Vec<String> = columns.iter().map(|c| format!("{c}{dir}")).collect();
+    b.push(" ORDER BY ").push(&order.join(", "));
+    if let Some(limit) = q.limit {
+        b.push(" LIMIT ").push_bind(i64::from(limit));
+    }
+}
