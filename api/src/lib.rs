@@ -108,6 +108,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = server::Limits::from_config(&state.store.config().api);
+    let closing = state.closing.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.cancel();
+    };
     server::serve(listener, router(state), limits, shutdown).await
 }
 

@@ -322,6 +322,33 @@ impl PartialSchema for Identifier {
 
 impl ToSchema for Identifier {}
 
+/// A name pattern ([`strata_core::query::NamePattern`]): `*` and `?` as
+/// wildcards, else the characters a name may hold.
+pub struct NameGlob;
+
+impl PartialSchema for NameGlob {
+    fn schema() -> RefOr<Schema> {
+        static PATTERN: OnceLock<String> = OnceLock::new();
+        let pattern = PATTERN.get_or_init(|| {
+            let refused =
+                |c: char| c != '*' && c != '?' && (strata_core::id::is_reserved(c) || strata_core::id::is_invisible(c));
+            format!("^{}+$", negated_class(refused, ""))
+        });
+        string()
+            .min_length(Some(1))
+            .max_length(Some(strata_core::id::MAX_PART_LEN))
+            .pattern(Some(pattern.as_str()))
+            .examples(["nightly-*.json", "v?.tar"])
+            .description(Some(
+                "A glob over artifact names: * any run of characters, ? one character, every other \
+                 character itself (case-sensitive); at most 128 bytes.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for NameGlob {}
+
 /// An artifact's key, `TENANT/WORKFLOW/NAME`: three identifier parts.
 pub struct ArtifactKeyText;
 

@@ -62,6 +62,9 @@ pub struct ApiState {
     pub jobs: Arc<JobMetrics>,
     /// Requests answered, for `/metrics`.
     pub http: Arc<HttpMetrics>,
+    /// Cancelled when the server starts shutting down: endless responses
+    /// (the event stream) end, so the shutdown does not wait for them.
+    pub closing: tokio_util::sync::CancellationToken,
 }
 
 impl ApiState {
@@ -71,7 +74,16 @@ impl ApiState {
         let api = &store.config().api;
         let admin_token = api.admin_token.as_ref().map(|t| AdminToken::new(t.expose()));
         let limits = Limits { max_upload_bytes: api.max_upload_bytes };
-        Self { store, queue, admin_token, limits, restores: Arc::default(), jobs: Arc::default(), http: Arc::default() }
+        Self {
+            store,
+            queue,
+            admin_token,
+            limits,
+            restores: Arc::default(),
+            jobs: Arc::default(),
+            http: Arc::default(),
+            closing: tokio_util::sync::CancellationToken::new(),
+        }
     }
 
     /// Reports the jobs of this process's worker pool at `/metrics`.

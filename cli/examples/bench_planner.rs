@@ -89,12 +89,12 @@ async fn seed(store: &Store, total: u64, due: u64) -> f64 {
         let fresh_from = now - hot + Duration::days(1);
         let spacing = Duration::milliseconds((hot - Duration::days(1)).num_milliseconds() / fresh.max(1) as i64);
         let fresh_template = template(config, &tenant, fresh_from);
-        let seeded = SeedCopies { template: &fresh_template, prefix: "f", first: 0, count: fresh, spacing };
+        let seeded = SeedCopies { template: &fresh_template, prefix: "f", first: 0, count: fresh, spacing, sizes: 0 };
         assert_eq!(store.catalog().seed_copies(&seeded).await.unwrap(), fresh);
         let due_from = now - hot - Duration::days(2);
         let spacing = Duration::milliseconds(Duration::days(1).num_milliseconds() / old.max(1) as i64);
         let due_template = template(config, &tenant, due_from);
-        let seeded = SeedCopies { template: &due_template, prefix: "d", first: 0, count: old, spacing };
+        let seeded = SeedCopies { template: &due_template, prefix: "d", first: 0, count: old, spacing, sizes: 0 };
         assert_eq!(store.catalog().seed_copies(&seeded).await.unwrap(), old);
     }
     started.elapsed().as_secs_f64()

@@ -25,6 +25,10 @@ pub struct SeedCopies<'a> {
     /// expiry and `next_due_at` as [`crate::lifecycle::decide`] derives
     /// them) stay consistent.
     pub spacing: Duration,
+    /// Copy `i` is `(i × 7919) mod sizes` bytes larger than the template
+    /// (stored size alike), so sizes spread over a range; 0 or 1: all the
+    /// template's size.
+    pub sizes: u64,
 }
 
 impl Catalog {
@@ -47,7 +51,7 @@ impl Catalog {
              INSERT INTO artifacts (tenant, workflow, name, size, stored_size, codec, blake3, sha256, content_type,
                 tags, meta, created_at, last_accessed_at, verified_at, tier, state, class, expires_at, eligible_at,
                 pinned_hot_until, next_due_at, generation)
-             SELECT ?3, ?4, ?5 || CAST(i AS TEXT), ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+             SELECT ?3, ?4, ?5 || CAST(i AS TEXT), ?6 + (i * 7919) % ?25, ?7 + (i * 7919) % ?25, ?8, ?9, ?10, ?11, ?12, ?13,
                 ?14 + i * ?24, ?15 + i * ?24, ?16 + i * ?24, ?17, ?18, ?19,
                 ?20 + i * ?24, ?21 + i * ?24, ?22 + i * ?24, ?23 + i * ?24, 0
              FROM n"))
@@ -75,6 +79,7 @@ impl Catalog {
         .bind(opt_millis(a.pinned_hot_until))
         .bind(opt_millis(a.next_due_at))
         .bind(step)
+        .bind(i64::try_from(seed.sizes.max(1)).map_err(|e| CatalogError::BadRow(e.to_string()))?)
         .execute(&self.writer)
         .await?
         .rows_affected();

@@ -7,7 +7,7 @@ use super::paths::{ApiPath, ArtifactPath, TenantPath};
 use super::views::{ArtifactPage, ArtifactView};
 use crate::auth::Caller;
 use crate::error::ApiError;
-use crate::openapi::{Binary, Identifier, KeyValues, SortName, TierName};
+use crate::openapi::{Binary, Identifier, KeyValues, NameGlob, SortName, TierName};
 use crate::query::Query;
 use crate::state::ApiState;
 use axum::Extension;
@@ -383,7 +383,7 @@ pub struct ListQuery {
     tier: Option<Tier>,
     /// Only names matching this pattern: `*` any run of characters, `?` one character (case-sensitive)
     #[serde(default, deserialize_with = "params::parsed")]
-    #[param(value_type = Option<String>, min_length = 1, max_length = 128)]
+    #[param(value_type = Option<NameGlob>, inline)]
     name: Option<NamePattern>,
     /// Only artifacts with this tag, key=value; repeatable: all of them
     #[serde(default)]

@@ -13,7 +13,8 @@ use crate::state::ApiState;
 const PAGE: &str = include_str!("../dashboard.html");
 
 /// The operator dashboard (HTML): queue depth, dead letters with retry and
-/// discard, tier totals and recent events, refreshed every few seconds.
+/// discard and tier totals refreshed every few seconds, and the event log
+/// live from `/v1/events/stream`.
 #[utoipa::path(get, path = "/", tag = "meta", responses((status = 200, description = "The page", content_type = "text/html")))]
 pub async fn dashboard() -> impl IntoResponse {
     (

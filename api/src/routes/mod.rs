@@ -19,6 +19,7 @@ mod params;
 mod paths;
 pub mod queues;
 pub mod retention;
+pub mod stream;
 pub mod views;
 
 use crate::auth::{self, Access};
@@ -35,7 +36,7 @@ use utoipa_axum::routes;
 fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
     vec![
         (Access::Public, health::routes().routes(routes!(openapi::openapi_json)).merge(dashboard::routes())),
-        (Access::Caller, jobs::caller_routes()),
+        (Access::Caller, jobs::caller_routes().merge(stream::routes())),
         (
             Access::Tenant,
             artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes()).merge(erasure::routes()),
