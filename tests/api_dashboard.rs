@@ -219,11 +219,17 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
 
     let dead = browser.wait_text("#dead tbody", "the dead letter shows", |t| t.contains("compress")).await;
     assert!(dead.contains("corrupt"), "the dead letter's error is shown: {dead}");
+    assert_eq!(row(&dead, "compress")[1], "acme/wf/b.bin", "the dead letter names its artifact: {dead}");
     let queues = browser.wait_text("#queues tbody", "the lanes show", |t| t.contains("default")).await;
     let default = row(&queues, "default");
     assert_eq!(default[1..5], ["0", "0", "0", "1"], "waiting, in flight, delayed, dead: {queues}");
     let tiers = browser.wait_text("#tiers tbody", "the tiers show", |t| t.contains("acme")).await;
-    assert_eq!(row(&tiers, "acme")[1..3], ["warm", "1"], "{tiers}");
+    assert_eq!(row(&tiers, "acme")[1..3], ["warm", "1"], "one row per tenant and tier: {tiers}");
+    assert_eq!(tiers.lines().count(), 1, "active and eligible are one row: {tiers}");
+    let run = browser.text("#last-run").await;
+    assert!(run.contains("Planned") && run.contains("Failed"), "the last run shows: {run}");
+    let upcoming = browser.text("#upcoming tbody").await;
+    assert!(upcoming.contains("nothing in the next 7 days"), "{upcoming}");
     let events = browser.text("#events tbody").await;
     assert!(events.contains("promoted") && events.contains("job_dead_lettered"), "{events}");
     // Each row shows the event's time, type, tenant and WORKFLOW/NAME, from
@@ -235,6 +241,13 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
         .unwrap_or_else(|| panic!("no promoted row in {events:?}"));
     assert_eq!(promoted[3..5], ["acme", "wf/b.bin"], "{events}");
     assert!(promoted[1].starts_with("20") && promoted[1].ends_with('Z'), "a timestamp: {events}");
+
+    // The event log is live: an upload shows without a reload.
+    s.ok(&["put", "acme/wf/live.txt", &input]);
+    browser.wait_text("#events tbody", "the new event streams in", |t| t.contains("wf/live.txt")).await;
+    // A dry run from the page says what a run would do, and records it.
+    browser.click("#dry-run").await;
+    browser.wait_text("#run-result", "the dry run answers", |t| t.starts_with("dry run: would run")).await;
 
     browser.click("#dead button.retry").await;
     browser.wait_text("#dead tbody", "the retried dead letter leaves", |t| t.contains("no dead letters")).await;

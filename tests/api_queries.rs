@@ -100,7 +100,7 @@ async fn the_cli_and_the_api_answer_every_query_alike() {
         ),
     ];
     for (args, query, expected) in cases {
-        let mut cli = vec!["ls", "acme", "--json"];
+        let mut cli = vec!["ls", "acme"];
         cli.extend_from_slice(args);
         assert_eq!(names(&api.s.json(&cli)), *expected, "strata {}", cli.join(" "));
         // The API pages through everything; the CLI's --limit is one page.
@@ -129,7 +129,7 @@ async fn every_order_pages_through_each_artifact_once() {
             if desc {
                 expected.reverse();
             }
-            let mut cli = vec!["ls", "acme", "--json", "--sort", sort];
+            let mut cli = vec!["ls", "acme", "--sort", sort];
             if desc {
                 cli.push("--desc");
             }
@@ -149,7 +149,7 @@ async fn bad_queries_are_refused_alike_and_change_nothing() {
         (&["--latest", "0"], "latest=0", "latest"),
         (&["--latest", "1001"], "latest=1001", "latest"),
         (&["--min-size", "5", "--max-size", "4"], "min_size=5&max_size=4", "size"),
-        (&["--min-size", "-1"], "min_size=-1", "min"),
+        (&["--min-size=-1"], "min_size=-1", "min"),
         (&["--max-size", "9223372036854775808"], "max_size=9223372036854775808", "max"),
         (&["--name", "a/b"], "name=a%2Fb", "name pattern"),
         (&["--name", ""], "name=", "name pattern"),

@@ -334,43 +334,6 @@ impl Catalog {
     }
 }
 
-/// A recorded lifecycle run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct LifecycleRun {
-    /// When it started.
-    pub started_at: DateTime<Utc>,
-    /// The instant it planned for.
-    pub as_of: DateTime<Utc>,
-    /// Whether it only planned.
-    pub dry_run: bool,
-    /// Jobs planned.
-    pub n_planned: i64,
-    /// Counts per action.
-    pub summary: serde_json::Value,
-}
-
-impl Catalog {
-    /// The most recent lifecycle run, if any.
-    pub async fn last_run(&self) -> Result<Option<LifecycleRun>, CatalogError> {
-        let row = sqlx::query(sql(
-            "SELECT started_at, as_of, dry_run, n_planned, summary FROM lifecycle_runs ORDER BY id DESC LIMIT 1",
-        ))
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            let summary: String = r.try_get("summary")?;
-            Ok(LifecycleRun {
-                started_at: from_millis(r.try_get("started_at")?),
-                as_of: from_millis(r.try_get("as_of")?),
-                dry_run: super::row::flag(&r, "dry_run")?,
-                n_planned: r.try_get("n_planned")?,
-                summary: serde_json::from_str(&summary).map_err(bad)?,
-            })
-        })
-        .transpose()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

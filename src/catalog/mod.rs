@@ -34,7 +34,7 @@ mod tokens;
 
 use crate::error_kind::ErrorKind;
 use crate::id::TenantId;
-pub use artifacts::{ArtifactFilter, LifecycleRun, TierTotal};
+pub use artifacts::{ArtifactFilter, TierTotal};
 pub(crate) use batch::Save;
 pub use blobs::LiveBlob;
 pub(crate) use events::EventRow;
@@ -44,7 +44,7 @@ pub use inspect::SampledBlob;
 pub use jobqueue::{DeadJob, DeadJobFilter, JobFailure, JobQueue, LaneCounts, LeasedJob, NewJob};
 pub use leaders::Fence;
 pub use restores::RestoreJob;
-pub use runs::{CompletedRun, FinishedJob, HistogramCounts};
+pub use runs::{CompletedRun, FinishedJob, HistogramCounts, LifecycleRun};
 pub use seed::SeedCopies;
 pub use sql::statements;
 pub use status::{CatalogProbe, SchemaState, SchemaStatus};

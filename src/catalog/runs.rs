@@ -5,8 +5,9 @@
 
 use super::sql::{Builder, sql};
 use super::{Catalog, CatalogError, WriteTx};
-use crate::clock::to_millis;
+use crate::clock::{from_millis, to_millis};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -337,5 +338,62 @@ mod tests {
         let got = catalog.lag_histograms(&[1.0, 10.0]).await.unwrap();
         assert_eq!(got[0], ("promote".to_owned(), (vec![1, 1], 2, 30.5)));
         assert_eq!(got[1], ("purge".to_owned(), (vec![0, 1], 1, 2.0)));
+    }
+}
+
+/// A recorded lifecycle run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LifecycleRun {
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// The instant it planned for.
+    pub as_of: DateTime<Utc>,
+    /// Whether it only planned.
+    pub dry_run: bool,
+    /// Jobs planned.
+    pub n_planned: i64,
+    /// Jobs finished so far (done, skipped or stale).
+    pub n_finished: i64,
+    /// Jobs dead-lettered so far.
+    pub n_failed: i64,
+    /// `success` or `failed` once every job ended; absent while under way.
+    pub status: Option<String>,
+    /// How long it took, once it ended.
+    pub duration_secs: Option<f64>,
+    /// Counts per action.
+    pub summary: serde_json::Value,
+}
+
+impl Catalog {
+    /// The most recent lifecycle run, if any.
+    pub async fn last_run(&self) -> Result<Option<LifecycleRun>, CatalogError> {
+        Ok(self.recent_runs(1).await?.pop())
+    }
+
+    /// The `limit` most recent lifecycle runs, newest first.
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<LifecycleRun>, CatalogError> {
+        let rows = sqlx::query(sql(
+            "SELECT started_at, as_of, dry_run, n_planned, n_finished, n_failed, status, duration_ms, summary
+             FROM lifecycle_runs ORDER BY id DESC LIMIT ?",
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let summary: String = r.try_get("summary")?;
+                Ok(LifecycleRun {
+                    started_at: from_millis(r.try_get("started_at")?),
+                    as_of: from_millis(r.try_get("as_of")?),
+                    dry_run: super::row::flag(r, "dry_run")?,
+                    n_planned: r.try_get("n_planned")?,
+                    n_finished: r.try_get("n_finished")?,
+                    n_failed: r.try_get("n_failed")?,
+                    status: r.try_get("status")?,
+                    duration_secs: r.try_get::<Option<f64>, _>("duration_ms")?.map(|ms| ms / 1000.0),
+                    summary: serde_json::from_str(&summary).map_err(super::artifacts::bad)?,
+                })
+            })
+            .collect()
     }
 }

@@ -142,6 +142,71 @@ pub async fn run(
     Ok((StatusCode::ACCEPTED, Json(PlanView::from(&plan))))
 }
 
+/// A lifecycle run, as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunView {
+    /// When it started (RFC 3339).
+    #[schema(format = DateTime)]
+    pub started_at: String,
+    /// The instant it planned for (RFC 3339).
+    #[schema(format = DateTime)]
+    pub as_of: String,
+    /// Whether it only planned.
+    pub dry_run: bool,
+    /// Jobs planned.
+    pub planned: i64,
+    /// Jobs finished so far (done, skipped or stale).
+    pub finished: i64,
+    /// Jobs dead-lettered so far.
+    pub failed: i64,
+    /// `success` or `failed` once every job ended; absent while under way.
+    pub status: Option<String>,
+    /// How long it took, once it ended.
+    pub duration_secs: Option<f64>,
+}
+
+/// Recent lifecycle runs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunsView {
+    /// Runs, newest first.
+    pub runs: Vec<RunView>,
+}
+
+/// How many runs to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RunsQuery {
+    /// At most this many (default 100)
+    #[param(inline)]
+    limit: Option<PageSize>,
+}
+
+/// The most recent lifecycle runs, newest first: when, what was planned,
+/// finished and dead-lettered, and how long each took.
+#[utoipa::path(get, path = "/v1/lifecycle/runs", tag = "lifecycle", params(RunsQuery), responses((status = 200, body = RunsView)))]
+pub async fn runs(
+    State(state): State<Arc<ApiState>>,
+    Query(query): Query<RunsQuery>,
+) -> Result<Json<RunsView>, ApiError> {
+    let limit = PageSize::or_default(query.limit);
+    let runs = state.store.catalog().recent_runs(limit).await.map_err(StoreError::from)?;
+    let runs = runs
+        .into_iter()
+        .map(|r| RunView {
+            started_at: time(r.started_at),
+            as_of: time(r.as_of),
+            dry_run: r.dry_run,
+            planned: r.n_planned,
+            finished: r.n_finished,
+            failed: r.n_failed,
+            status: r.status,
+            duration_secs: r.duration_secs,
+        })
+        .collect();
+    Ok(Json(RunsView { runs }))
+}
+
 /// Artifacts and bytes of one tenant in one tier and state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TierStat {
@@ -263,5 +328,10 @@ fn parse_key(s: &str) -> Result<ArtifactKey, ApiError> {
 
 /// The lifecycle routes (admin access).
 pub fn routes() -> OpenApiRouter<Arc<ApiState>> {
-    OpenApiRouter::new().routes(routes!(plan)).routes(routes!(run)).routes(routes!(stats)).routes(routes!(events))
+    OpenApiRouter::new()
+        .routes(routes!(plan))
+        .routes(routes!(run))
+        .routes(routes!(runs))
+        .routes(routes!(stats))
+        .routes(routes!(events))
 }

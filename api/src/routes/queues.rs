@@ -11,8 +11,10 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::Arc;
 use strata_core::id::TenantId;
+use strata_core::store::StoreError;
 use strata_jobs::payload::Job;
 use strata_queue::dead::{DeadAction, act_on_dead_letters};
 use strata_queue::lanes::lane_stats;
@@ -39,6 +41,9 @@ pub struct DeadLetterView {
     pub kind: String,
     /// The tenant of the job's artifact, when the payload names one.
     pub tenant: Option<String>,
+    /// The job's artifact, `TENANT/WORKFLOW/NAME`, when the catalog still
+    /// holds the row its payload names.
+    pub artifact: Option<String>,
     /// The job as it was queued (JSON).
     pub payload: String,
     /// Attempts made.
@@ -59,6 +64,7 @@ impl From<DeadLetter> for DeadLetterView {
     fn from(d: DeadLetter) -> Self {
         Self {
             tenant: tenant_of(&d),
+            artifact: None,
             first_failed_at: d.first_failed_at.map(time),
             last_failed_at: d.last_failed_at.map(time),
             id: d.id,
@@ -236,8 +242,21 @@ pub async fn list_dead_letters(
     })?;
     let next_cursor = (page.len() > limit).then(|| format!("i{}", page[limit].id));
     page.truncate(limit);
-    let items: Vec<DeadLetterView> = page.into_iter().map(DeadLetterView::from).collect();
+    let mut items: Vec<DeadLetterView> = page.into_iter().map(DeadLetterView::from).collect();
+    name_artifacts(&state, &mut items).await?;
     Ok(Json(DeadLetterPage { items, next_cursor }))
+}
+
+/// Sets each dead letter's `artifact` from the catalog: one read for the page.
+async fn name_artifacts(state: &ApiState, items: &mut [DeadLetterView]) -> Result<(), ApiError> {
+    let ids: Vec<Option<i64>> = items.iter().map(|d| Job::from_json(&d.payload).ok().map(|j| j.artifact_id)).collect();
+    let wanted: Vec<i64> = ids.iter().flatten().copied().collect();
+    let found = state.store.catalog().artifacts_by_id(&wanted).await.map_err(StoreError::from)?;
+    let keys: HashMap<i64, String> = found.iter().map(|a| (a.id, a.key().to_string())).collect();
+    for (item, id) in items.iter_mut().zip(ids) {
+        item.artifact = id.and_then(|id| keys.get(&id).cloned());
+    }
+    Ok(())
 }
 
 /// Puts one dead letter back on its lane with fresh attempts.

@@ -16,7 +16,7 @@ use super::views::EventView;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::openapi::Identifier;
-use crate::query::Query;
+use crate::query::{Query, named_value};
 use crate::state::ApiState;
 use axum::Extension;
 use axum::extract::State;
@@ -58,7 +58,24 @@ pub struct StreamQuery {
     /// Start after this sequence number (default: the newest event, so only
     /// new events are sent); a `Last-Event-ID` header takes precedence
     #[param(value_type = Option<i64>, minimum = 0)]
-    after: Option<u64>,
+    after: Option<SequenceNumber>,
+}
+
+/// A sequence number, 0 or more, as a query value or a `Last-Event-ID`.
+#[derive(Debug, Clone, Copy)]
+struct SequenceNumber(i64);
+
+impl SequenceNumber {
+    fn parse(s: &str) -> Result<Self, String> {
+        let digits = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        s.parse::<i64>().ok().filter(|_| digits).map(Self).ok_or_else(|| "must be a sequence number (0 or more)".into())
+    }
+}
+
+impl<'de> Deserialize<'de> for SequenceNumber {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        named_value(d, Self::parse)
+    }
 }
 
 /// The events of the log as they are recorded (`text/event-stream`): each
@@ -94,17 +111,13 @@ pub async fn event_stream(
     }
     let last_event_id = match headers.get("last-event-id") {
         Some(v) => Some(
-            v.to_str()
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a sequence number".into()))?,
+            SequenceNumber::parse(v.to_str().unwrap_or_default().trim())
+                .map_err(|e| ApiError::BadRequest(format!("Last-Event-ID {e}")))?,
         ),
         None => None,
     };
     let after = match last_event_id.or(query.after) {
-        Some(seq) => {
-            i64::try_from(seq).map_err(|_| ApiError::BadRequest("after is beyond any sequence number".into()))?
-        }
+        Some(SequenceNumber(seq)) => seq,
         None => newest(&state).await?,
     };
     let tail =
