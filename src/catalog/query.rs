@@ -27,9 +27,10 @@ impl Catalog {
     /// The artifacts `q` selects, in its order (see [`ArtifactQuery`]). The
     /// query should have passed [`ArtifactQuery::check`].
     pub async fn query(&self, q: &ArtifactQuery) -> Result<Vec<Artifact>, CatalogError> {
+        let tags = self.tag_plan(q).await?;
         let Some(latest) = q.latest else {
             let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
-            self.push_filters(&mut b, "artifacts", q);
+            self.push_filters(&mut b, "artifacts", q, tags);
             push_page(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             return rows.iter().map(artifact_from_row).collect();
@@ -58,7 +59,7 @@ impl Catalog {
                 b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.tenant = ").push_bind(tenant.clone());
                 b.push(" AND b.workflow = ").push_bind(workflow.clone());
                 let per_workflow = ArtifactQuery { tenant: None, workflow: None, ..q.clone() };
-                self.push_filters(&mut b, "b", &per_workflow);
+                self.push_filters(&mut b, "b", &per_workflow, tags);
                 b.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(i64::from(latest));
                 b.push(&format!(") AS w{n}"));
             }
@@ -100,8 +101,33 @@ impl Catalog {
         rows.iter().map(|r| Ok((tenant.to_owned(), r.try_get("w")?))).collect()
     }
 
+    /// How `q`'s tag filters are best read. A tag few artifacts carry is
+    /// read from the tag index and its artifacts looked up; a common one is
+    /// checked on each artifact the order's index walk meets. PostgreSQL's
+    /// planner weighs this itself from its statistics; SQLite is told, from
+    /// a count of the tag's artifacts that stops at [`FEW_TAGGED`].
+    async fn tag_plan(&self, q: &ArtifactQuery) -> Result<TagPlan, CatalogError> {
+        let Some(tenant) = &q.tenant else { return Ok(TagPlan::Probe) };
+        if self.dialect == Dialect::Postgres || (q.all_tags.is_empty() && q.any_tags.is_empty()) {
+            return Ok(TagPlan::Probe);
+        }
+        let groups =
+            q.all_tags.iter().map(std::slice::from_ref).chain((!q.any_tags.is_empty()).then_some(&q.any_tags[..]));
+        for tags in groups {
+            let mut b = Builder::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM artifact_tags t WHERE t.tenant = ");
+            b.push_bind(tenant.as_str().to_owned());
+            push_tag_terms(&mut b, tags);
+            b.push(" LIMIT ").push_bind(FEW_TAGGED).push(") AS few");
+            let n: i64 = b.build(self.dialect)?.fetch_one(&self.pool).await?.try_get("n")?;
+            if n < FEW_TAGGED {
+                return Ok(TagPlan::Drive);
+            }
+        }
+        Ok(TagPlan::Probe)
+    }
+
     /// Appends `q`'s filters on the artifact row `row` (a table name or alias).
-    fn push_filters(&self, b: &mut Builder, row: &str, q: &ArtifactQuery) {
+    fn push_filters(&self, b: &mut Builder, row: &str, q: &ArtifactQuery, tags: TagPlan) {
         if let Some(t) = &q.tenant {
             b.push(&format!(" AND {row}.tenant = ")).push_bind(t.as_str().to_owned());
         }
@@ -122,15 +148,10 @@ impl Catalog {
                 }
             };
         }
-        for (key, value) in &q.all_tags {
-            b.push(&format!(" AND {row}.id IN ("));
-            push_tagged(b, row, &q.tenant, std::slice::from_ref(&(key.clone(), value.clone())));
-            b.push(")");
-        }
-        if !q.any_tags.is_empty() {
-            b.push(&format!(" AND {row}.id IN ("));
-            push_tagged(b, row, &q.tenant, &q.any_tags);
-            b.push(")");
+        let groups =
+            q.all_tags.iter().map(std::slice::from_ref).chain((!q.any_tags.is_empty()).then_some(&q.any_tags[..]));
+        for tags_of_group in groups {
+            push_tagged(b, row, &q.tenant, tags_of_group, tags);
         }
         if let Some(at) = q.created_after {
             b.push(&format!(" AND {row}.created_at >= ")).push_bind(to_millis(at));
@@ -147,14 +168,21 @@ impl Catalog {
     }
 }
 
-/// The ids of the artifacts with any of `tags`: of `tenant` when known,
-/// else of the row's own tenant.
-fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(String, String)]) {
-    b.push("SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = ");
-    match tenant {
-        Some(t) => b.push_bind(t.as_str().to_owned()),
-        None => b.push(&format!("{row}.tenant")),
-    };
+/// How a query reads its tag filters (see [`Catalog::tag_plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TagPlan {
+    /// From the tag index: the tagged ids first, then their artifacts.
+    Drive,
+    /// On each artifact met: one point lookup in the tag index.
+    Probe,
+}
+
+/// Below this many tagged artifacts in a tenant, SQLite reads a tag filter
+/// from the tag index.
+const FEW_TAGGED: i64 = 5000;
+
+/// ` AND (t.key = ? AND t.value = ? OR …)`.
+fn push_tag_terms(b: &mut Builder, tags: &[(String, String)]) {
     b.push(" AND (");
     for (n, (key, value)) in tags.iter().enumerate() {
         b.push(if n == 0 { "(t.key = " } else { " OR (t.key = " }).push_bind(key.clone());
@@ -163,11 +191,38 @@ fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(S
     b.push(")");
 }
 
+/// Appends a filter to the artifact rows with any of `tags`: of `tenant`
+/// when known, else of the row's own tenant.
+fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(String, String)], plan: TagPlan) {
+    match (tenant, plan) {
+        (Some(t), TagPlan::Drive) => {
+            b.push(&format!(" AND {row}.id IN (SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = "));
+            b.push_bind(t.as_str().to_owned());
+        }
+        (Some(t), TagPlan::Probe) => {
+            b.push(" AND EXISTS (SELECT 1 FROM artifact_tags t WHERE t.tenant = ").push_bind(t.as_str().to_owned());
+            b.push(&format!(" AND t.artifact_id = {row}.id"));
+        }
+        (None, _) => {
+            b.push(&format!(" AND EXISTS (SELECT 1 FROM artifact_tags t WHERE t.tenant = {row}.tenant"));
+            b.push(&format!(" AND t.artifact_id = {row}.id"));
+        }
+    }
+    push_tag_terms(b, tags);
+    b.push(")");
+}
+
 /// Appends the position, the order and the limit of `q`'s page.
 fn push_page(b: &mut Builder, q: &ArtifactQuery) {
     let (cmp, dir) = if q.descending { ("<", " DESC") } else { (">", "") };
     if let Some(after) = &q.after {
         match &after.value {
+            // Within one tenant the comparison leaves the tenant out, so the
+            // index walk starts at the position rather than at the tenant.
+            SortValue::Name { tenant, workflow, name } if q.tenant.as_ref().is_some_and(|t| t.as_str() == tenant) => {
+                b.push(" AND (workflow, name, id) ").push(cmp).push(" (").push_bind(workflow.clone());
+                b.push(", ").push_bind(name.clone());
+            }
             SortValue::Name { tenant, workflow, name } => {
                 b.push(" AND (tenant, workflow, name, id) ").push(cmp).push(" (").push_bind(tenant.clone());
                 b.push(", ").push_bind(workflow.clone()).push(", ").push_bind(name.clone());

@@ -9,9 +9,23 @@ use strata_core::retention::Target;
 
 /// `strata restore`.
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    strata restore acme/nightly/report.json --wait\n  \
+    strata restore report.json          # by name alone, when one artifact is named so\n  \
+    strata restore --list acme          # what is restorable from warm and cold\n  \
+    strata restore acme/nightly --bulk --from-tier cold")]
 pub struct RestoreArgs {
-    /// TENANT/WORKFLOW/NAME, or with --bulk, TENANT or TENANT/WORKFLOW.
-    pub target: String,
+    /// TENANT/WORKFLOW/NAME, or a NAME alone (restored when one restorable
+    /// artifact has it; several are listed, and on a terminal one is picked);
+    /// with --bulk or --list, TENANT or TENANT/WORKFLOW.
+    #[arg(required_unless_present = "list")]
+    pub target: Option<String>,
+    /// List what is restorable (warm and cold) instead of restoring.
+    #[arg(long, conflicts_with_all = ["bulk", "dry_run", "wait", "days"])]
+    pub list: bool,
+    /// With --list, print JSON.
+    #[arg(long, requires = "list")]
+    pub json: bool,
     /// Restore every warm or cold artifact under TENANT[/WORKFLOW].
     #[arg(long)]
     pub bulk: bool,

@@ -1,22 +1,18 @@
-//! `strata lifecycle run|summary` and `strata restore`, plus [`drain`], the
-//! in-process worker run shared with the demo.
+//! `strata lifecycle run|summary`, plus [`drain`], the in-process worker run
+//! shared with the demo and `strata restore`.
 
 use crate::app::{App, UsageError};
-use crate::args::{RestoreArgs, RunArgs};
+use crate::args::RunArgs;
 use crate::output;
 use chrono::{DateTime, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;
-use strata_core::artifact::{Artifact, Tier};
-use strata_core::catalog::{ArtifactFilter, EventFilter};
+use strata_core::catalog::EventFilter;
 use strata_core::clock::parse_instant;
 use strata_core::event::EventKind;
-use strata_core::id::{ArtifactKey, Scope};
 use strata_jobs::handlers::Context;
-use strata_jobs::payload::PRIORITY_LANE;
 use strata_jobs::planner::{self, Plan};
 use strata_queue::lanes::all_lanes;
-use strata_queue::message::to_new_jobs;
 use strata_queue::plan::{dry_run, plan_and_enqueue};
 use strata_workers::pool::{Mode, RunReport, WorkerPool};
 
@@ -217,71 +213,6 @@ pub async fn run(app: &App, args: RunArgs) -> anyhow::Result<()> {
 
 /// The artifacts a restore command names: one key, or with `--bulk` every
 /// warm or cold artifact in a scope.
-async fn restore_targets(app: &App, args: &RestoreArgs) -> anyhow::Result<Vec<Artifact>> {
-    let wanted = |a: &Artifact| a.tier != Tier::Hot && args.from_tier.is_none_or(|t| t == a.tier);
-    if !args.bulk {
-        let key = ArtifactKey::parse(&args.target).map_err(|e| UsageError(e.to_string()))?;
-        let a = app.store.find(&key).await?;
-        return Ok(if wanted(&a) { vec![a] } else { Vec::new() });
-    }
-    let scope = Scope::parse(&args.target).map_err(|e| UsageError(e.to_string()))?;
-    if scope.tenant.is_none() {
-        return Err(UsageError("--bulk needs TENANT or TENANT/WORKFLOW".into()).into());
-    }
-    let filter = ArtifactFilter { tenant: scope.tenant, workflow: scope.workflow, ..ArtifactFilter::default() };
-    Ok(app.store.list(&filter).await?.into_iter().filter(|a| wanted(a)).collect())
-}
-
-pub async fn restore(app: &App, args: RestoreArgs) -> anyhow::Result<()> {
-    let targets = restore_targets(app, &args).await?;
-    if targets.is_empty() {
-        println!("Nothing to restore: no matching warm or cold artifact.");
-        return Ok(());
-    }
-    if args.dry_run {
-        for a in &targets {
-            println!("Would restore {} from the {} tier ({}).", a.key(), a.tier, output::bytes(a.size));
-        }
-        return Ok(());
-    }
-    let mut jobs = Vec::with_capacity(targets.len());
-    for a in &targets {
-        jobs.push(planner::plan_restore(&app.store, &a.key(), args.days, Utc::now(), "cli").await?);
-    }
-    app.queue.enqueue(&to_new_jobs(&jobs, app.store.config())).await?;
-    if !args.wait {
-        for a in &targets {
-            println!("Restore of {} from the {} tier is queued on the {} lane.", a.key(), a.tier, PRIORITY_LANE);
-        }
-        return Ok(());
-    }
-    drain(app, vec![PRIORITY_LANE.to_owned()], targets.len() > 1).await?;
-    let mut failed = 0;
-    for a in &targets {
-        // Restored means hot and pinned; anything else is a failed restore.
-        match app.store.find(&a.key()).await {
-            Ok(now) if now.tier == Tier::Hot && now.pinned_hot_until.is_some() => println!(
-                "Restored {} to the {} tier; it stays hot until {}.",
-                now.key(),
-                now.tier,
-                output::time_or(now.pinned_hot_until, "-")
-            ),
-            Ok(now) => {
-                failed += 1;
-                eprintln!("Restore of {} failed: it is still in the {} tier.", now.key(), now.tier);
-            }
-            Err(e) => {
-                failed += 1;
-                eprintln!("Restore of {} failed: {e}.", a.key());
-            }
-        }
-    }
-    if failed > 0 {
-        anyhow::bail!("{failed} of {} restores failed; see `strata dlq list`", targets.len());
-    }
-    Ok(())
-}
-
 /// A run's counts per action (`{"promote": {"count": 2, "bytes": 10}}`) as
 /// a line: `promote 2 (10 B), purge 1 (3 B)`.
 fn actions_line(summary: &serde_json::Value) -> String {

@@ -8,6 +8,7 @@ mod gc;
 mod lifecycle;
 mod metrics;
 mod ops;
+mod restore;
 mod retention;
 mod serve;
 mod tenant;
@@ -78,7 +79,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Lifecycle(LifecycleCommand::Plan { policy, as_of, json }) => {
             lifecycle::what_if(&app, &global, &policy, as_of.as_deref(), json).await
         }
-        Command::Restore(args) => lifecycle::restore(&app, args).await,
+        Command::Restore(args) => restore::restore(&app, args).await,
         Command::Retention(cmd) => retention::run(&app, cmd).await,
         Command::Explain(args) => retention::explain(&app, args).await,
         Command::Erase(args) => retention::erase(&app, args).await,
