@@ -28,10 +28,15 @@ impl Catalog {
     /// query should have passed [`ArtifactQuery::check`].
     pub async fn query(&self, q: &ArtifactQuery) -> Result<Vec<Artifact>, CatalogError> {
         let tags = self.tag_plan(q).await?;
+        // The page's ids are found first, and the columns (with their
+        // per-row subqueries) computed for those alone.
+        let outer = format!("SELECT {} FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE ", self.columns);
         let Some(latest) = q.latest else {
-            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
+            let mut b = Builder::new(format!("{outer}1 = 1"));
             self.push_filters(&mut b, "artifacts", q, tags);
             push_page(&mut b, q);
+            b.push(")");
+            push_order(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             return rows.iter().map(artifact_from_row).collect();
         };
@@ -51,7 +56,7 @@ impl Catalog {
         };
         let mut found = Vec::new();
         for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
-            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (", self.columns));
+            let mut b = Builder::new(format!("{outer}id IN ("));
             for (n, (tenant, workflow)) in chunk.iter().enumerate() {
                 if n > 0 {
                     b.push(" UNION ALL ");
@@ -65,6 +70,8 @@ impl Catalog {
             }
             b.push(")");
             push_page(&mut b, q);
+            b.push(")");
+            push_order(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             for row in &rows {
                 found.push(artifact_from_row(row)?);
@@ -214,7 +221,7 @@ fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(S
 
 /// Appends the position, the order and the limit of `q`'s page.
 fn push_page(b: &mut Builder, q: &ArtifactQuery) {
-    let (cmp, dir) = if q.descending { ("<", " DESC") } else { (">", "") };
+    let cmp = if q.descending { "<" } else { ">" };
     if let Some(after) = &q.after {
         match &after.value {
             // Within one tenant the comparison leaves the tenant out, so the
@@ -236,6 +243,15 @@ fn push_page(b: &mut Builder, q: &ArtifactQuery) {
         }
         b.push(", ").push_bind(after.id).push(")");
     }
+    push_order(b, q);
+    if let Some(limit) = q.limit {
+        b.push(" LIMIT ").push_bind(i64::from(limit));
+    }
+}
+
+/// Appends the order of `q`'s listing.
+fn push_order(b: &mut Builder, q: &ArtifactQuery) {
+    let dir = if q.descending { " DESC" } else { "" };
     let columns: &[&str] = match q.sort {
         SortKey::Name => &["tenant", "workflow", "name", "id"],
         SortKey::Created => &["created_at", "id"],
@@ -243,7 +259,4 @@ fn push_page(b: &mut Builder, q: &ArtifactQuery) {
     };
     let order: Vec<String> = columns.iter().map(|c| format!("{c}{dir}")).collect();
     b.push(" ORDER BY ").push(&order.join(", "));
-    if let Some(limit) = q.limit {
-        b.push(" LIMIT ").push_bind(i64::from(limit));
-    }
 }
