@@ -34,9 +34,9 @@ impl Catalog {
         let Some(latest) = q.latest else {
             let mut b = Builder::new(format!("{outer}1 = 1"));
             self.push_filters(&mut b, "artifacts", q, tags);
-            push_page(&mut b, q);
+            push_page(&mut b, q, tags == TagPlan::Drive);
             b.push(")");
-            push_order(&mut b, q);
+            push_order(&mut b, q, false);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             return rows.iter().map(artifact_from_row).collect();
         };
@@ -55,23 +55,41 @@ impl Catalog {
             }
         };
         let mut found = Vec::new();
+        let per_workflow = ArtifactQuery { tenant: None, workflow: None, ..q.clone() };
         for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
             let mut b = Builder::new(format!("{outer}id IN ("));
-            for (n, (tenant, workflow)) in chunk.iter().enumerate() {
-                if n > 0 {
-                    b.push(" UNION ALL ");
+            match self.dialect {
+                // One subquery, run once per workflow of the list: planned once.
+                Dialect::Postgres => {
+                    b.push("SELECT l.id FROM (VALUES ");
+                    for (n, (tenant, workflow)) in chunk.iter().enumerate() {
+                        b.push(if n == 0 { "(CAST(" } else { ", (CAST(" }).push_bind(tenant.clone());
+                        b.push(" AS TEXT), CAST(").push_bind(workflow.clone()).push(" AS TEXT))");
+                    }
+                    b.push(") AS w(tenant, workflow) CROSS JOIN LATERAL (SELECT b.id FROM artifacts b ");
+                    b.push("WHERE b.tenant = w.tenant AND b.workflow = w.workflow");
+                    self.push_filters(&mut b, "b", &per_workflow, tags);
+                    b.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(i64::from(latest));
+                    b.push(") AS l");
                 }
-                b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.tenant = ").push_bind(tenant.clone());
-                b.push(" AND b.workflow = ").push_bind(workflow.clone());
-                let per_workflow = ArtifactQuery { tenant: None, workflow: None, ..q.clone() };
-                self.push_filters(&mut b, "b", &per_workflow, tags);
-                b.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(i64::from(latest));
-                b.push(&format!(") AS w{n}"));
+                // No LATERAL: a branch per workflow.
+                Dialect::Sqlite => {
+                    for (n, (tenant, workflow)) in chunk.iter().enumerate() {
+                        if n > 0 {
+                            b.push(" UNION ALL ");
+                        }
+                        b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.tenant = ");
+                        b.push_bind(tenant.clone()).push(" AND b.workflow = ").push_bind(workflow.clone());
+                        self.push_filters(&mut b, "b", &per_workflow, tags);
+                        b.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(i64::from(latest));
+                        b.push(&format!(") AS w{n}"));
+                    }
+                }
             }
             b.push(")");
-            push_page(&mut b, q);
+            push_page(&mut b, q, false);
             b.push(")");
-            push_order(&mut b, q);
+            push_order(&mut b, q, false);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             for row in &rows {
                 found.push(artifact_from_row(row)?);
@@ -220,7 +238,10 @@ fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(S
 }
 
 /// Appends the position, the order and the limit of `q`'s page.
-fn push_page(b: &mut Builder, q: &ArtifactQuery) {
+/// With `sorted_after`, the order is written so that no index can serve
+/// it: SQLite then reads the rows through the filter it would otherwise
+/// check row by row (the tagged ids), and sorts what it found.
+fn push_page(b: &mut Builder, q: &ArtifactQuery, sorted_after: bool) {
     let cmp = if q.descending { "<" } else { ">" };
     if let Some(after) = &q.after {
         match &after.value {
@@ -243,20 +264,21 @@ fn push_page(b: &mut Builder, q: &ArtifactQuery) {
         }
         b.push(", ").push_bind(after.id).push(")");
     }
-    push_order(b, q);
+    push_order(b, q, sorted_after);
     if let Some(limit) = q.limit {
         b.push(" LIMIT ").push_bind(i64::from(limit));
     }
 }
 
 /// Appends the order of `q`'s listing.
-fn push_order(b: &mut Builder, q: &ArtifactQuery) {
+fn push_order(b: &mut Builder, q: &ArtifactQuery, sorted_after: bool) {
     let dir = if q.descending { " DESC" } else { "" };
     let columns: &[&str] = match q.sort {
         SortKey::Name => &["tenant", "workflow", "name", "id"],
         SortKey::Created => &["created_at", "id"],
         SortKey::Size => &["size", "id"],
     };
-    let order: Vec<String> = columns.iter().map(|c| format!("{c}{dir}")).collect();
+    let hint = if sorted_after { "+" } else { "" };
+    let order: Vec<String> = columns.iter().map(|c| format!("{hint}{c}{dir}")).collect();
     b.push(" ORDER BY ").push(&order.join(", "));
 }

@@ -35,8 +35,8 @@ impl Catalog {
     /// Inserts the copies of `seed` in one statement, and returns how many
     /// rows it wrote. Nothing else is written: no events and no blobs, so
     /// the rows serve planning and queries, not reads of their bytes. The
-    /// tenant must exist. On PostgreSQL the table's statistics are then
-    /// refreshed, as autovacuum would after a bulk load.
+    /// tenant must exist. On PostgreSQL the statistics of the artifact and
+    /// tag tables are then refreshed, as autovacuum would after a bulk load.
     pub async fn seed_copies(&self, seed: &SeedCopies<'_>) -> Result<u64, CatalogError> {
         let a = seed.template;
         let step = seed.spacing.num_milliseconds();
@@ -87,6 +87,7 @@ impl Catalog {
             // What autovacuum does after a bulk load, at once: the planner
             // estimates from the table as it now is.
             sqlx::query(sql("ANALYZE artifacts")).execute(&self.writer).await?;
+            sqlx::query(sql("ANALYZE artifact_tags")).execute(&self.writer).await?;
         }
         Ok(n)
     }
