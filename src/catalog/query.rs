@@ -34,9 +34,9 @@ impl Catalog {
         let Some(latest) = q.latest else {
             let mut b = Builder::new(format!("{outer}1 = 1"));
             self.push_filters(&mut b, "artifacts", q, tags);
-            push_page(&mut b, q, tags == TagPlan::Drive);
+            push_page(&mut b, q);
             b.push(")");
-            push_order(&mut b, q, false);
+            push_order(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             return rows.iter().map(artifact_from_row).collect();
         };
@@ -87,9 +87,9 @@ impl Catalog {
                 }
             }
             b.push(")");
-            push_page(&mut b, q, false);
+            push_page(&mut b, q);
             b.push(")");
-            push_order(&mut b, q, false);
+            push_order(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             for row in &rows {
                 found.push(artifact_from_row(row)?);
@@ -217,31 +217,34 @@ fn push_tag_terms(b: &mut Builder, tags: &[(String, String)]) {
 }
 
 /// Appends a filter to the artifact rows with any of `tags`: of `tenant`
-/// when known, else of the row's own tenant.
+/// when known, else of the row's own tenant. Probed, each tag is a point
+/// lookup of its own (`EXISTS … OR EXISTS …`), which a planner cannot turn
+/// into a read of every artifact carrying one of the tags.
 fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(String, String)], plan: TagPlan) {
-    match (tenant, plan) {
-        (Some(t), TagPlan::Drive) => {
-            b.push(&format!(" AND {row}.id IN (SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = "));
-            b.push_bind(t.as_str().to_owned());
-        }
-        (Some(t), TagPlan::Probe) => {
-            b.push(" AND EXISTS (SELECT 1 FROM artifact_tags t WHERE t.tenant = ").push_bind(t.as_str().to_owned());
-            b.push(&format!(" AND t.artifact_id = {row}.id"));
-        }
-        (None, _) => {
-            b.push(&format!(" AND EXISTS (SELECT 1 FROM artifact_tags t WHERE t.tenant = {row}.tenant"));
-            b.push(&format!(" AND t.artifact_id = {row}.id"));
-        }
+    if let (Some(t), TagPlan::Drive) = (tenant, plan) {
+        b.push(&format!(" AND {row}.id IN (SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = "));
+        b.push_bind(t.as_str().to_owned());
+        push_tag_terms(b, tags);
+        b.push(")");
+        return;
     }
-    push_tag_terms(b, tags);
+    b.push(" AND (");
+    for (n, tag) in tags.iter().enumerate() {
+        b.push(if n == 0 { "EXISTS (" } else { " OR EXISTS (" });
+        b.push("SELECT 1 FROM artifact_tags t WHERE t.tenant = ");
+        match tenant {
+            Some(t) => b.push_bind(t.as_str().to_owned()),
+            None => b.push(&format!("{row}.tenant")),
+        };
+        b.push(&format!(" AND t.artifact_id = {row}.id"));
+        push_tag_terms(b, std::slice::from_ref(tag));
+        b.push(")");
+    }
     b.push(")");
 }
 
 /// Appends the position, the order and the limit of `q`'s page.
-/// With `sorted_after`, the order is written so that no index can serve
-/// it: SQLite then reads the rows through the filter it would otherwise
-/// check row by row (the tagged ids), and sorts what it found.
-fn push_page(b: &mut Builder, q: &ArtifactQuery, sorted_after: bool) {
+fn push_page(b: &mut Builder, q: &ArtifactQuery) {
     let cmp = if q.descending { "<" } else { ">" };
     if let Some(after) = &q.after {
         match &after.value {
@@ -264,21 +267,20 @@ fn push_page(b: &mut Builder, q: &ArtifactQuery, sorted_after: bool) {
         }
         b.push(", ").push_bind(after.id).push(")");
     }
-    push_order(b, q, sorted_after);
+    push_order(b, q);
     if let Some(limit) = q.limit {
         b.push(" LIMIT ").push_bind(i64::from(limit));
     }
 }
 
 /// Appends the order of `q`'s listing.
-fn push_order(b: &mut Builder, q: &ArtifactQuery, sorted_after: bool) {
+fn push_order(b: &mut Builder, q: &ArtifactQuery) {
     let dir = if q.descending { " DESC" } else { "" };
     let columns: &[&str] = match q.sort {
         SortKey::Name => &["tenant", "workflow", "name", "id"],
         SortKey::Created => &["created_at", "id"],
         SortKey::Size => &["size", "id"],
     };
-    let hint = if sorted_after { "+" } else { "" };
-    let order: Vec<String> = columns.iter().map(|c| format!("{hint}{c}{dir}")).collect();
+    let order: Vec<String> = columns.iter().map(|c| format!("{c}{dir}")).collect();
     b.push(" ORDER BY ").push(&order.join(", "));
 }
