@@ -32,7 +32,9 @@ fn stored(api: &Api) {
 /// `workflow/name` of each artifact in a JSON list.
 fn names(list: &serde_json::Value) -> Vec<String> {
     let list = list.as_array().expect("a list");
-    list.iter().map(|a| format!("{}/{}", a["workflow"].as_str().unwrap(), a["name"].as_str().unwrap())).collect()
+    list.iter()
+        .map(|a| format!("{}/{}", a["workflow"].as_str().expect("a workflow"), a["name"].as_str().expect("a name")))
+        .collect()
 }
 
 impl Api {

@@ -9,8 +9,11 @@ use crate::query::{ArtifactQuery, NamePattern, Position, SortKey, SortValue};
 use crate::store::{PutOptions, Store};
 use chrono::Duration;
 
-/// (key, size, tags) of the artifacts stored, one minute apart, in order.
-const STORED: &[(&str, usize, &[(&str, &str)])] = &[
+/// An artifact stored: key, size, tags.
+type Stored = (&'static str, usize, &'static [(&'static str, &'static str)]);
+
+/// The artifacts stored, one minute apart, in order.
+const STORED: &[Stored] = &[
     ("acme/nightly/nightly-1.json", 10, &[("branch", "main"), ("kind", "nightly")]),
     ("acme/nightly/nightly-2.json", 30, &[("branch", "dev"), ("kind", "nightly")]),
     ("acme/nightly/nightly-3.json", 20, &[("branch", "main")]),
