@@ -122,7 +122,7 @@ async fn documented_bounds_are_the_enforced_bounds() {
 
     // A cursor of the documented shape is a position, whoever wrote it.
     let cursor = param(listing, "cursor")["pattern"].as_str().unwrap().to_owned();
-    assert_eq!(cursor, r"^(?:[0-9a-f]{2})*\.(?:[0-9a-f]{2})*\.[0-9]{1,18}$");
+    assert_eq!(cursor, r"^(?:(?:[0-9a-f]{2})*\.(?:[0-9a-f]{2})*|[cs]\.-?[0-9]{1,18})\.[0-9]{1,18}$");
     api.put("wf", "b.txt", b"world").await;
     let first = api.call("GET", "/v1/tenants/acme/artifacts?limit=1").token(ADMIN).send().await.json();
     let next = first["next_cursor"].as_str().unwrap().to_owned();
@@ -135,6 +135,32 @@ async fn documented_bounds_are_the_enforced_bounds() {
     assert_eq!((made_up.status, made_up.json()["artifacts"].as_array().unwrap().len()), (200, 0), "after wf z");
     let bad = api.call("GET", "/v1/tenants/acme/artifacts?cursor=zz").token(ADMIN).send().await;
     bad.problem(400, "bad-request");
+    // By creation, the cursor is `c.MILLIS.ID`; a made-up one is a position too.
+    let url = "/v1/tenants/acme/artifacts?sort=created&limit=1";
+    let first = api.call("GET", url).token(ADMIN).send().await.json();
+    let next = first["next_cursor"].as_str().unwrap().to_owned();
+    assert!(next.starts_with("c."), "{next}");
+    let second = api.call("GET", &format!("{url}&cursor={next}")).token(ADMIN).send().await.json();
+    assert_eq!(second["artifacts"][0]["name"], "b.txt");
+    let made_up = api.call("GET", "/v1/tenants/acme/artifacts?sort=created&cursor=c.-5.0").token(ADMIN).send().await;
+    assert_eq!(made_up.json()["artifacts"].as_array().unwrap().len(), 2, "everything is after 1970");
+
+    // The query's other bounds, documented and enforced alike.
+    let latest = param(listing, "latest");
+    assert_eq!((&latest["minimum"], &latest["maximum"]), (&json!(1), &json!(1000)));
+    for (value, status) in [("0", 400), ("1", 200), ("1000", 200), ("1001", 400)] {
+        let reply = api.call("GET", &format!("/v1/tenants/acme/artifacts?latest={value}")).token(ADMIN).send().await;
+        assert_eq!(reply.status, status, "latest={value}");
+    }
+    let size = param(listing, "min_size");
+    assert_eq!((&size["minimum"], &size["maximum"]), (&json!(0), &json!(i64::MAX)));
+    for (value, status) in [("-1", 400), ("0", 200), ("9223372036854775807", 200), ("9223372036854775808", 400)] {
+        let reply = api.call("GET", &format!("/v1/tenants/acme/artifacts?min_size={value}")).token(ADMIN).send().await;
+        assert_eq!(reply.status, status, "min_size={value}");
+    }
+    assert_eq!(param(listing, "sort")["enum"], json!(["name", "created", "size"]));
+    let name = resolve(&doc, param(listing, "name"));
+    assert_eq!((&name["minLength"], &name["maxLength"]), (&json!(1), &json!(128)));
 }
 
 #[tokio::test]
