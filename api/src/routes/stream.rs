@@ -86,7 +86,7 @@ impl<'de> Deserialize<'de> for SequenceNumber {
     tag = "lifecycle",
     params(
         StreamQuery,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this sequence number (sent by a reconnecting EventSource)")
+        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "Resume after this sequence number (sent by a reconnecting EventSource)")
     ),
     responses((status = 200, description = "An endless stream of events", content_type = "text/event-stream", body = String))
 )]
