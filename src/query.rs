@@ -255,7 +255,7 @@ pub struct ArtifactQuery {
     pub latest: Option<u32>,
     /// The order.
     pub sort: SortKey,
-    /// Largest first.
+    /// Reversed: last name, newest or largest first.
     pub descending: bool,
     /// Include purged, deleted and erased tombstones.
     pub include_deleted: bool,

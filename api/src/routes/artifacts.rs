@@ -412,7 +412,7 @@ pub struct ListQuery {
     #[serde(default, deserialize_with = "params::parsed")]
     #[param(value_type = Option<SortName>, inline)]
     sort: Option<SortKey>,
-    /// Largest first
+    /// Reverse the order: last name, newest or largest first
     #[serde(default)]
     #[param(value_type = Option<bool>)]
     desc: bool,

@@ -251,7 +251,7 @@ pub struct LsArgs {
     /// Sort by name (tenant, workflow, name), created or size.
     #[arg(long, default_value = "name", value_parser = sort_key)]
     pub sort: SortKey,
-    /// Largest first.
+    /// Reverse the order: last name, newest or largest first.
     #[arg(long)]
     pub desc: bool,
     /// At most this many.
