@@ -308,6 +308,13 @@ impl ArtifactQuery {
         Ok(())
     }
 
+    /// The tag filters as groups of which an artifact must match one tag
+    /// each: every all-of tag alone, then the any-of tags together.
+    pub fn tag_groups(&self) -> impl Iterator<Item = &[(String, String)]> {
+        let any = (!self.any_tags.is_empty()).then_some(&self.any_tags[..]);
+        self.all_tags.iter().map(std::slice::from_ref).chain(any)
+    }
+
     /// The order of `a` and `b` in this query's listing.
     pub fn order(&self, a: &Artifact, b: &Artifact) -> Ordering {
         let ord = (SortValue::of(a, self.sort), a.id).cmp(&(SortValue::of(b, self.sort), b.id));

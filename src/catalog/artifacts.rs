@@ -2,7 +2,7 @@
 //! reference counts (the planner's due query is in `due.rs`).
 
 use super::batch::Save;
-use super::sql::{Builder, sql};
+use super::sql::sql;
 use super::{Catalog, CatalogError, WriteTx, opt_time};
 use crate::artifact::{Artifact, State, Tier};
 use crate::clock::{from_millis, to_millis};
@@ -158,24 +158,17 @@ impl Catalog {
             .ok_or_else(|| CatalogError::NotFound(format!("artifact {key}")))
     }
 
-    /// Lists artifacts, ordered by tenant, workflow, name.
+    /// Lists artifacts, ordered by tenant, workflow, name: the query of
+    /// the same filters, whole.
     pub async fn list(&self, filter: &ArtifactFilter) -> Result<Vec<Artifact>, CatalogError> {
-        let mut q = Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns));
-        if let Some(t) = &filter.tenant {
-            q.push(" AND tenant = ").push_bind(t.as_str().to_owned());
-        }
-        if let Some(w) = &filter.workflow {
-            q.push(" AND workflow = ").push_bind(w.as_str().to_owned());
-        }
-        if let Some(tier) = filter.tier {
-            q.push(" AND tier = ").push_bind(tier.as_str());
-        }
-        if !filter.include_deleted {
-            q.push(" AND state IN ('active', 'eligible')");
-        }
-        q.push(" ORDER BY tenant, workflow, name, id");
-        let rows = q.build(self.dialect)?.fetch_all(&self.pool).await?;
-        rows.iter().map(artifact_from_row).collect()
+        let query = crate::query::ArtifactQuery {
+            tenant: filter.tenant.clone(),
+            workflow: filter.workflow.clone(),
+            tier: filter.tier,
+            include_deleted: filter.include_deleted,
+            ..crate::query::ArtifactQuery::default()
+        };
+        self.query(&query).await
     }
 
     /// Records a read.

@@ -27,16 +27,22 @@ impl Catalog {
     /// The artifacts `q` selects, in its order (see [`ArtifactQuery`]). The
     /// query should have passed [`ArtifactQuery::check`].
     pub async fn query(&self, q: &ArtifactQuery) -> Result<Vec<Artifact>, CatalogError> {
-        let tags = self.tag_plan(q).await?;
-        // The page's ids are found first, and the columns (with their
+        // A page's ids are found first, and the columns (with their
         // per-row subqueries) computed for those alone.
         let outer = format!("SELECT {} FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE ", self.columns);
         let Some(latest) = q.latest else {
-            let mut b = Builder::new(format!("{outer}1 = 1"));
+            let tags = self.tag_plan(q).await?;
+            // A whole listing computes every row's columns anyway.
+            let mut b = match q.limit {
+                Some(_) => Builder::new(format!("{outer}1 = 1")),
+                None => Builder::new(format!("SELECT {} FROM artifacts WHERE 1 = 1", self.columns)),
+            };
             self.push_filters(&mut b, "artifacts", q, tags);
             push_page(&mut b, q);
-            b.push(")");
-            push_order(&mut b, q);
+            if q.limit.is_some() {
+                b.push(")");
+                push_order(&mut b, q);
+            }
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
             return rows.iter().map(artifact_from_row).collect();
         };
@@ -55,7 +61,10 @@ impl Catalog {
             }
         };
         let mut found = Vec::new();
+        // Each workflow's subquery names no tenant of the query's, so its
+        // tags are probed (see `push_tagged`).
         let per_workflow = ArtifactQuery { tenant: None, workflow: None, ..q.clone() };
+        let tags = TagPlan::Probe;
         for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
             let mut b = Builder::new(format!("{outer}id IN ("));
             match self.dialect {
@@ -136,9 +145,7 @@ impl Catalog {
         if self.dialect == Dialect::Postgres || (q.all_tags.is_empty() && q.any_tags.is_empty()) {
             return Ok(TagPlan::Probe);
         }
-        let groups =
-            q.all_tags.iter().map(std::slice::from_ref).chain((!q.any_tags.is_empty()).then_some(&q.any_tags[..]));
-        for tags in groups {
+        for tags in q.tag_groups() {
             let mut b = Builder::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM artifact_tags t WHERE t.tenant = ");
             b.push_bind(tenant.as_str().to_owned());
             push_tag_terms(&mut b, tags);
@@ -173,9 +180,7 @@ impl Catalog {
                 }
             };
         }
-        let groups =
-            q.all_tags.iter().map(std::slice::from_ref).chain((!q.any_tags.is_empty()).then_some(&q.any_tags[..]));
-        for tags_of_group in groups {
+        for tags_of_group in q.tag_groups() {
             push_tagged(b, row, &q.tenant, tags_of_group, tags);
         }
         if let Some(at) = q.created_after {
