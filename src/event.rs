@@ -68,6 +68,10 @@ pub enum EventKind {
     /// A garbage collection removed crash leftovers and unreferenced blobs
     /// (files and bytes per tier).
     GcCompleted,
+    /// A webhook endpoint was registered for a tenant.
+    WebhookRegistered,
+    /// A webhook endpoint was removed.
+    WebhookRemoved,
 }
 
 impl EventKind {
@@ -101,6 +105,8 @@ impl EventKind {
             EventKind::Erased => "erased",
             EventKind::LifecycleDryRun => "lifecycle_dry_run",
             EventKind::GcCompleted => "gc_completed",
+            EventKind::WebhookRegistered => "webhook_registered",
+            EventKind::WebhookRemoved => "webhook_removed",
         }
     }
 }

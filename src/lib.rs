@@ -36,3 +36,4 @@ mod store_error;
 pub mod tiers;
 pub mod tokens;
 pub mod upcoming;
+pub mod webhook;

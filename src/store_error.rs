@@ -65,6 +65,17 @@ pub enum StoreError {
     /// The artifact is held and cannot be deleted or replaced.
     #[error("artifact {0} is held; release its holds first (strata retention holds {0})")]
     Held(ArtifactKey),
+    /// A webhook endpoint that cannot be registered.
+    #[error(transparent)]
+    Webhook(#[from] crate::webhook::WebhookError),
+    /// The tenant has no registered webhook with this id.
+    #[error("tenant {tenant} has no registered webhook {id} (configured ones are removed from the configuration file)")]
+    WebhookNotFound {
+        /// The tenant given.
+        tenant: String,
+        /// The webhook id given.
+        id: String,
+    },
     /// The tenant has no live token with this id.
     #[error("tenant {tenant} has no live token {id}")]
     TokenNotFound {
@@ -133,11 +144,13 @@ impl StoreError {
             StoreError::UnknownTenant(_)
             | StoreError::NotFound(_)
             | StoreError::TokenNotFound { .. }
+            | StoreError::WebhookNotFound { .. }
             | StoreError::HoldNotFound { .. } => ErrorKind::NotFound,
             StoreError::UnknownPlan { .. }
             | StoreError::UnknownClass(_)
             | StoreError::MissingReason
             | StoreError::Query(_)
+            | StoreError::Webhook(_)
             | StoreError::Hold(HoldError::BadDate { .. }) => ErrorKind::Invalid,
             StoreError::TenantExists(_)
             | StoreError::AlreadyExists(_)

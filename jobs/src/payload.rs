@@ -23,6 +23,8 @@ pub enum JobKind {
     Restore,
     /// Delete an artifact on request (GDPR), whatever its plan or class.
     Erase,
+    /// Deliver one webhook notice (`notice` names it; no artifact claim).
+    Webhook,
 }
 
 impl JobKind {
@@ -36,6 +38,7 @@ impl JobKind {
             JobKind::Purge => "purge",
             JobKind::Restore => "restore",
             JobKind::Erase => "erase",
+            JobKind::Webhook => strata_core::webhook::DELIVERY_JOB_KIND,
         }
     }
 }
@@ -92,6 +95,9 @@ pub struct Job {
     /// When its action became due (for the eligibility-to-action lag).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_at: Option<DateTime<Utc>>,
+    /// For webhook jobs: the notice (`webhook_deliveries.id`) to deliver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<i64>,
 }
 
 impl Job {
@@ -121,6 +127,30 @@ impl Job {
             reason: None,
             run_id: None,
             due_at: None,
+            notice: None,
+        }
+    }
+
+    /// A job delivering webhook notice `notice` of `tenant`. It claims no
+    /// artifact: the notice's row says whether it is still owed.
+    pub fn webhook(notice: i64, tenant: &str, planned_for: DateTime<Utc>) -> Self {
+        Self {
+            kind: JobKind::Webhook,
+            artifact_id: 0,
+            tenant: tenant.to_owned(),
+            token: String::new(),
+            generation: 0,
+            from_tier: Tier::Hot,
+            from_codec: Codec::None,
+            to_tier: None,
+            planned_for,
+            forced: false,
+            actor: "webhooks".to_owned(),
+            restore_days: None,
+            reason: None,
+            run_id: None,
+            due_at: None,
+            notice: Some(notice),
         }
     }
 

@@ -13,6 +13,7 @@
 //! - [`lanes`]: the lanes jobs go on and their depth.
 //! - [`message`]: a planned job as a queue message.
 //! - [`plan`]: planning what is due and enqueueing it; dry runs.
+//! - [`notices`]: the webhook notices owed, and their delivery jobs.
 //! - [`dead`]: an operator's retry or discard of dead letters.
 //! - [`metrics`]: the Prometheus exposition of the durable state and of a
 //!   pool's job counters.
@@ -22,6 +23,7 @@ pub mod dead;
 pub mod lanes;
 pub mod message;
 pub mod metrics;
+pub mod notices;
 pub mod plan;
 pub mod sqlite;
 #[cfg(any(test, feature = "testing"))]

@@ -31,6 +31,7 @@ mod status;
 mod suite;
 mod tenants;
 mod tokens;
+mod webhooks;
 
 use crate::error_kind::ErrorKind;
 use crate::id::TenantId;

@@ -70,6 +70,12 @@ variables! {
     FSYNC = "STRATA_FSYNC" => "storage.fsync", |c, v| boolean(v).map(|b| c.storage.fsync = b);
     /// Sets `gc.min_age_secs`.
     GC_MIN_AGE_SECS = "STRATA_GC_MIN_AGE_SECS" => "gc.min_age_secs", |c, v| number(v).map(|n| c.gc.min_age_secs = n);
+    /// Sets `webhooks.expiring_soon_days`.
+    WEBHOOKS_EXPIRING_SOON_DAYS = "STRATA_WEBHOOKS_EXPIRING_SOON_DAYS" => "webhooks.expiring_soon_days",
+        |c, v| number(v).map(|n| c.webhooks.expiring_soon_days = n);
+    /// Sets `webhooks.allow_private`.
+    WEBHOOKS_ALLOW_PRIVATE = "STRATA_WEBHOOKS_ALLOW_PRIVATE" => "webhooks.allow_private",
+        |c, v| boolean(v).map(|b| c.webhooks.allow_private = b);
     /// Sets `lifecycle.dry_run`.
     LIFECYCLE_DRY_RUN = "LIFECYCLE_DRY_RUN" => "lifecycle.dry_run", |c, v| boolean(v).map(|b| c.lifecycle.dry_run = b);
     /// Sets `lifecycle.dry_run`, under its other name; it wins over `LIFECYCLE_DRY_RUN`.

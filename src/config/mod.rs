@@ -20,6 +20,7 @@ mod storage;
 mod tests;
 mod tiers;
 mod validate;
+mod webhooks;
 
 pub use api::ApiConfig;
 pub use catalog::CatalogConfig;
@@ -33,6 +34,7 @@ pub use scheduler::SchedulerConfig;
 pub use secret::Secret;
 pub use storage::{Backend, StorageConfig, TierLocation};
 pub use tiers::{AgeFrom, TierConfig};
+pub use webhooks::{EndpointConfig, WebhooksConfig};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -108,6 +110,8 @@ pub struct Config {
     pub api: ApiConfig,
     /// Garbage collection.
     pub gc: GcConfig,
+    /// Webhooks.
+    pub webhooks: WebhooksConfig,
 }
 
 /// The dotted key whose value starts at byte `at` of a TOML text: the

@@ -169,6 +169,25 @@ impl Config {
                 return Err(invalid(key, format!("{secs} is more than {GC_MAX_SECS} (100 years)")));
             }
         }
+        let hooks = &self.webhooks;
+        if hooks.expiring_soon_days > 3650 {
+            return Err(invalid("webhooks.expiring_soon_days", "must be at most 3650 (10 years)".into()));
+        }
+        for (key, value, range) in [
+            ("webhooks.timeout_secs", hooks.timeout_secs, 1..=300),
+            ("webhooks.poll_interval_ms", hooks.poll_interval_ms, 10..=3_600_000),
+            ("webhooks.expiring_scan_secs", hooks.expiring_scan_secs, 1..=86_400),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(key, format!("{value} is outside {}..={}", range.start(), range.end())));
+            }
+        }
+        for (i, e) in hooks.endpoints.iter().enumerate() {
+            let key = format!("webhooks.endpoints[{i}]");
+            crate::id::TenantId::parse(&e.tenant).map_err(|err| invalid(&key, err.to_string()))?;
+            crate::webhook::check_endpoint(&e.url, &e.events, e.secret.expose(), hooks.allow_private)
+                .map_err(|err| invalid(&key, err.to_string()))?;
+        }
         Ok(())
     }
 }

@@ -244,6 +244,7 @@ fn noop_job(i: usize) -> NewJob {
         reason: None,
         run_id: None,
         due_at: None,
+        notice: None,
     };
     NewJob { lane: DEFAULT_LANE.into(), kind: JobKind::Promote.as_str().into(), payload: job.to_json() }
 }

@@ -1,7 +1,8 @@
 //! The scheduler: on each cron tick, plan what is due and enqueue it. Cron
 //! only enqueues; workers do the work. The planning itself is the queue
 //! contract's ([`strata_queue::plan`]); this is the loop around it: the
-//! ticks, the leadership among schedulers, garbage collection.
+//! ticks, the leadership among schedulers, garbage collection, and the
+//! webhook notices.
 
 use croner::Cron;
 use std::str::FromStr;
@@ -9,6 +10,7 @@ use strata_core::catalog::Fence;
 use strata_core::gc;
 use strata_core::store::Store;
 use strata_queue::Queue;
+use strata_queue::notices;
 use strata_queue::plan::{PlanError, dry_run, plan_tick};
 use tokio::sync::watch;
 
@@ -87,7 +89,52 @@ async fn collect_if_due(
 /// holder plans; a plan commits only while its fence still holds the lease.
 /// Under the dry-run switch (`lifecycle.dry_run`) each tick is a [`dry_run`].
 /// The leader also collects garbage every `gc.interval_secs`.
+/// Beside the ticks, every scheduler sends webhook notices (see [`notify`]).
 pub async fn run(
+    store: &Store,
+    queue: &dyn Queue,
+    cron: &Cron,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), SchedulerError> {
+    let (ticked, ()) = tokio::join!(ticks(store, queue, cron, shutdown.clone()), notify(store, queue, shutdown));
+    ticked
+}
+
+/// Looks for webhook notices owed every `webhooks.poll_interval_ms` (and
+/// for artifacts entering the `expiring_soon` window every
+/// `webhooks.expiring_scan_secs`) and enqueues their delivery jobs, until
+/// shutdown. Passes are idempotent, so every scheduler runs them, leader or
+/// not. Under the dry-run switch nothing is sent.
+pub async fn notify(store: &Store, queue: &dyn Queue, mut shutdown: watch::Receiver<bool>) {
+    if store.config().lifecycle.dry_run {
+        return;
+    }
+    let hooks = &store.config().webhooks;
+    let every = std::time::Duration::from_millis(hooks.poll_interval_ms.max(10));
+    let scan_every = chrono::Duration::seconds(i64::try_from(hooks.expiring_scan_secs).unwrap_or(i64::MAX));
+    let mut last_scan: Option<chrono::DateTime<chrono::Utc>> = None;
+    while !*shutdown.borrow() {
+        let now = store.now();
+        let scan = last_scan.is_none_or(|at| now - at >= scan_every);
+        match notices::dispatch(store, queue, now, scan).await {
+            Ok(report) => {
+                if scan {
+                    last_scan = Some(now);
+                }
+                if report.enqueued > 0 {
+                    tracing::info!(enqueued = report.enqueued, expiring = report.expiring, "Webhook notices enqueued");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "Looking for webhook notices failed; the next pass retries"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            changed = shutdown.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+async fn ticks(
     store: &Store,
     queue: &dyn Queue,
     cron: &Cron,

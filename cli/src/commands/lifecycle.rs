@@ -13,6 +13,7 @@ use strata_core::event::EventKind;
 use strata_jobs::handlers::Context;
 use strata_jobs::planner::{self, Plan};
 use strata_queue::lanes::all_lanes;
+use strata_queue::notices;
 use strata_queue::plan::{dry_run, plan_and_enqueue};
 use strata_workers::pool::{Mode, RunReport, WorkerPool};
 
@@ -55,6 +56,19 @@ pub async fn drain(app: &App, lanes: Vec<String>, show_progress: bool) -> anyhow
     watcher.abort();
     bar.finish_and_clear();
     Ok(result?)
+}
+
+/// Enqueues the webhook notices owed as of `as_of` (what the run logged,
+/// and the artifacts entering the `expiring_soon` window); returns how many.
+/// A failure is reported and left to the next run or scheduler pass.
+async fn notify(app: &App, as_of: DateTime<Utc>) -> usize {
+    match notices::dispatch(&app.store, app.queue.as_ref(), as_of, true).await {
+        Ok(report) => report.enqueued,
+        Err(e) => {
+            tracing::warn!(error = %e, "Could not enqueue webhook notices; the next run or scheduler pass does");
+            0
+        }
+    }
 }
 
 /// Prints a plan; `passes` holds the actions each planning pass added (a
@@ -161,6 +175,7 @@ async fn run_in_passes(
     let mut plan = plan_and_enqueue(&app.store, app.queue.as_ref(), as_of, "cli").await?;
     let mut passes = vec![plan.items.len()];
     if !wait {
+        notify(app, as_of).await;
         return Ok((plan, None, passes));
     }
     let mut report = drain(app, all_lanes(app.store.config()), progress).await?;
@@ -182,6 +197,16 @@ async fn run_in_passes(
     }
     if let Some(id) = plan.run_id {
         app.store.catalog().finish_run(id, started.elapsed()).await?;
+    }
+    if notify(app, as_of).await > 0 {
+        let sent = drain(app, all_lanes(app.store.config()), progress).await?;
+        for (kind, outcomes) in sent.outcomes {
+            for (outcome, n) in outcomes {
+                *report.outcomes.entry(kind.clone()).or_default().entry(outcome).or_default() += n;
+            }
+        }
+        report.retried += sent.retried;
+        report.dead_lettered += sent.dead_lettered;
     }
     Ok((plan, Some(report), passes))
 }

@@ -11,10 +11,12 @@ mod erase;
 mod purge;
 mod scan;
 mod tier_move;
+mod webhook;
 
+use crate::notify::Sender;
 use crate::payload::{Job, JobKind};
 use batch::{Batch, Member};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use strata_core::artifact::{Artifact, Codec, Tier};
 use strata_core::catalog::CatalogError;
 use strata_core::committer::{BlobRelease, Change, LifecycleWrite};
@@ -121,6 +123,8 @@ pub struct Context {
     failpoint: Option<FailPoint>,
     /// The batch this job runs in, if any.
     batch: Option<Arc<Member>>,
+    /// The webhook sender, made at the first webhook job.
+    sender: Arc<OnceLock<Result<Sender, String>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -132,7 +136,7 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// A context acting as `actor`.
     pub fn new(store: Store, actor: &str) -> Self {
-        Self { store, actor: actor.to_owned(), failpoint: None, batch: None }
+        Self { store, actor: actor.to_owned(), failpoint: None, batch: None, sender: Arc::default() }
     }
 
     /// One context for each of `jobs` jobs fetched together: their catalog
@@ -148,6 +152,11 @@ impl Context {
     pub fn with_failpoint(mut self, failpoint: FailPoint) -> Self {
         self.failpoint = Some(failpoint);
         self
+    }
+
+    /// The process's webhook sender.
+    fn sender(&self) -> Result<&Sender, String> {
+        self.sender.get_or_init(|| Sender::new(&self.store.config().webhooks)).as_ref().map_err(Clone::clone)
     }
 
     fn step(&self, name: &'static str) -> Result<(), JobError> {
@@ -215,6 +224,9 @@ pub async fn run_batch(ctx: &Context, jobs: &[Job]) -> Vec<Result<Outcome, JobEr
 
 /// Runs one job to completion.
 pub async fn run(ctx: &Context, job: &Job) -> Result<Outcome, JobError> {
+    if job.kind == JobKind::Webhook {
+        return webhook::run(ctx, job).await;
+    }
     let Some(artifact) = ctx.claimed(job).await? else {
         return Ok(Outcome::Stale);
     };
@@ -224,6 +236,7 @@ pub async fn run(ctx: &Context, job: &Job) -> Result<Outcome, JobError> {
         JobKind::Purge => purge::run(ctx, job, artifact).await,
         JobKind::Scan => scan::run(ctx, job, artifact).await,
         JobKind::Erase => erase::run(ctx, job, artifact).await,
+        JobKind::Webhook => webhook::run(ctx, job).await,
     }
 }
 
