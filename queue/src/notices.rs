@@ -125,7 +125,8 @@ fn notices_of(hooks: &[Webhook], e: &Event) -> Vec<NewDelivery> {
     let Some(event) = WebhookEvent::of_log_kind(&e.event_type) else { return Vec::new() };
     let Some(tenant) = e.tenant_id.as_deref() else { return Vec::new() };
     // A failing endpoint cannot be told of its own failures.
-    if event == WebhookEvent::JobDeadLettered && e.data.get("kind").and_then(|k| k.as_str()) == Some(DELIVERY_JOB_KIND) {
+    if event == WebhookEvent::JobDeadLettered && e.data.get("kind").and_then(|k| k.as_str()) == Some(DELIVERY_JOB_KIND)
+    {
         return Vec::new();
     }
     let key = format!("evt-{}", e.seq);

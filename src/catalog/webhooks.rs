@@ -118,12 +118,11 @@ impl Catalog {
     /// Up to `limit` notices whose delivery job is not yet on the queue,
     /// oldest first: `(id, tenant)`.
     pub async fn notice_outbox(&self, limit: i64) -> Result<Vec<(i64, String)>, CatalogError> {
-        let rows = sqlx::query(sql(
-            "SELECT id, tenant FROM webhook_deliveries WHERE enqueued_at IS NULL ORDER BY id LIMIT ?",
-        ))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query(sql("SELECT id, tenant FROM webhook_deliveries WHERE enqueued_at IS NULL ORDER BY id LIMIT ?"))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("tenant")?))).collect()
     }
 

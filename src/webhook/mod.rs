@@ -94,7 +94,9 @@ pub enum WebhookError {
         addr: IpAddr,
     },
     /// An unknown event type.
-    #[error("unknown webhook event {0:?}; expected one of expiring_soon, deletion_eligible, purged, erased, job_dead_lettered, restored")]
+    #[error(
+        "unknown webhook event {0:?}; expected one of expiring_soon, deletion_eligible, purged, erased, job_dead_lettered, restored"
+    )]
     Event(String),
     /// No event type at all.
     #[error("a webhook must list at least one event")]
@@ -301,7 +303,9 @@ mod tests {
 
     #[test]
     fn only_absolute_http_urls_are_accepted() {
-        for bad in ["ftp://example.com/x", "example.com/hook", "http://", "file:///etc/passwd", "http://u:p@example.com/"] {
+        for bad in
+            ["ftp://example.com/x", "example.com/hook", "http://", "file:///etc/passwd", "http://u:p@example.com/"]
+        {
             assert!(matches!(check_url(bad, false), Err(WebhookError::Url(_))), "{bad}");
         }
         assert!(check_url("https://hooks.example.com/strata?x=1", false).is_ok());

@@ -95,6 +95,9 @@ pub enum Command {
     /// Manage tenants.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage tenants' webhook endpoints and see their deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Plan and run the lifecycle, or summarize it.
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
@@ -337,6 +340,54 @@ pub enum TokenCommand {
         name: TenantId,
         /// The token's id (from `token ls`).
         id: i64,
+    },
+}
+
+/// `strata webhook …`.
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Register an endpoint for a tenant's events; prints its signing secret once.
+    Add {
+        /// Tenant id.
+        #[arg(value_parser = IdParser(TenantId::parse))]
+        tenant: TenantId,
+        /// Where notices are POSTed (http or https).
+        url: String,
+        /// Event types, comma-separated: expiring_soon, deletion_eligible,
+        /// purged, erased, job_dead_lettered, restored.
+        #[arg(long, value_delimiter = ',', required = true)]
+        events: Vec<String>,
+        /// The signing secret (at least 16 characters); generated when not given.
+        #[arg(long, env = "STRATA_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: Option<String>,
+    },
+    /// List endpoints (configured and registered; never their secrets).
+    Ls {
+        /// Only this tenant's.
+        #[arg(value_parser = IdParser(TenantId::parse))]
+        tenant: Option<TenantId>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a registered endpoint; notices not yet delivered to it are dropped.
+    Rm {
+        /// Tenant id.
+        #[arg(value_parser = IdParser(TenantId::parse))]
+        tenant: TenantId,
+        /// The endpoint's id (from `webhook ls`).
+        id: String,
+    },
+    /// An endpoint's newest notices: attempts, last status, delivered or not.
+    Deliveries {
+        /// The endpoint's id.
+        id: String,
+        /// How many.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

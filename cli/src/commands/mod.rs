@@ -12,10 +12,12 @@ mod restore;
 mod retention;
 mod serve;
 mod tenant;
+mod webhook;
 
 use crate::app::{App, Opening};
 use crate::args::{
     Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand, TenantCommand, TokenCommand,
+    WebhookCommand,
 };
 
 /// How a command opens the data directory: commands that only read never
@@ -32,6 +34,7 @@ fn opening(command: &Command) -> Opening {
             | Command::Events(_)
             | Command::Dlq(DlqCommand::List { .. })
             | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
+            | Command::Webhook(WebhookCommand::Ls { .. } | WebhookCommand::Deliveries { .. })
             | Command::Retention(
                 RetentionCommand::Holds { .. } | RetentionCommand::History { .. } | RetentionCommand::Upcoming { .. }
             )
@@ -74,6 +77,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Ls(args) => artifacts::ls(&app, args).await,
         Command::Rm(args) => artifacts::rm(&app, args).await,
         Command::Tenant(cmd) => tenant::run(&app, cmd).await,
+        Command::Webhook(cmd) => webhook::run(&app, cmd).await,
         Command::Lifecycle(LifecycleCommand::Run(args)) => lifecycle::run(&app, args).await,
         Command::Lifecycle(LifecycleCommand::Summary { json }) => lifecycle::summary(&app, json).await,
         Command::Lifecycle(LifecycleCommand::Plan { policy, as_of, json }) => {

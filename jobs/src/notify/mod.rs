@@ -46,7 +46,9 @@ impl reqwest::dns::Resolve for PublicOnly {
             // Every address must be public: a name with one private address
             // among public ones could be made to pick it.
             if let Some(bad) = addrs.iter().find(|a| !is_public(a.ip())) {
-                return Err(Box::new(NotPublic { name: host, addr: bad.ip() }) as Box<dyn std::error::Error + Send + Sync>);
+                return Err(
+                    Box::new(NotPublic { name: host, addr: bad.ip() }) as Box<dyn std::error::Error + Send + Sync>
+                );
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -131,4 +133,42 @@ fn failure(e: &reqwest::Error) -> Sent {
         source = s.source();
     }
     Sent::Failed(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::dns::Resolve;
+    use std::str::FromStr;
+
+    #[tokio::test]
+    async fn a_name_resolving_to_a_private_address_is_refused() {
+        let name = reqwest::dns::Name::from_str("localhost").unwrap();
+        let refused = PublicOnly.resolve(name).await.err().unwrap();
+        assert!(refused.to_string().contains("not a public address"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn a_private_endpoint_is_not_contacted_when_private_addresses_are_off() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let sender = Sender::new(&WebhooksConfig::default()).unwrap();
+        let notice = WebhookDelivery {
+            id: 1,
+            webhook_id: "wh_x".into(),
+            tenant: "acme".into(),
+            event: "purged".into(),
+            idempotency_key: "evt-1".into(),
+            body: "{}".into(),
+            occurred_at: chrono::Utc::now(),
+            attempts: 0,
+            delivered_at: None,
+            last_status: None,
+            last_error: None,
+        };
+        let sent = sender.send(&url, "a-signing-secret-for-tests", &notice, 0).await;
+        assert!(matches!(&sent, Sent::Private(why) if why.contains("not a public address")), "{sent:?}");
+        let accepted = tokio::time::timeout(Duration::from_millis(200), listener.accept()).await;
+        assert!(accepted.is_err(), "nothing connected");
+    }
 }

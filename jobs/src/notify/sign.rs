@@ -39,9 +39,9 @@ pub fn verify(secret: &str, header: &str, body: &str, now: i64, tolerance_secs: 
         return false;
     }
     let expected = mac(secret, t, body);
-    given.iter().any(|g| {
-        g.len() == expected.len() && g.iter().zip(&expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-    })
+    given
+        .iter()
+        .any(|g| g.len() == expected.len() && g.iter().zip(&expected).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0)
 }
 
 #[cfg(test)]
