@@ -28,9 +28,16 @@ fn operations(doc: &serde_json::Value) -> Vec<(String, String, Vec<String>)> {
     out
 }
 
-/// A world with one artifact of acme (warm, so it can be restored), a hold
-/// and a restore job, and the document.
-async fn world() -> (Api, serde_json::Value, String, String) {
+/// The ids a walk puts into path templates.
+struct Ids {
+    job: String,
+    hold: String,
+    webhook: String,
+}
+
+/// A world with one artifact of acme (warm, so it can be restored), a hold,
+/// a restore job and a webhook, and the document.
+async fn world() -> (Api, serde_json::Value, Ids) {
     let api = Api::start(&[]);
     api.put("wf", "a.bin", b"some bytes").await;
     api.s.ok(&["lifecycle", "run", "--as-of", "+10d", "--wait"]);
@@ -45,33 +52,47 @@ async fn world() -> (Api, serde_json::Value, String, String) {
         .await;
     assert_eq!(hold.status, 201, "{}", String::from_utf8_lossy(&hold.body));
     let hold_id = hold.json()["id"].to_string();
+    let hook = api
+        .call("POST", "/v1/tenants/acme/webhooks")
+        .token(&api.acme)
+        .json(serde_json::json!({ "url": "https://hooks.example.com/strata", "events": ["purged"] }))
+        .send()
+        .await;
+    assert_eq!(hook.status, 201, "{}", String::from_utf8_lossy(&hook.body));
+    let webhook = hook.json()["id"].as_str().expect("a webhook id").to_owned();
     let doc = api.call("GET", "/openapi.json").send().await;
     assert_eq!(doc.status, 200);
     assert_eq!(doc.header("content-type"), Some("application/json"));
-    (api, doc.json(), job_id, hold_id)
+    (api, doc.json(), Ids { job: job_id, hold: hold_id, webhook })
 }
 
 /// The live event stream, which never ends while the server runs.
 const STREAM: &str = "/v1/events/stream";
 
-fn concrete(template: &str, job_id: &str, hold_id: &str) -> String {
+fn concrete(template: &str, ids: &Ids) -> String {
     // acme's stream: another tenant's token asking for it is answered 404.
     if template == STREAM {
         return format!("{STREAM}?tenant=acme");
     }
     let path = template.replace("{tenant}", "acme").replace("{workflow}", "wf").replace("{name}", "a.bin");
-    if path.starts_with("/v1/jobs/") { path.replace("{id}", job_id) } else { path.replace("{id}", hold_id) }
+    if path.starts_with("/v1/jobs/") {
+        path.replace("{id}", &ids.job)
+    } else if path.contains("/webhooks/") {
+        path.replace("{id}", &ids.webhook)
+    } else {
+        path.replace("{id}", &ids.hold)
+    }
 }
 
 #[tokio::test]
 async fn every_documented_route_refuses_callers_it_should() {
-    let (api, doc, job_id, hold_id) = world().await;
+    let (api, doc, ids) = world().await;
     let ops = operations(&doc);
     assert!(ops.len() >= 15, "the document lists the routes: {ops:?}");
     let events_before = api.s.events().len();
     let mut walked = 0;
     for (method, template, schemes) in &ops {
-        let path = concrete(template, &job_id, &hold_id);
+        let path = concrete(template, &ids);
         let send = |token: Option<&str>| {
             let mut call = api.call(method, &path).json(serde_json::json!({}));
             if let Some(t) = token {
@@ -113,7 +134,7 @@ async fn every_documented_route_refuses_callers_it_should() {
 
     // The admin token reaches every tenant and operator route it reads.
     for (method, template, _) in ops.iter().filter(|(m, _, s)| m == "GET" && !s.is_empty()) {
-        let path = concrete(template, &job_id, &hold_id);
+        let path = concrete(template, &ids);
         if template == STREAM {
             // Its answer starts, and is dropped unread.
             let open = api.http.get(format!("{}{path}", api.server.base)).bearer_auth(ADMIN).send().await;
@@ -154,14 +175,14 @@ async fn another_tenants_artifact_is_exactly_like_a_missing_one() {
 
 #[tokio::test]
 async fn the_router_serves_exactly_the_documented_routes() {
-    let (api, doc, job_id, hold_id) = world().await;
+    let (api, doc, ids) = world().await;
     let ops = operations(&doc);
     let paths: BTreeSet<&String> = ops.iter().map(|(_, p, _)| p).collect();
     for template in paths {
         let documented: BTreeSet<String> =
             ops.iter().filter(|(_, p, _)| p == template).map(|(m, _, _)| m.clone()).collect();
         // A method no route uses: the router answers 405 and lists what it serves.
-        let reply = api.call("TRACE", &concrete(template, &job_id, &hold_id)).token(ADMIN).send().await;
+        let reply = api.call("TRACE", &concrete(template, &ids)).token(ADMIN).send().await;
         reply.problem(405, "method-not-allowed");
         let served: BTreeSet<String> =
             reply.header("allow").unwrap_or_default().split(',').map(|m| m.trim().to_owned()).collect();

@@ -333,6 +333,10 @@ fn a_configured_endpoint_receives_notices_under_a_stable_id() {
     let listed = s.json(&["webhook", "ls"]);
     let id = listed[0]["id"].as_str().unwrap().to_owned();
     assert!(id.starts_with("config-") && listed[0]["source"] == "config", "{listed}");
+    // Under the dry-run switch nothing is sent.
+    let dry = s.command(&["lifecycle", "run", "--as-of", "+31d", "--wait"]).env("LIFECYCLE_DRY_RUN", "1").output();
+    assert!(dry.expect("strata runs").status.success());
+    assert!(receiver.requests().is_empty());
     s.ok(&["lifecycle", "run", "--as-of", "+31d", "--wait"]);
     let requests = receiver.requests();
     assert_eq!(requests.len(), 3);
@@ -340,4 +344,44 @@ fn a_configured_endpoint_receives_notices_under_a_stable_id() {
     assert_eq!(s.json(&["webhook", "ls"])[0]["id"], id.as_str());
     let err = s.fails(&["webhook", "rm", "acme", &id], 2);
     assert!(err.contains("configuration file"), "{err}");
+}
+
+#[tokio::test]
+async fn a_tenant_manages_its_own_endpoints_over_http() {
+    let api = common::api::Api::start(&[]);
+    let add = |token: String, body: serde_json::Value| {
+        let call = api.call("POST", "/v1/tenants/acme/webhooks").token(&token).json(body);
+        async move { call.send().await }
+    };
+    let created = add(
+        api.acme.clone(),
+        serde_json::json!({ "url": "https://hooks.example.com/a", "events": ["expiring_soon", "purged"] }),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let created = created.json();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    assert_eq!(created["events"], serde_json::json!(["expiring_soon", "purged"]));
+
+    let refused = add(api.acme.clone(), serde_json::json!({ "url": "http://10.0.0.1/", "events": ["purged"] })).await;
+    refused.problem(400, "bad-request");
+    let refused = add(api.acme.clone(), serde_json::json!({ "url": "gopher://x/", "events": ["purged"] })).await;
+    refused.problem(400, "bad-request");
+    let other =
+        add(api.globex.clone(), serde_json::json!({ "url": "https://h.example.com/", "events": ["purged"] })).await;
+    other.problem(404, "not-found");
+
+    let listed = api.call("GET", "/v1/tenants/acme/webhooks").token(&api.acme).send().await.json();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert!(listed[0].get("secret").is_none(), "a secret is shown once");
+    let path = format!("/v1/tenants/acme/webhooks/{id}/deliveries");
+    assert_eq!(api.call("GET", &path).token(&api.acme).send().await.json(), serde_json::json!([]));
+    let globex_path = format!("/v1/tenants/globex/webhooks/{id}/deliveries");
+    api.call("GET", &globex_path).token(&api.globex).send().await.problem(404, "not-found");
+
+    let gone = api.call("DELETE", &format!("/v1/tenants/acme/webhooks/{id}")).token(&api.acme).send().await;
+    assert_eq!(gone.status, 204);
+    let again = api.call("DELETE", &format!("/v1/tenants/acme/webhooks/{id}")).token(&api.acme).send().await;
+    again.problem(404, "not-found");
 }

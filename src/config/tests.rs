@@ -242,6 +242,11 @@ fn the_documented_example_is_valid_and_matches_the_defaults() {
     Config::load_with_env(Some(path), env_of(&[])).unwrap();
     let example = Config::from_toml(include_str!("../../docs/strata.example.toml")).unwrap();
     let defaults = Config::default();
+    assert_eq!(example.webhooks.expiring_soon_days, defaults.webhooks.expiring_soon_days);
+    assert_eq!(example.webhooks.allow_private, defaults.webhooks.allow_private);
+    assert_eq!(example.webhooks.timeout_secs, defaults.webhooks.timeout_secs);
+    assert_eq!(example.webhooks.poll_interval_ms, defaults.webhooks.poll_interval_ms);
+    assert_eq!(example.webhooks.expiring_scan_secs, defaults.webhooks.expiring_scan_secs);
     assert_eq!(example.tiers.hot_days, defaults.tiers.hot_days);
     assert_eq!(example.tiers.warm_days, defaults.tiers.warm_days);
     assert_eq!(example.tiers.compression_level, defaults.tiers.compression_level);

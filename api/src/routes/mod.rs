@@ -21,6 +21,7 @@ pub mod queues;
 pub mod retention;
 pub mod stream;
 pub mod views;
+pub mod webhooks;
 
 use crate::auth::{self, Access};
 use crate::openapi;
@@ -39,7 +40,11 @@ fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
         (Access::Caller, jobs::caller_routes().merge(stream::routes())),
         (
             Access::Tenant,
-            artifacts::routes().merge(retention::routes()).merge(jobs::tenant_routes()).merge(erasure::routes()),
+            artifacts::routes()
+                .merge(retention::routes())
+                .merge(jobs::tenant_routes())
+                .merge(erasure::routes())
+                .merge(webhooks::routes()),
         ),
         (
             Access::Admin,

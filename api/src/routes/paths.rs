@@ -141,3 +141,20 @@ impl FromPathParams for TokenPath {
         Ok(Self { tenant: parse(params, "tenant", TenantId::parse)?, id: number(params, "a token id is a number")? })
     }
 }
+
+/// `/v1/tenants/{tenant}/webhooks/{id}…`.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WebhookPath {
+    /// Tenant id
+    #[param(value_type = Identifier, inline)]
+    pub tenant: TenantId,
+    /// Webhook id (`wh_…` or `config-…`)
+    pub id: String,
+}
+
+impl FromPathParams for WebhookPath {
+    fn from_params(params: &PathParams<'_>) -> Result<Self, ApiError> {
+        Ok(Self { tenant: parse(params, "tenant", TenantId::parse)?, id: params.get("id")?.to_owned() })
+    }
+}
