@@ -90,6 +90,20 @@ async fn extensions_holds_history_and_explain() {
     assert_eq!(kinds, ["ingested", "retention.default_applied", "retention.extended", "hold_applied", "hold_released"]);
     assert_eq!(history[2]["actor"], "api:acme");
     assert_eq!(history[2]["reason"], "customer");
+    // The same history as CBOR, when asked for: the same values, decoded.
+    let cbor =
+        api.call("GET", &format!("{base}/history")).token(&api.acme).header("Accept", "application/cbor").send().await;
+    assert_eq!(cbor.status, 200);
+    assert_eq!(cbor.header("content-type"), Some("application/cbor"));
+    let decoded: serde_json::Value = minicbor_serde::from_slice(&cbor.body).expect("CBOR");
+    assert_eq!(decoded, history);
+    let json_first = api
+        .call("GET", &format!("{base}/history"))
+        .token(&api.acme)
+        .header("Accept", "application/json, application/cbor;q=0.5")
+        .send()
+        .await;
+    assert_eq!(json_first.header("content-type"), Some("application/json"));
     api.call("GET", "/v1/tenants/acme/artifacts/wf/never.json/history")
         .token(&api.acme)
         .send()

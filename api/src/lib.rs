@@ -23,6 +23,7 @@ pub mod error;
 pub mod extract;
 pub mod http_metrics;
 pub mod metrics;
+pub mod negotiate;
 pub mod openapi;
 pub mod query;
 pub mod routes;

@@ -8,11 +8,13 @@ use super::views::{ArtifactView, EventView, ExplanationView, HoldView, time};
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::extract::ApiJson;
+use crate::negotiate::json_or_cbor;
 use crate::openapi::{ArtifactKeyText, Identifier, Reason};
 use crate::query::Query;
 use crate::state::ApiState;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -185,18 +187,24 @@ pub async fn release_hold(
     Ok(Json(HoldView::from(&released)))
 }
 
-/// An artifact's retention events, oldest first (every version of the name).
+/// An artifact's retention events, oldest first (every version of the
+/// name); as CBOR when `Accept` prefers `application/cbor`.
 #[utoipa::path(
     get,
     path = "/v1/tenants/{tenant}/artifacts/{workflow}/{name}/history",
     tag = "retention",
     params(ArtifactPath),
-    responses((status = 200, body = Vec<EventView>))
+    responses((
+        status = 200,
+        description = "The events, as JSON or CBOR",
+        content((Vec<EventView> = "application/json"), (Vec<EventView> = "application/cbor"))
+    ))
 )]
 pub async fn history(
     State(state): State<Arc<ApiState>>,
     ApiPath(path): ApiPath<ArtifactPath>,
-) -> Result<Json<Vec<EventView>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let key = path.key();
     let filter = EventFilter { key: Some(key.clone()), ..EventFilter::default() };
     let events = state.store.catalog().events(&filter).await.map_err(StoreError::from)?;
@@ -205,7 +213,7 @@ pub async fn history(
     if history.is_empty() {
         return Err(StoreError::NotFound(key).into());
     }
-    Ok(Json(history))
+    Ok(json_or_cbor(&headers, &history))
 }
 
 /// The instant an explanation is for.
