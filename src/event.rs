@@ -72,6 +72,10 @@ pub enum EventKind {
     WebhookRegistered,
     /// A webhook endpoint was removed.
     WebhookRemoved,
+    /// A baseline (a named snapshot of a set of artifacts) was marked.
+    BaselineMarked,
+    /// A baseline was removed.
+    BaselineRemoved,
 }
 
 impl EventKind {
@@ -107,6 +111,8 @@ impl EventKind {
             EventKind::GcCompleted => "gc_completed",
             EventKind::WebhookRegistered => "webhook_registered",
             EventKind::WebhookRemoved => "webhook_removed",
+            EventKind::BaselineMarked => "baseline_marked",
+            EventKind::BaselineRemoved => "baseline_removed",
         }
     }
 }

@@ -28,6 +28,7 @@ pub mod error_kind;
 pub mod event;
 pub mod gc;
 pub mod id;
+pub mod insights;
 pub mod lifecycle;
 pub mod query;
 pub mod retention;

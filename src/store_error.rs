@@ -4,6 +4,7 @@ use crate::artifact::Tier;
 use crate::catalog::CatalogError;
 use crate::error_kind::ErrorKind;
 use crate::id::ArtifactKey;
+use crate::insights::InsightError;
 use crate::lifecycle::UnknownClass;
 use crate::retention::HoldError;
 use crate::tiers::TierError;
@@ -65,6 +66,9 @@ pub enum StoreError {
     /// The artifact is held and cannot be deleted or replaced.
     #[error("artifact {0} is held; release its holds first (strata retention holds {0})")]
     Held(ArtifactKey),
+    /// A refused baseline, comparison or trend.
+    #[error(transparent)]
+    Insight(#[from] InsightError),
     /// A webhook endpoint that cannot be registered.
     #[error(transparent)]
     Webhook(#[from] crate::webhook::WebhookError),
@@ -145,17 +149,22 @@ impl StoreError {
             | StoreError::NotFound(_)
             | StoreError::TokenNotFound { .. }
             | StoreError::WebhookNotFound { .. }
-            | StoreError::HoldNotFound { .. } => ErrorKind::NotFound,
+            | StoreError::HoldNotFound { .. }
+            | StoreError::Insight(InsightError::NotFound { .. }) => ErrorKind::NotFound,
             StoreError::UnknownPlan { .. }
             | StoreError::UnknownClass(_)
             | StoreError::MissingReason
             | StoreError::Query(_)
             | StoreError::Webhook(_)
+            | StoreError::Insight(
+                InsightError::Name(_) | InsightError::Against(_) | InsightError::TooLarge { .. } | InsightError::By(_),
+            )
             | StoreError::Hold(HoldError::BadDate { .. }) => ErrorKind::Invalid,
             StoreError::TenantExists(_)
             | StoreError::AlreadyExists(_)
             | StoreError::NotLater { .. }
-            | StoreError::NeverExpires(_) => ErrorKind::Conflict,
+            | StoreError::NeverExpires(_)
+            | StoreError::Insight(InsightError::Exists { .. }) => ErrorKind::Conflict,
             StoreError::Held(_)
             | StoreError::Hold(
                 HoldError::NotOwner { .. } | HoldError::Locked { .. } | HoldError::TenantHoldsDisabled,

@@ -3,6 +3,7 @@
 //! (`STRATA_TEST_DATABASE_URL`, or the local server; under CI a missing
 //! server fails the case).
 
+mod insights;
 mod queries;
 
 use crate::artifact::State;
