@@ -74,9 +74,15 @@ fn concrete(template: &str, ids: &Ids) -> String {
     if template == STREAM {
         return format!("{STREAM}?tenant=acme");
     }
-    let path = template.replace("{tenant}", "acme").replace("{workflow}", "wf").replace("{name}", "a.bin");
+    let path = template
+        .replace("{tenant}", "acme")
+        .replace("{workflow}", "wf")
+        .replace("{name}", "a.bin")
+        .replace("{baseline}", "rel");
     if path.starts_with("/v1/jobs/") {
         path.replace("{id}", &ids.job)
+    } else if path.ends_with("/compare") {
+        format!("{path}?against=tag:kind=walk")
     } else if path.contains("/webhooks/") {
         path.replace("{id}", &ids.webhook)
     } else {

@@ -228,6 +228,9 @@ async fn an_operator_sees_the_numbers_and_retries_a_dead_letter_with_a_click() {
     assert_eq!(tiers.lines().count(), 1, "active and eligible are one row: {tiers}");
     let run = browser.text("#last-run").await;
     assert!(run.contains("Planned") && run.contains("Failed"), "the last run shows: {run}");
+    let trends = browser.wait_text("#trends tbody", "the size trend shows", |t| t.contains("acme")).await;
+    assert_eq!(row(&trends, "acme")[1..3], ["1", "1"], "one day, one upload: {trends}");
+    assert!(row(&trends, "acme")[5].ends_with('x'), "a compression ratio: {trends}");
     let upcoming = browser.text("#upcoming tbody").await;
     assert!(upcoming.contains("nothing in the next 7 days"), "{upcoming}");
     let events = browser.text("#events tbody").await;

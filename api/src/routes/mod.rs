@@ -13,6 +13,7 @@ pub mod dashboard;
 mod download;
 pub mod erasure;
 pub mod health;
+pub mod insights;
 pub mod jobs;
 pub mod lifecycle;
 mod params;
@@ -44,7 +45,8 @@ fn groups() -> Vec<(Access, OpenApiRouter<Arc<ApiState>>)> {
                 .merge(retention::routes())
                 .merge(jobs::tenant_routes())
                 .merge(erasure::routes())
-                .merge(webhooks::routes()),
+                .merge(webhooks::routes())
+                .merge(insights::routes()),
         ),
         (
             Access::Admin,

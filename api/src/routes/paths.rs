@@ -158,3 +158,20 @@ impl FromPathParams for WebhookPath {
         Ok(Self { tenant: parse(params, "tenant", TenantId::parse)?, id: params.get("id")?.to_owned() })
     }
 }
+
+/// `/v1/tenants/{tenant}/baselines/{baseline}`.
+#[derive(Debug, Clone, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct BaselinePath {
+    /// Tenant id
+    #[param(value_type = Identifier, inline)]
+    pub tenant: TenantId,
+    /// Baseline name
+    pub baseline: String,
+}
+
+impl FromPathParams for BaselinePath {
+    fn from_params(params: &PathParams<'_>) -> Result<Self, ApiError> {
+        Ok(Self { tenant: parse(params, "tenant", TenantId::parse)?, baseline: params.get("baseline")?.to_owned() })
+    }
+}

@@ -98,6 +98,15 @@ pub enum Command {
     /// Manage tenants' webhook endpoints and see their deliveries.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Mark, list and remove baselines: named snapshots of a set of artifacts.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+    /// Compare a set of artifacts with a baseline or a tag: added, removed,
+    /// changed by digest, and the size delta per artifact and in total.
+    Compare(CompareArgs),
+    /// What each workflow stored over time, per day or per run, with the
+    /// compression ratio.
+    Trend(TrendArgs),
     /// Plan and run the lifecycle, or summarize it.
     #[command(subcommand)]
     Lifecycle(LifecycleCommand),
@@ -389,6 +398,88 @@ pub enum WebhookCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A set of live artifacts: a tenant or one of its workflows, narrowed by
+/// tags and a name pattern.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// TENANT or TENANT/WORKFLOW.
+    #[arg(value_parser = IdParser(Scope::parse))]
+    pub scope: Scope,
+    /// Only artifacts with this tag; repeatable: all of them.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub tags: Vec<KeyValue>,
+    /// Only names matching this pattern (`*`, `?`).
+    #[arg(long, value_name = "PATTERN", value_parser = name_pattern)]
+    pub name: Option<NamePattern>,
+}
+
+/// `strata baseline …`.
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Mark a baseline: the set's artifacts as they are now (key, digest, size).
+    Set {
+        /// Its name (letters, digits, '.', '_', '-').
+        #[arg(value_name = "NAME")]
+        baseline: String,
+        /// The set.
+        #[command(flatten)]
+        set: SetArgs,
+        /// Replace a baseline of the same name.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List baselines.
+    Ls {
+        /// Only this tenant's.
+        #[arg(value_parser = IdParser(TenantId::parse))]
+        tenant: Option<TenantId>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a baseline.
+    Rm {
+        /// Tenant id.
+        #[arg(value_parser = IdParser(TenantId::parse))]
+        tenant: TenantId,
+        /// Its name.
+        name: String,
+    },
+}
+
+/// `strata compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The set compared.
+    #[command(flatten)]
+    pub set: SetArgs,
+    /// A baseline's name, or tag:KEY=VALUE (the live artifacts of the same
+    /// tenant and workflow carrying that tag).
+    #[arg(long, value_name = "BASELINE|tag:KEY=VALUE")]
+    pub against: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `strata trend`.
+#[derive(Debug, Args)]
+pub struct TrendArgs {
+    /// TENANT or TENANT/WORKFLOW.
+    #[arg(value_parser = IdParser(Scope::parse))]
+    pub scope: Scope,
+    /// Group by day (UTC), by run (the `run` tag), or by tag:KEY.
+    #[arg(long, default_value = "day", value_name = "day|run|tag:KEY")]
+    pub by: String,
+    /// Only artifacts created at or after this time (RFC 3339, a date, or
+    /// `-30d`: write `--since=-30d`).
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub since: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `strata serve` and `strata run`.

@@ -5,6 +5,7 @@ mod demo;
 mod doctor;
 mod events;
 mod gc;
+mod insights;
 mod lifecycle;
 mod metrics;
 mod ops;
@@ -16,8 +17,8 @@ mod webhook;
 
 use crate::app::{App, Opening};
 use crate::args::{
-    Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand, TenantCommand, TokenCommand,
-    WebhookCommand,
+    BaselineCommand, Cli, Command, DlqCommand, LifecycleCommand, QueueCommand, RetentionCommand, TenantCommand,
+    TokenCommand, WebhookCommand,
 };
 
 /// How a command opens the data directory: commands that only read never
@@ -35,6 +36,9 @@ fn opening(command: &Command) -> Opening {
             | Command::Dlq(DlqCommand::List { .. })
             | Command::Tenant(TenantCommand::Ls { .. } | TenantCommand::Token(TokenCommand::Ls { .. }))
             | Command::Webhook(WebhookCommand::Ls { .. } | WebhookCommand::Deliveries { .. })
+            | Command::Baseline(BaselineCommand::Ls { .. })
+            | Command::Compare(_)
+            | Command::Trend(_)
             | Command::Retention(
                 RetentionCommand::Holds { .. } | RetentionCommand::History { .. } | RetentionCommand::Upcoming { .. }
             )
@@ -78,6 +82,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Rm(args) => artifacts::rm(&app, args).await,
         Command::Tenant(cmd) => tenant::run(&app, cmd).await,
         Command::Webhook(cmd) => webhook::run(&app, cmd).await,
+        Command::Baseline(cmd) => insights::baseline(&app, cmd).await,
+        Command::Compare(args) => insights::compare(&app, args).await,
+        Command::Trend(args) => insights::trend(&app, args).await,
         Command::Lifecycle(LifecycleCommand::Run(args)) => lifecycle::run(&app, args).await,
         Command::Lifecycle(LifecycleCommand::Summary { json }) => lifecycle::summary(&app, json).await,
         Command::Lifecycle(LifecycleCommand::Plan { policy, as_of, json }) => {
