@@ -21,7 +21,7 @@ impl TrendBy {
             "day" => Ok(TrendBy::Day),
             "run" => Ok(TrendBy::Tag("run".into())),
             _ => match s.strip_prefix("tag:") {
-                Some(key) if !key.is_empty() && key.len() <= 128 => Ok(TrendBy::Tag(key.to_owned())),
+                Some(key) if !key.is_empty() && key.chars().count() <= 128 => Ok(TrendBy::Tag(key.to_owned())),
                 _ => Err(InsightError::By(s.chars().take(140).collect())),
             },
         }

@@ -67,8 +67,9 @@ pub struct NewBaseline {
     /// Only this workflow.
     #[schema(value_type = Option<Identifier>)]
     pub workflow: Option<String>,
-    /// Only artifacts with every one of these tags.
+    /// Only artifacts with every one of these tags (at most 16).
     #[serde(default)]
+    #[schema(schema_with = tag_map)]
     pub tags: BTreeMap<String, String>,
     /// Only names matching this pattern (`*`, `?`).
     #[schema(value_type = Option<NameGlob>)]
@@ -76,6 +77,16 @@ pub struct NewBaseline {
     /// Replace a baseline of the same name.
     #[serde(default)]
     pub replace: bool,
+}
+
+/// A map of at most 16 tags, each a string.
+fn tag_map() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .max_properties(Some(16))
+        .build()
 }
 
 /// One artifact that differs.
@@ -196,6 +207,7 @@ impl From<TrendPoint> for TrendView {
 #[into_params(parameter_in = Query)]
 pub struct CompareQuery {
     /// A baseline's name, or tag:KEY=VALUE
+    #[param(pattern = "^(tag:[^=]+=.*|[A-Za-z0-9._-]{1,128})$")]
     against: String,
     /// Only this workflow
     #[param(value_type = Option<Identifier>, inline)]
