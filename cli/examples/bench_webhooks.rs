@@ -2,11 +2,12 @@
 //! tenant are erased by the real workers; each `erased` event becomes a
 //! notice (read from the event log by the scheduler's notice loop), a
 //! `webhook` job on the queue, and a signed POST to a receiver on loopback
-//! that answers 200 at once. It prints deliveries per second and the delay
-//! from each event to its delivery (p50, p99, max), for the default poll
-//! interval and for 100 ms, next to a baseline measured in the same run: the
-//! same N signed bodies POSTed to the same receiver through the same client
-//! with the same concurrency, with no event log, catalog or queue between.
+//! that answers 200 at once. It prints deliveries per second from a backlog
+//! of N logged events, and the delay from each event to its delivery (p50,
+//! p99, max) at a steady 500 events a second, for the default poll interval
+//! and for 100 ms; next to a baseline measured in the same run: the same N
+//! signed bodies POSTed to the same receiver through the same client with
+//! the same concurrency, with no event log, catalog or queue between.
 //!
 //! Run: `cargo run --release -p strata-cli --example bench_webhooks [-- N]`
 
@@ -23,9 +24,9 @@ use strata_core::store::{PutOptions, Store};
 use strata_core::webhook::WebhookDelivery;
 use strata_jobs::handlers::Context;
 use strata_jobs::notify::Sender;
+use strata_jobs::payload::{DEFAULT_LANE, PRIORITY_LANE};
 use strata_jobs::planner::plan_erase;
 use strata_queue::Queue;
-use strata_queue::lanes::all_lanes;
 use strata_queue::message::to_new_jobs;
 use strata_queue::sqlite::SqliteQueue;
 use strata_workers::pool::{Mode, WorkerPool};
@@ -33,6 +34,9 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// What the receiver saw: when each body arrived.
 type Seen = Arc<Mutex<Vec<(DateTime<Utc>, String)>>>;
+
+/// Events per second in the steady runs.
+const STEADY_RATE: usize = 500;
 
 /// A minimal HTTP/1.1 endpoint with keep-alive that answers 200 to every POST.
 async fn receiver() -> (String, Seen) {
@@ -87,14 +91,13 @@ fn percentiles(values: &mut [f64]) -> (f64, f64, f64) {
 /// Delivers N notices through strata; returns (deliveries/s, p50, p99, max
 /// delay in ms). With `backlog`, the N events are all logged before the
 /// notice loop starts, and the rate counts from its start (the pipeline's
-/// throughput); without, they are notified as the erasures log them (the
-/// delay an event waits in steady operation).
+/// throughput); without, erasures log them at [`STEADY_RATE`] a second
+/// and the delay is that of steady operation.
 async fn through_strata(n: usize, poll_ms: u64, backlog: bool) -> (f64, f64, f64, f64) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::default();
     config.webhooks.allow_private = true;
     config.webhooks.poll_interval_ms = poll_ms;
-    let lanes = all_lanes(&config);
     let store = Store::open(dir.path(), config, Arc::new(SystemClock)).await.unwrap();
     let queue = SqliteQueue::new(store.catalog().job_queue().unwrap(), store.clock().clone());
     let acme = TenantId::parse("acme").unwrap();
@@ -109,34 +112,49 @@ async fn through_strata(n: usize, poll_ms: u64, backlog: bool) -> (f64, f64, f64
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let queue: Arc<dyn Queue> = Arc::new(queue);
-    let pool = WorkerPool::new(queue.clone(), Context::new(store.clone(), "bench"), lanes);
-    let workers = tokio::spawn({
+    // Erasures (the priority lane) and deliveries (the default lane) have
+    // pools of their own, so deliveries never wait behind the erasures.
+    let pool = |lanes: &[&str]| {
+        let pool = WorkerPool::new(
+            queue.clone(),
+            Context::new(store.clone(), "bench"),
+            lanes.iter().map(|l| (*l).to_owned()).collect(),
+        );
         let shutdown = shutdown.clone();
-        async move { pool.run(Mode::UntilShutdown, shutdown).await }
-    });
+        tokio::spawn(async move { pool.run(Mode::UntilShutdown, shutdown).await })
+    };
+    let erasers = pool(&[PRIORITY_LANE]);
     let erasure = plan_erase(&store, &Target::Tenant(acme), "bench", "bench").await.unwrap();
+    let jobs = to_new_jobs(&erasure.jobs, store.config());
     let start_notices = || {
         let (store, queue, shutdown) = (store.clone(), queue.clone(), shutdown.clone());
         tokio::spawn(async move { strata_workers::scheduler::notify(&store, queue.as_ref(), shutdown).await })
     };
-    let mut notices = (!backlog).then(start_notices);
-    queue.enqueue(&to_new_jobs(&erasure.jobs, store.config())).await.unwrap();
-    if backlog {
+    let (notices, deliverers) = if backlog {
+        queue.enqueue(&jobs).await.unwrap();
         while queue.stats().await.unwrap().iter().map(|s| s.pending()).sum::<u64>() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        notices = Some(start_notices());
-    }
+        (start_notices(), pool(&[DEFAULT_LANE]))
+    } else {
+        let started = (start_notices(), pool(&[DEFAULT_LANE]));
+        // Events at a steady STEADY_RATE per second, below what the
+        // pipeline carries, in chunks every 100 ms.
+        for chunk in jobs.chunks(STEADY_RATE / 10) {
+            queue.enqueue(chunk).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        started
+    };
     let started = Utc::now();
     let deadline = Instant::now() + Duration::from_secs(600);
     while seen.lock().unwrap().len() < n && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.send(true).unwrap();
-    workers.await.unwrap().unwrap();
-    if let Some(notices) = notices {
-        notices.await.unwrap();
-    }
+    erasers.await.unwrap().unwrap();
+    deliverers.await.unwrap().unwrap();
+    notices.await.unwrap();
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(seen.len(), n, "every notice delivered once (a receiver that always answers sees no duplicate)");
@@ -219,7 +237,7 @@ async fn main() {
         let (rate, p50, p99, max) = through_strata(n, poll, false).await;
         println!(
             "{:<44} {:>10.0} deliveries/s  event→delivery p50 {:.0} ms  p99 {:.0} ms  max {:.0} ms",
-            format!("strata, as erased, poll_interval_ms = {poll}"),
+            format!("strata, {STEADY_RATE} events/s, poll_interval_ms = {poll}"),
             rate,
             p50,
             p99,
