@@ -138,6 +138,22 @@ impl NamePattern {
         self.0.replace('[', "[[]")
     }
 
+    /// The range `[low, high)` every matching name lies in, in code point
+    /// order (which is UTF-8 byte order): the names starting with the
+    /// literal prefix before the first wildcard. `None` when the pattern
+    /// starts with a wildcard.
+    pub(crate) fn prefix_range(&self) -> Option<(String, String)> {
+        let low: String = self.0.chars().take_while(|&c| c != '*' && c != '?').collect();
+        let mut high = low.clone();
+        let last = high.pop()?;
+        let next = match last {
+            '\u{D7FF}' => '\u{E000}',
+            c => char::from_u32(u32::from(c) + 1)?,
+        };
+        high.push(next);
+        Some((low, high))
+    }
+
     /// The pattern in SQL `LIKE` syntax with `\` as the escape: `_` is the
     /// only special character a name can hold (`%` and `\` cannot be in one).
     pub(crate) fn to_like(&self) -> String {

@@ -1,5 +1,6 @@
 //! Artifact queries ([`ArtifactQuery`]): one statement for a filtered,
-//! sorted page, and for the newest N per workflow one statement per chunk of
+//! sorted page; and for the newest N per workflow, or a page by name of a
+//! name prefix across a tenant's workflows, one statement per chunk of
 //! workflows after a skip-scan that lists them.
 //!
 //! Each sort order walks an index from the page's position and stops at its
@@ -12,7 +13,7 @@ use super::{Catalog, CatalogError, Dialect};
 use crate::artifact::Artifact;
 use crate::clock::to_millis;
 use crate::id::TenantId;
-use crate::query::{ArtifactQuery, SortKey, SortValue};
+use crate::query::{ArtifactQuery, Position, SortKey, SortValue};
 use sqlx::Row;
 
 /// Workflows per statement of a newest-N query.
@@ -29,6 +30,9 @@ impl Catalog {
     pub async fn query(&self, q: &ArtifactQuery) -> Result<Vec<Artifact>, CatalogError> {
         // A page's ids are found first, and the columns (with their
         // per-row subqueries) computed for those alone.
+        if let Some(found) = self.query_by_prefix(q).await? {
+            return Ok(found);
+        }
         let outer = format!("SELECT {} FROM artifacts WHERE id IN (SELECT id FROM artifacts WHERE ", self.columns);
         let Some(latest) = q.latest else {
             let tags = self.tag_plan(q).await?;
@@ -111,6 +115,61 @@ impl Catalog {
         Ok(found)
     }
 
+    /// A page by name of a tenant's artifacts whose names match a pattern
+    /// with a literal prefix, across its workflows: one index range per
+    /// workflow (after a skip-scan that lists them), in order, until the
+    /// page is full, instead of a walk of every name of the tenant. `None`
+    /// when the query is not of that shape.
+    async fn query_by_prefix(&self, q: &ArtifactQuery) -> Result<Option<Vec<Artifact>>, CatalogError> {
+        let (Some(tenant), None, Some(pattern), Some(limit), None, SortKey::Name, false) =
+            (&q.tenant, &q.workflow, &q.name, q.limit, q.latest, q.sort, q.include_deleted)
+        else {
+            return Ok(None);
+        };
+        let Some((low, high)) = pattern.prefix_range() else { return Ok(None) };
+        let mut workflows = self.live_workflows(tenant.as_str()).await?;
+        match &q.after {
+            None => {}
+            Some(Position { value: SortValue::Name { tenant: at, workflow, .. }, .. }) if at == tenant.as_str() => {
+                workflows.retain(|(_, w)| if q.descending { w <= workflow } else { w >= workflow });
+            }
+            Some(_) => return Ok(None),
+        }
+        if q.descending {
+            workflows.reverse();
+        }
+        let tags = self.tag_plan(q).await?;
+        let dir = if q.descending { " DESC" } else { "" };
+        let mut found = Vec::new();
+        for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
+            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (", self.columns));
+            for (n, (_, workflow)) in chunk.iter().enumerate() {
+                if n > 0 {
+                    b.push(" UNION ALL ");
+                }
+                b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.workflow = ").push_bind(workflow.clone());
+                b.push(" AND b.name >= ").push_bind(low.clone()).push(" AND b.name < ").push_bind(high.clone());
+                self.push_filters(&mut b, "b", q, tags);
+                push_position(&mut b, q);
+                b.push(&format!(" ORDER BY b.name{dir}, b.id{dir} LIMIT ")).push_bind(i64::from(limit));
+                b.push(&format!(") AS w{n}"));
+            }
+            b.push(")");
+            push_order(&mut b, q);
+            let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
+            for row in &rows {
+                found.push(artifact_from_row(row)?);
+            }
+            // Later workflows sort after every name found so far.
+            if found.len() >= limit as usize {
+                break;
+            }
+        }
+        found.sort_by(|a, b| q.order(a, b));
+        found.truncate(limit as usize);
+        Ok(Some(found))
+    }
+
     /// The names of every tenant, in order.
     async fn tenant_names(&self) -> Result<Vec<String>, CatalogError> {
         let rows = sqlx::query(sql("SELECT name FROM tenants ORDER BY name")).fetch_all(&self.pool).await?;
@@ -181,7 +240,7 @@ impl Catalog {
             };
         }
         for tags_of_group in q.tag_groups() {
-            push_tagged(b, row, &q.tenant, tags_of_group, tags);
+            push_tagged(b, self.dialect, row, &q.tenant, tags_of_group, tags);
         }
         if let Some(at) = q.created_after {
             b.push(&format!(" AND {row}.created_at >= ")).push_bind(to_millis(at));
@@ -225,7 +284,14 @@ fn push_tag_terms(b: &mut Builder, tags: &[(String, String)]) {
 /// when known, else of the row's own tenant. Probed, each tag is a point
 /// lookup of its own (`EXISTS … OR EXISTS …`), which a planner cannot turn
 /// into a read of every artifact carrying one of the tags.
-fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(String, String)], plan: TagPlan) {
+fn push_tagged(
+    b: &mut Builder,
+    dialect: Dialect,
+    row: &str,
+    tenant: &Option<TenantId>,
+    tags: &[(String, String)],
+    plan: TagPlan,
+) {
     if let (Some(t), TagPlan::Drive) = (tenant, plan) {
         b.push(&format!(" AND {row}.id IN (SELECT t.artifact_id FROM artifact_tags t WHERE t.tenant = "));
         b.push_bind(t.as_str().to_owned());
@@ -243,13 +309,24 @@ fn push_tagged(b: &mut Builder, row: &str, tenant: &Option<TenantId>, tags: &[(S
         };
         b.push(&format!(" AND t.artifact_id = {row}.id"));
         push_tag_terms(b, std::slice::from_ref(tag));
-        b.push(")");
+        // `OFFSET 0` keeps PostgreSQL from turning the probe into a hashed
+        // subplan, which reads every artifact carrying the tag first.
+        b.push(if dialect == Dialect::Postgres { " OFFSET 0)" } else { ")" });
     }
     b.push(")");
 }
 
 /// Appends the position, the order and the limit of `q`'s page.
 fn push_page(b: &mut Builder, q: &ArtifactQuery) {
+    push_position(b, q);
+    push_order(b, q);
+    if let Some(limit) = q.limit {
+        b.push(" LIMIT ").push_bind(i64::from(limit));
+    }
+}
+
+/// Appends the condition that starts `q`'s page after its position.
+fn push_position(b: &mut Builder, q: &ArtifactQuery) {
     let cmp = if q.descending { "<" } else { ">" };
     if let Some(after) = &q.after {
         match &after.value {
@@ -271,10 +348,6 @@ fn push_page(b: &mut Builder, q: &ArtifactQuery) {
             }
         }
         b.push(", ").push_bind(after.id).push(")");
-    }
-    push_order(b, q);
-    if let Some(limit) = q.limit {
-        b.push(" LIMIT ").push_bind(i64::from(limit));
     }
 }
 

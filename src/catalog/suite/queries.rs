@@ -158,3 +158,46 @@ async fn latest_keeps_the_newest_matching_artifacts_of_each_workflow() {
         case.finish().await;
     }
 }
+
+#[tokio::test]
+async fn a_name_prefix_across_workflows_pages_in_order_both_ways() {
+    for case in cases("catalog::suite::queries::prefix", |_| {}).await {
+        let (s, db) = (&case.store, case.db);
+        s.add_tenant(&TenantId::parse("acme").unwrap(), "pro", "test").await.unwrap();
+        for k in ["w1/x-1", "w1/x-2", "w1/y", "w2/x-3", "w2/z", "w3/x-4", "w3/x-5", "w3/xx"] {
+            s.put(&key(&format!("acme/{k}")), &b"bytes"[..], PutOptions::default()).await.unwrap();
+        }
+        s.remove(&key("acme/w2/x-3"), "test").await.unwrap();
+        s.put(&key("acme/w2/x-3"), &b"again"[..], PutOptions::default()).await.unwrap();
+        let walk = |descending: bool| async move {
+            let mut q =
+                ArtifactQuery { name: Some(NamePattern::parse("x-?").unwrap()), limit: Some(2), descending, ..acme() };
+            let mut pages = Vec::new();
+            loop {
+                let page = s.query(&q).await.unwrap();
+                let Some(last) = page.last() else { break };
+                q.after = Some(Position {
+                    value: SortValue::Name {
+                        tenant: "acme".into(),
+                        workflow: last.workflow.to_string(),
+                        name: last.name.to_string(),
+                    },
+                    id: last.id,
+                });
+                pages.push(keys(&page));
+            }
+            pages
+        };
+        let forward = walk(false).await;
+        let expected = [vec!["acme/w1/x-1", "acme/w1/x-2"], vec!["acme/w2/x-3", "acme/w3/x-4"], vec!["acme/w3/x-5"]];
+        assert_eq!(forward, expected, "{db}: pages by name, each live artifact once");
+        let backward = walk(true).await;
+        let expected = [vec!["acme/w3/x-5", "acme/w3/x-4"], vec!["acme/w2/x-3", "acme/w1/x-2"], vec!["acme/w1/x-1"]];
+        assert_eq!(backward, expected, "{db}: and backwards");
+        let exact = ArtifactQuery { name: Some(NamePattern::parse("xx").unwrap()), limit: Some(10), ..acme() };
+        assert_eq!(keys(&s.query(&exact).await.unwrap()), ["acme/w3/xx"], "{db}: a name without wildcards");
+        let all = ArtifactQuery { name: Some(NamePattern::parse("x*").unwrap()), include_deleted: true, ..acme() };
+        assert_eq!(s.query(&all).await.unwrap().len(), 7, "{db}: tombstones on the general path");
+        case.finish().await;
+    }
+}
