@@ -18,6 +18,7 @@ pub struct Member {
 
 /// One artifact that differs between the sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     /// Its workflow.
     pub workflow: String,
@@ -37,6 +38,7 @@ pub struct Change {
 
 /// What changed from a baseline to a set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Comparison {
     /// The compared set, described.
     pub set: String,

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use strata_core::catalog::BaselineRecord;
 use strata_core::id::WorkflowName;
-use strata_core::insights::{Against, ArtifactSet, Change, Comparison, TrendBy, TrendPoint};
+use strata_core::insights::{Against, ArtifactSet, Comparison, TrendBy, TrendPoint};
 use strata_core::query::NamePattern;
 use strata_core::store::StoreError;
 use utoipa::{IntoParams, ToSchema};
@@ -87,85 +87,6 @@ fn tag_map() -> utoipa::openapi::schema::Object {
         .additional_properties(Some(ObjectBuilder::new().schema_type(Type::String)))
         .max_properties(Some(16))
         .build()
-}
-
-/// One artifact that differs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ChangeView {
-    /// Its workflow.
-    pub workflow: String,
-    /// Its name.
-    pub name: String,
-    /// Its size in the baseline.
-    pub baseline_size: Option<u64>,
-    /// Its size now.
-    pub current_size: Option<u64>,
-    /// Its digest (blake3) in the baseline.
-    pub baseline_blake3: Option<String>,
-    /// Its digest now.
-    pub current_blake3: Option<String>,
-    /// Size now minus size in the baseline.
-    pub delta_bytes: i64,
-}
-
-impl From<Change> for ChangeView {
-    fn from(c: Change) -> Self {
-        Self {
-            workflow: c.workflow,
-            name: c.name,
-            baseline_size: c.baseline_size,
-            current_size: c.current_size,
-            baseline_blake3: c.baseline_blake3,
-            current_blake3: c.current_blake3,
-            delta_bytes: c.delta_bytes,
-        }
-    }
-}
-
-/// What changed from a baseline to a set.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ComparisonView {
-    /// The compared set.
-    pub set: String,
-    /// What it was compared with.
-    pub against: String,
-    /// In the set, not in the baseline.
-    pub added: Vec<ChangeView>,
-    /// In the baseline, not in the set.
-    pub removed: Vec<ChangeView>,
-    /// In both, with another digest.
-    pub changed: Vec<ChangeView>,
-    /// In both, with the same digest.
-    pub unchanged: u64,
-    /// The baseline's artifacts.
-    pub baseline_artifacts: u64,
-    /// The baseline's bytes.
-    pub baseline_bytes: u64,
-    /// The set's artifacts.
-    pub current_artifacts: u64,
-    /// The set's bytes.
-    pub current_bytes: u64,
-    /// The set's bytes minus the baseline's.
-    pub delta_bytes: i64,
-}
-
-impl From<Comparison> for ComparisonView {
-    fn from(c: Comparison) -> Self {
-        let views = |v: Vec<Change>| v.into_iter().map(ChangeView::from).collect();
-        Self {
-            set: c.set,
-            against: c.against,
-            added: views(c.added),
-            removed: views(c.removed),
-            changed: views(c.changed),
-            unchanged: c.unchanged,
-            baseline_artifacts: c.baseline_artifacts,
-            baseline_bytes: c.baseline_bytes,
-            current_artifacts: c.current_artifacts,
-            current_bytes: c.current_bytes,
-            delta_bytes: c.delta_bytes,
-        }
-    }
 }
 
 /// One group of one workflow.
@@ -320,7 +241,7 @@ pub async fn remove_baseline(
     tag = "insights",
     params(TenantPath, CompareQuery),
     responses(
-        (status = 200, body = ComparisonView),
+        (status = 200, body = Comparison),
         (status = 400, description = "A bad against, workflow, tag or pattern, or a set too large"),
         (status = 404, description = "No such tenant or baseline"),
     )
@@ -329,7 +250,7 @@ pub async fn compare(
     State(state): State<Arc<ApiState>>,
     ApiPath(TenantPath { tenant }): ApiPath<TenantPath>,
     Query(query): Query<CompareQuery>,
-) -> Result<Json<ComparisonView>, ApiError> {
+) -> Result<Json<Comparison>, ApiError> {
     let against = Against::parse(&query.against).map_err(|e| ApiError::BadRequest(format!("against: {e}")))?;
     let set = ArtifactSet {
         tenant,
@@ -337,7 +258,7 @@ pub async fn compare(
         tags: query.tag.into_iter().map(|p| p.0).collect(),
         name: query.name,
     };
-    Ok(Json(state.store.compare(&set, &against).await?.into()))
+    Ok(Json(state.store.compare(&set, &against).await?))
 }
 
 /// What each workflow stored per day (or run, or tag value), with the
