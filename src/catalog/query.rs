@@ -142,18 +142,21 @@ impl Catalog {
         let dir = if q.descending { " DESC" } else { "" };
         let mut found = Vec::new();
         for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
-            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (", self.columns));
+            // The page's ids are chosen before any row's columns are computed.
+            let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (SELECT id FROM (", self.columns));
             for (n, (_, workflow)) in chunk.iter().enumerate() {
                 if n > 0 {
                     b.push(" UNION ALL ");
                 }
-                b.push("SELECT id FROM (SELECT b.id FROM artifacts b WHERE b.workflow = ").push_bind(workflow.clone());
+                b.push("SELECT id, workflow, name FROM (SELECT b.id, b.workflow, b.name FROM artifacts b WHERE b.workflow = ");
+                b.push_bind(workflow.clone());
                 b.push(" AND b.name >= ").push_bind(low.clone()).push(" AND b.name < ").push_bind(high.clone());
                 self.push_filters(&mut b, "b", q, tags);
                 push_position(&mut b, q);
                 b.push(&format!(" ORDER BY b.name{dir}, b.id{dir} LIMIT ")).push_bind(i64::from(limit));
                 b.push(&format!(") AS w{n}"));
             }
+            b.push(&format!(") AS u ORDER BY workflow{dir}, name{dir}, id{dir} LIMIT ")).push_bind(i64::from(limit));
             b.push(")");
             push_order(&mut b, q);
             let rows = b.build(self.dialect)?.fetch_all(&self.pool).await?;
@@ -196,12 +199,13 @@ impl Catalog {
 
     /// How `q`'s tag filters are best read. A tag few artifacts carry is
     /// read from the tag index and its artifacts looked up; a common one is
-    /// checked on each artifact the order's index walk meets. PostgreSQL's
-    /// planner weighs this itself from its statistics; SQLite is told, from
-    /// a count of the tag's artifacts that stops at [`FEW_TAGGED`].
+    /// checked on each artifact the order's index walk meets. Both
+    /// databases are told, from a count of the tag's artifacts that stops
+    /// at [`FEW_TAGGED`]: PostgreSQL's own estimate hashes every artifact
+    /// of a common tag first, and probes row by row for a rare one.
     async fn tag_plan(&self, q: &ArtifactQuery) -> Result<TagPlan, CatalogError> {
         let Some(tenant) = &q.tenant else { return Ok(TagPlan::Probe) };
-        if self.dialect == Dialect::Postgres || (q.all_tags.is_empty() && q.any_tags.is_empty()) {
+        if q.all_tags.is_empty() && q.any_tags.is_empty() {
             return Ok(TagPlan::Probe);
         }
         for tags in q.tag_groups() {
@@ -266,8 +270,8 @@ enum TagPlan {
     Probe,
 }
 
-/// Below this many tagged artifacts in a tenant, SQLite reads a tag filter
-/// from the tag index.
+/// Below this many tagged artifacts in a tenant, a tag filter is read from
+/// the tag index.
 const FEW_TAGGED: i64 = 5000;
 
 /// ` AND (t.key = ? AND t.value = ? OR …)`.
