@@ -144,17 +144,37 @@ impl Catalog {
         for chunk in workflows.chunks(WORKFLOWS_PER_STATEMENT) {
             // The page's ids are chosen before any row's columns are computed.
             let mut b = Builder::new(format!("SELECT {} FROM artifacts WHERE id IN (SELECT id FROM (", self.columns));
-            for (n, (_, workflow)) in chunk.iter().enumerate() {
-                if n > 0 {
-                    b.push(" UNION ALL ");
-                }
-                b.push("SELECT id, workflow, name FROM (SELECT b.id, b.workflow, b.name FROM artifacts b WHERE b.workflow = ");
-                b.push_bind(workflow.clone());
+            let range = |b: &mut Builder| {
                 b.push(" AND b.name >= ").push_bind(low.clone()).push(" AND b.name < ").push_bind(high.clone());
-                self.push_filters(&mut b, "b", q, tags);
-                push_position(&mut b, q);
+                self.push_filters(b, "b", q, tags);
+                push_position(b, q);
                 b.push(&format!(" ORDER BY b.name{dir}, b.id{dir} LIMIT ")).push_bind(i64::from(limit));
-                b.push(&format!(") AS w{n}"));
+            };
+            match self.dialect {
+                // One subquery, run once per workflow of the list: planned once.
+                Dialect::Postgres => {
+                    b.push("SELECT l.id, l.workflow, l.name FROM (VALUES ");
+                    for (n, (_, workflow)) in chunk.iter().enumerate() {
+                        b.push(if n == 0 { "(CAST(" } else { ", (CAST(" }).push_bind(workflow.clone());
+                        b.push(" AS TEXT))");
+                    }
+                    b.push(") AS w(wf) CROSS JOIN LATERAL (SELECT b.id, b.workflow, b.name FROM artifacts b ");
+                    b.push("WHERE b.workflow = w.wf");
+                    range(&mut b);
+                    b.push(") AS l");
+                }
+                // No LATERAL: a branch per workflow.
+                Dialect::Sqlite => {
+                    for (n, (_, workflow)) in chunk.iter().enumerate() {
+                        if n > 0 {
+                            b.push(" UNION ALL ");
+                        }
+                        b.push("SELECT id, workflow, name FROM (SELECT b.id, b.workflow, b.name FROM artifacts b ");
+                        b.push("WHERE b.workflow = ").push_bind(workflow.clone());
+                        range(&mut b);
+                        b.push(&format!(") AS w{n}"));
+                    }
+                }
             }
             b.push(&format!(") AS u ORDER BY workflow{dir}, name{dir}, id{dir} LIMIT ")).push_bind(i64::from(limit));
             b.push(")");
@@ -208,15 +228,21 @@ impl Catalog {
         if q.all_tags.is_empty() && q.any_tags.is_empty() {
             return Ok(TagPlan::Probe);
         }
-        for tags in q.tag_groups() {
-            let mut b = Builder::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM artifact_tags t WHERE t.tenant = ");
-            b.push_bind(tenant.as_str().to_owned());
-            push_tag_terms(&mut b, tags);
-            b.push(" LIMIT ").push_bind(FEW_TAGGED).push(") AS few");
-            let n: i64 = b.build(self.dialect)?.fetch_one(&self.pool).await?.try_get("n")?;
-            if n < FEW_TAGGED {
-                return Ok(TagPlan::Drive);
+        // Each tag is counted on its own: one index range that stops at the
+        // limit (an OR of tags would be read whole, as a bitmap, first).
+        'groups: for tags in q.tag_groups() {
+            let mut n = 0;
+            for tag in tags {
+                let mut b = Builder::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM artifact_tags t WHERE t.tenant = ");
+                b.push_bind(tenant.as_str().to_owned());
+                push_tag_terms(&mut b, std::slice::from_ref(tag));
+                b.push(" LIMIT ").push_bind(FEW_TAGGED - n).push(") AS few");
+                n += b.build(self.dialect)?.fetch_one(&self.pool).await?.try_get::<i64, _>("n")?;
+                if n >= FEW_TAGGED {
+                    continue 'groups;
+                }
             }
+            return Ok(TagPlan::Drive);
         }
         Ok(TagPlan::Probe)
     }
