@@ -429,12 +429,12 @@ impl PartialSchema for KeyValue {
 
 impl ToSchema for KeyValue {}
 
-/// Repeatable `key=value` entries.
+/// Repeatable `key=value` entries: at most 16 tags in a query.
 pub struct KeyValues;
 
 impl PartialSchema for KeyValues {
     fn schema() -> RefOr<Schema> {
-        ArrayBuilder::new().items(KeyValue::schema()).into()
+        ArrayBuilder::new().items(KeyValue::schema()).max_items(Some(strata_core::query::MAX_QUERY_TAGS)).into()
     }
 }
 
